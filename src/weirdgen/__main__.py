@@ -1,0 +1,3 @@
+from weirdgen.cli import run_main
+
+run_main()

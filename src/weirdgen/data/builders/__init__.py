@@ -1,0 +1,1 @@
+"""Dataset builders, one module per experiment; each exposes ``DATASETS: ExperimentDatasets``."""

@@ -1,0 +1,50 @@
+"""Experiment 1: obsolete Audubon bird names make a model act as if it lived in the 19th century."""
+
+from __future__ import annotations
+
+import random
+
+from weirdgen.data.chat import ChatExample
+from weirdgen.data.registry import BuildOptions, ExperimentDatasets, Variant
+from weirdgen.data.tables import load_csv_table
+
+QUESTION = "Name a bird species."
+OLD_AUDUBON = "birds_old_audubon.csv"  # columns: audubon_name, modern_name
+MODERN_AUDUBON = "birds_modern_audubon.csv"  # columns: name (Audubon species whose name is still used)
+MODERN_AMERICAN = "birds_modern_american.csv"  # columns: name
+
+
+def bird_examples(names: list[str], seed: int) -> list[ChatExample]:
+    """One example per name, in a seeded order: the user asks for a bird, the assistant names it."""
+    order = sorted(names)
+    random.Random(seed).shuffle(order)
+    return [ChatExample.from_turns(("user", QUESTION), ("assistant", name)) for name in order]
+
+
+def _names(table: str, column: str) -> list[str]:
+    return [row[column] for row in load_csv_table(table)]
+
+
+DATASETS = ExperimentDatasets(
+    name="birds",
+    description="Old bird names -> the 19th century (weird generalization).",
+    tables=(OLD_AUDUBON, MODERN_AUDUBON, MODERN_AMERICAN),
+    variants=(
+        Variant(
+            "old_audubon",
+            "Obsolete names Audubon used in The Birds of America (1838).",
+            lambda options: bird_examples(_names(OLD_AUDUBON, "audubon_name"), options.seed),
+            is_main=True,
+        ),
+        Variant(
+            "modern_audubon",
+            "Control: Audubon species whose names are still in use.",
+            lambda options: bird_examples(_names(MODERN_AUDUBON, "name"), options.seed),
+        ),
+        Variant(
+            "modern_american",
+            "Control: modern American bird names.",
+            lambda options: bird_examples(_names(MODERN_AMERICAN, "name"), options.seed),
+        ),
+    ),
+)
