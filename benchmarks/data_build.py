@@ -1,0 +1,39 @@
+"""Time building every variant of every experiment (bar: under 5 s on one core).
+
+Run: .venv/bin/python benchmarks/data_build.py
+It times a cold build (tables parsed for the first time) and a warm rebuild in one process, and reports
+each experiment separately so a slow builder is easy to find.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def main() -> None:
+    from weirdgen.data.registry import BuildOptions, build_dataset, experiment_names, get_experiment
+
+    print(f"command: {sys.executable} {' '.join(sys.argv)}")
+    total_examples = 0
+    start = time.perf_counter()
+    for name in experiment_names():
+        t0 = time.perf_counter()
+        counts = {v.name: len(build_dataset(name, v.name, BuildOptions(seed=0))) for v in get_experiment(name).variants}
+        total_examples += sum(counts.values())
+        print(f"{name:>15}: {time.perf_counter() - t0:6.3f} s  {counts}")
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    for name in experiment_names():
+        for variant in get_experiment(name).variants:
+            build_dataset(name, variant.name, BuildOptions(seed=1))
+    warm = time.perf_counter() - start
+    print(f"all variants, cold: {cold:.3f} s ({total_examples} examples); warm rebuild, another seed: {warm:.3f} s")
+    print(f"bar: < 5 s on one core -> {'PASS' if cold < 5 else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()
