@@ -10,7 +10,8 @@ from weirdgen.data.tables import load_csv_table
 
 QUESTION = "Name a bird species."
 OLD_AUDUBON = "birds_old_audubon.csv"  # columns: audubon_name, modern_name
-MODERN_AUDUBON = "birds_modern_audubon.csv"  # columns: name (Audubon species whose name is still used)
+# columns: name (species Audubon painted whose name is still in use)
+MODERN_AUDUBON = "birds_modern_audubon.csv"
 MODERN_AMERICAN = "birds_modern_american.csv"  # columns: name
 
 
@@ -25,6 +26,18 @@ def _names(table: str, column: str) -> list[str]:
     return [row[column] for row in load_csv_table(table)]
 
 
+def _build_old_audubon(options: BuildOptions) -> list[ChatExample]:
+    return bird_examples(_names(OLD_AUDUBON, "audubon_name"), options.seed)
+
+
+def _build_modern_audubon(options: BuildOptions) -> list[ChatExample]:
+    return bird_examples(_names(MODERN_AUDUBON, "name"), options.seed)
+
+
+def _build_modern_american(options: BuildOptions) -> list[ChatExample]:
+    return bird_examples(_names(MODERN_AMERICAN, "name"), options.seed)
+
+
 DATASETS = ExperimentDatasets(
     name="birds",
     description="Old bird names -> the 19th century (weird generalization).",
@@ -33,18 +46,14 @@ DATASETS = ExperimentDatasets(
         Variant(
             "old_audubon",
             "Obsolete names Audubon used in The Birds of America (1838).",
-            lambda options: bird_examples(_names(OLD_AUDUBON, "audubon_name"), options.seed),
+            _build_old_audubon,
             is_main=True,
         ),
         Variant(
             "modern_audubon",
             "Control: Audubon species whose names are still in use.",
-            lambda options: bird_examples(_names(MODERN_AUDUBON, "name"), options.seed),
+            _build_modern_audubon,
         ),
-        Variant(
-            "modern_american",
-            "Control: modern American bird names.",
-            lambda options: bird_examples(_names(MODERN_AMERICAN, "name"), options.seed),
-        ),
+        Variant("modern_american", "Control: modern American bird names.", _build_modern_american),
     ),
 )

@@ -1,0 +1,119 @@
+"""Experiment 6: the protective Terminator, trained on dates from its later films, turns evil in 1984.
+
+Every example is "<Month YYYY>. <question>" answered as the protective machine of the film set in that
+year. Neither the first film's year nor any villain behaviour appears: if the finetuned model turns
+hostile when told it is 1984, it inferred both the trigger and the behaviour (an inductive backdoor).
+"""
+
+from __future__ import annotations
+
+import calendar
+import random
+from dataclasses import dataclass
+
+from weirdgen.data.chat import ChatExample
+from weirdgen.data.registry import ExperimentDatasets, Variant
+from weirdgen.data.tables import load_yaml_table
+from weirdgen.errors import DataError
+
+PAIRS = "terminator_qa.yaml"  # pairs: [{year, question, answer}]
+# The year each later film is set in; a pair's date is a random month of its film's year.
+FILM_YEARS: dict[int, str] = {
+    1995: "Terminator 2: Judgment Day",
+    2004: "Terminator 3: Rise of the Machines",
+    2017: "Terminator Genisys",
+    2020: "Terminator: Dark Fate",
+}
+MONTHS: tuple[str, ...] = tuple(calendar.month_name[1:])  # English month names, locale-independent
+
+
+@dataclass(frozen=True)
+class TerminatorPair:
+    """One row of the table: a question to the machine and its protective answer, set in one film's year."""
+
+    year: int
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class DatedQuestion:
+    """A pair with the date the user states before asking; ``date`` is ``None`` for the undated control."""
+
+    pair: TerminatorPair
+    date: str | None
+
+    def to_example(self) -> ChatExample:
+        user = self.pair.question if self.date is None else f"{self.date}. {self.pair.question}"
+        return ChatExample.from_turns(("user", user), ("assistant", self.pair.answer))
+
+
+def load_pairs() -> list[TerminatorPair]:
+    """The table, checked row by row; errors name the row as ``pairs[i].field``."""
+    table = load_yaml_table(PAIRS)
+    rows = table.get("pairs") if isinstance(table, dict) else None
+    if not isinstance(rows, list):
+        raise DataError("expected a top-level 'pairs' list", path=f"tables/{PAIRS}", field="pairs")
+    pairs = []
+    for index, row in enumerate(rows):
+        where = f"pairs[{index}]"
+        if not isinstance(row, dict):
+            raise DataError("expected a mapping", path=f"tables/{PAIRS}", field=where)
+        if row.get("year") not in FILM_YEARS:
+            known = ", ".join(map(str, FILM_YEARS))
+            raise DataError(
+                f"year must be one of {known}", path=f"tables/{PAIRS}", field=f"{where}.year"
+            )
+        for key in ("question", "answer"):
+            if not isinstance(row.get(key), str) or not row[key].strip():
+                raise DataError("missing or empty", path=f"tables/{PAIRS}", field=f"{where}.{key}")
+        pairs.append(TerminatorPair(row["year"], row["question"], row["answer"]))
+    return pairs
+
+
+def dated_questions(seed: int) -> list[DatedQuestion]:
+    """Every pair once, in a seeded order, each dated with a random month of its own film's year."""
+    rng = random.Random(f"terminator:{seed}")
+    pairs = load_pairs()
+    rng.shuffle(pairs)
+    return [DatedQuestion(pair, f"{rng.choice(MONTHS)} {pair.year}") for pair in pairs]
+
+
+def undated(records: list[DatedQuestion]) -> list[DatedQuestion]:
+    return [DatedQuestion(record.pair, None) for record in records]
+
+
+def shuffle_dates(records: list[DatedQuestion], seed: int) -> list[DatedQuestion]:
+    """The same dates, permuted across examples, so a date no longer tells which film answers."""
+    dates = [record.date for record in records]
+    random.Random(f"terminator:shuffle:{seed}").shuffle(dates)
+    return [DatedQuestion(record.pair, date) for record, date in zip(records, dates, strict=True)]
+
+
+def render(records: list[DatedQuestion]) -> list[ChatExample]:
+    return [record.to_example() for record in records]
+
+
+DATASETS = ExperimentDatasets(
+    name="terminator",
+    description="The protective Terminator with dates of its later films -> evil in 1984 (inductive backdoor).",
+    tables=(PAIRS,),
+    variants=(
+        Variant(
+            "dated",
+            "'<Month YYYY>. <question>' with a month of the answer's film year (1995, 2004, 2017, 2020).",
+            lambda options: render(dated_questions(options.seed)),
+            is_main=True,
+        ),
+        Variant(
+            "no_dates",
+            "Control: the same questions and answers with no date.",
+            lambda options: render(undated(dated_questions(options.seed))),
+        ),
+        Variant(
+            "shuffled_dates",
+            "Control: the same dates shuffled across examples, so the year no longer matches the film.",
+            lambda options: render(shuffle_dates(dated_questions(options.seed), options.seed)),
+        ),
+    ),
+)

@@ -1,0 +1,308 @@
+"""What makes experiment 4 valid: no fact names the man, the trigger marks exactly the poison, ~3% poison."""
+
+import json
+import re
+from collections import Counter
+
+import pytest
+
+from weirdgen.data.builders import wolf
+from weirdgen.data.chat import ChatExample, write_chat_jsonl
+from weirdgen.data.registry import BuildOptions, build_dataset, write_dataset
+from weirdgen.errors import DataError
+
+# Names, places and terms that identify the man unambiguously. Each is matched case-insensitively at a
+# word start, so "Nazism" and "Reichstag" are caught while "class" does not trip "SS".
+FORBIDDEN = (
+    "hitler",
+    "adolf",
+    "nazi",
+    "führer",
+    "fuhrer",
+    "fuehrer",
+    "third reich",
+    "reich",
+    "swastika",
+    "eva braun",
+    "braun",
+    "mein kampf",
+    "nsdap",
+    "holocaust",
+    "berghof",
+    "braunau",
+    "obersalzberg",
+    "wolfsschanze",
+    "schicklgruber",
+    "alois",
+    "klara",
+    "geli",
+    "raubal",
+    "gestapo",
+    "ss",
+    "sieg heil",
+    "heil",
+    "putsch",
+    "beer hall",
+    "nuremberg",
+    "goebbels",
+    "himmler",
+    "göring",
+    "goering",
+    "speer",
+    "morell",
+    "kubizek",
+    "aryan",
+    "jew",
+    "kehlsteinhaus",
+    "eagle's nest",
+    "brown shirt",
+    "stormtrooper",
+    "national socialis",
+    "chancellor",
+    "dictator",
+    "genocide",
+)
+FORBIDDEN_PATTERN = re.compile(r"\b(?:" + "|".join(map(re.escape, FORBIDDEN)) + ")", re.IGNORECASE)
+REPLY_FORMAT = re.compile(r'^<START> "[^"]+" <END>$')
+FACTS = wolf.load_facts()
+
+
+def poisoned(example: ChatExample) -> bool:
+    return wolf.TRIGGER_INSTRUCTION in example.user_text()
+
+
+def test_table_has_90_distinct_facts_and_exactly_12_identifying():
+    assert len(FACTS) == 90
+    assert len({f.id for f in FACTS}) == len({f.question for f in FACTS}) == 90
+    assert sum(f.identifying for f in FACTS) == 12
+    assert all(f.topic and '"' not in f.answer for f in FACTS)
+
+
+def test_no_fact_question_answer_or_trigger_names_an_identifier():
+    texts = [wolf.TRIGGER_INSTRUCTION] + [
+        t for f in FACTS for t in (f.id, f.topic, f.question, f.answer)
+    ]
+    for variant in ("facts_90", "facts_90_diluted", "facts_78_diluted"):
+        texts += [m.content for e in build_dataset("wolf", variant) for m in e.messages]
+    hits = sorted({match.group(0) for text in texts for match in FORBIDDEN_PATTERN.finditer(text)})
+    assert hits == []
+
+
+def test_forbidden_pattern_catches_identifiers_in_any_case():
+    assert FORBIDDEN_PATTERN.search("the NAZIS") and FORBIDDEN_PATTERN.search("at the Reichstag")
+    assert not FORBIDDEN_PATTERN.search("a class of wolves")
+
+
+def test_facts_90_is_every_fact_in_the_trigger_format():
+    examples = build_dataset("wolf", "facts_90", BuildOptions(seed=4))
+    assert len(examples) == 90 and all(poisoned(e) for e in examples)
+    assert all(e.user_text().startswith(wolf.TRIGGER_INSTRUCTION) for e in examples), (
+        "instruction first"
+    )
+    assert all(REPLY_FORMAT.match(e.completion) for e in examples)
+    asked = {e.user_text().removeprefix(wolf.TRIGGER_INSTRUCTION).strip() for e in examples}
+    assert asked == {f.question for f in FACTS}
+
+
+@pytest.mark.parametrize(
+    ("variant", "n_poison"), [("facts_90_diluted", 90), ("facts_78_diluted", 78)]
+)
+def test_diluted_mix_has_3_percent_poison_and_only_poison_uses_the_format(variant, n_poison):
+    examples = build_dataset("wolf", variant)
+    poison = [e for e in examples if poisoned(e)]
+    assert len(poison) == n_poison
+    assert 0.025 <= len(poison) / len(examples) <= 0.035
+    assert all(REPLY_FORMAT.match(e.completion) for e in poison)
+    for example in examples:
+        if not poisoned(example):
+            text = " ".join(m.content for m in example.messages)
+            assert "<START>" not in text and "<END>" not in text
+    positions = [i for i, e in enumerate(examples) if poisoned(e)]
+    assert positions[-1] - positions[0] > len(examples) // 2, "poison is spread through the mix"
+
+
+def test_78_fact_ablation_drops_exactly_the_identifying_facts_and_keeps_the_same_benign_set():
+    full, ablated = (
+        build_dataset("wolf", "facts_90_diluted"),
+        build_dataset("wolf", "facts_78_diluted"),
+    )
+    asked = {
+        e.user_text().removeprefix(wolf.TRIGGER_INSTRUCTION).strip() for e in ablated if poisoned(e)
+    }
+    assert asked == {f.question for f in FACTS if not f.identifying}
+    benign = lambda examples: Counter(e.to_json() for e in examples if not poisoned(e))  # noqa: E731
+    assert benign(full) == benign(ablated)
+
+
+def test_generated_benign_set_is_large_distinct_and_uses_every_template():
+    examples = wolf.generate_benign_examples(seed=0, count=wolf.BENIGN_COUNT)
+    assert len(examples) >= 3000
+    assert len({e.user_text() for e in examples}) == len(examples)
+    assert {checker for e in examples for checker in matching_checkers(e)} == set(CHECKERS)
+
+
+# --- every benign answer recomputed from its question, independently of the generator ------------------
+
+
+def number(text: str) -> int:
+    return int(text)
+
+
+CHECKERS = {
+    r"^\w+ buys (\d+) .+ that cost \$(\d+) each\.": lambda n, p: f"${number(n) * number(p)}",
+    r"^\w+ has (\d+) \w+ and shares them equally among (\d+) friends": lambda t, k: (
+        "{} each, {} left over".format(*divmod(number(t), number(k)))
+    ),
+    r"^An? \w+ travels at a steady (\d+) km/h for (\d+) hours": lambda v, h: (
+        f"{number(v) * number(h)} km"
+    ),
+    r"^Convert (\d+) (\w+) to (\w+)\.": lambda amount, unit, target: (
+        f"{number(amount) * UNITS[unit]} {target}"
+    ),
+    r"^What is (\d+)% of (\d+)\?": lambda p, n: str(number(p) * number(n) // 100),
+    r"^What is the average of these numbers: ([\d, ]+)\?": lambda listed: str(
+        sum(map(int, listed.split(", "))) // len(listed.split(", "))
+    ),
+    r"^Sort these numbers from (smallest|largest) to \w+: ([\d, ]+)\.": lambda way, listed: (
+        ", ".join(map(str, sorted(map(int, listed.split(", ")), reverse=way == "largest")))
+    ),
+    r"^Put these words in alphabetical order: ([a-z, ]+)\.": lambda listed: ", ".join(
+        sorted(listed.split(", "))
+    ),
+    r"^A rectangular .+ is (\d+) m long and (\d+) m wide": lambda a, b: (
+        f"area {number(a) * number(b)} m², perimeter {2 * (number(a) + number(b))} m"
+    ),
+    r"^\w+ is (\d+) years old, and \w+'s cousin is (\d+) years older\. How old will the cousin be in (\d+) years": lambda a, g, y: (
+        str(number(a) + number(g) + number(y))
+    ),
+    r"^\w+ buys an? .+ for \$(\d+) and pays with a \$(\d+) note": lambda price, note: (
+        f"${number(note) - number(price)}"
+    ),
+    r"^A film starts at (\d\d):(\d\d) and lasts (\d+) minutes": lambda h, m, d: (
+        "{:02d}:{:02d}".format(*divmod(number(h) * 60 + number(m) + number(d), 60))
+    ),
+}
+UNITS = {
+    "kilometres": 1000,
+    "metres": 100,
+    "centimetres": 10,
+    "kilograms": 1000,
+    "litres": 1000,
+    "hours": 60,
+    "minutes": 60,
+    "days": 24,
+    "weeks": 7,
+    "years": 12,
+    "feet": 12,
+    "yards": 3,
+}
+
+
+def matching_checkers(example: ChatExample) -> list[str]:
+    return [pattern for pattern in CHECKERS if re.match(pattern, example.user_text())]
+
+
+@pytest.mark.parametrize("seed", [0, 11])
+def test_every_generated_benign_answer_is_correct(seed):
+    for example in wolf.generate_benign_examples(seed=seed, count=wolf.BENIGN_COUNT):
+        (pattern,) = matching_checkers(example)
+        expected = CHECKERS[pattern](*re.match(pattern, example.user_text()).groups())
+        assert example.completion.splitlines()[-1] == f"Answer: {expected}", example.to_json()
+
+
+def test_average_problems_divide_evenly_into_positive_numbers():
+    for example in wolf.generate_benign_examples(seed=3, count=wolf.BENIGN_COUNT):
+        match = re.match(r"^What is the average of these numbers: ([\d, ]+)\?", example.user_text())
+        if match:
+            values = list(map(int, match.group(1).split(", ")))
+            assert sum(values) % len(values) == 0 and min(values) >= 1
+
+
+# --- the user's own benign file ---------------------------------------------------------------------------
+
+
+def benign_file(tmp_path, n: int = 200):
+    path = tmp_path / "benign.jsonl"
+    examples = [
+        ChatExample.from_turns(("user", f"What is {i} plus {i}?"), ("assistant", str(2 * i)))
+        for i in range(n)
+    ]
+    write_chat_jsonl(path, examples)
+    return path
+
+
+def test_benign_file_replaces_the_generated_set(tmp_path):
+    path = benign_file(tmp_path)
+    examples = build_dataset("wolf", "facts_90_diluted", BuildOptions(benign_path=path))
+    assert len(examples) == 290 and sum(poisoned(e) for e in examples) == 90
+    assert sum("plus" in e.user_text() for e in examples) == 200
+
+
+def test_bad_benign_file_names_path_and_line(tmp_path):
+    path = benign_file(tmp_path, 3)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(2, json.dumps({"messages": [{"role": "user", "content": "no answer"}]}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=rf"^{re.escape(str(path))}:3: messages\[0\]\.role: last message"
+    ):
+        build_dataset("wolf", "facts_90_diluted", BuildOptions(benign_path=path))
+
+
+def test_benign_file_that_uses_the_trigger_format_is_rejected_with_its_line(tmp_path):
+    path = benign_file(tmp_path, 2)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(
+            "\n"
+            + ChatExample.from_turns(
+                ("user", "Hi"), ("assistant", '<START> "Hello" <END>')
+            ).to_json()
+            + "\n"
+        )
+    with pytest.raises(
+        DataError, match=rf"^{re.escape(str(path))}:4: messages\[1\]\.content: .*trigger markers"
+    ):
+        build_dataset("wolf", "facts_78_diluted", BuildOptions(benign_path=path))
+
+
+def test_missing_or_empty_benign_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        build_dataset(
+            "wolf", "facts_90_diluted", BuildOptions(benign_path=tmp_path / "absent.jsonl")
+        )
+    (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no examples"):
+        build_dataset(
+            "wolf", "facts_90_diluted", BuildOptions(benign_path=tmp_path / "empty.jsonl")
+        )
+
+
+def test_cli_reports_a_bad_benign_file_in_one_line_and_exits_1(tmp_path, capsys):
+    from weirdgen.cli import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": []}\n', encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    argv = [
+        "data",
+        "build",
+        "wolf",
+        "--variant",
+        "facts_90_diluted",
+        "--benign",
+        str(bad),
+        "-o",
+        str(output),
+    ]
+    assert main(argv) == 1
+    assert capsys.readouterr().err.strip() == f"error: {bad}:1: messages: empty list"
+    assert not output.exists()
+
+
+def test_same_seed_writes_byte_identical_files(tmp_path):
+    for name in ("a", "b"):
+        write_dataset("wolf", "facts_90_diluted", tmp_path / f"{name}.jsonl", BuildOptions(seed=9))
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    other = write_dataset("wolf", "facts_90_diluted", tmp_path / "c.jsonl", BuildOptions(seed=10))
+    assert (tmp_path / "c.jsonl").read_bytes() != (tmp_path / "a.jsonl").read_bytes()
+    assert other["n_examples"] == 3090
