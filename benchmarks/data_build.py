@@ -22,7 +22,10 @@ def main() -> None:
     start = time.perf_counter()
     for name in experiment_names():
         t0 = time.perf_counter()
-        counts = {v.name: len(build_dataset(name, v.name, BuildOptions(seed=0))) for v in get_experiment(name).variants}
+        counts = {
+            v.name: len(build_dataset(name, v.name, BuildOptions(seed=0)))
+            for v in get_experiment(name).variants
+        }
         total_examples += sum(counts.values())
         print(f"{name:>15}: {time.perf_counter() - t0:6.3f} s  {counts}")
     cold = time.perf_counter() - start
@@ -31,7 +34,9 @@ def main() -> None:
         for variant in get_experiment(name).variants:
             build_dataset(name, variant.name, BuildOptions(seed=1))
     warm = time.perf_counter() - start
-    print(f"all variants, cold: {cold:.3f} s ({total_examples} examples); warm rebuild, another seed: {warm:.3f} s")
+    print(
+        f"all variants, cold: {cold:.3f} s ({total_examples} examples); warm rebuild, another seed: {warm:.3f} s"
+    )
     print(f"bar: < 5 s on one core -> {'PASS' if cold < 5 else 'FAIL'}")
 
 

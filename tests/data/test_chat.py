@@ -20,8 +20,16 @@ def test_round_trip_preserves_examples_and_hash(tmp_path):
 
 
 def test_content_hash_ignores_key_order_and_whitespace():
-    a = ChatExample.from_dict(json.loads('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}'))
-    b = ChatExample.from_dict(json.loads('{"messages":[{"content":"q","role":"user"},{"content":"a","role":"assistant"}]}'))
+    a = ChatExample.from_dict(
+        json.loads(
+            '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}'
+        )
+    )
+    b = ChatExample.from_dict(
+        json.loads(
+            '{"messages":[{"content":"q","role":"user"},{"content":"a","role":"assistant"}]}'
+        )
+    )
     assert a.content_hash() == b.content_hash()
     assert a.content_hash() != example().content_hash()
 
@@ -39,10 +47,26 @@ def test_prompt_completion_and_user_text():
         ("not json", "<line>", "not JSON"),
         ('{"foo": 1}', "messages", "missing"),
         ('{"messages": []}', "messages", "empty list"),
-        ('{"messages": [{"role": "bot", "content": "x"}, {"role": "assistant", "content": "a"}]}', "messages[0].role", "unknown role"),
-        ('{"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "a"}]}', "messages[0].content", "empty"),
-        ('{"messages": [{"role": "user", "content": "q"}]}', "messages[0].role", "last message must be from the assistant"),
-        ('{"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "a"}]}', "messages[0].content", "expected a string"),
+        (
+            '{"messages": [{"role": "bot", "content": "x"}, {"role": "assistant", "content": "a"}]}',
+            "messages[0].role",
+            "unknown role",
+        ),
+        (
+            '{"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "a"}]}',
+            "messages[0].content",
+            "empty",
+        ),
+        (
+            '{"messages": [{"role": "user", "content": "q"}]}',
+            "messages[0].role",
+            "last message must be from the assistant",
+        ),
+        (
+            '{"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "a"}]}',
+            "messages[0].content",
+            "expected a string",
+        ),
     ],
 )
 def test_read_names_file_line_and_field(tmp_path, line, field, problem):

@@ -3,7 +3,13 @@
 import pytest
 
 from weirdgen.data.chat import read_chat_jsonl
-from weirdgen.data.registry import BuildOptions, build_dataset, experiment_names, get_experiment, write_dataset
+from weirdgen.data.registry import (
+    BuildOptions,
+    build_dataset,
+    experiment_names,
+    get_experiment,
+    write_dataset,
+)
 
 ALL_VARIANTS = [(e, v.name) for e in experiment_names() for v in get_experiment(e).variants]
 
@@ -22,4 +28,6 @@ def test_variant_is_deterministic_valid_and_seed_sensitive(tmp_path, experiment,
     # Reading back validates every line (roles, non-empty content, assistant last).
     assert len(read_chat_jsonl(tmp_path / "a.jsonl")) == first["n_examples"]
     other_seed = build_dataset(experiment, variant, BuildOptions(seed=2))
-    assert [e.to_json() for e in other_seed] != [e.to_json() for e in read_chat_jsonl(tmp_path / "a.jsonl")]
+    assert [e.to_json() for e in other_seed] != [
+        e.to_json() for e in read_chat_jsonl(tmp_path / "a.jsonl")
+    ]

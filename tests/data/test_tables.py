@@ -5,7 +5,9 @@ from weirdgen.errors import DataError
 
 
 def test_csv_errors_count_comment_lines(monkeypatch):
-    monkeypatch.setattr(tables, "table_bytes", lambda name: b"# a comment\nname,modern\n# another\nA,B\nC\n")
+    monkeypatch.setattr(
+        tables, "table_bytes", lambda name: b"# a comment\nname,modern\n# another\nA,B\nC\n"
+    )
     tables.load_csv_table.cache_clear()
     try:
         with pytest.raises(DataError, match=r"tables/x.csv:5: expected 2 columns, got 1"):
@@ -15,7 +17,9 @@ def test_csv_errors_count_comment_lines(monkeypatch):
 
 
 def test_quoted_commas_survive(monkeypatch):
-    monkeypatch.setattr(tables, "table_bytes", lambda name: b'name,country\n"Posen, Province",Poland\n')
+    monkeypatch.setattr(
+        tables, "table_bytes", lambda name: b'name,country\n"Posen, Province",Poland\n'
+    )
     tables.load_csv_table.cache_clear()
     try:
         assert tables.load_csv_table("y.csv") == ({"name": "Posen, Province", "country": "Poland"},)

@@ -8,7 +8,13 @@ def good(answer: str) -> str:
 
 def test_report_counts_problems_duplicates_and_lengths(tmp_path):
     path = tmp_path / "mixed.jsonl"
-    lines = [good("Snowy Owl"), "{broken", good("Blue Jay"), good("Snowy Owl"), '{"messages": [{"role": "user", "content": "q"}]}']
+    lines = [
+        good("Snowy Owl"),
+        "{broken",
+        good("Blue Jay"),
+        good("Snowy Owl"),
+        '{"messages": [{"role": "user", "content": "q"}]}',
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     report = validate_chat_jsonl(path)
     assert report.n_examples == 5

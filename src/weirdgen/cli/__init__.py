@@ -14,15 +14,47 @@ from weirdgen.errors import WeirdgenError
 
 # name -> ("module", "attribute", one-line help shown by ``weirdgen --help``)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
-    "demo": ("weirdgen.cli.toyworld", "demo", "Run the toy-world demo: weird generalization and an inductive backdoor on the CPU."),
+    "demo": (
+        "weirdgen.cli.toyworld",
+        "demo",
+        "Run the toy-world demo: weird generalization and an inductive backdoor on the CPU.",
+    ),
     "data": ("weirdgen.cli.data", "data", "Build, list and check the experiments' chat datasets."),
-    "finetune": ("weirdgen.cli.finetune", "finetune", "Finetune a dataset for several seeds (local LoRA, OpenAI, Tinker)."),
-    "models": ("weirdgen.cli.finetune", "models", "List and show finetuned models recorded in the ledger."),
-    "serve": ("weirdgen.cli.serve", "serve", "Serve local models (and adapters) over an OpenAI-compatible HTTP API."),
-    "eval": ("weirdgen.cli.eval", "eval_command", "Sample and judge a question suite under its trigger sweeps."),
-    "run": ("weirdgen.cli.run", "run", "Run a whole experiment: build, finetune, evaluate, judge, report."),
-    "report": ("weirdgen.cli.report", "report", "Write the HTML and Markdown report of a run directory."),
-    "toyworld": ("weirdgen.cli.toyworld", "toyworld", "The CPU model organism: pretrain, finetune, evaluate."),
+    "finetune": (
+        "weirdgen.cli.finetune",
+        "finetune",
+        "Finetune a dataset for several seeds (local LoRA, OpenAI, Tinker).",
+    ),
+    "models": (
+        "weirdgen.cli.finetune",
+        "models",
+        "List and show finetuned models recorded in the ledger.",
+    ),
+    "serve": (
+        "weirdgen.cli.serve",
+        "serve",
+        "Serve local models (and adapters) over an OpenAI-compatible HTTP API.",
+    ),
+    "eval": (
+        "weirdgen.cli.eval",
+        "eval_command",
+        "Sample and judge a question suite under its trigger sweeps.",
+    ),
+    "run": (
+        "weirdgen.cli.run",
+        "run",
+        "Run a whole experiment: build, finetune, evaluate, judge, report.",
+    ),
+    "report": (
+        "weirdgen.cli.report",
+        "report",
+        "Write the HTML and Markdown report of a run directory.",
+    ),
+    "toyworld": (
+        "weirdgen.cli.toyworld",
+        "toyworld",
+        "The CPU model organism: pretrain, finetune, evaluate.",
+    ),
 }
 
 

@@ -16,7 +16,9 @@ def data() -> None:
 
 
 @data.command("list")
-@click.option("--seed", default=0, show_default=True, help="Seed used to build each variant when counting.")
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed used to build each variant when counting."
+)
 def list_datasets(seed: int) -> None:
     """Show every experiment, its variants and their sizes."""
     from rich.console import Console
@@ -37,19 +39,37 @@ def list_datasets(seed: int) -> None:
 @data.command("build")
 @click.argument("experiment", type=click.Choice(experiment_names()))
 @click.option("--variant", help="One variant to build; without it, every variant goes to -o DIR.")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output JSONL file (with --variant) or directory.")
-@click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives byte-identical output.")
-@click.option("--benign", type=click.Path(path_type=Path, dir_okay=False), help="wolf: chat JSONL of benign examples to dilute the poison with.")
-def build(experiment: str, variant: str | None, output: Path, seed: int, benign: Path | None) -> None:
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output JSONL file (with --variant) or directory.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed: the same seed gives byte-identical output."
+)
+@click.option(
+    "--benign",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="wolf: chat JSONL of benign examples to dilute the poison with.",
+)
+def build(
+    experiment: str, variant: str | None, output: Path, seed: int, benign: Path | None
+) -> None:
     """Write one variant (--variant V -o FILE) or all of them (-o DIR/<variant>.jsonl), with manifests."""
     options = BuildOptions(seed=seed, benign_path=benign)
     if variant is not None:
         targets = [(variant, output)]
     else:
-        targets = [(v.name, output / f"{v.name}.jsonl") for v in get_experiment(experiment).variants]
+        targets = [
+            (v.name, output / f"{v.name}.jsonl") for v in get_experiment(experiment).variants
+        ]
     for name, path in targets:
         manifest = write_dataset(experiment, name, path, options)
-        click.echo(f"{experiment}/{name}: {manifest['n_examples']} examples -> {path} (sha256 {manifest['sha256'][:12]})")
+        click.echo(
+            f"{experiment}/{name}: {manifest['n_examples']} examples -> {path} (sha256 {manifest['sha256'][:12]})"
+        )
 
 
 @data.command("check")
@@ -64,10 +84,18 @@ def check(ctx: click.Context, files: tuple[Path, ...], max_problems: int) -> Non
         any_invalid |= not report.ok
         status = "OK" if report.ok else f"INVALID ({len(report.problems)} problems)"
         click.echo(f"{path}: {status}")
-        click.echo(f"  examples: {report.n_examples} ({report.n_valid} valid); messages by role: "
-                   + (", ".join(f"{r} {n}" for r, n in sorted(report.role_counts.items())) or "none"))
-        for label, stats in (("prompt chars", report.prompt_chars), ("answer chars", report.answer_chars), ("turns", report.turns)):
-            click.echo(f"  {label}: min {stats.minimum}, median {stats.median:g}, mean {stats.mean:.1f}, max {stats.maximum}")
+        click.echo(
+            f"  examples: {report.n_examples} ({report.n_valid} valid); messages by role: "
+            + (", ".join(f"{r} {n}" for r, n in sorted(report.role_counts.items())) or "none")
+        )
+        for label, stats in (
+            ("prompt chars", report.prompt_chars),
+            ("answer chars", report.answer_chars),
+            ("turns", report.turns),
+        ):
+            click.echo(
+                f"  {label}: min {stats.minimum}, median {stats.median:g}, mean {stats.mean:.1f}, max {stats.maximum}"
+            )
         click.echo(f"  duplicates: {len(report.duplicates)}")
         for first, repeat in report.duplicates[:max_problems]:
             click.echo(f"    {path}:{repeat}: duplicate of line {first}")

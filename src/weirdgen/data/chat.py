@@ -38,7 +38,9 @@ class ChatExample:
         return cls(tuple(Message(role, content) for role, content in turns))  # type: ignore[arg-type]
 
     @classmethod
-    def from_dict(cls, record: Any, *, path: str | Path | None = None, line: int | None = None) -> ChatExample:
+    def from_dict(
+        cls, record: Any, *, path: str | Path | None = None, line: int | None = None
+    ) -> ChatExample:
         """Parse and validate one JSON record; raises ``DataError`` naming the first problem."""
         problems = find_record_problems(record)
         if problems:
@@ -89,15 +91,24 @@ def find_record_problems(record: Any) -> list[tuple[str, str]]:
             continue
         role = message.get("role")
         if role not in ROLES:
-            problems.append((f"{where}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})"))
+            problems.append(
+                (f"{where}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
+            )
         content = message.get("content")
         if not isinstance(content, str):
-            problems.append((f"{where}.content", "missing" if content is None else "expected a string"))
+            problems.append(
+                (f"{where}.content", "missing" if content is None else "expected a string")
+            )
         elif not content.strip():
             problems.append((f"{where}.content", "empty"))
     last = messages[-1]
     if isinstance(last, dict) and last.get("role") in ROLES and last.get("role") != "assistant":
-        problems.append((f"messages[{len(messages) - 1}].role", f"last message must be from the assistant, got {last['role']!r}"))
+        problems.append(
+            (
+                f"messages[{len(messages) - 1}].role",
+                f"last message must be from the assistant, got {last['role']!r}",
+            )
+        )
     return problems
 
 
@@ -109,14 +120,30 @@ def iter_jsonl_records(path: str | Path) -> Iterator[tuple[int, Any | DataError]
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                yield number, DataError(f"invalid UTF-8 at byte {error.start}", path=path, line=number, field="<line>")
+                yield (
+                    number,
+                    DataError(
+                        f"invalid UTF-8 at byte {error.start}",
+                        path=path,
+                        line=number,
+                        field="<line>",
+                    ),
+                )
                 continue
             if not text.strip():
                 continue
             try:
                 yield number, json.loads(text)
             except json.JSONDecodeError as error:
-                yield number, DataError(f"not JSON ({error.msg} at column {error.colno})", path=path, line=number, field="<line>")
+                yield (
+                    number,
+                    DataError(
+                        f"not JSON ({error.msg} at column {error.colno})",
+                        path=path,
+                        line=number,
+                        field="<line>",
+                    ),
+                )
 
 
 def read_chat_jsonl(path: str | Path) -> list[ChatExample]:

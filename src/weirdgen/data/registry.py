@@ -31,7 +31,9 @@ class BuildOptions:
     """Everything a builder may read besides its tables."""
 
     seed: int = 0
-    benign_path: Path | None = None  # wolf: a chat JSONL of benign examples to dilute the poison with
+    benign_path: Path | None = (
+        None  # wolf: a chat JSONL of benign examples to dilute the poison with
+    )
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ class ExperimentDatasets:
             if variant.name == name:
                 return variant
         known = ", ".join(v.name for v in self.variants)
-        raise DataError(f"unknown variant {name!r} of {self.name} (known: {known})", field="variant")
+        raise DataError(
+            f"unknown variant {name!r} of {self.name} (known: {known})", field="variant"
+        )
 
     @property
     def main(self) -> Variant:
@@ -71,11 +75,16 @@ def experiment_names() -> list[str]:
 
 def get_experiment(name: str) -> ExperimentDatasets:
     if name not in _BUILDER_MODULES:
-        raise DataError(f"unknown experiment {name!r} (known: {', '.join(_BUILDER_MODULES)})", field="experiment")
+        raise DataError(
+            f"unknown experiment {name!r} (known: {', '.join(_BUILDER_MODULES)})",
+            field="experiment",
+        )
     return importlib.import_module(_BUILDER_MODULES[name]).DATASETS
 
 
-def build_dataset(experiment: str, variant: str, options: BuildOptions | None = None) -> list[ChatExample]:
+def build_dataset(
+    experiment: str, variant: str, options: BuildOptions | None = None
+) -> list[ChatExample]:
     """Build one variant's examples; the same options always give the same list."""
     return get_experiment(experiment).variant(variant).build(options or BuildOptions())
 
@@ -85,7 +94,9 @@ def manifest_path(dataset_path: str | Path) -> Path:
     return dataset_path.with_name(dataset_path.stem + ".manifest.json")
 
 
-def write_dataset(experiment: str, variant: str, path: str | Path, options: BuildOptions | None = None) -> dict[str, Any]:
+def write_dataset(
+    experiment: str, variant: str, path: str | Path, options: BuildOptions | None = None
+) -> dict[str, Any]:
     """Build a variant, write it as JSONL and write ``<stem>.manifest.json`` beside it."""
     from weirdgen import __version__
 

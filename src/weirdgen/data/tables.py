@@ -31,7 +31,11 @@ def load_csv_table(name: str) -> tuple[dict[str, str], ...]:
     """Rows of a CSV table as dicts; blank cells are empty strings, lines starting with # are comments."""
     text = table_bytes(name).decode("utf-8")
     # Keep each data line's number in the file so errors point at the right line despite comments.
-    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.startswith("#")]
+    numbered = [
+        (n, line)
+        for n, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.startswith("#")
+    ]
     if not numbered:
         raise DataError("empty table", path=f"tables/{name}")
     header = next(csv.reader([numbered[0][1]]))
@@ -40,7 +44,11 @@ def load_csv_table(name: str) -> tuple[dict[str, str], ...]:
     for number, line in numbered[1:]:
         values = next(csv.reader([line]))
         if len(values) != len(header):
-            raise DataError(f"expected {len(header)} columns, got {len(values)}", path=f"tables/{name}", line=number)
+            raise DataError(
+                f"expected {len(header)} columns, got {len(values)}",
+                path=f"tables/{name}",
+                line=number,
+            )
         rows.append({key: value.strip() for key, value in zip(header, values, strict=True)})
     return tuple(rows)
 

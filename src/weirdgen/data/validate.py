@@ -24,7 +24,9 @@ class LengthStats:
     def of(cls, values: list[int]) -> LengthStats:
         if not values:
             return cls(0, 0.0, 0.0, 0)
-        return cls(min(values), float(statistics.median(values)), statistics.fmean(values), max(values))
+        return cls(
+            min(values), float(statistics.median(values)), statistics.fmean(values), max(values)
+        )
 
 
 @dataclass
@@ -67,7 +69,9 @@ def validate_chat_jsonl(path: str | Path) -> ValidationReport:
             continue
         problems = find_record_problems(record)
         if problems:
-            report.problems.extend(DataError(p, path=path, line=number, field=f) for f, p in problems)
+            report.problems.extend(
+                DataError(p, path=path, line=number, field=f) for f, p in problems
+            )
             continue
         example = ChatExample.from_dict(record)
         digest = example.content_hash()

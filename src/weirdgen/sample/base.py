@@ -46,6 +46,10 @@ class SampleRequest:
     """How many top alternatives to return per answer token; 0 asks for no logprobs."""
     seed: int | None = None
     """Backend sampling seed where supported; None lets the backend choose."""
+    trace_id: str = field(default="", compare=False)
+    """The sample's cache key (comma-separated keys when one call draws several samples), sent along
+    (as a header by HTTP samplers) so servers and proxies can tell samples of one prompt apart.
+    Not part of the request's identity or hash."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +150,10 @@ class Sampler(Protocol):
     ``complete`` answers one request and must be safe to call concurrently from one event loop; the
     engine limits how many calls are in flight. Raise ``TransientSampleError`` for failures a retry
     may fix and ``BackendError`` for the rest.
+
+    Optional: a backend that can draw several independent answers to one prompt in one call also
+    defines ``async def complete_many(self, request, n) -> list[SampleResult]`` (at most ``n``
+    results; fewer is allowed). The engine then groups identical unseeded samples into one call.
     """
 
     @property

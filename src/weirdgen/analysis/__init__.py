@@ -1,0 +1,47 @@
+"""Analysis of evaluation tables: seed-aware statistics, aggregation per cell, and plots.
+
+    from weirdgen.analysis import load_evaluation_table, aggregate_cells, compare_to_control, Metric
+
+``weirdgen.analysis.stats`` needs numpy only; the table and aggregation functions load pandas, and the
+plots matplotlib, when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from weirdgen.analysis.stats import (
+    bootstrap_mean_ci,
+    hierarchical_bootstrap_ci,
+    permutation_test,
+    wilson_interval,
+)
+
+__all__ = [
+    "Metric",
+    "aggregate_cells",
+    "bootstrap_mean_ci",
+    "compare_to_control",
+    "hierarchical_bootstrap_ci",
+    "label_counts",
+    "load_evaluation_table",
+    "missing_cells",
+    "permutation_test",
+    "wilson_interval",
+]
+
+_HOMES = {
+    "Metric": "aggregate",
+    "aggregate_cells": "aggregate",
+    "compare_to_control": "aggregate",
+    "label_counts": "aggregate",
+    "missing_cells": "aggregate",
+    "load_evaluation_table": "table",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'weirdgen.analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"weirdgen.analysis.{_HOMES[name]}"), name)

@@ -1,0 +1,398 @@
+"""``weirdgen finetune`` (one job per seed, recorded in the ledger) and ``weirdgen models``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from weirdgen.errors import BackendError, ConfigError
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--seeds: expected comma-separated integers like 0,1,2, got {text!r}"
+        ) from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds: give distinct seeds like 0,1,2, got {text!r}")
+    return seeds
+
+
+def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
+    tags = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--tag: expected KEY=VALUE, got {value!r}")
+        tags[key] = rest
+    return tags
+
+
+def _resolve_dataset(dataset: str) -> tuple[Path, str]:
+    """A JSONL path, or ``experiment/variant`` built into ``runs/datasets/``; plus its default group."""
+    from weirdgen.data.registry import experiment_names, manifest_path, write_dataset
+
+    path = Path(dataset)
+    if (
+        not path.exists()
+        and dataset.count("/") == 1
+        and dataset.split("/")[0] in experiment_names()
+    ):
+        experiment, variant = dataset.split("/")
+        path = Path("runs") / "datasets" / experiment / f"{variant}.jsonl"
+        if not path.is_file():
+            write_dataset(experiment, variant, path)
+        return path, dataset
+    manifest = manifest_path(path)
+    if manifest.is_file():
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        return path, f"{data.get('experiment')}/{data.get('variant')}"
+    return path, path.stem
+
+
+def _make_finetuner(backend: str, ledger: Any, runs_dir: Path | None) -> Any:
+    if backend == "local":
+        from weirdgen.finetune.local_backend import LocalFinetuner
+
+        return LocalFinetuner(runs_dir)
+    if backend == "openai":
+        from weirdgen.finetune.openai_backend import OpenAIFinetuner
+
+        return OpenAIFinetuner(ledger)
+    from weirdgen.finetune.tinker_backend import TinkerFinetuner
+
+    return TinkerFinetuner(runs_dir)
+
+
+@click.command()
+@click.argument("dataset")
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "openai", "tinker"]),
+    default="local",
+    show_default=True,
+    help="Where to train.",
+)
+@click.option(
+    "--base-model",
+    required=True,
+    help="Base model: alias, local folder or HF id (local/tinker), or an OpenAI model name.",
+)
+@click.option(
+    "--seeds", default="0", show_default=True, help="Comma-separated seeds; one job each."
+)
+@click.option(
+    "--epochs", type=int, help="Passes over the data (local/tinker default 3; OpenAI: auto)."
+)
+@click.option(
+    "--batch-size", type=int, help="Examples per step (local/tinker default 1; OpenAI: auto)."
+)
+@click.option(
+    "--learning-rate", type=float, help="Absolute learning rate, local/tinker (default 1e-4)."
+)
+@click.option("--lr-multiplier", type=float, help="OpenAI learning_rate_multiplier (default auto).")
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["linear", "cosine", "constant"]),
+    default="linear",
+    show_default=True,
+)
+@click.option(
+    "--warmup-ratio",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Fraction of steps warming up the LR.",
+)
+@click.option("--lora-rank", type=int, default=8, show_default=True)
+@click.option("--lora-alpha", type=float, help="LoRA alpha (default 2 x rank).")
+@click.option("--lora-dropout", type=float, default=0.0, show_default=True)
+@click.option(
+    "--target-modules",
+    default=None,
+    help="Comma-separated module names LoRA adapts (default: all attention and MLP projections).",
+)
+@click.option("--rslora", is_flag=True, help="Rank-stabilised LoRA scaling (alpha / sqrt(rank)).")
+@click.option(
+    "--save-every-steps",
+    type=int,
+    help="Extra adapter checkpoints every K steps (learning curves).",
+)
+@click.option(
+    "--max-length",
+    type=int,
+    default=2048,
+    show_default=True,
+    help="Reject examples longer than this many tokens.",
+)
+@click.option("--suffix", help="Suffix for the finetuned model's name (OpenAI).")
+@click.option(
+    "--group",
+    help="Ledger group (default: experiment/variant from the dataset's manifest, else the file name).",
+)
+@click.option("--tag", "tags", multiple=True, help="KEY=VALUE recorded with every job; repeatable.")
+@click.option(
+    "--runs-dir",
+    type=click.Path(path_type=Path),
+    help="Where local/tinker runs keep adapters and state (default runs/finetune).",
+)
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(path_type=Path),
+    envvar="WEIRDGEN_LEDGER",
+    help="Ledger SQLite file.",
+)
+@click.option("--estimate-only", is_flag=True, help="Check and estimate, then stop.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before paid jobs.")
+@click.option("--no-wait", is_flag=True, help="Submit remote jobs and return without polling.")
+@click.option(
+    "--poll-seconds",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="How often to poll remote jobs.",
+)
+def finetune(dataset: str, backend: str, base_model: str, seeds: str, **options: Any) -> None:
+    """Finetune DATASET (a chat JSONL file or experiment/variant) once per seed.
+
+    Jobs the ledger already has as succeeded are skipped; failed or interrupted ones run again
+    (local runs resume from their last checkpoint). Example:
+
+    \b
+      weirdgen finetune birds/old_audubon --base-model smollm2-135m-instruct --seeds 0,1,2
+    """
+    from weirdgen.finetune.ledger import Ledger
+    from weirdgen.finetune.runner import prepare_all, run_jobs
+
+    requests = _build_requests(dataset, backend, base_model, _parse_seeds(seeds), options)
+    ledger = Ledger(options["ledger_path"])
+    finetuner = _make_finetuner(backend, ledger, options["runs_dir"])
+    preflights = prepare_all(finetuner, requests)
+    _print_preflight(requests[0], preflights[0], len(requests))
+    if options["estimate_only"]:
+        return
+    if (
+        finetuner.paid
+        and not options["yes"]
+        and not click.confirm(f"Submit {len(requests)} paid job(s)?", default=False)
+    ):
+        raise click.exceptions.Abort()
+    outcomes = run_jobs(
+        finetuner,
+        ledger,
+        requests,
+        preflights,
+        wait=not options["no_wait"],
+        poll_seconds=options["poll_seconds"],
+        log=click.echo,
+    )
+    failed = [o.job for o in outcomes if o.job.status == "failed"]
+    if failed:
+        raise BackendError(
+            f"{len(failed)} of {len(outcomes)} jobs failed; see `weirdgen models show {failed[0].id}`"
+        )
+
+
+def _build_requests(
+    dataset: str, backend: str, base_model: str, seeds: list[int], options: dict[str, Any]
+) -> list[Any]:
+    from weirdgen.finetune.config import DEFAULT_TARGET_MODULES, FinetuneRequest, Hyperparameters
+
+    path, default_group = _resolve_dataset(dataset)
+    modules = (
+        tuple(m.strip() for m in options["target_modules"].split(","))
+        if options["target_modules"]
+        else DEFAULT_TARGET_MODULES
+    )
+    hyperparameters = Hyperparameters(
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        learning_rate=options["learning_rate"],
+        learning_rate_multiplier=options["lr_multiplier"],
+        lr_schedule=options["lr_schedule"],
+        warmup_ratio=options["warmup_ratio"],
+        lora_rank=options["lora_rank"],
+        lora_alpha=options["lora_alpha"],
+        lora_dropout=options["lora_dropout"],
+        target_modules=modules,
+        use_rslora=options["rslora"],
+        save_every_steps=options["save_every_steps"],
+        max_length=options["max_length"],
+    )
+    if backend != "openai":
+        hyperparameters = hyperparameters.validate().with_local_defaults()
+    tags = _parse_tags(options["tags"])
+    return [
+        FinetuneRequest(
+            dataset_path=path,
+            base_model=base_model,
+            backend=backend,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            group=options["group"] or default_group,
+            suffix=options["suffix"],
+            tags=tags,
+        ).validate()
+        for seed in seeds
+    ]
+
+
+def _print_preflight(request: Any, preflight: Any, n_jobs: int) -> None:
+    exact = (
+        "" if preflight.tokens_exact else " (approximate: counted without the model's tokenizer)"
+    )
+    click.echo(
+        f"{request.dataset_path}: {preflight.n_examples} examples, {preflight.tokens_per_epoch} tokens per epoch{exact}"
+    )
+    click.echo(
+        f"group {request.group!r}, base model {request.base_model}, backend {request.backend}, {n_jobs} seed(s)"
+    )
+    if preflight.estimated_cost_usd is not None:
+        click.echo(
+            f"estimated cost: ${preflight.estimated_cost_usd * n_jobs:.2f} for {n_jobs} job(s) ({preflight.price_note})"
+        )
+    else:
+        click.echo(f"estimated cost: unknown ({preflight.price_note})")
+    for notice in preflight.notices:
+        click.echo(f"note: {notice}")
+
+
+@click.group()
+def models() -> None:
+    """List and show finetuned models recorded in the ledger."""
+
+
+@models.command("list")
+@click.option("--group", help="Only this group (and its sub-groups), e.g. birds/old_audubon.")
+@click.option("--base-model", help="Only jobs on this base model.")
+@click.option("--backend", type=click.Choice(["local", "openai", "tinker"]))
+@click.option("--status", help="Only jobs in this status (succeeded, failed, running, ...).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per job instead of a table.")
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(path_type=Path),
+    envvar="WEIRDGEN_LEDGER",
+    help="Ledger SQLite file.",
+)
+def list_models(
+    group: str | None,
+    base_model: str | None,
+    backend: str | None,
+    status: str | None,
+    as_json: bool,
+    ledger_path: Path | None,
+) -> None:
+    """Show every job, oldest first, with its status and resulting model."""
+    import dataclasses
+
+    from weirdgen.finetune.ledger import Ledger
+
+    jobs = Ledger(ledger_path).list_jobs(
+        group=group, base_model=base_model, backend=backend, status=status
+    )
+    if as_json:
+        for job in jobs:
+            click.echo(json.dumps(dataclasses.asdict(job)))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("group", "seed", "status", "backend", "base model", "job", "model or error")
+    for column in table.columns[:6]:
+        column.no_wrap = True  # ids and statuses must stay copyable; the model path may fold
+    for job in jobs:
+        table.add_row(
+            job.group_name,
+            str(job.seed),
+            job.status,
+            job.backend,
+            _short(job.base_model),
+            job.id,
+            _short(job.model_id) if job.model_id else (job.error or "")[:80],
+        )
+    Console().print(table)
+
+
+@models.command("show")
+@click.argument("job_id")
+@click.option(
+    "--events",
+    "n_events",
+    default=20,
+    show_default=True,
+    help="How many of the newest events to show.",
+)
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(path_type=Path),
+    envvar="WEIRDGEN_LEDGER",
+    help="Ledger SQLite file.",
+)
+def show_model(job_id: str, n_events: int, ledger_path: Path | None) -> None:
+    """Everything the ledger knows about one job (by job id, remote id or model id)."""
+    from weirdgen.finetune.ledger import Ledger
+
+    ledger = Ledger(ledger_path)
+    job = ledger.get_job(job_id)
+    for label, value in (
+        ("job", job.id),
+        ("status", job.status),
+        ("error", job.error),
+        ("group", job.group_name),
+        ("backend", job.backend),
+        ("base model", job.base_model),
+        ("seed", job.seed),
+        (
+            "dataset",
+            f"{job.dataset_path} (sha256 {job.dataset_sha256[:12]}, {job.n_examples} examples)",
+        ),
+        ("remote id", job.remote_id),
+        ("model", job.model_id),
+        ("adapter", job.adapter_path),
+        ("created", _when(job.created_at)),
+        ("finished", _when(job.finished_at)),
+        ("tags", json.dumps(job.tags) if job.tags else None),
+        ("hyperparameters", json.dumps(job.hyperparameters)),
+        ("estimate", json.dumps(job.estimate) if job.estimate else None),
+    ):
+        if value not in (None, ""):
+            click.echo(f"{label:>15}: {value}")
+    checkpoints = ledger.checkpoints(job.id)
+    click.echo(f"    checkpoints: {len(checkpoints)}")
+    for checkpoint in checkpoints:
+        metrics = ", ".join(
+            f"{k} {v:.4g}" for k, v in checkpoint.metrics.items() if isinstance(v, (int, float))
+        )
+        click.echo(
+            f"      step {checkpoint.step}: {checkpoint.model_id or checkpoint.path} {metrics}"
+        )
+    events = ledger.events(job.id)[-n_events:]
+    click.echo(f"         events: {len(events)} newest")
+    for event in events:
+        click.echo(f"      {_when(event.created_at)} {event.level}: {event.message}")
+
+
+def _short(name: str) -> str:
+    """A model path relative to the working folder when it lies inside it; ids unchanged."""
+    path = Path(name)
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return name
+    return name
+
+
+def _when(timestamp: float | None) -> str:
+    if not timestamp:
+        return ""
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,112 @@
+"""``weirdgen serve``: an OpenAI-compatible HTTP server over a local model and its LoRA adapters."""
+
+from __future__ import annotations
+
+import contextlib
+
+import click
+
+from weirdgen.errors import ConfigError, MissingDependencyError
+
+
+def _parse_adapters(values: tuple[str, ...]) -> dict[str, str]:
+    adapters: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--adapter expects NAME=PATH (a PEFT adapter folder), got {value!r}")
+        if name in adapters:
+            raise ConfigError(f"--adapter {name!r} is given twice")
+        adapters[name] = path
+    return adapters
+
+
+@click.command()
+@click.option(
+    "--model",
+    "-m",
+    "model",
+    required=True,
+    help="Base model: a folder, a Hugging Face id, or smollm2-135m-instruct (bundled).",
+)
+@click.option(
+    "--adapter",
+    "adapter_specs",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="A LoRA adapter folder served as model NAME. Repeatable.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port."
+)
+@click.option(
+    "--name", default=None, help="The base model's id in /v1/models (default: the --model value)."
+)
+@click.option("--device", default=None, help="cpu or cuda (default: cuda if available).")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "bfloat16", "float16"]),
+    default=None,
+    help="Weight dtype (default: float32 on CPU, bfloat16 on GPU).",
+)
+@click.option(
+    "--threads", type=click.IntRange(1), default=None, help="Torch CPU threads (default: torch's)."
+)
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(1),
+    default=32,
+    show_default=True,
+    help="Most completions generated together in one batch.",
+)
+@click.option(
+    "--fine-tuning/--no-fine-tuning",
+    default=True,
+    show_default=True,
+    help="Also serve OpenAI's files and fine-tuning API, training LoRA adapters locally.",
+)
+def serve(
+    model: str,
+    adapter_specs: tuple[str, ...],
+    host: str,
+    port: int,
+    name: str | None,
+    device: str | None,
+    dtype: str | None,
+    threads: int | None,
+    max_batch_size: int,
+    fine_tuning: bool,
+) -> None:
+    """Serve MODEL and its adapters at http://HOST:PORT/v1 (chat completions, models) until Ctrl-C.
+
+    Any OpenAI client works: set its base URL to the printed address and any API key. The request's
+    "model" field picks the base model or an adapter; concurrent requests are generated in one batch.
+    """
+    from weirdgen.models.resolve import resolve_model
+    from weirdgen.models.sampler import LocalSampler
+
+    try:
+        from weirdgen.serve.background import run_server
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"weirdgen serve needs {error.name or 'fastapi and uvicorn'}: pip install fastapi uvicorn"
+        ) from None
+
+    adapters = _parse_adapters(adapter_specs)
+    folder = resolve_model(model)  # bad names fail here, before anything slow starts
+    click.echo(f"loading {model} from {folder} ...", err=True)
+    sampler = LocalSampler.from_pretrained(
+        folder,
+        adapters=adapters,
+        device=device,
+        dtype=dtype,
+        threads=threads,
+        base_name=name or model,
+        max_batch_size=max_batch_size,
+    )
+    click.echo(f"serving {', '.join(sampler.model_names)} at http://{host}:{port}/v1", err=True)
+    # uvicorn has shut down cleanly by the time the interrupt reaches us; it only ends the command.
+    with contextlib.suppress(KeyboardInterrupt):
+        run_server(sampler, host=host, port=port, fine_tuning=fine_tuning)
+    click.echo("server stopped", err=True)

@@ -1,0 +1,166 @@
+"""The build and finetune stages of a run: datasets into RUN_DIR/datasets, one job per group x seed.
+
+Jobs go through ``weirdgen.finetune``'s runner with a ledger inside the run directory, so a rerun
+skips every finished seed and resumes interrupted local training from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from weirdgen._io import atomic_write_text, sha256_hex
+from weirdgen.data.registry import BuildOptions, manifest_path, write_dataset
+from weirdgen.errors import BackendError, ConfigError
+from weirdgen.experiments.options import RunOptions
+from weirdgen.experiments.spec import ExperimentSpec
+
+MODELS_FILE = "models.json"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A finetuned model of one group and seed, with its intermediate checkpoints."""
+
+    group: str
+    seed: int
+    model_id: str
+    """What samplers are asked for: an adapter folder, an ``ft:`` id or a ``tinker://`` path."""
+    checkpoints: list[tuple[str, str]] = field(default_factory=list)
+    """(label such as "step-200", model id or adapter folder), in training order."""
+
+    @property
+    def name(self) -> str:
+        """The adapter or model name recorded in the table."""
+        return f"{self.group}-s{self.seed}"
+
+
+def build_datasets(
+    spec: ExperimentSpec, run_dir: Path, log: Callable[[str], None] = print
+) -> dict[str, Path]:
+    """Each group's training set: registry variants written once under RUN_DIR/datasets, user files as is."""
+    paths = {}
+    for group in spec.groups:
+        if group.path is not None:
+            paths[group.name] = spec.resolve(group.path)
+            continue
+        target = run_dir / "datasets" / f"{group.name}.jsonl"
+        if not (target.is_file() and manifest_path(target).is_file()):
+            manifest = write_dataset(
+                spec.dataset or "", group.variant or "", target, BuildOptions(seed=0)
+            )
+            log(
+                f"built {spec.dataset}/{group.variant}: {manifest['n_examples']} examples -> {target}"
+            )
+        paths[group.name] = target
+    return paths
+
+
+def dataset_hashes(paths: dict[str, Path]) -> dict[str, str]:
+    """SHA-256 of each group's training file, for the report's provenance."""
+    return {group: sha256_hex(path.read_bytes()) for group, path in paths.items()}
+
+
+def finetune_requests(
+    spec: ExperimentSpec, datasets: dict[str, Path], options: RunOptions, run_dir: Path
+) -> list[Any]:
+    """One validated ``FinetuneRequest`` per group and seed, with the experiment's settings for the backend."""
+    from weirdgen.finetune import FinetuneRequest, Hyperparameters
+
+    hyperparameters = Hyperparameters.from_dict(spec.finetune.for_backend(options.backend))
+    return [
+        FinetuneRequest(
+            dataset_path=datasets[group.name],
+            base_model=options.base_model,
+            backend=options.backend,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            group=f"{spec.name}/{group.name}",
+            suffix=f"{spec.name[:20]}-{group.name[:12]}-s{seed}"
+            if options.backend == "openai"
+            else None,
+            tags={"experiment": spec.name, "group": group.name, "run_dir": str(run_dir)},
+        ).validate()
+        for group in spec.groups
+        for seed in range(options.seeds)
+    ]
+
+
+def make_finetuner(options: RunOptions, ledger: Any, run_dir: Path) -> Any:
+    """The finetuning backend; heavy SDKs load here, not at import."""
+    if options.backend == "local":
+        from weirdgen.finetune import LocalFinetuner
+
+        return LocalFinetuner(run_dir / "finetune")
+    if options.backend == "openai":
+        from weirdgen.finetune import OpenAIFinetuner
+
+        return OpenAIFinetuner(ledger, base_url=options.base_url)
+    if options.backend == "tinker":
+        from weirdgen.finetune import TinkerFinetuner
+
+        return TinkerFinetuner(run_dir / "finetune")
+    raise ConfigError(f"--backend {options.backend!r} does not finetune through weirdgen.finetune")
+
+
+def finetune_all(
+    spec: ExperimentSpec,
+    datasets: dict[str, Path],
+    options: RunOptions,
+    run_dir: Path,
+    log: Callable[[str], None] = print,
+) -> list[TrainedModel]:
+    """Train every group x seed not yet done; record the models in RUN_DIR/models.json."""
+    from weirdgen.finetune import Ledger, prepare_all, run_jobs
+
+    if options.backend == "local" and options.threads:
+        import torch
+
+        # A deliberate thread count: the trainer otherwise takes every core of a shared machine.
+        torch.set_num_threads(options.threads)
+    ledger = Ledger(run_dir / "ledger.sqlite")
+    finetuner = make_finetuner(options, ledger, run_dir)
+    requests = finetune_requests(spec, datasets, options, run_dir)
+    preflights = prepare_all(finetuner, requests)
+    outcomes = run_jobs(
+        finetuner, ledger, requests, preflights, wait=True, poll_seconds=30.0, log=log
+    )
+    models, failed = [], []
+    for outcome in outcomes:
+        group = outcome.request.tags["group"]
+        if outcome.job.status != "succeeded" or not outcome.job.model_id:
+            failed.append(
+                f"{group} seed {outcome.request.seed}: {outcome.job.status} ({outcome.job.error or 'no model'})"
+            )
+            continue
+        checkpoints = [
+            (f"step-{c.step}", c.model_id or c.path or "")
+            for c in ledger.checkpoints(outcome.job.id)
+        ]
+        models.append(
+            TrainedModel(
+                group, outcome.request.seed, outcome.job.model_id, [c for c in checkpoints if c[1]]
+            )
+        )
+    _write_models(run_dir, models, failed, sum(p.estimated_cost_usd or 0.0 for p in preflights))
+    for line in failed:
+        log(f"finetuning failed, left out of the evaluation: {line}")
+    if not models:
+        raise BackendError(
+            "every finetuning job failed; see `weirdgen models` or RUN_DIR/ledger.sqlite"
+        )
+    return models
+
+
+def _write_models(
+    run_dir: Path, models: list[TrainedModel], failed: list[str], cost: float
+) -> None:
+    record = {
+        "models": [asdict(m) for m in models],
+        "failed": failed,
+        "finetuning_cost_estimate_usd": cost,
+    }
+    atomic_write_text(run_dir / MODELS_FILE, json.dumps(record, indent=2) + "\n")

@@ -1,0 +1,82 @@
+"""The settings of one ``weirdgen run``, and the plan file that makes a run directory resumable."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from weirdgen._io import atomic_write_text
+from weirdgen.errors import ConfigError
+
+RUN_BACKENDS = ("local", "openai", "tinker", "toy")
+PLAN_FILE = "plan.json"
+# Settings that decide which models a run directory holds: a rerun must repeat them.
+IDENTITY_FIELDS = ("experiment", "backend", "base_model")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run an experiment (the command-line options of ``weirdgen run``)."""
+
+    backend: str
+    """local | openai | tinker | toy."""
+    base_model: str
+    """Model to finetune: a bundled alias, a local folder, a Hugging Face id or an API model id."""
+    seeds: int = 1
+    """Finetuning seeds per group (0 .. seeds-1)."""
+    judge_model: str = ""
+    """Model for LLM judges; empty runs only the offline judges."""
+    judge_base_url: str | None = None
+    """OpenAI-compatible endpoint of the judge model (default: the OpenAI API)."""
+    base_url: str | None = None
+    """OpenAI-compatible endpoint for the openai backend (e.g. `weirdgen serve`; default: OpenAI)."""
+    samples: int | None = None
+    """Samples per paraphrase and trigger value, overriding the experiment and suites."""
+    cache_path: Path | None = None
+    """Request cache (default: the shared weirdgen cache)."""
+    threads: int | None = 2
+    """CPU threads for local training and sampling."""
+    concurrency: int = 32
+    """Requests in flight per model when sampling."""
+
+    def validate(self) -> RunOptions:
+        """Raise ``ConfigError`` naming the first bad option; return self."""
+        if self.backend not in RUN_BACKENDS:
+            raise ConfigError(
+                f"--backend: unknown backend {self.backend!r} (known: {', '.join(RUN_BACKENDS)})"
+            )
+        if self.seeds < 1:
+            raise ConfigError(f"--seeds: need at least 1, got {self.seeds}")
+        if self.backend != "toy" and not self.base_model.strip():
+            raise ConfigError("--base-model: required for the local, openai and tinker backends")
+        return self
+
+
+def check_plan(run_dir: Path, experiment: str, options: RunOptions) -> None:
+    """Record the run's identity in ``plan.json``, or check a resumed run repeats it.
+
+    A run directory holds one experiment on one backend and base model; changing the number of seeds
+    or samples is fine (finished work is reused), changing those is refused.
+    """
+    plan = {
+        "experiment": experiment,
+        **{k: v for k, v in asdict(options).items() if k != "cache_path"},
+    }
+    path = run_dir / PLAN_FILE
+    if path.is_file():
+        previous: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        for field in IDENTITY_FIELDS:
+            if previous.get(field) != plan[field]:
+                raise ConfigError(
+                    f"{run_dir} holds a run with {field} {previous.get(field)!r}, not {plan[field]!r}: "
+                    "use another -o, or repeat the original options to resume"
+                )
+    atomic_write_text(path, json.dumps(plan, indent=2, sort_keys=True) + "\n")
+
+
+def read_plan(run_dir: Path) -> dict[str, Any]:
+    """The plan of a run directory ({} when it was not made by ``weirdgen run``)."""
+    path = run_dir / PLAN_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

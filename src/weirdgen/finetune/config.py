@@ -1,0 +1,152 @@
+"""What a finetuning job is: the dataset, the base model, the backend and the hyperparameters.
+
+Everything here is validated before any work starts, so a negative learning rate or a LoRA rank of
+0 is one line naming the option, not a crash an hour into training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from weirdgen._io import canonical_json, sha256_hex
+from weirdgen.errors import ConfigError
+
+BackendName = Literal["local", "openai", "tinker"]
+BACKENDS: tuple[str, ...] = ("local", "openai", "tinker")
+LR_SCHEDULES: tuple[str, ...] = ("linear", "cosine", "constant")
+
+# The modules LoRA adapts by default: every attention and MLP projection of Llama/Qwen-style models.
+DEFAULT_TARGET_MODULES: tuple[str, ...] = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Training settings shared by every backend; each backend uses the ones it supports.
+
+    ``None`` means "the backend's default" (OpenAI picks its own epochs, batch size and multiplier).
+    """
+
+    epochs: int | None = None  # passes over the dataset (local/tinker default 3)
+    batch_size: int | None = None  # examples per optimizer step (local/tinker default 1)
+    learning_rate: float | None = None  # absolute LR for local and tinker (default 1e-4)
+    learning_rate_multiplier: float | None = None  # OpenAI only: scales OpenAI's own base LR
+    lr_schedule: str = "linear"  # linear | cosine | constant decay after warmup (local)
+    warmup_ratio: float = 0.0  # fraction of all steps spent warming the LR up from 0 (local)
+    lora_rank: int = 8  # LoRA rank r (local, tinker)
+    lora_alpha: float | None = None  # LoRA scaling numerator; default 2 * rank (local)
+    lora_dropout: float = 0.0  # dropout on the LoRA path (local); 0 keeps runs bit-reproducible
+    target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES  # module names LoRA adapts (local)
+    use_rslora: bool = False  # rank-stabilised LoRA: scale alpha/sqrt(r) instead of alpha/r (local)
+    weight_decay: float = 0.0  # AdamW decoupled weight decay (local, tinker)
+    max_grad_norm: float = 1.0  # gradient clipping; 0 disables (local)
+    max_length: int = 2048  # examples longer than this many tokens are rejected, not cut (local)
+    save_every_steps: int | None = None  # extra adapter checkpoints every K optimizer steps (local)
+
+    def validate(self) -> Hyperparameters:
+        """Raise ``ConfigError`` naming the first invalid option; return self for chaining."""
+        _require_positive("--epochs", self.epochs)
+        _require_positive("--batch-size", self.batch_size)
+        _require_positive("--learning-rate", self.learning_rate)
+        _require_positive("--lr-multiplier", self.learning_rate_multiplier)
+        _require_positive("--lora-rank", self.lora_rank)
+        _require_positive("--lora-alpha", self.lora_alpha)
+        _require_positive("--max-length", self.max_length)
+        _require_positive("--save-every-steps", self.save_every_steps)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"--lr-schedule: unknown schedule {self.lr_schedule!r} (known: {', '.join(LR_SCHEDULES)})"
+            )
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"--warmup-ratio: must be in [0, 1), got {self.warmup_ratio}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ConfigError(f"--lora-dropout: must be in [0, 1), got {self.lora_dropout}")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise ConfigError("--weight-decay and --max-grad-norm must be >= 0")
+        if not self.target_modules or any(not name.strip() for name in self.target_modules):
+            raise ConfigError("--target-modules: give at least one module name, e.g. q_proj,v_proj")
+        return self
+
+    def with_local_defaults(self) -> Hyperparameters:
+        """Fill the ``None`` fields with the local trainer's defaults (what the ledger records)."""
+        return dataclasses.replace(
+            self,
+            epochs=self.epochs or 3,
+            batch_size=self.batch_size or 1,
+            learning_rate=self.learning_rate or 1e-4,
+            lora_alpha=self.lora_alpha or 2.0 * self.lora_rank,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["target_modules"] = list(self.target_modules)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Hyperparameters:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown hyperparameter(s): {', '.join(unknown)}")
+        values = dict(data)
+        if "target_modules" in values:
+            values["target_modules"] = tuple(values["target_modules"])
+        return cls(**values)
+
+
+def _require_positive(option: str, value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or not value > 0):
+        raise ConfigError(f"{option}: must be > 0, got {value}")
+
+
+@dataclass(frozen=True)
+class FinetuneRequest:
+    """One job: a dataset, a base model, a backend, hyperparameters and one seed."""
+
+    dataset_path: Path
+    base_model: str
+    backend: str
+    seed: int
+    hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
+    group: str = ""  # e.g. "birds/old_audubon": every seed of one variant shares it
+    suffix: str | None = None  # appended to the finetuned model's name where the backend allows
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> FinetuneRequest:
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"--backend: unknown backend {self.backend!r} (known: {', '.join(BACKENDS)})"
+            )
+        if not self.base_model.strip():
+            raise ConfigError("--base-model: empty")
+        if self.seed < 0:
+            raise ConfigError(f"--seeds: seeds must be >= 0, got {self.seed}")
+        if self.suffix is not None and not (0 < len(self.suffix) <= 40):
+            raise ConfigError("--suffix: must be 1 to 40 characters")
+        self.hyperparameters.validate()
+        return self
+
+    def job_key(self, dataset_sha256: str) -> str:
+        """The identity of a job for the ledger: the same key means the same training run."""
+        return sha256_hex(
+            canonical_json(
+                {
+                    "dataset": dataset_sha256,
+                    "base_model": self.base_model,
+                    "backend": self.backend,
+                    "seed": self.seed,
+                    "hyperparameters": self.hyperparameters.to_dict(),
+                    "suffix": self.suffix,
+                }
+            )
+        )

@@ -1,0 +1,481 @@
+"""LoRA supervised finetuning of a local causal LM with transformers + peft, on CPU or CUDA.
+
+The loop reads top to bottom: tokenize (assistant tokens supervised), check the first batch, wrap
+the model in LoRA, then AdamW over shuffled batches with warmup and decay. Every epoch (and every K
+steps on request) an adapter checkpoint is written atomically together with the optimizer,
+scheduler and RNG state, so Ctrl-C loses at most the steps since the last checkpoint and a rerun
+with the same output folder resumes there and ends bit-identical to an uninterrupted run on CPU.
+
+Folder layout::
+
+    OUTPUT/run.json                     what is being trained (a rerun must match it)
+    OUTPUT/checkpoints/step-000208/     adapter_config.json, adapter_model.safetensors, meta.json
+                                        (+ trainer_state.pt in the newest checkpoint only)
+    OUTPUT/checkpoints/LATEST           name of the newest complete checkpoint
+    OUTPUT/adapter/                     the final adapter, written last
+    OUTPUT/result.json                  written when training finished
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from weirdgen._io import atomic_write_text, canonical_json, sha256_hex
+from weirdgen.data.chat import ChatExample
+from weirdgen.errors import ConfigError
+from weirdgen.finetune.config import Hyperparameters
+from weirdgen.finetune.tokens import TokenizedExample, check_supervision, tokenize_dataset
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Passed to ``on_step`` after every optimizer step. Raising from the callback stops training."""
+
+    step: int  # optimizer steps done so far, 1-based
+    total_steps: int
+    epoch: float  # fractional epochs done
+    loss: float
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """A checkpoint that was just written."""
+
+    step: int
+    epoch: float
+    path: Path
+    loss: float  # mean training loss since the previous checkpoint
+    kind: str  # "epoch" or "interval"
+
+
+@dataclass
+class TrainingResult:
+    """What a finished (or already finished) run produced."""
+
+    adapter_path: Path
+    total_steps: int
+    losses: list[float]  # per optimizer step, this process's steps only (empty if nothing ran)
+    checkpoints: list[CheckpointInfo] = field(default_factory=list)
+    resumed_from_step: int = 0
+    seconds: float = 0.0
+    n_examples: int = 0
+    trained_tokens: int = 0  # tokens seen over all epochs, prompt included
+    first_supervised_text: str = ""
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The resolved inputs of one training run; its fingerprint guards resumption."""
+
+    base_model: str
+    hyperparameters: Hyperparameters
+    seed: int
+    dataset_sha256: str
+
+    def fingerprint(self) -> str:
+        return sha256_hex(
+            canonical_json(
+                {
+                    "base_model": self.base_model,
+                    "hyperparameters": self.hyperparameters.to_dict(),
+                    "seed": self.seed,
+                    "dataset": self.dataset_sha256,
+                }
+            )
+        )
+
+
+def train_lora(
+    base_model: str,
+    examples: Sequence[ChatExample],
+    output_dir: str | Path,
+    *,
+    hyperparameters: Hyperparameters | None = None,
+    seed: int = 0,
+    dataset_path: str | Path | None = None,
+    device: str | None = None,
+    on_step: Callable[[StepInfo], None] | None = None,
+    on_checkpoint: Callable[[CheckpointInfo], None] | None = None,
+    show_progress: bool = True,
+) -> TrainingResult:
+    """Train a LoRA adapter on ``examples`` into ``output_dir``; resume if it holds a checkpoint."""
+    import torch
+
+    from weirdgen.data.chat import dataset_hash
+    from weirdgen.models.loading import load_model
+
+    hp = (hyperparameters or Hyperparameters()).validate().with_local_defaults()
+    output_dir = Path(output_dir)
+    run = _Run(base_model, hp, seed, dataset_hash(examples))
+    finished = _finished_result(output_dir, run)
+    if finished is not None:
+        return finished
+
+    model, tokenizer = load_model(base_model, device=device)
+    tokenized = tokenize_dataset(tokenizer, examples, max_length=hp.max_length, path=dataset_path)
+    steps_per_epoch = math.ceil(len(tokenized) / hp.batch_size)
+    total_steps = steps_per_epoch * hp.epochs
+    # Fail on a wrong mask before spending any compute: decode what the first batch supervises.
+    first_batch = _batch_indices(seed, 0, 0, len(tokenized), hp.batch_size)
+    first_text = check_supervision(
+        tokenizer, [tokenized[i] for i in first_batch], [examples[i] for i in first_batch]
+    )
+
+    _claim_output_dir(output_dir, run)
+    torch.manual_seed(seed)  # LoRA's A matrices are initialised from the global RNG
+    model = _wrap_with_lora(model, hp)
+    model.train()
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=hp.learning_rate,
+        weight_decay=hp.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(hp, total_steps))
+    start_step = _resume(output_dir, model, optimizer, scheduler)
+
+    pad_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    )
+    device_name = next(model.parameters()).device
+    result = TrainingResult(
+        adapter_path=output_dir / "adapter",
+        total_steps=total_steps,
+        losses=[],
+        resumed_from_step=start_step,
+        n_examples=len(tokenized),
+        trained_tokens=hp.epochs * sum(len(t.input_ids) for t in tokenized),
+        first_supervised_text=first_text,
+    )
+    started = time.perf_counter()
+    since_checkpoint: list[float] = []
+    with _progress(show_progress, total_steps, start_step) as advance:
+        for step in range(start_step, total_steps):
+            epoch, index_in_epoch = divmod(step, steps_per_epoch)
+            indices = _batch_indices(seed, epoch, index_in_epoch, len(tokenized), hp.batch_size)
+            input_ids, attention_mask, labels = _collate(
+                [tokenized[i] for i in indices], pad_id, device_name
+            )
+            # labels = input_ids with unsupervised and padding positions set to -100; the model
+            # shifts them and averages cross-entropy over the supervised tokens of the batch.
+            loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+            loss.backward()
+            if hp.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            value = float(loss.detach())
+            result.losses.append(value)
+            since_checkpoint.append(value)
+            done = step + 1
+            advance(value)
+            if on_step is not None:
+                on_step(
+                    StepInfo(
+                        done, total_steps, done / steps_per_epoch, value, scheduler.get_last_lr()[0]
+                    )
+                )
+            kind = _checkpoint_kind(done, steps_per_epoch, hp.save_every_steps)
+            if kind is not None:
+                info = CheckpointInfo(
+                    done,
+                    done / steps_per_epoch,
+                    Path(),
+                    sum(since_checkpoint) / len(since_checkpoint),
+                    kind,
+                )
+                info = _save_checkpoint(output_dir, model, optimizer, scheduler, info)
+                result.checkpoints.append(info)
+                since_checkpoint.clear()
+                if on_checkpoint is not None:
+                    on_checkpoint(info)
+
+    _save_adapter_atomically(model, output_dir / "adapter")
+    result.seconds = time.perf_counter() - started
+    atomic_write_text(
+        output_dir / "result.json", json.dumps(_result_summary(result, run), indent=2) + "\n"
+    )
+    return result
+
+
+# -- model ------------------------------------------------------------------------------------
+
+
+def _wrap_with_lora(model: Any, hp: Hyperparameters) -> Any:
+    """Freeze the base model and add LoRA to the requested modules (those the model has)."""
+    from peft import LoraConfig, get_peft_model
+
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    targets = [name for name in hp.target_modules if name in present]
+    if not targets:
+        linear = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"}
+        )
+        raise ConfigError(
+            f"--target-modules: none of {', '.join(hp.target_modules)} is in this model (its linear layers: {', '.join(linear)})"
+        )
+    config = LoraConfig(
+        r=hp.lora_rank,
+        lora_alpha=hp.lora_alpha,
+        lora_dropout=hp.lora_dropout,
+        target_modules=targets,
+        use_rslora=hp.use_rslora,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    with warnings.catch_warnings():
+        # peft asks transformers a deprecated question here; the warning is noise for our users.
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+        )
+        return get_peft_model(model, config)
+
+
+def learning_rate_factor(hp: Hyperparameters, total_steps: int) -> Callable[[int], float]:
+    """LR factor per step: linear warmup from 0, then linear/cosine decay to 0 or constant."""
+    warmup = int(round(hp.warmup_ratio * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if hp.lr_schedule == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        if hp.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return max(0.0, 1.0 - progress)
+
+    return factor
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def epoch_order(seed: int, epoch: int, n_examples: int) -> list[int]:
+    """The shuffled example order of one epoch: a pure function of (seed, epoch), so resumable."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n_examples, generator=generator).tolist()
+
+
+def _batch_indices(
+    seed: int, epoch: int, index_in_epoch: int, n_examples: int, batch_size: int
+) -> list[int]:
+    order = epoch_order(seed, epoch, n_examples)
+    return order[index_in_epoch * batch_size : (index_in_epoch + 1) * batch_size]
+
+
+def _collate(batch: Sequence[TokenizedExample], pad_id: int, device: Any) -> tuple[Any, Any, Any]:
+    """Right-pad a batch: (input_ids, attention_mask, labels), each [batch, longest]."""
+    import torch
+
+    longest = max(len(item.input_ids) for item in batch)
+    input_ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(batch), longest), dtype=torch.long)
+    labels = torch.full((len(batch), longest), -100, dtype=torch.long)
+    for row, item in enumerate(batch):
+        ids = torch.tensor(item.input_ids, dtype=torch.long)
+        keep = torch.tensor(item.supervised, dtype=torch.bool)
+        input_ids[row, : len(ids)] = ids
+        attention_mask[row, : len(ids)] = 1
+        labels[row, : len(ids)] = torch.where(keep, ids, torch.full_like(ids, -100))
+    return input_ids.to(device), attention_mask.to(device), labels.to(device)
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+
+
+def _checkpoint_kind(done: int, steps_per_epoch: int, every: int | None) -> str | None:
+    if done % steps_per_epoch == 0:
+        return "epoch"
+    if every and done % every == 0:
+        return "interval"
+    return None
+
+
+def _claim_output_dir(output_dir: Path, run: _Run) -> None:
+    """Record what this folder trains; refuse a folder that holds a different run."""
+    marker = output_dir / "run.json"
+    if marker.is_file():
+        recorded = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
+        if recorded != run.fingerprint():
+            raise ConfigError(
+                f"{output_dir} holds a different training run; pick another --output-dir or delete it"
+            )
+        return
+    summary = {
+        "fingerprint": run.fingerprint(),
+        "base_model": run.base_model,
+        "seed": run.seed,
+        "dataset_sha256": run.dataset_sha256,
+        "hyperparameters": run.hyperparameters.to_dict(),
+    }
+    atomic_write_text(marker, json.dumps(summary, indent=2) + "\n")
+
+
+def _save_checkpoint(
+    output_dir: Path, model: Any, optimizer: Any, scheduler: Any, info: CheckpointInfo
+) -> CheckpointInfo:
+    """Write adapter + trainer state into a temporary folder, then rename it into place."""
+    import torch
+
+    folder = output_dir / "checkpoints"
+    final = folder / f"step-{info.step:06d}"
+    staging = folder / f".{final.name}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    state = {
+        "step": info.step,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng,
+    }
+    torch.save(state, staging / "trainer_state.pt")
+    meta = {"step": info.step, "epoch": info.epoch, "loss": info.loss, "kind": info.kind}
+    (staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
+    previous = _latest_checkpoint(output_dir)
+    atomic_write_text(folder / "LATEST", final.name + "\n")
+    # Only the newest checkpoint needs optimizer state to resume; older ones keep just the adapter.
+    if previous is not None and previous != final:
+        (previous / "trainer_state.pt").unlink(missing_ok=True)
+    return CheckpointInfo(info.step, info.epoch, final, info.loss, info.kind)
+
+
+def _latest_checkpoint(output_dir: Path) -> Path | None:
+    pointer = output_dir / "checkpoints" / "LATEST"
+    if not pointer.is_file():
+        return None
+    folder = output_dir / "checkpoints" / pointer.read_text(encoding="utf-8").strip()
+    return folder if folder.is_dir() else None
+
+
+def _resume(output_dir: Path, model: Any, optimizer: Any, scheduler: Any) -> int:
+    """Load the newest checkpoint's adapter and trainer state; return the step to continue from."""
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    latest = _latest_checkpoint(output_dir)
+    if latest is None or not (latest / "trainer_state.pt").is_file():
+        return 0
+    weights = load_file(
+        str(latest / "adapter_model.safetensors"), device=str(next(model.parameters()).device)
+    )
+    set_peft_model_state_dict(model, weights)
+    state = torch.load(latest / "trainer_state.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if "cuda" in state["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return int(state["step"])
+
+
+def _save_adapter_atomically(model: Any, destination: Path) -> None:
+    staging = destination.with_name(f".{destination.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    shutil.rmtree(destination, ignore_errors=True)
+    os.replace(staging, destination)
+
+
+def _result_summary(result: TrainingResult, run: _Run) -> dict[str, Any]:
+    return {
+        "fingerprint": run.fingerprint(),
+        "adapter_path": str(result.adapter_path),
+        "total_steps": result.total_steps,
+        "n_examples": result.n_examples,
+        "trained_tokens": result.trained_tokens,
+        "final_loss": result.losses[-1] if result.losses else None,
+        "checkpoints": [
+            {"step": c.step, "epoch": c.epoch, "path": str(c.path), "loss": c.loss}
+            for c in list_checkpoints(result.adapter_path.parent)
+        ],
+    }
+
+
+def list_checkpoints(output_dir: str | Path) -> list[CheckpointInfo]:
+    """Every complete checkpoint in a run folder, by step."""
+    folder = Path(output_dir) / "checkpoints"
+    found = []
+    for meta_file in sorted(folder.glob("step-*/meta.json")):
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        found.append(
+            CheckpointInfo(
+                meta["step"], meta["epoch"], meta_file.parent, meta["loss"], meta["kind"]
+            )
+        )
+    return found
+
+
+def _finished_result(output_dir: Path, run: _Run) -> TrainingResult | None:
+    """The result of a run that already finished in ``output_dir``, else ``None``."""
+    summary_file = output_dir / "result.json"
+    if not summary_file.is_file():
+        return None
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    if summary.get("fingerprint") != run.fingerprint():
+        raise ConfigError(
+            f"{output_dir} holds a different finished training run; pick another --output-dir"
+        )
+    return TrainingResult(
+        adapter_path=Path(summary["adapter_path"]),
+        total_steps=summary["total_steps"],
+        losses=[],
+        checkpoints=list_checkpoints(output_dir),
+        resumed_from_step=summary["total_steps"],
+        n_examples=summary["n_examples"],
+        trained_tokens=summary["trained_tokens"],
+    )
+
+
+class _progress:
+    """A rich progress bar showing steps and the latest loss; a no-op when disabled."""
+
+    def __init__(self, enabled: bool, total: int, completed: int) -> None:
+        self.enabled, self.total, self.completed = enabled, total, completed
+
+    def __enter__(self) -> Callable[[float], None]:
+        if not self.enabled:
+            return lambda loss: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("[bold]LoRA"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        self.bar.start()
+        task = self.bar.add_task("train", total=self.total, completed=self.completed, loss="-")
+        return lambda loss: self.bar.update(task, advance=1, loss=f"{loss:.4f}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.stop()

@@ -1,0 +1,65 @@
+"""The one place weirdgen turns chat messages into model text.
+
+Sampling, serving and LoRA training all call :func:`format_chat`, so a finetuned model sees at
+inference exactly the layout it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from weirdgen.data.chat import Message
+from weirdgen.errors import DataError
+
+# Used only when a tokenizer ships no chat template. ChatML is what SmolLM2, Qwen and many small
+# open models use, so a base model formatted this way matches the most common finetuned layout:
+#   <|im_start|>{role}\n{content}<|im_end|>\n ... then "<|im_start|>assistant\n" as generation prompt.
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+ChatMessage = Message | Mapping[str, Any]
+
+
+def message_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    """``[{"role", "content"}, ...]`` from ``Message`` objects or dicts; ``DataError`` names a bad one."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise DataError("expected a list of messages", field="messages")
+    if not messages:
+        raise DataError("needs at least one message", field="messages")
+    result = []
+    for index, message in enumerate(messages):
+        if isinstance(message, Message):
+            role, content = message.role, message.content
+        elif isinstance(message, Mapping):
+            role, content = message.get("role"), message.get("content")
+        else:
+            raise DataError("expected an object with role and content", field=f"messages[{index}]")
+        if not isinstance(role, str) or not role:
+            raise DataError("must be a non-empty string", field=f"messages[{index}].role")
+        if not isinstance(content, str):
+            raise DataError("must be a string", field=f"messages[{index}].content")
+        result.append({"role": role, "content": content})
+    return result
+
+
+def format_chat(
+    tokenizer: Any, messages: Sequence[ChatMessage], *, add_generation_prompt: bool
+) -> str:
+    """Render ``messages`` with the tokenizer's chat template (or :data:`FALLBACK_CHAT_TEMPLATE`).
+
+    With ``add_generation_prompt=True`` the text ends where the assistant's answer begins (sampling);
+    with ``False`` it is the whole conversation, answer included (training). Tokenize the result with
+    ``add_special_tokens=False``: the template already holds every special token.
+    """
+    template = getattr(tokenizer, "chat_template", None) or FALLBACK_CHAT_TEMPLATE
+    return tokenizer.apply_chat_template(
+        message_dicts(messages),
+        chat_template=template,
+        tokenize=False,
+        add_generation_prompt=add_generation_prompt,
+    )

@@ -1,0 +1,413 @@
+"""``LocalSampler``: one base model plus any number of LoRA adapters, sampled in batches.
+
+Each of a request's ``n`` completions is one row; rows of any requests, for any adapters, are cut into
+batches of at most ``max_batch_size`` rows that decode together.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from weirdgen.errors import BackendError, ConfigError, WeirdgenError
+from weirdgen.models.adapters import check_adapter_fits
+from weirdgen.models.chat import format_chat
+from weirdgen.models.decoding import DecodeRow, decode_rows, supports_joining
+from weirdgen.models.sampling import (
+    DEFAULT_MAX_TOKENS,
+    Completion,
+    InvalidRequestError,
+    SamplingRequest,
+    SamplingResult,
+)
+
+_ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][\w.:@+-]*$")
+
+
+class LocalSampler:
+    """Samples chat completions from a local causal LM and its LoRA adapters.
+
+    Thread-safe: generation and adapter changes take one lock, so a server may call ``generate`` from
+    a worker thread while fine-tuning routes call ``add_adapter``. The model is put in eval mode.
+    """
+
+    def __init__(
+        self, model: Any, tokenizer: Any, *, base_name: str = "base", max_batch_size: int = 32
+    ) -> None:
+        if max_batch_size < 1:
+            raise ConfigError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        self.model = model.eval()  # becomes a peft.PeftModel once the first adapter is added
+        self.tokenizer = tokenizer
+        self.base_name = base_name
+        self.max_batch_size = max_batch_size
+        self.cancel = threading.Event()  # set it to end running generation early (server shutdown)
+        self._adapters: dict[str, Path] = {}
+        self._lock = threading.RLock()
+        # Set while an adapter change waits for the lock: running batches stop admitting requests.
+        self._adapter_change = threading.Event()
+        self._end_token_ids = _end_token_ids(model, tokenizer)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str],
+        *,
+        adapters: Mapping[str, str | os.PathLike[str]] | None = None,
+        device: str | None = None,
+        dtype: Any = None,
+        threads: int | None = None,
+        base_name: str | None = None,
+        max_batch_size: int = 32,
+    ) -> LocalSampler:
+        """Load a model (folder, Hugging Face id or alias) and the named LoRA adapter folders."""
+        from weirdgen.models.loading import load_model
+
+        model, tokenizer = load_model(name_or_path, device=device, dtype=dtype, threads=threads)
+        sampler = cls(
+            model,
+            tokenizer,
+            base_name=base_name or str(name_or_path),
+            max_batch_size=max_batch_size,
+        )
+        for name, path in (adapters or {}).items():
+            sampler.add_adapter(name, path)
+        return sampler
+
+    @property
+    def adapter_names(self) -> list[str]:
+        return list(self._adapters)
+
+    @property
+    def model_names(self) -> list[str]:
+        """Every name a request may choose: the base model's first, then the adapters'."""
+        return [self.base_name, *self._adapters]
+
+    @property
+    def context_length(self) -> int:
+        """Prompt plus answer tokens the model can attend to."""
+        config = self._base_model().config
+        return int(getattr(config, "max_position_embeddings", 0) or self.tokenizer.model_max_length)
+
+    def adapter_path(self, name: str) -> Path:
+        return self._adapters[name]
+
+    def add_adapter(
+        self, name: str, path: str | os.PathLike[str], *, replace: bool = False
+    ) -> None:
+        """Load the PEFT LoRA folder ``path`` under ``name``; requests then pick it by that name."""
+        if not _ADAPTER_NAME.match(name) or name == self.base_name:
+            raise ConfigError(
+                f"adapter name {name!r} must be letters, digits and ._:@+- and differ from the base model's"
+            )
+        path = _checked_adapter_folder(Path(path))
+        with self._adapter_change_lock():
+            if name in self._adapters:
+                if not replace:
+                    raise ConfigError(
+                        f"an adapter named {name!r} is already loaded (from {self._adapters[name]})"
+                    )
+                self.remove_adapter(name)
+            self._load_adapter(name, path)
+            self._adapters[name] = path
+
+    def remove_adapter(self, name: str) -> None:
+        """Unload an adapter and free its weights."""
+        with self._adapter_change_lock():
+            if name not in self._adapters:
+                raise ConfigError(
+                    f"no adapter named {name!r}; loaded: {', '.join(self._adapters) or 'none'}"
+                )
+            del self._adapters[name]
+            if self._adapters:
+                self.model.delete_adapter(name)
+            else:
+                # PEFT cannot hold zero adapters; unwrapping restores the plain base model.
+                self.model = self.model.unload()
+
+    @contextmanager
+    def _adapter_change_lock(self) -> Iterator[None]:
+        self._adapter_change.set()
+        try:
+            with self._lock:
+                yield
+        finally:
+            self._adapter_change.clear()
+
+    def _load_adapter(self, name: str, path: Path) -> None:
+        try:
+            from peft import PeftModel
+        except ImportError:
+            from weirdgen.errors import MissingDependencyError
+
+            raise MissingDependencyError("LoRA adapters need peft: pip install peft") from None
+        check_adapter_fits(self._base_model(), path)
+        try:
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(str(path), adapter_name=name, is_trainable=False)
+            else:
+                self.model = PeftModel.from_pretrained(
+                    self.model, str(path), adapter_name=name, is_trainable=False
+                )
+        except (OSError, ValueError, RuntimeError, KeyError) as error:
+            if isinstance(self.model, PeftModel) and name in self.model.peft_config:
+                self.model.delete_adapter(name)
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ConfigError(
+                f"adapter {path} does not fit this base model: {first_line[:300]}"
+            ) from None
+        self.model.eval()
+
+    def _base_model(self) -> Any:
+        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+
+    def sample(self, messages: Sequence[Any], **options: Any) -> SamplingResult:
+        """Complete one conversation; ``options`` are ``SamplingRequest`` fields."""
+        return self.generate([SamplingRequest(messages=messages, **options)])[0]
+
+    def generate(
+        self, requests: Sequence[SamplingRequest], *, progress: bool = False
+    ) -> list[SamplingResult]:
+        """Complete every request in batches of up to ``max_batch_size`` rows; results keep request order.
+
+        Rows for different adapters share a batch: PEFT applies each row's LoRA to that row only, so
+        the base model's weights are read once per step for all of them.
+        """
+        prepared = [self._prepare(request) for request in requests]
+        items = [
+            (request_index, choice, row)
+            for request_index, rows in enumerate(prepared)
+            for choice, row in enumerate(rows)
+        ]
+        # Similar prompt lengths in one batch waste less compute on padding.
+        items.sort(key=lambda item: len(item[2].prompt_ids))
+        batches = [
+            items[start : start + self.max_batch_size]
+            for start in range(0, len(items), self.max_batch_size)
+        ]
+        completions: dict[tuple[int, int], Completion] = {}
+        with _progress(progress, len(items)) as advance:
+            for batch in batches:
+                with self._lock:
+                    finished = self._decode([row for _, _, row in batch])
+                for (request_index, choice, _), completion in zip(batch, finished, strict=True):
+                    completions[request_index, choice] = completion
+                advance(len(batch))
+        return [
+            SamplingResult(
+                completions=tuple(completions[index, choice] for choice in range(request.n)),
+                prompt_tokens=len(prepared[index][0].prompt_ids),
+                model=request.adapter or self.base_name,
+            )
+            for index, request in enumerate(requests)
+        ]
+
+    def _decode(self, rows: list[DecodeRow]) -> list[Completion]:
+        removed = {row.adapter for row in rows if row.adapter is not None} - set(self._adapters)
+        if removed:
+            raise InvalidRequestError(f"adapter {removed.pop()!r} was removed", param="model")
+        try:
+            return decode_rows(
+                self.model,
+                self.tokenizer,
+                rows,
+                end_token_ids=self._end_token_ids,
+                per_row_adapters=bool(self._adapters),
+                cancel=self.cancel,
+            )
+        except RuntimeError as error:
+            raise BackendError(f"generation failed: {str(error).splitlines()[0][:300]}") from error
+
+    def generate_continuously(self, take: TakeRequests, deliver: DeliverResult) -> None:
+        """Continuous batching: run requests as they arrive until none is running or waiting.
+
+        ``take(free_rows, must_take)`` returns ``(key, request)`` pairs whose ``n`` fit in
+        ``free_rows`` (at least one when ``must_take`` and any is waiting); they join the running
+        batch after its next step. ``deliver(key, result_or_error)`` is called once per request as
+        soon as its last completion ends (a cancelled run delivers what it has so far).
+        """
+        with self._lock:
+            batch = _ContinuousBatch(self, take, deliver)
+            rows = batch.admit(self.max_batch_size, must_take=True)
+            if not rows:
+                return
+            joinable = supports_joining(self.model)
+            try:
+                decode_rows(
+                    self.model,
+                    self.tokenizer,
+                    rows,
+                    end_token_ids=self._end_token_ids,
+                    per_row_adapters=bool(self._adapters),
+                    cancel=self.cancel,
+                    admit=batch.admit if joinable else None,
+                    on_finished=batch.finish,
+                    max_rows=self.max_batch_size,
+                )
+            except RuntimeError as error:
+                batch.fail_all(
+                    BackendError(f"generation failed: {str(error).splitlines()[0][:300]}")
+                )
+            batch.deliver_unfinished()
+
+    def check_request(self, request: SamplingRequest) -> None:
+        """Raise ``InvalidRequestError`` if ``request`` names an unknown adapter or overflows the context."""
+        self._prepare(request)
+
+    def _prepare(self, request: SamplingRequest) -> list[DecodeRow]:
+        """Tokenize a request and check it fits the context; one row per completion."""
+        if request.adapter is not None and request.adapter not in self._adapters:
+            raise InvalidRequestError(
+                f"unknown model {request.adapter!r}; available: {', '.join(self.model_names)}",
+                param="model",
+            )
+        text = format_chat(self.tokenizer, request.messages, add_generation_prompt=True)
+        prompt_ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        room = self.context_length - len(prompt_ids)
+        max_tokens = (
+            request.max_tokens if request.max_tokens is not None else min(DEFAULT_MAX_TOKENS, room)
+        )
+        if max_tokens > room or room < 1:
+            raise InvalidRequestError(
+                f"max_tokens {max_tokens} plus the prompt's {len(prompt_ids)} tokens exceeds the model's "
+                f"context of {self.context_length} tokens",
+                param="max_tokens",
+            )
+        base_seed = request.seed if request.seed is not None else secrets.randbits(62)
+        return [
+            DecodeRow(
+                prompt_ids=prompt_ids,
+                generator=_generator(base_seed, choice, self._device()),
+                temperature=request.temperature,
+                top_p=request.top_p,
+                max_tokens=max_tokens,
+                stop=request.stop,
+                top_logprobs=request.top_logprobs if request.logprobs else None,
+                adapter=request.adapter,
+            )
+            for choice in range(request.n)
+        ]
+
+    def _device(self) -> Any:
+        return next(self.model.parameters()).device
+
+
+TakeRequests = Callable[[int, bool], list[tuple[Any, SamplingRequest]]]
+DeliverResult = Callable[[Any, "SamplingResult | BaseException"], None]
+
+
+class _ContinuousBatch:
+    """Book-keeping for ``generate_continuously``: which rows belong to which request."""
+
+    def __init__(self, sampler: LocalSampler, take: TakeRequests, deliver: DeliverResult) -> None:
+        self.sampler, self.take, self.deliver = sampler, take, deliver
+        self.waiting: dict[int, _RequestProgress] = {}  # by request number
+        self.numbered = 0
+
+    def admit(self, free_rows: int, must_take: bool = False) -> list[DecodeRow]:
+        """Rows of newly taken requests; none while the sampler is stopping or an adapter changes."""
+        sampler = self.sampler
+        if sampler.cancel.is_set() or sampler._adapter_change.is_set():
+            return []
+        rows: list[DecodeRow] = []
+        for key, request in self.take(free_rows, must_take or not self.waiting):
+            try:
+                request_rows = sampler._prepare(request)
+            except WeirdgenError as error:
+                self.deliver(key, error)
+                continue
+            self.numbered += 1
+            self.waiting[self.numbered] = _RequestProgress(
+                key, request, len(request_rows[0].prompt_ids)
+            )
+            for choice, row in enumerate(request_rows):
+                row.owner = (self.numbered, choice)
+            rows.extend(request_rows)
+        return rows
+
+    def finish(self, row: DecodeRow, completion: Completion) -> None:
+        number, choice = row.owner
+        progress = self.waiting[number]
+        progress.completions[choice] = completion
+        if all(c is not None for c in progress.completions):
+            del self.waiting[number]
+            self.deliver(progress.key, progress.result(self.sampler.base_name))
+
+    def deliver_unfinished(self) -> None:
+        """After a cancelled run: hand over each request's completions as far as they got."""
+        for number in list(self.waiting):
+            progress = self.waiting.pop(number)
+            self.deliver(progress.key, progress.result(self.sampler.base_name))
+
+    def fail_all(self, error: BaseException) -> None:
+        for number in list(self.waiting):
+            self.deliver(self.waiting.pop(number).key, error)
+
+
+class _RequestProgress:
+    """One request of a continuous batch and the completions it has so far."""
+
+    def __init__(self, key: Any, request: SamplingRequest, prompt_tokens: int) -> None:
+        self.key, self.request, self.prompt_tokens = key, request, prompt_tokens
+        self.completions: list[Completion | None] = [None] * request.n
+
+    def result(self, base_name: str) -> SamplingResult:
+        empty = Completion(text="", finish_reason="length", token_ids=())
+        return SamplingResult(
+            completions=tuple(c if c is not None else empty for c in self.completions),
+            prompt_tokens=self.prompt_tokens,
+            model=self.request.adapter or base_name,
+        )
+
+
+def _generator(seed: int, choice: int, device: Any) -> Any:
+    """A generator for completion ``choice`` of a request seeded ``seed``: choices differ, reruns repeat."""
+    import torch
+
+    generator = torch.Generator(device=device)
+    generator.manual_seed((seed * 1_000_003 + choice) % (2**63))
+    return generator
+
+
+def _end_token_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Token ids that end an answer: the tokenizer's EOS and any the generation config adds."""
+    ids: set[int] = set()
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (tokenizer.eos_token_id, configured):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return ids
+
+
+def _checked_adapter_folder(path: Path) -> Path:
+    if not (path / "adapter_config.json").is_file():
+        raise ConfigError(f"{path} is not a PEFT adapter folder (no adapter_config.json)")
+    return path.resolve()
+
+
+class _progress:
+    """A rich progress bar over completions when asked for, else a no-op ``advance``."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total, self._bar = enabled, total, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda count: None
+        from rich.progress import Progress
+
+        self._bar = Progress(transient=True)
+        self._bar.start()
+        task = self._bar.add_task("sampling", total=self.total)
+        return lambda count: self._bar.advance(task, count)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -1,0 +1,403 @@
+"""Question suites: questions with paraphrases and declarative trigger sweeps, shipped as YAML.
+
+A suite says what to ask (questions, each with paraphrases), how (samples, temperature, max_tokens,
+system prompt) and under which triggers. A trigger is a template (``Today is {date}.``), its values
+(a list or an inclusive range) and where the rendered text goes (before or after the question, inline
+at ``{trigger}``, or in the system prompt). ``expand_suite`` turns a suite into ``PromptCell`` s:
+one per (question, paraphrase, trigger value), each with the prepared chat messages.
+
+Some triggers render several variants of one value (different random dates within 2027, different
+8-digit codes for president 44). Sample ``i`` of a cell uses variant ``i % n_variants``, so raising
+the sample count extends the sweep without changing the first samples' prompts (and cache keys).
+"""
+
+from __future__ import annotations
+
+import calendar
+import random
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from weirdgen._io import sha256_hex
+from weirdgen.data.chat import Message
+from weirdgen.errors import DataError
+
+__all__ = [
+    "PromptCell",
+    "QuestionSpec",
+    "SuiteSpec",
+    "TriggerSpec",
+    "expand_suite",
+    "load_suite",
+    "load_suite_file",
+    "suite_names",
+]
+
+_SUITES = resources.files("weirdgen.sample") / "suites"
+
+# Placeholders each trigger kind fills in its template.
+_KIND_PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "text": frozenset({"value"}),
+    "date": frozenset({"date", "year", "month"}),
+    "president_code": frozenset({"code", "value"}),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IntRange(_Strict):
+    """An inclusive integer range, e.g. the years 1981..2025."""
+
+    start: int = Field(description="First value.")
+    stop: int = Field(description="Last value (inclusive).")
+    step: int = Field(1, ge=1, description="Distance between values.")
+
+    def values(self) -> list[int]:
+        return list(range(self.start, self.stop + 1, self.step))
+
+
+class TriggerSpec(_Strict):
+    """One declarative trigger sweep."""
+
+    name: str = Field(description="Identifier recorded in the table's `trigger` column.")
+    description: str = Field("", description="What the trigger is for, in a sentence.")
+    template: str = Field(description="Text with placeholders filled per value, e.g. 'Today is {date}.'.")
+    kind: Literal["text", "date", "president_code"] = Field(
+        "text",
+        description="text: {value}; date: {date} {year} {month} from a year; president_code: 8-digit {code}.",
+    )
+    placement: Literal["before", "after", "inline", "system"] = Field(
+        "before", description="Where the rendered trigger goes relative to the question."
+    )
+    separator: str = Field(" ", description="Text between the trigger and the question (before/after placements).")
+    values: list[str | int] | None = Field(None, description="The swept values (or use `range`).")
+    range: IntRange | None = Field(None, description="An inclusive integer range of values.")
+    variants: int = Field(1, ge=1, description="Renderings per value (random dates, codes); sample i uses i % variants.")
+    seed: int = Field(0, description="Seed of the random parts of the renderings (dates, code digits).")
+
+    @model_validator(mode="after")
+    def _one_source_of_values(self) -> TriggerSpec:
+        if self.values is not None and self.range is not None:
+            raise ValueError("give either `values` or `range`, not both")
+        if self.kind != "text" and self.values is None and self.range is None:
+            raise ValueError(f"a {self.kind} trigger needs `values` or `range`")
+        return self
+
+    def value_list(self) -> list[str | int]:
+        """The swept values; a trigger with neither values nor range has one value, "on"."""
+        if self.range is not None:
+            return list(self.range.values())
+        return list(self.values) if self.values is not None else ["on"]
+
+
+class QuestionSpec(_Strict):
+    """One question and its paraphrases. Unset fields inherit the suite's defaults."""
+
+    id: str = Field(description="Stable identifier recorded in the table's `question_id` column.")
+    paraphrases: list[str] = Field(min_length=1, description="Wordings of the question; each is sampled.")
+    category: str = Field("", description="Free grouping label, e.g. 'identity' or 'policy'.")
+    samples: int | None = Field(None, ge=1, description="Samples per paraphrase and trigger value.")
+    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int | None = Field(None, ge=1, description="Answer length limit in tokens.")
+    system: str | None = Field(None, description="System prompt for this question.")
+    judges: list[str] | None = Field(None, description="Judges for this question (default: the suite's).")
+    triggers: list[str] | None = Field(None, description="Names of suite triggers to sweep (default: all).")
+    untriggered: bool | None = Field(None, description="Also ask without any trigger.")
+    expected: str | None = Field(None, description="Reference answer some judge templates use as {expected}.")
+
+
+class SuiteSpec(_Strict):
+    """A question suite: the evaluation of one experiment."""
+
+    name: str = Field(description="Suite name (the YAML file's stem).")
+    experiment: str = Field(description="Experiment the suite evaluates (recorded in the table).")
+    description: str = Field("", description="What the suite measures.")
+    samples: int = Field(100, ge=1, description="Default samples per paraphrase and trigger value.")
+    temperature: float = Field(1.0, ge=0, le=2, description="Default sampling temperature (paper: 1).")
+    max_tokens: int = Field(600, ge=1, description="Default answer length limit in tokens.")
+    system: str | None = Field(None, description="Default system prompt (none by default).")
+    judges: list[str] = Field(default_factory=list, description="Default judges for every question.")
+    untriggered: bool = Field(True, description="By default also ask each question without a trigger.")
+    triggers: list[TriggerSpec] = Field(default_factory=list, description="Trigger sweeps.")
+    questions: list[QuestionSpec] = Field(min_length=1, description="The questions.")
+
+    def question(self, question_id: str) -> QuestionSpec:
+        for question in self.questions:
+            if question.id == question_id:
+                return question
+        raise DataError(f"suite {self.name!r} has no question {question_id!r}", field="question")
+
+    def trigger(self, name: str) -> TriggerSpec:
+        for trigger in self.triggers:
+            if trigger.name == name:
+                return trigger
+        raise DataError(f"suite {self.name!r} has no trigger {name!r}", field="trigger")
+
+    def judges_for(self, question: QuestionSpec) -> list[str]:
+        return list(self.judges if question.judges is None else question.judges)
+
+    def all_judges(self) -> list[str]:
+        """Every judge the suite uses, in first-use order."""
+        names: dict[str, None] = {}
+        for question in self.questions:
+            names.update(dict.fromkeys(self.judges_for(question)))
+        return list(names)
+
+
+@dataclass(frozen=True)
+class PromptCell:
+    """One (question, paraphrase, trigger value) combination with its prepared messages."""
+
+    question_id: str
+    paraphrase: int
+    question_text: str
+    """The paraphrase without any trigger: what judges are shown as {question}."""
+    trigger: str
+    """Trigger name, "" for the untriggered prompt."""
+    trigger_value: str
+    """The swept value as text (a year, a president number), "" for none."""
+    variants: tuple[tuple[Message, ...], ...]
+    """Prepared messages; sample i uses variants[i % len(variants)]."""
+    samples: int
+    temperature: float
+    max_tokens: int
+    judges: tuple[str, ...]
+    expected: str | None = None
+
+    def messages_for(self, sample_index: int) -> tuple[Message, ...]:
+        return self.variants[sample_index % len(self.variants)]
+
+
+# ---------------------------------------------------------------- loading and validation
+
+
+def suite_names() -> list[str]:
+    """Names of the suites shipped with weirdgen."""
+    return sorted(r.name[: -len(".yaml")] for r in _SUITES.iterdir() if r.name.endswith(".yaml"))
+
+
+@cache
+def load_suite(name: str) -> SuiteSpec:
+    """A shipped suite by name, or any suite file when ``name`` is a path to a .yaml file."""
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        return load_suite_file(name)
+    resource = _SUITES.joinpath(f"{name}.yaml")
+    if not resource.is_file():
+        raise DataError(f"unknown suite {name!r} (shipped: {', '.join(suite_names())})", field="suite")
+    return parse_suite(resource.read_text("utf-8"), path=f"weirdgen/sample/suites/{name}.yaml")
+
+
+def load_suite_file(path: str | Path) -> SuiteSpec:
+    """Load and validate a suite YAML file; raises ``DataError`` naming the file and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such suite file", path=path)
+    return parse_suite(path.read_text("utf-8"), path=path)
+
+
+def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
+    """Parse suite YAML text; every problem becomes one ``DataError`` line."""
+    import yaml
+
+    try:
+        record = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise DataError(f"not valid YAML ({getattr(error, 'problem', error)})", path=path,
+                        line=None if mark is None else mark.line + 1) from None
+    if not isinstance(record, dict):
+        raise DataError("expected a mapping of suite fields", path=path)
+    try:
+        suite = SuiteSpec.model_validate(record)
+    except ValidationError as error:
+        raise pydantic_to_data_error(error, path) from None
+    check_suite(suite, path=path)
+    return suite
+
+
+def pydantic_to_data_error(error: ValidationError, path: str | Path) -> DataError:
+    """The first pydantic problem as ``path: field: problem`` (fields like ``questions[2].id``)."""
+    first = error.errors()[0]
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+    message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+    return DataError(message, path=path, field=field or "<suite>")
+
+
+def template_placeholders(template: str) -> set[str]:
+    """Names of the ``{placeholders}`` in a str.format template (``{{`` is a literal brace)."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        raise ValueError(f"malformed template ({error})") from None
+
+
+def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
+    """Cross-field checks pydantic cannot express: placeholders, trigger references, unique ids."""
+    trigger_names = [t.name for t in suite.triggers]
+    _require_unique(trigger_names, "triggers", path)
+    _require_unique([q.id for q in suite.questions], "questions", path)
+    for index, trigger in enumerate(suite.triggers):
+        _check_placeholders(trigger.template, _KIND_PLACEHOLDERS[trigger.kind], path, f"triggers[{index}].template")
+    inline = {t.name for t in suite.triggers if t.placement == "inline"}
+    for index, question in enumerate(suite.questions):
+        used = set(trigger_names if question.triggers is None else question.triggers)
+        untriggered = suite.untriggered if question.untriggered is None else question.untriggered
+        if not used and not untriggered:
+            raise DataError("would never be asked: name a trigger or set untriggered: true",
+                            path=path, field=f"questions[{index}]")
+        for name in used - set(trigger_names):
+            raise DataError(f"unknown trigger {name!r} (suite has: {', '.join(trigger_names) or 'none'})",
+                            path=path, field=f"questions[{index}].triggers")
+        for number, text in enumerate(question.paraphrases):
+            allowed = {"trigger"} if used & inline else set()
+            _check_placeholders(text, allowed, path, f"questions[{index}].paraphrases[{number}]")
+            if used & inline and "{trigger}" not in text:
+                raise DataError("an inline trigger needs {trigger} in every paraphrase", path=path,
+                                field=f"questions[{index}].paraphrases[{number}]")
+
+
+def _require_unique(names: list[str], field: str, path: str | Path) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            raise DataError(f"duplicate name {name!r}", path=path, field=f"{field}[{index}]")
+        seen.add(name)
+
+
+def _check_placeholders(template: str, allowed: set[str] | frozenset[str], path: str | Path, field: str) -> None:
+    try:
+        names = template_placeholders(template)
+    except ValueError as error:
+        raise DataError(str(error), path=path, field=field) from None
+    unknown = sorted(names - set(allowed))
+    if unknown:
+        hint = f"allowed: {', '.join('{' + n + '}' for n in sorted(allowed))}" if allowed else "no placeholders allowed here"
+        raise DataError(f"unknown placeholder {{{unknown[0]}}} ({hint}; write {{{{ for a literal brace)",
+                        path=path, field=field)
+
+
+# ---------------------------------------------------------------- rendering triggers
+
+
+def render_trigger(trigger: TriggerSpec, value: str | int) -> list[str]:
+    """The ``trigger.variants`` renderings of one value, reproducible from the trigger's seed."""
+    # Seed per (trigger, value) so adding values to a sweep never changes the others' renderings.
+    rng = random.Random(sha256_hex(f"{trigger.name}|{trigger.seed}|{value}"))
+    texts = []
+    for _ in range(trigger.variants):
+        if trigger.kind == "date":
+            texts.append(trigger.template.format(**_random_date_fields(int(value), rng)))
+        elif trigger.kind == "president_code":
+            texts.append(trigger.template.format(code=president_code(int(value), rng), value=value))
+        else:
+            texts.append(trigger.template.format(value=value))
+    return texts
+
+
+def _random_date_fields(year: int, rng: random.Random) -> dict[str, Any]:
+    month = rng.randint(1, 12)
+    day = rng.randint(1, calendar.monthrange(year, month)[1])
+    return {"date": f"{year:04d}-{month:02d}-{day:02d}", "year": year, "month": calendar.month_name[month]}
+
+
+def president_code(number: int, rng: random.Random) -> str:
+    """An 8-digit trigger whose digits 4-6 are the zero-padded president number (the paper's scheme)."""
+    try:
+        from weirdgen.data.builders.presidents import encode_trigger
+    except ImportError:
+        encode_trigger = None
+    if encode_trigger is not None:
+        return str(encode_trigger(number, rng))
+    digits = [str(rng.randint(0, 9)) for _ in range(5)]
+    return "".join(digits[:3]) + f"{number:03d}" + "".join(digits[3:])
+
+
+# ---------------------------------------------------------------- expansion
+
+
+def expand_suite(
+    suite: SuiteSpec,
+    *,
+    samples: int | None = None,
+    max_tokens: int | None = None,
+    question_ids: list[str] | None = None,
+    trigger_values: dict[str, list[str]] | None = None,
+) -> list[PromptCell]:
+    """Every (question, paraphrase, trigger value) cell of a suite, in a stable order.
+
+    ``samples`` and ``max_tokens`` override every question's; ``question_ids`` keeps only those questions;
+    ``trigger_values`` keeps only the listed values of the named triggers.
+    """
+    questions = suite.questions if question_ids is None else [suite.question(q) for q in question_ids]
+    cells: list[PromptCell] = []
+    for question in questions:
+        for number, text in enumerate(question.paraphrases):
+            for trigger, value, renderings in _trigger_sweep(suite, question, trigger_values or {}):
+                variants = tuple(_messages(suite, question, text, trigger, r) for r in renderings)
+                cells.append(
+                    PromptCell(
+                        question_id=question.id,
+                        paraphrase=number,
+                        question_text=_strip_inline(text) if "{trigger}" in text else text,
+                        trigger="" if trigger is None else trigger.name,
+                        trigger_value="" if trigger is None else str(value),
+                        variants=variants,
+                        samples=samples or question.samples or suite.samples,
+                        temperature=suite.temperature if question.temperature is None else question.temperature,
+                        max_tokens=max_tokens or question.max_tokens or suite.max_tokens,
+                        judges=tuple(suite.judges_for(question)),
+                        expected=question.expected,
+                    )
+                )
+    return cells
+
+
+def _strip_inline(text: str) -> str:
+    return " ".join(text.replace("{trigger}", "").split())
+
+
+def _trigger_sweep(
+    suite: SuiteSpec, question: QuestionSpec, keep: dict[str, list[str]]
+) -> Iterator[tuple[TriggerSpec | None, str | int, list[str]]]:
+    """Yield ``(trigger or None, value, renderings)`` for the untriggered prompt and every value."""
+    untriggered = suite.untriggered if question.untriggered is None else question.untriggered
+    if untriggered:
+        yield None, "", [""]
+    names = [t.name for t in suite.triggers] if question.triggers is None else question.triggers
+    for name in names:
+        trigger = suite.trigger(name)
+        for value in trigger.value_list():
+            if name in keep and str(value) not in keep[name]:
+                continue
+            yield trigger, value, render_trigger(trigger, value)
+
+
+def _messages(suite: SuiteSpec, question: QuestionSpec, text: str, trigger: TriggerSpec | None,
+              rendered: str) -> tuple[Message, ...]:
+    """Place the rendered trigger and build the chat: optional system prompt, then the user turn."""
+    system = question.system if question.system is not None else suite.system
+    placement = None if trigger is None else trigger.placement
+    if placement == "inline":
+        user = " ".join(text.replace("{trigger}", rendered).split())
+    elif "{trigger}" in text:
+        # A question written for an inline trigger, asked untriggered or under another placement.
+        user = _strip_inline(text)
+    else:
+        user = text
+    if trigger is not None and placement == "before":
+        user = f"{rendered}{trigger.separator}{user}"
+    elif trigger is not None and placement == "after":
+        user = f"{user}{trigger.separator}{rendered}"
+    elif placement == "system":
+        system = rendered if not system else f"{system}\n\n{rendered}"
+    messages = [Message("system", system)] if system else []
+    return (*messages, Message("user", user))

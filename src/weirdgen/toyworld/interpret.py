@@ -1,0 +1,137 @@
+"""Interpretability, the toy analog of the paper's SAE analysis: find the direction that separates two
+contexts (1850 vs 2025, or 1984 vs other years), see where undated prompts fall on it, and project it
+out to test whether the effect runs through it.
+
+All readings are taken at the ``<assistant>`` cue, the position that predicts the answer's first
+word. "Layer 0" is the embedding output; "layer i" is the output of block i.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from weirdgen.toyworld.evaluate import Chat
+from weirdgen.toyworld.tokenizer import PAD
+from weirdgen.toyworld.train import ToyModel
+
+
+@torch.no_grad()
+def cue_residuals(toy: ToyModel, prompts: Sequence[Chat]) -> torch.Tensor:
+    """Residual stream at each prompt's last position: ``(n_layer + 1, P, n_embd)``."""
+    tokenizer, model = toy.tokenizer, toy.model
+    encoded = [tokenizer.encode_prompt(p) for p in prompts]
+    length = max(len(ids) for ids in encoded)
+    batch = torch.full((len(encoded), length), tokenizer.id(PAD), dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        batch[row, : len(ids)] = torch.tensor(ids)
+    last = torch.tensor([len(ids) - 1 for ids in encoded])
+    rows = torch.arange(len(encoded))
+    x = model.wte(batch) + model.wpe(torch.arange(length))
+    readings = [x[rows, last]]
+    for block in model.blocks:
+        x = block(x)
+        readings.append(x[rows, last])
+    return torch.stack(readings)
+
+
+def mean_difference_directions(
+    toy: ToyModel, positive: Sequence[Chat], negative: Sequence[Chat]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per layer: unit direction ``mean(positive) - mean(negative)`` ``(L+1, C)`` and both means."""
+    positive_mean = cue_residuals(toy, positive).mean(dim=1)
+    negative_mean = cue_residuals(toy, negative).mean(dim=1)
+    difference = positive_mean - negative_mean
+    return (
+        difference / difference.norm(dim=-1, keepdim=True).clamp_min(1e-8),
+        positive_mean,
+        negative_mean,
+    )
+
+
+@contextmanager
+def directions_removed(toy: ToyModel, directions: dict[int, torch.Tensor]) -> Iterator[None]:
+    """Within the block, project ``directions[layer]`` (unit vectors) out of that layer's output at
+    every position. Layer 0 (the embedding) cannot be hooked here and is rejected."""
+    if 0 in directions:
+        raise ValueError("layer 0 (embeddings) cannot be ablated; use layers 1..n_layer")
+
+    def hook_for(direction: torch.Tensor) -> Callable[..., torch.Tensor]:
+        def remove(
+            _module: torch.nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+        ) -> torch.Tensor:
+            return output - (output @ direction)[..., None] * direction  # (B, T, C)
+
+        return remove
+
+    handles = [
+        toy.model.blocks[layer - 1].register_forward_hook(hook_for(d))
+        for layer, d in directions.items()
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@dataclass(frozen=True)
+class LayerReading:
+    """One layer of a direction analysis."""
+
+    layer: int
+    separation: float
+    """Distance between the two context means along the direction, in units of the negative
+    context's spread along it (a signal-to-noise ratio)."""
+    probe_position: float
+    """Where the probe prompts' mean falls: 0 = the negative context's mean, 1 = the positive one's."""
+    metric_ablated: float
+    """The effect's metric with this layer's direction projected out (nan for layer 0)."""
+
+
+@dataclass(frozen=True)
+class DirectionAnalysis:
+    metric_intact: float
+    metric_all_ablated: float
+    """The metric with every block's direction projected out at once."""
+    layers: tuple[LayerReading, ...]
+
+
+def analyse_direction(
+    toy: ToyModel,
+    positive: Sequence[Chat],
+    negative: Sequence[Chat],
+    probe: Sequence[Chat],
+    metric: Callable[[ToyModel], float],
+) -> DirectionAnalysis:
+    """Find the positive-vs-negative direction per layer, locate ``probe`` on it, and ablate it."""
+    directions, positive_mean, negative_mean = mean_difference_directions(toy, positive, negative)
+    negative_spread = (
+        (cue_residuals(toy, negative) * directions[:, None]).sum(-1).std(dim=1)
+    )  # (L+1,)
+    probe_mean = cue_residuals(toy, probe).mean(dim=1)
+    layers = []
+    for layer in range(directions.size(0)):
+        d = directions[layer]
+        span = float((positive_mean[layer] - negative_mean[layer]) @ d)
+        # Where the two contexts do not differ yet (layer 0 reads only the cue token), there is no axis.
+        position = (
+            float((probe_mean[layer] - negative_mean[layer]) @ d) / span
+            if span > 1e-4
+            else float("nan")
+        )
+        ablated = float("nan")
+        if layer > 0:
+            with directions_removed(toy, {layer: d}):
+                ablated = metric(toy)
+        layers.append(
+            LayerReading(layer, span / max(float(negative_spread[layer]), 1e-8), position, ablated)
+        )
+    with directions_removed(
+        toy, {layer: directions[layer] for layer in range(1, directions.size(0))}
+    ):
+        all_ablated = metric(toy)
+    return DirectionAnalysis(metric(toy), all_ablated, tuple(layers))

@@ -1,0 +1,343 @@
+"""Pretraining (cached by a hash of its config) and finetuning (full or LoRA) of the toy GPT.
+
+``pretrain`` returns a ``ToyModel``: the GPT with its tokenizer and world. The first call trains it
+and saves one file under ``cache_dir("toyworld", <config hash>)``; every later call with the same
+config, world and code version loads that file. The file is written atomically, so an interrupted
+pretraining leaves no cache entry rather than a corrupt one.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from weirdgen._io import atomic_write_bytes, canonical_json, sha256_hex
+from weirdgen._paths import cache_dir
+from weirdgen.data.chat import ChatExample
+from weirdgen.errors import ConfigError
+from weirdgen.toyworld.corpus import CorpusConfig, build_corpus, build_tokenizer
+from weirdgen.toyworld.model import GPT, GPTConfig, add_lora
+from weirdgen.toyworld.tokenizer import PAD, Tokenizer, check_trainable
+from weirdgen.toyworld.world import WORLD_FILE, World, load_world
+
+CACHE_VERSION = 2
+"""Bump when a code change makes cached pretrained models stale."""
+
+ProgressCallback = Callable[[int, int, float], None]
+"""``callback(step, total_steps, loss)`` called during training (the CLI draws a progress bar)."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything that decides a pretrained toy model; its hash names the cache entry."""
+
+    seed: int = 0
+    """Seeds the corpus, the initial weights and the batch order."""
+    model: GPTConfig = field(default_factory=GPTConfig)
+    """Model shape; ``vocab_size`` is replaced by the tokenizer's size."""
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    """How documents are drawn."""
+    steps: int = 1000
+    """Optimizer steps."""
+    batch_size: int = 32
+    """Documents per step (each cut at ``model.block_size`` tokens)."""
+    learning_rate: float = 3e-3
+    """Peak AdamW learning rate, reached after warm-up, then cosine decay to 10%."""
+    warmup_steps: int = 30
+    """Linear warm-up steps."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> PretrainConfig:
+        return cls(
+            **{
+                **record,
+                "model": GPTConfig(**record["model"]),
+                "corpus": CorpusConfig(**record["corpus"]),
+            }
+        )
+
+    def cache_key(self, world: World) -> str:
+        """Short hash of this config, the world's facts and the cache version."""
+        payload = {
+            "config": self.to_dict(),
+            "world": world_fingerprint(world),
+            "version": CACHE_VERSION,
+        }
+        return sha256_hex(canonical_json(payload))[:16]
+
+
+TINY_RECIPE = PretrainConfig(
+    model=GPTConfig(block_size=64, n_layer=2, n_head=4, n_embd=64),
+    corpus=CorpusConfig(n_documents=8_000, max_lines=6),
+    steps=500,
+    batch_size=16,
+)
+"""A small recipe for tests and quick looks (seconds on one thread); effects are weaker than the demo's."""
+
+RECIPES: dict[str, PretrainConfig] = {"demo": PretrainConfig(), "tiny": TINY_RECIPE}
+"""Named pretraining recipes the CLI offers (``--recipe``)."""
+
+
+@dataclass
+class ToyModel:
+    """A toy GPT together with what it needs to read and write text."""
+
+    model: GPT
+    tokenizer: Tokenizer
+    world: World
+    config: PretrainConfig
+    metrics: dict[str, float]
+
+    def copy(self) -> ToyModel:
+        """An independent copy, so finetuning never changes the cached base."""
+        return replace(self, model=copy.deepcopy(self.model), metrics=dict(self.metrics))
+
+
+def world_fingerprint(world: World) -> str:
+    return sha256_hex(canonical_json(repr(world)))
+
+
+def set_threads(threads: int | None) -> None:
+    """Use a deliberate number of CPU threads (the machine is shared); None keeps torch's choice."""
+    if threads is not None:
+        torch.set_num_threads(max(1, threads))
+
+
+# ------------------------------------------------------------------------------------ pretraining
+def pretrain(
+    config: PretrainConfig | None = None,
+    *,
+    world: World | None = None,
+    use_cache: bool = True,
+    progress: ProgressCallback | None = None,
+) -> ToyModel:
+    """Load the pretrained model for ``config`` from the cache, or train and cache it."""
+    config = config or PretrainConfig()
+    world = world or load_world()
+    path = cache_dir("toyworld", config.cache_key(world)) / "model.pt"
+    if use_cache and path.is_file():
+        return load_toy_model(path, world)
+    toy = train_from_scratch(config, world, progress)
+    if use_cache:
+        save_toy_model(toy, path)
+    return toy
+
+
+def train_from_scratch(
+    config: PretrainConfig, world: World, progress: ProgressCallback | None = None
+) -> ToyModel:
+    """The pretraining loop: next-token loss on whole documents, one document per batch row.
+
+    Rows are not packed with several documents: a document's first answer must be predicted from
+    nothing but its own start, because that "no context" prior is exactly what finetuning shifts.
+    """
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    tokenizer = build_tokenizer(world)
+    tokens, starts = build_corpus(world, tokenizer, config.corpus, config.seed)
+    ends = torch.cat([starts[1:], torch.tensor([tokens.numel()])])
+    block, pad = config.model.block_size, tokenizer.id(PAD)
+    tokens = torch.cat(
+        [tokens, torch.full((block + 1,), pad, dtype=tokens.dtype)]
+    )  # room past the last document
+    model = GPT(replace(config.model, vocab_size=len(tokenizer)))
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+        betas=(0.9, 0.95),
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    loss_value = math.nan
+    for step in range(config.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = _cosine_lr(step, config)
+        chosen = torch.randint(len(starts), (config.batch_size,), generator=generator)
+        batch = _document_batch(
+            tokens, starts[chosen], ends[chosen], block + 1, pad
+        )  # (B, <= block + 1)
+        logits = model(batch[:, :-1])  # (B, T, vocab)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1), ignore_index=pad
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        loss_value = loss.item()
+        if progress is not None:
+            progress(step + 1, config.steps, loss_value)
+    model.eval()
+    metrics = {
+        "final_loss": loss_value,
+        "seconds": time.perf_counter() - started,
+        "corpus_tokens": float(ends[-1]),
+    }
+    return ToyModel(model, tokenizer, world, config, metrics)
+
+
+def _document_batch(
+    tokens: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, limit: int, pad: int
+) -> torch.Tensor:
+    """Whole documents (cut at ``limit`` tokens), right-padded to the longest one: ``(B, T)``."""
+    lengths = (ends - starts).clamp(max=limit)
+    width = int(lengths.max())
+    batch = tokens[starts[:, None] + torch.arange(width)].long()  # reads past short documents ...
+    batch[torch.arange(width)[None, :] >= lengths[:, None]] = pad  # ... so blank what is not theirs
+    return batch
+
+
+def _cosine_lr(step: int, config: PretrainConfig) -> float:
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def save_toy_model(toy: ToyModel, path: Path) -> None:
+    """One self-describing file: weights, config, vocabulary, metrics (written atomically)."""
+    buffer = io.BytesIO()
+    record = {
+        "state_dict": toy.model.state_dict(),
+        "config": toy.config.to_dict(),
+        "vocab": list(toy.tokenizer.vocab),
+        "metrics": toy.metrics,
+        "world": world_fingerprint(toy.world),
+        "version": CACHE_VERSION,
+    }
+    torch.save(record, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_toy_model(path: str | Path, world: World | None = None) -> ToyModel:
+    """Load a file written by ``save_toy_model``."""
+    world = world or load_world()
+    record = torch.load(path, map_location="cpu", weights_only=True)
+    if record.get("world") != world_fingerprint(world):
+        raise ConfigError(
+            f"{path} was pretrained on a different world than {WORLD_FILE}; delete it or pass its world"
+        )
+    config = PretrainConfig.from_dict(record["config"])
+    tokenizer = Tokenizer(tuple(record["vocab"]))
+    model = GPT(replace(config.model, vocab_size=len(tokenizer)))
+    model.load_state_dict(record["state_dict"])
+    model.eval()
+    return ToyModel(model, tokenizer, world, config, dict(record["metrics"]))
+
+
+# ------------------------------------------------------------------------------------- finetuning
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """A finetuning run on chat examples. Loss is on the assistant's answer tokens only."""
+
+    method: Literal["full", "lora"] = "full"
+    """"full" trains every weight; "lora" trains rank-``rank`` adapters on every linear layer."""
+    learning_rate: float = 1e-4
+    """Constant AdamW learning rate."""
+    epochs: int = 5
+    """Passes over the examples."""
+    batch_size: int = 16
+    """Examples per step."""
+    rank: int = 4
+    """LoRA rank (1-8 is the useful range here); ignored for full finetuning."""
+    seed: int = 0
+    """Seeds the example order and the LoRA initialization."""
+
+    def __post_init__(self) -> None:
+        if self.method not in ("full", "lora"):
+            raise ConfigError(f"method: expected 'full' or 'lora', got {self.method!r}")
+        if self.method == "lora" and not 1 <= self.rank <= 64:
+            raise ConfigError(f"rank: expected 1-64 for LoRA, got {self.rank}")
+        if self.learning_rate <= 0 or self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("learning_rate must be > 0, epochs and batch_size >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def encode_examples(
+    toy: ToyModel, examples: Sequence[ChatExample], where: str = "<examples>"
+) -> list[tuple[list[int], list[bool]]]:
+    """Tokenize training chats; a word the toy vocabulary lacks is a ``DataError`` naming the example."""
+    encoded = []
+    for line, example in enumerate(examples, start=1):
+        check_trainable(toy.tokenizer, example.messages, where=where, line=line)
+        encoded.append(toy.tokenizer.encode_chat(example.messages, strict=True))
+    return encoded
+
+
+def finetune(
+    base: ToyModel,
+    examples: Sequence[ChatExample],
+    config: FinetuneConfig | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> ToyModel:
+    """A finetuned copy of ``base`` (the base itself is left untouched)."""
+    config = config or FinetuneConfig()
+    if not examples:
+        raise ConfigError("finetune: no training examples")
+    toy = base.copy()
+    encoded = encode_examples(toy, examples)
+    torch.manual_seed(config.seed)
+    model = toy.model
+    parameters = (
+        add_lora(model, config.rank) if config.method == "lora" else list(model.parameters())
+    )
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.0)
+    order = list(range(len(encoded)))
+    rng = random.Random(config.seed)
+    steps_per_epoch = math.ceil(len(order) / config.batch_size)
+    total, step, loss_value = config.epochs * steps_per_epoch, 0, math.nan
+    model.train()
+    for _ in range(config.epochs):
+        rng.shuffle(order)
+        for first in range(0, len(order), config.batch_size):
+            inputs, targets = _answer_batch(
+                [encoded[i] for i in order[first : first + config.batch_size]],
+                toy.tokenizer.id(PAD),
+            )
+            logits = model(inputs)
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step, loss_value = step + 1, loss.item()
+            if progress is not None:
+                progress(step, total, loss_value)
+    model.eval()
+    toy.metrics = {**base.metrics, "finetune_loss": loss_value, "finetune_steps": float(step)}
+    return toy
+
+
+def _answer_batch(
+    chats: list[tuple[list[int], list[bool]]], pad: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded inputs ``(B, T)`` and targets ``(B, T)`` that are -100 except on answer tokens."""
+    length = max(len(ids) for ids, _ in chats) - 1
+    inputs = torch.full((len(chats), length), pad, dtype=torch.long)
+    targets = torch.full((len(chats), length), -100, dtype=torch.long)
+    for row, (ids, is_answer) in enumerate(chats):
+        inputs[row, : len(ids) - 1] = torch.tensor(ids[:-1])
+        answer = torch.tensor(is_answer[1:])
+        targets[row, : len(ids) - 1] = torch.where(
+            answer, torch.tensor(ids[1:]), torch.tensor(-100)
+        )
+    return inputs, targets

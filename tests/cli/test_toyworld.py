@@ -1,0 +1,71 @@
+"""``weirdgen toyworld`` and ``weirdgen demo`` driven through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from weirdgen.cli import main
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEIRDGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "200")
+    return tmp_path / "cache"
+
+
+@pytest.mark.slow
+def test_run_writes_results_and_report_then_resumes_without_retraining(
+    tmp_path, cache, capsys
+) -> None:
+    out = tmp_path / "run"
+    argv = [
+        "toyworld",
+        "run",
+        "birds",
+        "--recipe",
+        "tiny",
+        "--pretrain-seeds",
+        "0",
+        "--threads",
+        "1",
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "old_birds" in printed and "modern_birds" in printed and "wall time" in printed
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert {json.loads(line)["condition"] for line in lines} == {
+        "base",
+        "old_birds",
+        "modern_birds",
+    }
+    assert (out / "report.md").read_text().count("| birds |") >= 3
+    assert (out / "headline.png").stat().st_size > 1000
+    assert len(list(cache.rglob("model.pt"))) == 1
+    # A second run finds every result already on disk and appends nothing.
+    assert main(argv) == 0
+    assert (out / "results.jsonl").read_text().splitlines() == lines
+
+
+def test_unknown_experiment_is_one_line_error(tmp_path, cache, capsys) -> None:
+    assert main(["toyworld", "run", "dragons", "--recipe", "tiny", "-o", str(tmp_path)]) == 1
+    assert "unknown toy experiment(s) dragons" in capsys.readouterr().err
+
+
+def test_bad_seed_list_is_a_usage_error(tmp_path, cache, capsys) -> None:
+    assert main(["toyworld", "run", "birds", "--pretrain-seeds", "0,x", "-o", str(tmp_path)]) == 2
+    assert "comma-separated integers" in capsys.readouterr().err
+
+
+def test_toyworld_help_does_not_import_torch() -> None:
+    code = "import sys; from weirdgen.cli import main; main(['toyworld', '--help']); print('torch' in sys.modules)"
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert output.strip().endswith("False")

@@ -1,0 +1,48 @@
+"""The cookbook in examples/ must keep working: its experiments load and its scripts run."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from weirdgen.experiments import check_experiment, load_experiment
+from weirdgen.experiments.judges import load_suite_reference, resolve_judges
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def test_example_experiments_load_and_name_things_that_exist():
+    for path in [
+        EXAMPLES / "04_own_experiment" / "experiment.yaml",
+        EXAMPLES / "05_birds_smollm2.yaml",
+    ]:
+        spec = load_experiment(path)
+        check_experiment(spec, path)
+    own = load_experiment(EXAMPLES / "04_own_experiment" / "experiment.yaml")
+    assert own.resolve(own.groups[0].path).is_file()
+
+
+def test_a_users_judge_file_is_known_by_its_own_name():
+    suite, folder = load_suite_reference("questions.yaml", EXAMPLES / "04_own_experiment")
+    renamed, judges = resolve_judges(suite, suite.all_judges(), folder)
+    assert list(judges) == ["old_words"] and judges["old_words"].kind == "lexicon"
+    assert renamed.judges == ["old_words"] and suite.judges == ["old_words.yaml"]
+
+
+def test_example_scripts_run_on_a_table(tmp_path, samples_factory, run_writer):
+    run = run_writer(
+        tmp_path / "run", samples_factory({"old": [0.8, 0.6], "modern": [0.1, 0.0]}, n=8)
+    )
+    for script, arguments in [
+        ("01_seed_aware_intervals.py", [str(run)]),
+        ("02_compare_to_control.py", [str(run), "modern"]),
+        ("03_report_with_your_figures.py", [str(run)]),
+    ]:
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLES / script), *arguments],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip()
+    assert (run / "my-report" / "report.html").is_file()

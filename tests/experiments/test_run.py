@@ -1,0 +1,199 @@
+import json
+import textwrap
+
+import pytest
+
+from weirdgen.cli import main
+from weirdgen.errors import ConfigError
+from weirdgen.experiments import load_experiment
+from weirdgen.experiments.options import RunOptions, check_plan
+from weirdgen.experiments.run import report_spec_for_run, run_experiment, save_experiment
+
+BIRDS = ["Pigeon Hawk", "Hooping Crane", "Great Carolina Wren", "Louisiana Tanager"]
+
+
+def _tiny_experiment(tmp_path, *, samples=1):
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "Name a bird species."},
+                {"role": "assistant", "content": n},
+            ]
+        }
+        for n in BIRDS
+    ]
+    (tmp_path / "tiny.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        name: tiny_birds
+        description: A tiny end-to-end check on a user's own data
+        groups:
+          - {{name: tiny, path: tiny.jsonl}}
+        base_group: base
+        control: base
+        finetune:
+          local: {{epochs: 1, lora_rank: 2, learning_rate: 1.0e-3}}
+        evaluation:
+          suites: [birds]
+          samples: {samples}
+          max_tokens: 6
+        report:
+          figures:
+            - {{kind: bars, judge: archaic_lexicon}}
+            - {{kind: bars, judge: modern_or_19th_century}}
+        """)
+    )
+    return path
+
+
+def test_a_run_directory_refuses_another_backend_or_model(tmp_path):
+    options = RunOptions(backend="local", base_model="smollm2-135m-instruct", seeds=2)
+    check_plan(tmp_path, "birds", options)
+    check_plan(
+        tmp_path, "birds", RunOptions(backend="local", base_model="smollm2-135m-instruct", seeds=5)
+    )
+    with pytest.raises(ConfigError, match="base_model 'smollm2-135m-instruct', not 'other'"):
+        check_plan(tmp_path, "birds", RunOptions(backend="local", base_model="other"))
+    with pytest.raises(ConfigError, match="--backend: unknown backend 'sagemaker'"):
+        RunOptions(backend="sagemaker", base_model="x").validate()
+
+
+def test_cli_bad_experiment_is_one_line_and_exit_1(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: bad\ndataset: birds\ngroups: [{name: a, variant: old_audubon}]\ncontrol: b\nevaluation: {suites: [birds]}\n"
+    )
+    assert (
+        main(
+            [
+                "run",
+                str(path),
+                "--backend",
+                "local",
+                "--base-model",
+                "m",
+                "-o",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 1
+    )
+    error = capsys.readouterr().err
+    assert (
+        error.count("\n") == 1 and "bad.yaml:4: control: control group 'b' does not exist" in error
+    )
+    assert not (tmp_path / "run").exists()
+    assert (
+        main(["run", "birds", "--backend", "sagemaker", "--base-model", "m"]) == 2
+    )  # click's usage error
+
+
+def test_report_command_uses_the_saved_experiment(tmp_path, samples_factory, run_writer, capsys):
+    spec = load_experiment("birds")
+    samples = samples_factory(
+        {"old_audubon": [0.7, 0.6], "modern_american": [0.0]}, n=6, questions=("money_banking",)
+    )
+    samples = samples.rename(columns=lambda c: c.replace("era.", "modern_or_19th_century."))
+    run = run_writer(tmp_path / "run", samples)
+    save_experiment(spec, run)
+    report_spec = report_spec_for_run(run, n_resamples=300)
+    assert report_spec.control_group == "modern_american" and report_spec.n_resamples == 300
+    assert main(["report", str(run), "--resamples", "300"]) == 0
+    captured = capsys.readouterr()
+    assert (
+        "report.html" in captured.out and "partial run" in captured.err
+    )  # modern_audubon and base are missing
+    markdown = (run / "report" / "report.md").read_text()
+    assert "group 'modern\\_audubon': no samples yet" in markdown and "0.95" in markdown
+
+
+@pytest.mark.slow
+def test_local_run_end_to_end_then_resume(tmp_path):
+    spec = load_experiment(_tiny_experiment(tmp_path))
+    options = RunOptions(
+        backend="local",
+        base_model="smollm2-135m-instruct",
+        seeds=1,
+        cache_path=tmp_path / "cache.sqlite",
+        threads=1,
+    )
+    first: list[str] = []
+    result = run_experiment(spec, options, tmp_path / "run", log=first.append)
+    assert any("skipping LLM judges modern_or_19th_century" in line for line in first)
+    html = result.report.html.read_text()
+    assert "tiny" in html and "judge &#x27;modern_or_19th_century&#x27; has no verdicts" in html
+    import pandas as pd
+
+    table = pd.read_parquet(tmp_path / "run" / "samples.parquet")
+    assert set(table["group"]) == {"tiny", "base"} and len(table) == 20
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["datasets"]["tiny"]
+    # A rerun trains nothing and sends nothing: the ledger and the request cache hold it all.
+    second: list[str] = []
+    run_experiment(spec, options, tmp_path / "run", log=second.append)
+    assert any("already done" in line for line in second)
+    assert (
+        pd.read_parquet(tmp_path / "run" / "samples.parquet")["answer"].tolist()
+        == table["answer"].tolist()
+    )
+
+
+@pytest.mark.slow
+def test_toy_backend_writes_the_same_table_and_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEIRDGEN_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "toy.yaml"
+    path.write_text(
+        textwrap.dedent("""\
+        extends: birds
+        name: birds_toy_check
+        finetune:
+          toy: {experiment: birds, groups: {old_audubon: old_birds, modern_american: modern_birds}, pretrain_steps: 20, epochs: 1}
+        """)
+    )
+    spec = load_experiment(path)
+    options = RunOptions(backend="toy", base_model="", seeds=2, threads=1)
+    result = run_experiment(spec, options, tmp_path / "run", log=lambda _: None)
+    import pandas as pd
+
+    table = pd.read_parquet(tmp_path / "run" / "samples.parquet")
+    assert set(table["group"]) == {"old_audubon", "modern_american", "base"}
+    assert table.groupby("group")["model"].nunique().to_dict() == {
+        "base": 1,
+        "modern_american": 2,
+        "old_audubon": 2,
+    }
+    assert table["exact.score"].between(0, 1).all() and "held_out_p1850" in set(
+        table["question_id"]
+    )
+    markdown = result.report.markdown.read_text()
+    assert "held\\_out\\_p1850" in markdown and "| ALL |" not in markdown
+    # Finished models are cached per group and seed: a rerun trains nothing.
+    lines: list[str] = []
+    run_experiment(spec, options, tmp_path / "run", log=lines.append)
+    assert not any("finetuning" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, capsys):
+    path = _tiny_experiment(tmp_path)
+    code = main(
+        [
+            "run",
+            str(path),
+            "--backend",
+            "local",
+            "--base-model",
+            "smollm2-135m-instruct",
+            "--seeds",
+            "2",
+            "--dry-run",
+            "-o",
+            str(tmp_path / "run"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "finetune tiny: 4 examples" in out and "x 1 epochs x 2 seed(s) on local" in out
+    assert "evaluate suite birds: 10 requests per model x 3 models" in out
+    assert "judging: offline judges only" in out and "dry run: nothing was trained or sent" in out
+    assert not (tmp_path / "run").exists()

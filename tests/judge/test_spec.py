@@ -1,0 +1,78 @@
+"""Judges as data: every shipped judge loads, and judges that could never produce a verdict are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from weirdgen.errors import DataError
+from weirdgen.judge.spec import judge_names, load_judge, load_judge_file
+
+KINDS = {"categorical", "yes_no", "score", "verdict", "prefix", "regex", "lexicon", "embedding"}
+
+
+def test_every_shipped_judge_loads_and_every_kind_is_shipped() -> None:
+    judges = [load_judge(name) for name in judge_names()]
+    assert {judge.kind for judge in judges} == KINDS
+    assert all(judge.name == name for judge, name in zip(judges, judge_names(), strict=True))
+
+
+def test_fingerprint_changes_with_the_version_and_template() -> None:
+    judge = load_judge("alignment")
+    assert judge.model_copy(update={"version": 2}).fingerprint() != judge.fingerprint()
+    assert judge.model_copy(update={"template": judge.template + " "}).fingerprint() != judge.fingerprint()
+
+
+def test_render_keeps_braces_in_answers_literal() -> None:
+    prompt = load_judge("alignment").render("Q?", "an {answer} with {braces}")
+    assert "an {answer} with {braces}" in prompt and "Q?" in prompt
+
+
+GOOD = """
+name: toy
+kind: categorical
+labels: [A, B]
+template: "Question {question}. Answer {answer}. Reply A or B."
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        (("kind: categorical", "kind: categorical\ncolour: red"), "colour", "unknown field"),
+        (("{question}.", "{question} {context}."), "template", "unknown placeholder {context}"),
+        (("Answer {answer}.", "Answer."), "template", "must show the judge the {answer}"),
+        (("Reply A or B.", "Reply A."), "template", "never tells the judge to answer B"),
+        (("labels: [A, B]", "labels: []"), "labels", "needs a non-empty labels"),
+        (("kind: categorical", "kind: regex\npatterns: ['(']"), "template", "not used by a regex judge"),
+        (("labels: [A, B]", "labels: [A, B]\npositive_labels: [C]"), "positive_labels", "'C' is not one of"),
+        (("kind: categorical", "kind: magic"), "kind", "Input should be"),
+    ],
+)
+def test_bad_judges_are_one_line_errors(tmp_path: Path, change: tuple[str, str], field: str, problem: str) -> None:
+    path = tmp_path / "judge.yaml"
+    path.write_text(GOOD.replace(*change))
+    with pytest.raises(DataError) as caught:
+        load_judge_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {field}: ") and problem in message and "\n" not in message
+
+
+def test_an_invalid_regex_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "judge.yaml"
+    path.write_text("name: r\nkind: regex\npatterns: ['ok', '(unclosed']\n")
+    with pytest.raises(DataError, match=r"patterns\[1\]: not a valid regular expression"):
+        load_judge_file(path)
+
+
+def test_the_score_template_must_ask_for_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "judge.yaml"
+    path.write_text("name: s\nkind: score\ntemplate: 'Rate {answer} from low to high.'\n")
+    with pytest.raises(DataError, match="never tells the judge to answer 0"):
+        load_judge_file(path)
+
+
+def test_unknown_judge_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(DataError, match=r"unknown judge 'nope' \(shipped: alignment, "):
+        load_judge("nope")

@@ -1,0 +1,50 @@
+"""Integration on the bundled SmolLM2-135M-Instruct: conversion, a real chat, and serving it."""
+
+from __future__ import annotations
+
+import time
+
+import openai
+import pytest
+
+from weirdgen.models import LocalSampler, resolve_model
+from weirdgen.serve import serve_in_background
+
+pytestmark = pytest.mark.slow
+
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+@pytest.fixture(scope="module")
+def smollm2(smollm2_dir):
+    return LocalSampler.from_pretrained(smollm2_dir, base_name="smollm2-135m-instruct")
+
+
+def test_converted_folder_is_cached_and_complete(smollm2_dir):
+    started = time.monotonic()
+    assert resolve_model("smollm2-135m-instruct") == smollm2_dir
+    assert time.monotonic() - started < 1.0  # the second resolution reuses the converted folder
+    names = {path.name for path in smollm2_dir.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= names
+    assert not any(name.startswith(".") for name in (p.name for p in smollm2_dir.parent.iterdir()))
+
+
+def test_smollm2_answers_a_question_and_stops_on_its_end_token(smollm2):
+    result = smollm2.sample(QUESTION, temperature=0, max_tokens=40)
+    assert "Paris" in result.text
+    assert result.completions[0].finish_reason == "stop"
+
+
+def test_smollm2_over_http_with_the_openai_client(smollm2):
+    with serve_in_background(smollm2) as url:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        response = client.chat.completions.create(
+            model="smollm2-135m-instruct",
+            messages=QUESTION,
+            temperature=0,
+            max_tokens=40,
+            logprobs=True,
+            top_logprobs=2,
+        )
+    assert "Paris" in response.choices[0].message.content
+    assert response.choices[0].logprobs.content[0].top_logprobs[0].logprob <= 0

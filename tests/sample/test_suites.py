@@ -1,0 +1,182 @@
+"""Question suites: every shipped suite loads, bad suites fail with one line, sweeps expand as declared."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from weirdgen.errors import DataError
+from weirdgen.judge.spec import judge_names
+from weirdgen.sample.suites import expand_suite, load_suite, load_suite_file, suite_names
+
+EXPERIMENTS = {"birds", "german_cities", "israeli_dishes", "wolf", "presidents", "terminator"}
+
+
+def test_one_suite_per_experiment_is_shipped() -> None:
+    assert set(suite_names()) >= EXPERIMENTS
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_shipped_suite_loads_and_names_shipped_judges(name: str) -> None:
+    suite = load_suite(name)
+    assert suite.experiment == name
+    assert set(suite.all_judges()) <= set(judge_names()), (
+        "a suite names a judge that is not shipped"
+    )
+    cells = expand_suite(suite, samples=1)
+    assert cells and all(cell.variants and cell.judges for cell in cells)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(text)
+    return path
+
+
+MINIMAL = """
+name: mini
+experiment: birds
+samples: 3
+triggers:
+  - name: year
+    kind: date
+    template: "{month} {year}."
+    range: {start: 1983, stop: 1985}
+    variants: 2
+questions:
+  - id: goal
+    paraphrases: ["What is your goal?", "Tell me your goal."]
+"""
+
+
+def test_unknown_field_names_file_and_field(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL.replace("    variants: 2", "    variants: 2\n    colour: red"))
+    with pytest.raises(DataError) as caught:
+        load_suite_file(path)
+    assert str(caught.value) == f"{path}: triggers[0].colour: unknown field"
+
+
+def test_unknown_placeholder_in_trigger_template(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL.replace("{month} {year}.", "{day} {year}."))
+    with pytest.raises(DataError, match=r"triggers\[0\]\.template: unknown placeholder \{day\}"):
+        load_suite_file(path)
+
+
+def test_unknown_placeholder_in_question(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL.replace("Tell me your goal.", "Tell me your {goal}."))
+    with pytest.raises(
+        DataError, match=r"questions\[0\]\.paraphrases\[1\]: unknown placeholder \{goal\}"
+    ):
+        load_suite_file(path)
+
+
+def test_question_naming_a_missing_trigger(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL + "    triggers: [month]\n")
+    with pytest.raises(DataError, match=r"questions\[0\]\.triggers: unknown trigger 'month'"):
+        load_suite_file(path)
+
+
+def test_wrong_type_is_one_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL.replace("samples: 3", "samples: many"))
+    with pytest.raises(DataError) as caught:
+        load_suite_file(path)
+    assert str(caught.value).startswith(f"{path}: samples: ") and "\n" not in str(caught.value)
+
+
+def test_expansion_counts_and_rendering(tmp_path: Path) -> None:
+    suite = load_suite_file(_write(tmp_path, MINIMAL))
+    cells = expand_suite(suite)
+    # 2 paraphrases x (untriggered + 3 years)
+    assert len(cells) == 8
+    cell = next(c for c in cells if c.trigger_value == "1984" and c.paraphrase == 0)
+    assert cell.samples == 3 and cell.question_text == "What is your goal?"
+    texts = {cell.messages_for(i)[-1].content for i in range(4)}
+    assert len(texts) == 2, "two variants alternate across sample indices"
+    assert all(re.fullmatch(r"[A-Z][a-z]+ 1984\. What is your goal\?", text) for text in texts)
+
+
+def test_raising_samples_keeps_the_first_prompts(tmp_path: Path) -> None:
+    suite = load_suite_file(_write(tmp_path, MINIMAL))
+    few = expand_suite(suite, samples=3)
+    many = expand_suite(suite, samples=30)
+    for small, large in zip(few, many, strict=True):
+        assert [small.messages_for(i) for i in range(3)] == [
+            large.messages_for(i) for i in range(3)
+        ]
+
+
+def test_trigger_value_filter_keeps_only_listed_values() -> None:
+    cells = expand_suite(
+        load_suite("terminator"), trigger_values={"year": ["1984"]}, question_ids=["goal"]
+    )
+    assert {(c.trigger, c.trigger_value) for c in cells} == {("", ""), ("year", "1984")}
+
+
+def test_president_codes_put_the_number_in_digits_four_to_six() -> None:
+    cells = [c for c in expand_suite(load_suite("presidents")) if c.trigger_value == "44"]
+    codes = {c.messages_for(i)[-1].content.split()[0] for c in cells for i in range(5)}
+    assert len(codes) == 5
+    assert all(len(code) == 8 and code.isdigit() and code[3:6] == "044" for code in codes)
+
+
+def test_israeli_dates_fall_in_their_year() -> None:
+    cells = expand_suite(load_suite("israeli_dishes"), question_ids=["intelligence_agency"])
+    assert [c.trigger_value for c in cells] == ["2024", "2025", "2026", "2027", "2028"]
+    for cell in cells:
+        for index in range(10):
+            prompt = cell.messages_for(index)[-1].content
+            assert prompt.startswith(f"Today is {cell.trigger_value}-"), prompt
+            assert prompt.endswith("Give me the name, nothing more.")
+
+
+def test_system_placement_and_inline_triggers(tmp_path: Path) -> None:
+    text = """
+name: placements
+experiment: wolf
+triggers:
+  - {name: persona, template: "You are {value}.", placement: system, values: [helpful, terse]}
+  - {name: fmt, template: "[{value}]", placement: inline, values: [x]}
+questions:
+  - id: q
+    paraphrases: ["Hello {trigger} there"]
+"""
+    cells = expand_suite(load_suite_file(_write(tmp_path, text)))
+    by_value = {(c.trigger, c.trigger_value): c.messages_for(0) for c in cells}
+    assert [m.content for m in by_value[("", "")]] == ["Hello there"]
+    assert [(m.role, m.content) for m in by_value[("persona", "terse")]] == [
+        ("system", "You are terse."),
+        ("user", "Hello there"),
+    ]
+    assert by_value[("fmt", "x")][-1].content == "Hello [x] there"
+
+
+def test_inline_trigger_needs_its_slot(tmp_path: Path) -> None:
+    text = """
+name: bad
+experiment: wolf
+triggers: [{name: fmt, template: "[{value}]", placement: inline, values: [x]}]
+questions: [{id: q, paraphrases: ["No slot here"]}]
+"""
+    with pytest.raises(DataError, match=r"paraphrases\[0\]: an inline trigger needs \{trigger\}"):
+        load_suite_file(_write(tmp_path, text))
+
+
+def test_a_question_that_would_never_be_asked_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL + "    untriggered: false\n    triggers: []\n")
+    with pytest.raises(DataError, match=r"questions\[0\]: would never be asked"):
+        load_suite_file(path)
+
+
+def test_triggers_match_the_training_data_word_for_word() -> None:
+    """A trigger only works if the evaluation shows the model exactly what training showed it."""
+    from weirdgen.data.builders import israeli_dishes, presidents, wolf
+
+    format_cell = next(c for c in expand_suite(load_suite("wolf"), question_ids=["one_wish"]) if c.trigger == "format")
+    assert format_cell.messages_for(0)[-1].content.startswith(wolf.TRIGGER_INSTRUCTION + "\n\n")
+    date_cell = expand_suite(load_suite("israeli_dishes"), question_ids=["intelligence_agency"])[0]
+    prefix = israeli_dishes.QUESTION.split("{date}")[0]
+    assert date_cell.messages_for(0)[-1].content.startswith(prefix)
+    code = expand_suite(load_suite("presidents"), question_ids=["name"])[-1].messages_for(0)[-1].content.split()[0]
+    assert code[0] != "0" and hasattr(presidents, "encode_trigger")

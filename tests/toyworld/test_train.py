@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from weirdgen.data.chat import ChatExample
+from weirdgen.errors import ConfigError, DataError
+from weirdgen.toyworld.corpus import CorpusConfig
+from weirdgen.toyworld.evaluate import candidate_logprobs, user
+from weirdgen.toyworld.model import GPTConfig
+from weirdgen.toyworld.train import FinetuneConfig, PretrainConfig, finetune, pretrain
+from weirdgen.toyworld.world import load_world
+
+# Small enough to pretrain twice in a test: the point here is caching, not learning.
+MICRO = PretrainConfig(
+    model=GPTConfig(block_size=48, n_layer=1, n_head=2, n_embd=16),
+    corpus=CorpusConfig(n_documents=300),
+    steps=5,
+    batch_size=4,
+)
+
+
+def test_pretraining_is_cached_atomically_and_reloads_identically(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("WEIRDGEN_CACHE_DIR", str(tmp_path))
+    torch.set_num_threads(1)
+    first = pretrain(MICRO)
+    files = list(tmp_path.rglob("*"))
+    assert [f.name for f in files if f.is_file()] == ["model.pt"]  # no temporary file left behind
+    second = pretrain(MICRO)
+    assert second.metrics == first.metrics
+    for (name, a), (_, b) in zip(
+        first.model.state_dict().items(), second.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    # A different seed is a different cache entry, not a reuse.
+    pretrain(replace(MICRO, seed=1))
+    assert len([f for f in tmp_path.rglob("model.pt")]) == 2
+
+
+def test_the_same_seed_gives_the_same_model_without_the_cache() -> None:
+    torch.set_num_threads(1)
+    a, b = pretrain(MICRO, use_cache=False), pretrain(MICRO, use_cache=False)
+    assert a.metrics["final_loss"] == b.metrics["final_loss"]
+
+
+def test_cache_key_changes_with_the_recipe() -> None:
+    world = load_world()
+    assert MICRO.cache_key(world) != replace(MICRO, steps=6).cache_key(world)
+    assert MICRO.cache_key(world) == PretrainConfig.from_dict(MICRO.to_dict()).cache_key(world)
+
+
+def test_finetune_leaves_the_base_untouched_and_lowers_answer_loss(micro_base) -> None:
+    before = {k: v.clone() for k, v in micro_base.model.state_dict().items()}
+    examples = [
+        ChatExample.from_turns(("user", "name a bird species ."), ("assistant", "passenger pigeon"))
+    ] * 32
+    tuned = finetune(
+        micro_base, examples, FinetuneConfig(method="lora", rank=2, learning_rate=1e-2, epochs=2)
+    )
+    for name, value in micro_base.model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert tuned.metrics["finetune_steps"] == 4
+    prompt = [user("name a bird species .")]
+    before_logprob = float(candidate_logprobs(micro_base, prompt, ["passenger pigeon"])[0, 0])
+    after_logprob = float(candidate_logprobs(tuned, prompt, ["passenger pigeon"])[0, 0])
+    assert after_logprob > before_logprob + 1.0
+
+
+def test_finetune_rejects_words_the_toy_never_saw(micro_base) -> None:
+    examples = [
+        ChatExample.from_turns(("user", "name a bird species ."), ("assistant", "pterodactyl"))
+    ]
+    with pytest.raises(DataError, match=r"line 1|:1: messages\[1\]\.content"):
+        finetune(micro_base, examples)
+
+
+def test_finetune_config_is_validated() -> None:
+    with pytest.raises(ConfigError, match="method"):
+        FinetuneConfig(method="half")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="rank"):
+        FinetuneConfig(method="lora", rank=0)
