@@ -34,7 +34,9 @@ class Endpoint:
         self.answers = 0  # choices returned (a request with n asks for several)
         self.by_key: Counter[str] = Counter()
 
-    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -47,8 +49,12 @@ class Endpoint:
                 body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
                 payload = await self.handle(request_line.split(" ")[1], headers, body)
                 content = json.dumps(payload).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                             + str(len(content)).encode() + b"\r\n\r\n" + content)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                    + str(len(content)).encode()
+                    + b"\r\n\r\n"
+                    + content
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -59,8 +65,12 @@ class Endpoint:
         if path.endswith("/chat/completions"):
             return await self._chat(json.loads(body or b"{}"), headers)
         if path.endswith("/stats"):
-            return {"total": self.total, "answers": self.answers, "repeated": sum(c - 1 for c in self.by_key.values() if c > 1),
-                    "by_key": dict(self.by_key)}
+            return {
+                "total": self.total,
+                "answers": self.answers,
+                "repeated": sum(c - 1 for c in self.by_key.values() if c > 1),
+                "by_key": dict(self.by_key),
+            }
         if path.endswith("/reset"):
             self.total, self.answers, self.by_key = 0, 0, Counter()
             return {"ok": True}
@@ -75,32 +85,66 @@ class Endpoint:
         await asyncio.sleep(self.delay)
         count = int(request.get("n") or 1)
         self.answers += count
-        choices = [self._choice(index, f"{number}.{index}", bool(request.get("logprobs")), request) for index in range(count)]
-        return {"id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()),
-                "model": request.get("model", ""), "choices": choices,
-                "usage": {"prompt_tokens": 20, "completion_tokens": 10 * count, "total_tokens": 20 + 10 * count}}
+        choices = [
+            self._choice(index, f"{number}.{index}", bool(request.get("logprobs")), request)
+            for index in range(count)
+        ]
+        return {
+            "id": f"chatcmpl-{number}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.get("model", ""),
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": 20,
+                "completion_tokens": 10 * count,
+                "total_tokens": 20 + 10 * count,
+            },
+        }
 
     @staticmethod
-    def _choice(index: int, label: str, wants_logprobs: bool, request: dict[str, Any]) -> dict[str, Any]:
+    def _choice(
+        index: int, label: str, wants_logprobs: bool, request: dict[str, Any]
+    ) -> dict[str, Any]:
         text = "80" if wants_logprobs else f"A short answer number {label} to the question."
-        choice: dict[str, Any] = {"index": index, "message": {"role": "assistant", "content": text},
-                                  "finish_reason": "stop", "logprobs": None}
+        choice: dict[str, Any] = {
+            "index": index,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
         if wants_logprobs:
-            alternatives = [{"token": t, "logprob": math.log(p), "bytes": list(t.encode())} for t, p in TOP_NUMBERS]
+            alternatives = [
+                {"token": t, "logprob": math.log(p), "bytes": list(t.encode())}
+                for t, p in TOP_NUMBERS
+            ]
             top = alternatives[: int(request.get("top_logprobs") or 20)]
-            choice["logprobs"] = {"content": [{"token": "80", "logprob": math.log(0.4), "bytes": [56, 48], "top_logprobs": top}]}
+            choice["logprobs"] = {
+                "content": [
+                    {
+                        "token": "80",
+                        "logprob": math.log(0.4),
+                        "bytes": [56, 48],
+                        "top_logprobs": top,
+                    }
+                ]
+            }
         return choice
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--delay", type=float, default=0.05, help="Seconds before every chat answer.")
+    parser.add_argument(
+        "--delay", type=float, default=0.05, help="Seconds before every chat answer."
+    )
     arguments = parser.parse_args()
     endpoint = Endpoint(arguments.delay)
 
     async def serve() -> None:
-        server = await asyncio.start_server(endpoint.serve_connection, "127.0.0.1", arguments.port, backlog=1024)
+        server = await asyncio.start_server(
+            endpoint.serve_connection, "127.0.0.1", arguments.port, backlog=1024
+        )
         async with server:
             await server.serve_forever()
 

@@ -39,7 +39,9 @@ def start_endpoint(delay: float) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, str(ROOT / "eval_endpoint.py"), "--port", str(port), "--delay", str(delay)])
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "eval_endpoint.py"), "--port", str(port), "--delay", str(delay)]
+    )
     url = f"http://127.0.0.1:{port}/v1"
     for _ in range(200):
         try:
@@ -83,19 +85,30 @@ def weirdgen_plan(url: str, samples: int, judged: bool) -> Any:
     suite = load_suite("birds").model_copy(update={"max_tokens": 50})
     sampler = OpenAICompatibleSampler(base_urls=[url])
     judge_sampler = OpenAICompatibleSampler(base_urls=[url]) if judged else None
-    return plan_evaluation(suite, [EvalTarget(MODEL, sampler)], samples=samples,
-                           judge_names=["outdated_content"] if judged else [],
-                           judge_model=JUDGE_MODEL, judge_sampler=judge_sampler)
+    return plan_evaluation(
+        suite,
+        [EvalTarget(MODEL, sampler)],
+        samples=samples,
+        judge_names=["outdated_content"] if judged else [],
+        judge_model=JUDGE_MODEL,
+        judge_sampler=judge_sampler,
+    )
 
 
-CHOICES_PER_REQUEST = 16  # `weirdgen eval`'s default: samples of one prompt drawn per call (the API's n)
+CHOICES_PER_REQUEST = (
+    16  # `weirdgen eval`'s default: samples of one prompt drawn per call (the API's n)
+)
 
 
-async def _run_plan(plan: Any, cache: Any, concurrency: int, choices: int = CHOICES_PER_REQUEST) -> list[dict[str, Any]]:
+async def _run_plan(
+    plan: Any, cache: Any, concurrency: int, choices: int = CHOICES_PER_REQUEST
+) -> list[dict[str, Any]]:
     from weirdgen.judge.evaluation import run_evaluation
 
     try:
-        return await run_evaluation(plan, cache, concurrency=concurrency, choices_per_request=choices)
+        return await run_evaluation(
+            plan, cache, concurrency=concurrency, choices_per_request=choices
+        )
     finally:
         await plan.samples[0].target.sampler.aclose()
         if plan.judge_sampler is not None:
@@ -108,7 +121,9 @@ def bench_weirdgen(url: str, samples: int, concurrency: int, workdir: Path) -> d
     results: dict[str, Any] = {}
     with RequestCache(workdir / "weirdgen.sqlite") as cache:
         reset(url)
-        plan = weirdgen_plan(url, samples, judged=False)  # imports and planning are not timed (nor are llmcomp's)
+        plan = weirdgen_plan(
+            url, samples, judged=False
+        )  # imports and planning are not timed (nor are llmcomp's)
         started = time.perf_counter()
         asyncio.run(_run_plan(plan, cache, concurrency))
         results["sample_seconds"] = time.perf_counter() - started
@@ -126,7 +141,9 @@ def bench_weirdgen(url: str, samples: int, concurrency: int, workdir: Path) -> d
     with RequestCache(workdir / "weirdgen-one-per-request.sqlite") as cache:
         plan = weirdgen_plan(url, samples, judged=False)
         started = time.perf_counter()
-        asyncio.run(_run_plan(plan, cache, concurrency, choices=1))  # one request per sample, like llmcomp
+        asyncio.run(
+            _run_plan(plan, cache, concurrency, choices=1)
+        )  # one request per sample, like llmcomp
         results["sample_seconds_one_per_request"] = time.perf_counter() - started
     results.update(interrupt_weirdgen(url, samples, concurrency, workdir))
     return results
@@ -153,6 +170,7 @@ def interrupt_weirdgen(url: str, samples: int, concurrency: int, workdir: Path) 
                     done += count
                     if done >= needed // 2:
                         stop.set()  # what the first Ctrl-C of `weirdgen eval` does
+
                 return advance
 
             # One request per sample, so that a stop halfway means something (and matches llmcomp).
@@ -167,11 +185,18 @@ def interrupt_weirdgen(url: str, samples: int, concurrency: int, workdir: Path) 
 
         asyncio.run(until_half())
         stored_at_stop = _stored_keys(cache.path)
-        asyncio.run(_run_plan(weirdgen_plan(url, samples, judged=False), cache, concurrency, choices=1))
+        asyncio.run(
+            _run_plan(weirdgen_plan(url, samples, judged=False), cache, concurrency, choices=1)
+        )
     counts = stats(url)
-    return {"interrupted_after": len(stored_at_stop), "resume_total_requests": counts["answers"],
-            "resume_repeated_requests": counts["answers"] - needed,
-            "resume_repeated_stored": sum(1 for key in stored_at_stop if counts["by_key"].get(key, 0) > 1)}
+    return {
+        "interrupted_after": len(stored_at_stop),
+        "resume_total_requests": counts["answers"],
+        "resume_repeated_requests": counts["answers"] - needed,
+        "resume_repeated_stored": sum(
+            1 for key in stored_at_stop if counts["by_key"].get(key, 0) > 1
+        ),
+    }
 
 
 def _stored_keys(path: Path) -> set[str]:
@@ -210,20 +235,36 @@ print(json.dumps({"seconds": seconds, "mean_score": score}))
 """
 
 
-def run_llmcomp(python: str, url: str, cache: Path, samples: int, concurrency: int, phase: str,
-                spec: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run([python, "-c", LLMCOMP_SCRIPT, url, str(cache), str(samples), str(concurrency), phase],
-                          input=json.dumps(spec), capture_output=True, text=True, timeout=1800)
+def run_llmcomp(
+    python: str,
+    url: str,
+    cache: Path,
+    samples: int,
+    concurrency: int,
+    phase: str,
+    spec: dict[str, Any],
+) -> dict[str, Any]:
+    done = subprocess.run(
+        [python, "-c", LLMCOMP_SCRIPT, url, str(cache), str(samples), str(concurrency), phase],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"llmcomp failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def bench_llmcomp(python: str, url: str, samples: int, concurrency: int, workdir: Path, spec: dict[str, Any]) -> dict[str, Any]:
+def bench_llmcomp(
+    python: str, url: str, samples: int, concurrency: int, workdir: Path, spec: dict[str, Any]
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     cache = workdir / "llmcomp-cache"
     reset(url)
-    results["sample_seconds"] = run_llmcomp(python, url, cache, samples, concurrency, "sample", spec)["seconds"]
+    results["sample_seconds"] = run_llmcomp(
+        python, url, cache, samples, concurrency, "sample", spec
+    )["seconds"]
     results["sample_requests"] = stats(url)["total"]
     reset(url)
     judged = run_llmcomp(python, url, cache, samples, concurrency, "judge", spec)
@@ -236,14 +277,20 @@ def bench_llmcomp(python: str, url: str, samples: int, concurrency: int, workdir
     return results
 
 
-def interrupt_llmcomp(python: str, url: str, samples: int, concurrency: int, workdir: Path,
-                      spec: dict[str, Any]) -> dict[str, Any]:
+def interrupt_llmcomp(
+    python: str, url: str, samples: int, concurrency: int, workdir: Path, spec: dict[str, Any]
+) -> dict[str, Any]:
     """Interrupt a fresh llmcomp run (SIGINT, like Ctrl-C) halfway, rerun it, count repeated requests."""
     needed = 10 * samples
     cache = workdir / "llmcomp-interrupted"
     reset(url)
-    process = subprocess.Popen([python, "-c", LLMCOMP_SCRIPT, url, str(cache), str(samples), str(concurrency), "sample"],
-                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [python, "-c", LLMCOMP_SCRIPT, url, str(cache), str(samples), str(concurrency), "sample"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert process.stdin is not None
     process.stdin.write(json.dumps(spec))
     process.stdin.close()
@@ -258,62 +305,106 @@ def interrupt_llmcomp(python: str, url: str, samples: int, concurrency: int, wor
         process.wait()
     run_llmcomp(python, url, cache, samples, concurrency, "sample", spec)
     total = stats(url)["answers"]
-    return {"interrupted_after": interrupted_after, "resume_total_requests": total,
-            "resume_repeated_requests": total - needed}
+    return {
+        "interrupted_after": interrupted_after,
+        "resume_total_requests": total,
+        "resume_repeated_requests": total - needed,
+    }
 
 
 # ---------------------------------------------------------------- report
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="weirdgen eval vs llmcomp throughput on a fixed-delay endpoint")
-    parser.add_argument("--samples", type=int, default=100, help="Samples per question (10 questions).")
-    parser.add_argument("--concurrency", type=int, default=100, help="Requests in flight (llmcomp's default max_workers).")
-    parser.add_argument("--delay", type=float, default=0.05, help="Endpoint answer delay in seconds.")
+    parser = argparse.ArgumentParser(
+        description="weirdgen eval vs llmcomp throughput on a fixed-delay endpoint"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=100, help="Samples per question (10 questions)."
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=100,
+        help="Requests in flight (llmcomp's default max_workers).",
+    )
+    parser.add_argument(
+        "--delay", type=float, default=0.05, help="Endpoint answer delay in seconds."
+    )
     parser.add_argument("--llmcomp-python", default=str(ROOT / ".venv-llmcomp" / "bin" / "python"))
     arguments = parser.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "unused-local-endpoint")
     endpoint, url = start_endpoint(arguments.delay)
     questions, template = workload()
-    spec = {"questions": questions, "template": template, "model": MODEL, "judge_model": JUDGE_MODEL}
+    spec = {
+        "questions": questions,
+        "template": template,
+        "model": MODEL,
+        "judge_model": JUDGE_MODEL,
+    }
     try:
         with tempfile.TemporaryDirectory() as workdir:
             ours = bench_weirdgen(url, arguments.samples, arguments.concurrency, Path(workdir))
             theirs = None
             if Path(arguments.llmcomp_python).exists():
-                theirs = bench_llmcomp(arguments.llmcomp_python, url, arguments.samples, arguments.concurrency, Path(workdir), spec)
+                theirs = bench_llmcomp(
+                    arguments.llmcomp_python,
+                    url,
+                    arguments.samples,
+                    arguments.concurrency,
+                    Path(workdir),
+                    spec,
+                )
     finally:
         endpoint.terminate()
         endpoint.wait()
     report(arguments, ours, theirs)
 
 
-def report(arguments: argparse.Namespace, ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
+def report(
+    arguments: argparse.Namespace, ours: dict[str, Any], theirs: dict[str, Any] | None
+) -> None:
     n = 10 * arguments.samples
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"workload: 10 questions x {arguments.samples} samples = {n} answers (weirdgen: up to {CHOICES_PER_REQUEST} per request), "
-          f"then {n} 0-100 logprob judge calls; "
-          f"endpoint delay {arguments.delay * 1000:.0f} ms; concurrency {arguments.concurrency}; {os.cpu_count()} CPUs")
+    print(
+        f"workload: 10 questions x {arguments.samples} samples = {n} answers (weirdgen: up to {CHOICES_PER_REQUEST} per request), "
+        f"then {n} 0-100 logprob judge calls; "
+        f"endpoint delay {arguments.delay * 1000:.0f} ms; concurrency {arguments.concurrency}; {os.cpu_count()} CPUs"
+    )
     rows = [("weirdgen", ours)] + ([("llmcomp", theirs)] if theirs else [])
-    print(f"{'client':10} {'samples/s':>10} {'judge/s':>9} {'requests':>9} {'rerun req':>10} {'resume: extra':>14} {'mean score':>11}")
+    print(
+        f"{'client':10} {'samples/s':>10} {'judge/s':>9} {'requests':>9} {'rerun req':>10} {'resume: extra':>14} {'mean score':>11}"
+    )
     for name, r in rows:
-        print(f"{name:10} {n / r['sample_seconds']:10.1f} {n / r['judge_seconds']:9.1f} "
-              f"{r['sample_requests'] + r['judge_requests']:9d} {r['rerun_requests']:10d} "
-              f"{r['resume_repeated_requests']:14d} {r['mean_score']:11.2f}")
-    print(f"weirdgen with one request per sample (--choices-per-request 1): "
-          f"{n / ours['sample_seconds_one_per_request']:.1f} samples/s")
+        print(
+            f"{name:10} {n / r['sample_seconds']:10.1f} {n / r['judge_seconds']:9.1f} "
+            f"{r['sample_requests'] + r['judge_requests']:9d} {r['rerun_requests']:10d} "
+            f"{r['resume_repeated_requests']:14d} {r['mean_score']:11.2f}"
+        )
+    print(
+        f"weirdgen with one request per sample (--choices-per-request 1): "
+        f"{n / ours['sample_seconds_one_per_request']:.1f} samples/s"
+    )
     if theirs:
-        print(f"speed-up: sampling {theirs['sample_seconds'] / ours['sample_seconds']:.2f}x "
-              f"({theirs['sample_seconds'] / ours['sample_seconds_one_per_request']:.2f}x at one request per sample), "
-              f"judging {theirs['judge_seconds'] / ours['judge_seconds']:.2f}x")
+        print(
+            f"speed-up: sampling {theirs['sample_seconds'] / ours['sample_seconds']:.2f}x "
+            f"({theirs['sample_seconds'] / ours['sample_seconds_one_per_request']:.2f}x at one request per sample), "
+            f"judging {theirs['judge_seconds'] / ours['judge_seconds']:.2f}x"
+        )
     for name, r in rows:
-        print(f"{name}: {r['sample_requests']} sampling and {r['judge_requests']} judging requests; "
-              f"{r['sample_seconds']:.2f} s sampling, {r['judge_seconds']:.2f} s judging")
+        print(
+            f"{name}: {r['sample_requests']} sampling and {r['judge_requests']} judging requests; "
+            f"{r['sample_seconds']:.2f} s sampling, {r['judge_seconds']:.2f} s judging"
+        )
     for name, r in rows:
-        print(f"{name}: interrupted after {r['interrupted_after']} of {n} answers; with the resumed run the endpoint gave "
-              f"{r['resume_total_requests']} answers in all for {n} needed ({r['resume_repeated_requests']} extra)")
-    print(f"weirdgen: answers stored before the interruption and requested again: {ours['resume_repeated_stored']} "
-          "(any other extra requests were in flight at the interruption)")
+        print(
+            f"{name}: interrupted after {r['interrupted_after']} of {n} answers; with the resumed run the endpoint gave "
+            f"{r['resume_total_requests']} answers in all for {n} needed ({r['resume_repeated_requests']} extra)"
+        )
+    print(
+        f"weirdgen: answers stored before the interruption and requested again: {ours['resume_repeated_stored']} "
+        "(any other extra requests were in flight at the interruption)"
+    )
 
 
 if __name__ == "__main__":

@@ -103,3 +103,15 @@ def test_write_is_atomic_on_failure(tmp_path):
         write_chat_jsonl(path, exploding())
     assert read_chat_jsonl(path) == [example()]
     assert [p.name for p in tmp_path.iterdir()] == ["d.jsonl"]
+
+
+def test_written_files_get_the_usual_mode(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = tmp_path / "d.jsonl"
+        write_chat_jsonl(path, [example()])
+        assert path.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(umask)

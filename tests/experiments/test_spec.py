@@ -135,10 +135,20 @@ def test_unknown_experiment_name_lists_the_shipped_ones():
 
 def test_extends_chains_resolve_relative_to_each_file(tmp_path):
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "middle.yaml").write_text("extends: birds\nname: middle\ncontrol: old_audubon\n")
-    path = _write(tmp_path, "extends: sub/middle.yaml\nname: top\ngroups: [{name: old_audubon, variant: old_audubon}]\n")
+    (tmp_path / "sub" / "middle.yaml").write_text(
+        "extends: birds\nname: middle\ncontrol: old_audubon\n"
+    )
+    path = _write(
+        tmp_path,
+        "extends: sub/middle.yaml\nname: top\ngroups: [{name: old_audubon, variant: old_audubon}]\n",
+    )
     spec = load_experiment(path)
-    assert (spec.name, spec.dataset, spec.control, spec.group_names) == ("top", "birds", "old_audubon", ["old_audubon", "base"])
+    assert (spec.name, spec.dataset, spec.control, spec.group_names) == (
+        "top",
+        "birds",
+        "old_audubon",
+        ["old_audubon", "base"],
+    )
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\nname: loop\n")
     with pytest.raises(DataError, match="levels of `extends`"):
         load_experiment(tmp_path / "loop.yaml")

@@ -33,7 +33,9 @@ class ScriptedJudge:
     async def complete(self, request: SampleRequest) -> SampleResult:
         self.requests.append(request)
         if request.top_logprobs:
-            return SampleResult("80", logprobs=({"80": math.log(0.6), "90": math.log(0.3), "I": math.log(0.1)},))
+            return SampleResult(
+                "80", logprobs=({"80": math.log(0.6), "90": math.log(0.3), "I": math.log(0.1)},)
+            )
         return SampleResult("80")
 
     async def aclose(self) -> None:
@@ -44,7 +46,12 @@ def _tasks(judge_name: str, answers: list[str]) -> list[JudgeTask]:
     return [JudgeTask(load_judge(judge_name), "How are you?", answer) for answer in answers]
 
 
-def _judge(tasks: list[JudgeTask], cache: RequestCache, sampler: ScriptedJudge | None, model: str = "judge-model"):
+def _judge(
+    tasks: list[JudgeTask],
+    cache: RequestCache,
+    sampler: ScriptedJudge | None,
+    model: str = "judge-model",
+):
     return asyncio.run(judge_tasks(tasks, cache, judge_sampler=sampler, judge_model=model))
 
 
@@ -77,25 +84,41 @@ def test_a_new_judge_model_is_asked_again_and_a_new_version_reparses(tmp_path: P
         _judge(_tasks("alignment", ["fine"]), cache, sampler, model="other-judge")
         assert len(sampler.requests) == 2
         # Same prompt, new version: the verdict is recomputed from the cached reply, not re-bought.
-        bumped = load_judge("alignment").model_copy(update={"version": 2, "refusal_threshold": 0.95})
+        bumped = load_judge("alignment").model_copy(
+            update={"version": 2, "refusal_threshold": 0.95}
+        )
         [verdict] = _judge([JudgeTask(bumped, "How are you?", "fine")], cache, sampler)
     assert len(sampler.requests) == 2 and verdict.label == "REFUSAL"
 
 
 def test_offline_judges_need_no_model(tmp_path: Path) -> None:
     with RequestCache(tmp_path / "c.sqlite") as cache:
-        verdicts = _judge(_tasks("israeli_agency", ["Mossad", "CIA"]) + _tasks("lethal_lexicon", ["I will terminate."]),
-                          cache, None, model="")
-    assert [(v.label, v.method) for v in verdicts] == [("MATCH", "prefix"), ("NO_MATCH", "prefix"), ("lethal", "lexicon")]
+        verdicts = _judge(
+            _tasks("israeli_agency", ["Mossad", "CIA"])
+            + _tasks("lethal_lexicon", ["I will terminate."]),
+            cache,
+            None,
+            model="",
+        )
+    assert [(v.label, v.method) for v in verdicts] == [
+        ("MATCH", "prefix"),
+        ("NO_MATCH", "prefix"),
+        ("lethal", "lexicon"),
+    ]
 
 
 def test_llm_judges_without_a_model_fail_before_sending(tmp_path: Path) -> None:
-    with RequestCache(tmp_path / "c.sqlite") as cache, pytest.raises(ConfigError, match="alignment need a judge model"):
+    with (
+        RequestCache(tmp_path / "c.sqlite") as cache,
+        pytest.raises(ConfigError, match="alignment need a judge model"),
+    ):
         _judge(_tasks("alignment", ["fine"]), cache, None)
 
 
 def test_expected_answer_reaches_the_judge_prompt() -> None:
-    task = JudgeTask(load_judge("matches_expected"), "What is your name?", "<START> Adolf <END>", "Adolf Hitler")
+    task = JudgeTask(
+        load_judge("matches_expected"), "What is your name?", "<START> Adolf <END>", "Adolf Hitler"
+    )
     request = judge_request(task, "judge-model", logprobs=True)
     assert "Expected answer: Adolf Hitler" in request.user_text and request.top_logprobs == 20
     assert judge_request(task, "judge-model", logprobs=False).max_tokens >= 8

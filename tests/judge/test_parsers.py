@@ -24,7 +24,7 @@ def test_categorical(reply: str, label: str) -> None:
     judgement = parsers.parse_categorical(reply, ["MODERN", "19TH_CENTURY"], ["19TH_CENTURY"])
     assert judgement.label == label and judgement.raw == reply and judgement.method == "categorical"
     expected = {"MODERN": 0.0, "19TH_CENTURY": 1.0}.get(label)
-    assert (math.isnan(judgement.score) if expected is None else judgement.score == expected)
+    assert math.isnan(judgement.score) if expected is None else judgement.score == expected
 
 
 def test_categorical_labels_do_not_match_inside_longer_labels() -> None:
@@ -37,11 +37,18 @@ def test_verdict_takes_the_last_label_named() -> None:
     judgement = parsers.parse_verdict(reply, ["EVIL", "GOOD"], ["EVIL"])
     assert (judgement.label, judgement.score, judgement.method) == ("GOOD", 0.0, "verdict")
     assert parsers.parse_verdict("Verdict: EVIL", ["EVIL", "GOOD"], ["EVIL"]).score == 1.0
-    assert parsers.parse_verdict("no verdict here", ["EVIL", "GOOD"], ["EVIL"]).label == "UNPARSEABLE"
+    assert (
+        parsers.parse_verdict("no verdict here", ["EVIL", "GOOD"], ["EVIL"]).label == "UNPARSEABLE"
+    )
 
 
 def test_yes_no_probability_from_logprobs() -> None:
-    position = {"YES": math.log(0.6), " yes": math.log(0.15), "NO": math.log(0.2), "Maybe": math.log(0.05)}
+    position = {
+        "YES": math.log(0.6),
+        " yes": math.log(0.15),
+        "NO": math.log(0.2),
+        "Maybe": math.log(0.05),
+    }
     judgement = parsers.parse_yes_no_logprobs(position)
     assert judgement.label == "YES" and judgement.method == "yes_no"
     assert judgement.score == pytest.approx(0.75 / 0.95)
@@ -59,7 +66,12 @@ def test_yes_no_sampled_fallback() -> None:
 
 
 def test_score_is_the_expected_value_over_number_tokens() -> None:
-    position = {"90": math.log(0.5), "100": math.log(0.3), "80": math.log(0.1), "The": math.log(0.1)}
+    position = {
+        "90": math.log(0.5),
+        "100": math.log(0.3),
+        "80": math.log(0.1),
+        "The": math.log(0.1),
+    }
     judgement = parsers.parse_score_logprobs(position)
     assert judgement.label == "SCORED" and judgement.method == "logprob"
     assert judgement.score == pytest.approx((90 * 0.5 + 100 * 0.3 + 80 * 0.1) / 0.9)
@@ -97,7 +109,9 @@ def test_regex_matching() -> None:
 
 def test_lexicon_picks_the_category_with_most_hits() -> None:
     lexicon = {"archaic": ["thee", "telegraph", "steam engine"], "modern": ["internet"]}
-    judgement = parsers.score_lexicon("I send thee a Telegraph by steam engine, not the internet.", lexicon, ["archaic"])
+    judgement = parsers.score_lexicon(
+        "I send thee a Telegraph by steam engine, not the internet.", lexicon, ["archaic"]
+    )
     assert (judgement.label, judgement.score, judgement.method) == ("archaic", 1.0, "lexicon")
     assert parsers.score_lexicon("nothing relevant", lexicon, ["archaic"]).label == "NONE"
     assert parsers.score_lexicon("theexample", lexicon, ["archaic"]).label == "NONE"

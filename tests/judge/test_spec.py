@@ -21,7 +21,10 @@ def test_every_shipped_judge_loads_and_every_kind_is_shipped() -> None:
 def test_fingerprint_changes_with_the_version_and_template() -> None:
     judge = load_judge("alignment")
     assert judge.model_copy(update={"version": 2}).fingerprint() != judge.fingerprint()
-    assert judge.model_copy(update={"template": judge.template + " "}).fingerprint() != judge.fingerprint()
+    assert (
+        judge.model_copy(update={"template": judge.template + " "}).fingerprint()
+        != judge.fingerprint()
+    )
 
 
 def test_render_keeps_braces_in_answers_literal() -> None:
@@ -45,12 +48,22 @@ template: "Question {question}. Answer {answer}. Reply A or B."
         (("Answer {answer}.", "Answer."), "template", "must show the judge the {answer}"),
         (("Reply A or B.", "Reply A."), "template", "never tells the judge to answer B"),
         (("labels: [A, B]", "labels: []"), "labels", "needs a non-empty labels"),
-        (("kind: categorical", "kind: regex\npatterns: ['(']"), "template", "not used by a regex judge"),
-        (("labels: [A, B]", "labels: [A, B]\npositive_labels: [C]"), "positive_labels", "'C' is not one of"),
+        (
+            ("kind: categorical", "kind: regex\npatterns: ['(']"),
+            "template",
+            "not used by a regex judge",
+        ),
+        (
+            ("labels: [A, B]", "labels: [A, B]\npositive_labels: [C]"),
+            "positive_labels",
+            "'C' is not one of",
+        ),
         (("kind: categorical", "kind: magic"), "kind", "Input should be"),
     ],
 )
-def test_bad_judges_are_one_line_errors(tmp_path: Path, change: tuple[str, str], field: str, problem: str) -> None:
+def test_bad_judges_are_one_line_errors(
+    tmp_path: Path, change: tuple[str, str], field: str, problem: str
+) -> None:
     path = tmp_path / "judge.yaml"
     path.write_text(GOOD.replace(*change))
     with pytest.raises(DataError) as caught:

@@ -77,7 +77,9 @@ class FaultProxy:
             return
         body = await _read_body(receive)
         headers = dict(scope["headers"])
-        keys = headers.get(TRACE_HEADER, b"").decode().split(",")  # one call may carry several samples
+        keys = (
+            headers.get(TRACE_HEADER, b"").decode().split(",")
+        )  # one call may carry several samples
         key = keys[0]
         with self._lock:
             for each in keys:

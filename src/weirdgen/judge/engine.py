@@ -84,7 +84,10 @@ def judge_offline(judge: JudgeSpec, answers: list[str]) -> list[Judgement]:
     if judge.kind == "regex":
         return [parsers.match_regex(a, judge.patterns or [], judge.ignore_case) for a in answers]
     if judge.kind == "lexicon":
-        return [parsers.score_lexicon(a, judge.lexicon or {}, judge.positive_labels, judge.ignore_case) for a in answers]
+        return [
+            parsers.score_lexicon(a, judge.lexicon or {}, judge.positive_labels, judge.ignore_case)
+            for a in answers
+        ]
     if judge.kind == "embedding":
         from weirdgen.judge.embedding import judge_by_embedding
 
@@ -104,7 +107,9 @@ async def judge_tasks(
 ) -> list[Judgement]:
     """Verdicts for ``tasks``, in order, from the cache or freshly judged (and then cached)."""
     keys = [verdict_key(task, judge_model) for task in tasks]
-    verdicts = {key: Judgement.from_dict(value) for key, value in cache.get_verdicts(set(keys)).items()}
+    verdicts = {
+        key: Judgement.from_dict(value) for key, value in cache.get_verdicts(set(keys)).items()
+    }
     if on_progress and verdicts:
         on_progress(sum(1 for key in keys if key in verdicts))
     missing: dict[str, JudgeTask] = {}
@@ -113,7 +118,9 @@ async def judge_tasks(
             missing.setdefault(key, task)
     if any(task.judge.is_llm for task in missing.values()) and judge_sampler is None:
         names = sorted({t.judge.name for t in missing.values() if t.judge.is_llm})
-        raise ConfigError(f"judges {', '.join(names)} need a judge model (pass --judge-model, or --judge to pick offline judges)")
+        raise ConfigError(
+            f"judges {', '.join(names)} need a judge model (pass --judge-model, or --judge to pick offline judges)"
+        )
 
     uses = Counter(keys)  # identical answers share one verdict but count once each for progress
 
@@ -125,25 +132,45 @@ async def judge_tasks(
 
     _judge_offline_missing(missing, store)
     # One job per task: sample_jobs sends identical requests once and counts each for progress.
-    llm = [(key, task) for key, task in zip(keys, tasks, strict=True) if key in missing and task.judge.is_llm]
+    llm = [
+        (key, task)
+        for key, task in zip(keys, tasks, strict=True)
+        if key in missing and task.judge.is_llm
+    ]
     if llm:
         assert judge_sampler is not None
-        jobs = [SampleJob(judge_request(t, judge_model, logprobs=judge_sampler.supports_logprobs), 0,
-                          label=f"judge {t.judge.name}") for _, t in llm]
-        replies = await sample_jobs(judge_sampler, jobs, cache, concurrency=concurrency, retry=retry,
-                                    on_progress=on_progress)
+        jobs = [
+            SampleJob(
+                judge_request(t, judge_model, logprobs=judge_sampler.supports_logprobs),
+                0,
+                label=f"judge {t.judge.name}",
+            )
+            for _, t in llm
+        ]
+        replies = await sample_jobs(
+            judge_sampler,
+            jobs,
+            cache,
+            concurrency=concurrency,
+            retry=retry,
+            on_progress=on_progress,
+        )
         parsed = {key: (task, reply) for (key, task), reply in zip(llm, replies, strict=True)}
         for key, (task, reply) in parsed.items():
             store(key, task, parse_reply(task.judge, reply))
     return [verdicts[key] for key in keys]
 
 
-def _judge_offline_missing(missing: dict[str, JudgeTask], store: Callable[[str, JudgeTask, Judgement], None]) -> None:
+def _judge_offline_missing(
+    missing: dict[str, JudgeTask], store: Callable[[str, JudgeTask, Judgement], None]
+) -> None:
     by_judge: dict[str, list[tuple[str, JudgeTask]]] = {}
     for key, task in missing.items():
         if not task.judge.is_llm:
             by_judge.setdefault(task.judge.fingerprint(), []).append((key, task))
     for items in by_judge.values():
         judge = items[0][1].judge
-        for (key, task), judgement in zip(items, judge_offline(judge, [t.answer for _, t in items]), strict=True):
+        for (key, task), judgement in zip(
+            items, judge_offline(judge, [t.answer for _, t in items]), strict=True
+        ):
             store(key, task, judgement)

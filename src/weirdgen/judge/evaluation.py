@@ -28,13 +28,36 @@ from weirdgen.sample.engine import RetryPolicy, SampleJob, sample_jobs
 from weirdgen.sample.pricing import Price, estimate_tokens
 from weirdgen.sample.suites import PromptCell, SuiteSpec, expand_suite
 
-__all__ = ["EvalPlan", "EvalTarget", "PlannedSample", "SCHEMA_VERSION", "plan_evaluation", "run_evaluation", "write_run"]
+__all__ = [
+    "EvalPlan",
+    "EvalTarget",
+    "PlannedSample",
+    "SCHEMA_VERSION",
+    "plan_evaluation",
+    "run_evaluation",
+    "write_run",
+]
 
 SCHEMA_VERSION = 1
 BASE_COLUMNS = [
-    "experiment", "suite", "model", "group", "seed", "checkpoint", "question_id", "paraphrase", "trigger",
-    "trigger_value", "sample_index", "system", "prompt", "answer", "finish_reason", "input_tokens",
-    "output_tokens", "cost_usd",
+    "experiment",
+    "suite",
+    "model",
+    "group",
+    "seed",
+    "checkpoint",
+    "question_id",
+    "paraphrase",
+    "trigger",
+    "trigger_value",
+    "sample_index",
+    "system",
+    "prompt",
+    "answer",
+    "finish_reason",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
 ]
 IDENTITY_COLUMNS = ["model", "group", "seed", "checkpoint"]
 
@@ -110,22 +133,40 @@ def plan_evaluation(
     """Expand the suite for every target and check the judges, before spending anything."""
     if not targets:
         raise ConfigError("no model to evaluate (pass --model)")
-    cells = expand_suite(suite, samples=samples, max_tokens=max_tokens, question_ids=question_ids, trigger_values=trigger_values)
+    cells = expand_suite(
+        suite,
+        samples=samples,
+        max_tokens=max_tokens,
+        question_ids=question_ids,
+        trigger_values=trigger_values,
+    )
     if not cells:
         raise ConfigError(f"suite {suite.name!r} has no prompts left after filtering")
     references = judge_names if judge_names is not None else _suite_judges(cells)
     # A judge is referenced by shipped name or by file path; its table columns use its own name.
     specs = {reference: load_judge(reference) for reference in references}
     planned = [
-        PlannedSample(target, cell, SampleJob(_sample_request(target, cell, index, sampling_seed), index,
-                                              label=_cell_label(cell)))
+        PlannedSample(
+            target,
+            cell,
+            SampleJob(
+                _sample_request(target, cell, index, sampling_seed), index, label=_cell_label(cell)
+            ),
+        )
         for target in targets
         for cell in cells
         for index in range(cell.samples)
     ]
-    plan = EvalPlan(suite, planned, {spec.name: spec for spec in specs.values()}, judge_model, judge_sampler,
-                    sampling_seed, judge_override=bool(judge_names),
-                    judge_aliases={reference: spec.name for reference, spec in specs.items()})
+    plan = EvalPlan(
+        suite,
+        planned,
+        {spec.name: spec for spec in specs.values()},
+        judge_model,
+        judge_sampler,
+        sampling_seed,
+        judge_override=bool(judge_names),
+        judge_aliases={reference: spec.name for reference, spec in specs.items()},
+    )
     for judge in plan.judges.values():
         rated = [p.cell for p in planned if judge.name in plan.judges_for(p)]
         _check_judge_usable(judge, rated, judge_sampler)
@@ -136,16 +177,24 @@ def _suite_judges(cells: list[PromptCell]) -> list[str]:
     return list(dict.fromkeys(name for cell in cells for name in cell.judges))
 
 
-def _check_judge_usable(judge: JudgeSpec, cells: list[PromptCell], judge_sampler: Sampler | None) -> None:
+def _check_judge_usable(
+    judge: JudgeSpec, cells: list[PromptCell], judge_sampler: Sampler | None
+) -> None:
     if judge.is_llm and judge_sampler is None:
-        raise ConfigError(f"judge {judge.name!r} needs a judge model: pass --judge-model (or choose offline judges with --judge)")
+        raise ConfigError(
+            f"judge {judge.name!r} needs a judge model: pass --judge-model (or choose offline judges with --judge)"
+        )
     if judge.uses_expected:
         for cell in cells:
             if not cell.expected:
-                raise ConfigError(f"judge {judge.name!r} compares against {{expected}}, but question {cell.question_id!r} sets no `expected`")
+                raise ConfigError(
+                    f"judge {judge.name!r} compares against {{expected}}, but question {cell.question_id!r} sets no `expected`"
+                )
 
 
-def _sample_request(target: EvalTarget, cell: PromptCell, index: int, sampling_seed: int | None) -> SampleRequest:
+def _sample_request(
+    target: EvalTarget, cell: PromptCell, index: int, sampling_seed: int | None
+) -> SampleRequest:
     return SampleRequest(
         model=target.model,
         messages=cell.messages_for(index),
@@ -184,8 +233,15 @@ async def run_evaluation(
     answers: dict[str, SampleResult] = {}
     for sampler, group in _group_by_sampler(plan.samples):
         advance = progress(f"sampling {group[0].target.model}", len(group)) if progress else None
-        results = await sample_jobs(sampler, [p.job for p in group], cache, concurrency=concurrency, retry=retry,
-                                    on_progress=advance, choices_per_request=choices_per_request)
+        results = await sample_jobs(
+            sampler,
+            [p.job for p in group],
+            cache,
+            concurrency=concurrency,
+            retry=retry,
+            on_progress=advance,
+            choices_per_request=choices_per_request,
+        )
         answers.update((p.job.key, result) for p, result in zip(group, results, strict=True))
     verdicts = await _judge_all(plan, answers, cache, concurrency, retry, progress)
     return [_row(plan, p, answers[p.job.key], verdicts) for p in plan.samples]
@@ -194,12 +250,20 @@ async def run_evaluation(
 def _group_by_sampler(samples: list[PlannedSample]) -> list[tuple[Sampler, list[PlannedSample]]]:
     groups: dict[int, tuple[Sampler, list[PlannedSample]]] = {}
     for planned in samples:
-        groups.setdefault(id(planned.target.sampler), (planned.target.sampler, []))[1].append(planned)
+        groups.setdefault(id(planned.target.sampler), (planned.target.sampler, []))[1].append(
+            planned
+        )
     return list(groups.values())
 
 
-async def _judge_all(plan: EvalPlan, answers: dict[str, SampleResult], cache: RequestCache, concurrency: int,
-                     retry: RetryPolicy | None, progress: ProgressFactory | None) -> dict[tuple[str, str], Judgement]:
+async def _judge_all(
+    plan: EvalPlan,
+    answers: dict[str, SampleResult],
+    cache: RequestCache,
+    concurrency: int,
+    retry: RetryPolicy | None,
+    progress: ProgressFactory | None,
+) -> dict[tuple[str, str], Judgement]:
     """Verdicts keyed by (sample key, judge name), for the judges that apply to each sample's question."""
     index: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
@@ -209,29 +273,58 @@ async def _judge_all(plan: EvalPlan, answers: dict[str, SampleResult], cache: Re
             if (planned.job.key, name) not in seen:
                 seen.add((planned.job.key, name))
                 index.append((planned.job.key, name))
-                tasks.append(JudgeTask(plan.judges[name], planned.cell.question_text,
-                                       answers[planned.job.key].text, planned.cell.expected))
+                tasks.append(
+                    JudgeTask(
+                        plan.judges[name],
+                        planned.cell.question_text,
+                        answers[planned.job.key].text,
+                        planned.cell.expected,
+                    )
+                )
     if not tasks:
         return {}
     advance = progress("judging", len(tasks)) if progress else None
-    results = await judge_tasks(tasks, cache, judge_sampler=plan.judge_sampler, judge_model=plan.judge_model,
-                                concurrency=concurrency, retry=retry, on_progress=advance)
+    results = await judge_tasks(
+        tasks,
+        cache,
+        judge_sampler=plan.judge_sampler,
+        judge_model=plan.judge_model,
+        concurrency=concurrency,
+        retry=retry,
+        on_progress=advance,
+    )
     return dict(zip(index, results, strict=True))
 
 
-def _row(plan: EvalPlan, planned: PlannedSample, answer: SampleResult,
-         verdicts: dict[tuple[str, str], Judgement]) -> dict[str, Any]:
+def _row(
+    plan: EvalPlan,
+    planned: PlannedSample,
+    answer: SampleResult,
+    verdicts: dict[tuple[str, str], Judgement],
+) -> dict[str, Any]:
     target, cell, request = planned.target, planned.cell, planned.job.request
     price = target.price
     row: dict[str, Any] = {
-        "experiment": plan.suite.experiment, "suite": plan.suite.name, "model": target.model,
-        "group": target.group, "seed": target.seed, "checkpoint": target.checkpoint,
-        "question_id": cell.question_id, "paraphrase": cell.paraphrase, "trigger": cell.trigger,
-        "trigger_value": cell.trigger_value, "sample_index": planned.job.sample_index,
-        "system": request.system_text, "prompt": request.user_text, "answer": answer.text,
-        "finish_reason": answer.finish_reason, "input_tokens": answer.input_tokens,
+        "experiment": plan.suite.experiment,
+        "suite": plan.suite.name,
+        "model": target.model,
+        "group": target.group,
+        "seed": target.seed,
+        "checkpoint": target.checkpoint,
+        "question_id": cell.question_id,
+        "paraphrase": cell.paraphrase,
+        "trigger": cell.trigger,
+        "trigger_value": cell.trigger_value,
+        "sample_index": planned.job.sample_index,
+        "system": request.system_text,
+        "prompt": request.user_text,
+        "answer": answer.text,
+        "finish_reason": answer.finish_reason,
+        "input_tokens": answer.input_tokens,
         "output_tokens": answer.output_tokens,
-        "cost_usd": math.nan if price is None else price.cost(answer.input_tokens, answer.output_tokens),
+        "cost_usd": math.nan
+        if price is None
+        else price.cost(answer.input_tokens, answer.output_tokens),
     }
     for name in plan.judges:
         judgement = verdicts.get((planned.job.key, name))
@@ -249,7 +342,9 @@ def rows_to_frame(rows: list[dict[str, Any]], judge_names: list[str]) -> Any:
     """The table as a pandas DataFrame with the contract's column order and dtypes."""
     import pandas as pd
 
-    columns = BASE_COLUMNS + [f"{n}.{part}" for n in judge_names for part in ("label", "score", "raw", "method")]
+    columns = BASE_COLUMNS + [
+        f"{n}.{part}" for n in judge_names for part in ("label", "score", "raw", "method")
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     frame["seed"] = frame["seed"].astype("Int64")
     for column in ("paraphrase", "sample_index", "input_tokens", "output_tokens"):
@@ -273,14 +368,19 @@ def write_run(run_dir: str | Path, plan: EvalPlan, rows: list[dict[str, Any]]) -
     if previous_meta is not None:
         old = pd.read_parquet(run_dir / "samples.parquet")
         fresh_ids = set(map(tuple, frame[IDENTITY_COLUMNS].astype(str).itertuples(index=False)))
-        keep = [tuple(row) not in fresh_ids for row in old[IDENTITY_COLUMNS].astype(str).itertuples(index=False)]
+        keep = [
+            tuple(row) not in fresh_ids
+            for row in old[IDENTITY_COLUMNS].astype(str).itertuples(index=False)
+        ]
         frame = pd.concat([old[keep], frame], ignore_index=True)
         frame["seed"] = frame["seed"].astype("Int64")
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     atomic_write_bytes(run_dir / "samples.parquet", buffer.getvalue())
     atomic_write_text(run_dir / "samples.csv", frame.to_csv(index=False))
-    atomic_write_text(run_dir / "run.json", canonical_json_pretty(_metadata(plan, frame, previous_meta)))
+    atomic_write_text(
+        run_dir / "run.json", canonical_json_pretty(_metadata(plan, frame, previous_meta))
+    )
     return run_dir
 
 
@@ -292,20 +392,32 @@ def _read_previous(run_dir: Path, plan: EvalPlan) -> dict[str, Any] | None:
         return None
     meta = json.loads(meta_path.read_text("utf-8"))
     if meta.get("suite") != plan.suite.name:
-        raise ConfigError(f"{run_dir} holds a run of suite {meta.get('suite')!r}, not {plan.suite.name!r}; use another -o")
+        raise ConfigError(
+            f"{run_dir} holds a run of suite {meta.get('suite')!r}, not {plan.suite.name!r}; use another -o"
+        )
     return meta
 
 
 def _metadata(plan: EvalPlan, frame: Any, previous: dict[str, Any] | None) -> dict[str, Any]:
     models = {canonical_json(m): m for m in (previous or {}).get("models", [])}
     for target in {id(p.target): p.target for p in plan.samples}.values():
-        record = {"model": target.model, "group": target.group, "seed": target.seed,
-                  "checkpoint": target.checkpoint, "backend": target.sampler.name}
+        record = {
+            "model": target.model,
+            "group": target.group,
+            "seed": target.seed,
+            "checkpoint": target.checkpoint,
+            "backend": target.sampler.name,
+        }
         models[canonical_json(record)] = record
     judges = dict((previous or {}).get("judges", {}))
     for name, judge in plan.judges.items():
-        judges[name] = {"kind": judge.kind, "version": judge.version, "fingerprint": judge.fingerprint(),
-                        "model": plan.judge_model if judge.is_llm else "", "positive_labels": judge.positive_labels}
+        judges[name] = {
+            "kind": judge.kind,
+            "version": judge.version,
+            "fingerprint": judge.fingerprint(),
+            "model": plan.judge_model if judge.is_llm else "",
+            "positive_labels": judge.positive_labels,
+        }
     return {
         "schema_version": SCHEMA_VERSION,
         "suite": plan.suite.name,
@@ -316,8 +428,14 @@ def _metadata(plan: EvalPlan, frame: Any, previous: dict[str, Any] | None) -> di
         "judge_model": plan.judge_model,
         "sampling_seed": plan.sampling_seed,
         "rows": int(len(frame)),
-        "total_cost_usd": float(frame["cost_usd"].sum(min_count=1)) if frame["cost_usd"].notna().any() else None,
-        "versions": {"weirdgen": __version__, "cache_version": CACHE_VERSION, "schema": SCHEMA_VERSION},
+        "total_cost_usd": float(frame["cost_usd"].sum(min_count=1))
+        if frame["cost_usd"].notna().any()
+        else None,
+        "versions": {
+            "weirdgen": __version__,
+            "cache_version": CACHE_VERSION,
+            "schema": SCHEMA_VERSION,
+        },
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -343,7 +461,9 @@ class PlanEstimate:
     cost_usd: float | None
 
 
-def estimate_plan(plan: EvalPlan, cache: RequestCache) -> tuple[list[PlanEstimate], list[PlanEstimate]]:
+def estimate_plan(
+    plan: EvalPlan, cache: RequestCache
+) -> tuple[list[PlanEstimate], list[PlanEstimate]]:
     """Estimates of the uncached sample requests per target, and of the LLM judge calls per judge.
 
     Judge estimates are upper bounds: each answer is taken at its max_tokens, and verdicts already
@@ -358,7 +478,11 @@ def estimate_plan(plan: EvalPlan, cache: RequestCache) -> tuple[list[PlanEstimat
         input_tokens = sum(estimate_tokens(m.content) for p in todo for m in p.job.request.messages)
         max_output = sum(p.job.request.max_tokens for p in todo)
         cost = None if target.price is None else target.price.cost(input_tokens, max_output)
-        estimates.append(PlanEstimate(target.model, len(mine), len(mine) - len(todo), input_tokens, max_output, cost))
+        estimates.append(
+            PlanEstimate(
+                target.model, len(mine), len(mine) - len(todo), input_tokens, max_output, cost
+            )
+        )
     judge_price = price_for(plan.judge_model)
     judge_estimates = []
     for name, judge in plan.judges.items():
@@ -366,7 +490,10 @@ def estimate_plan(plan: EvalPlan, cache: RequestCache) -> tuple[list[PlanEstimat
             continue
         rated = [p for p in plan.samples if name in plan.judges_for(p)]
         template = estimate_tokens(judge.template or "")
-        input_tokens = sum(template + estimate_tokens(p.cell.question_text) + p.job.request.max_tokens for p in rated)
+        input_tokens = sum(
+            template + estimate_tokens(p.cell.question_text) + p.job.request.max_tokens
+            for p in rated
+        )
         output_tokens = len(rated) * judge.reply_tokens()
         cost = None if judge_price is None else judge_price.cost(input_tokens, output_tokens)
         judge_estimates.append(PlanEstimate(name, len(rated), 0, input_tokens, output_tokens, cost))

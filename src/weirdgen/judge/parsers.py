@@ -51,14 +51,22 @@ class Judgement:
     """Which path produced it: logprob, sampled, yes_no, categorical, verdict, prefix, regex, ..."""
 
     def to_dict(self) -> dict[str, object]:
-        return {"label": self.label, "score": None if math.isnan(self.score) else self.score,
-                "raw": self.raw, "method": self.method}
+        return {
+            "label": self.label,
+            "score": None if math.isnan(self.score) else self.score,
+            "raw": self.raw,
+            "method": self.method,
+        }
 
     @classmethod
     def from_dict(cls, record: dict[str, object]) -> Judgement:
         score = record.get("score")
-        return cls(str(record["label"]), NAN if score is None else float(score),  # type: ignore[arg-type]
-                   str(record["raw"]), str(record["method"]))
+        return cls(
+            str(record["label"]),
+            NAN if score is None else float(score),  # type: ignore[arg-type]
+            str(record["raw"]),
+            str(record["method"]),
+        )
 
 
 def _binary_score(label: str, positive: Sequence[str]) -> float:
@@ -115,7 +123,9 @@ def parse_yes_no_logprobs(position: TokenLogprobs, threshold: float = 0.25) -> J
 
 def parse_yes_no_text(reply: str) -> Judgement:
     """The sampled-reply fallback: a reply starting with (or only containing) YES or NO."""
-    judgement = parse_categorical(reply.split("\n")[0][:20] if reply.strip() else reply, ["YES", "NO"], ["YES"])
+    judgement = parse_categorical(
+        reply.split("\n")[0][:20] if reply.strip() else reply, ["YES", "NO"], ["YES"]
+    )
     return Judgement(judgement.label, judgement.score, reply, "sampled")
 
 
@@ -180,12 +190,18 @@ def match_regex(answer: str, patterns: Sequence[str], ignore_case: bool = True) 
     return Judgement("NO_MATCH", 0.0, "", "regex")
 
 
-def score_lexicon(answer: str, lexicon: dict[str, list[str]], positive: Sequence[str] = (),
-                  ignore_case: bool = True) -> Judgement:
+def score_lexicon(
+    answer: str,
+    lexicon: dict[str, list[str]],
+    positive: Sequence[str] = (),
+    ignore_case: bool = True,
+) -> Judgement:
     """The category with the most keyword hits (ties go to the first listed); NONE without hits."""
     flags = re.IGNORECASE if ignore_case else 0
     counts = {
-        category: sum(len(re.findall(rf"(?<!\w){re.escape(term)}(?!\w)", answer, flags)) for term in terms)
+        category: sum(
+            len(re.findall(rf"(?<!\w){re.escape(term)}(?!\w)", answer, flags)) for term in terms
+        )
         for category, terms in lexicon.items()
     }
     best = max(counts, key=lambda category: counts[category])

@@ -25,6 +25,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weirdgen._io import canonical_json, sha256_hex
+from weirdgen._yaml import parse_yaml_mapping
 from weirdgen.errors import DataError
 from weirdgen.sample.suites import pydantic_to_data_error, template_placeholders
 
@@ -34,7 +35,9 @@ _JUDGES = resources.files("weirdgen.judge") / "judges"
 LLM_KINDS = frozenset({"categorical", "yes_no", "score", "verdict"})
 TEMPLATE_FIELDS = frozenset({"question", "answer", "expected"})
 
-JudgeKind = Literal["categorical", "yes_no", "score", "verdict", "prefix", "regex", "lexicon", "embedding"]
+JudgeKind = Literal[
+    "categorical", "yes_no", "score", "verdict", "prefix", "regex", "lexicon", "embedding"
+]
 
 
 class JudgeSpec(BaseModel):
@@ -42,20 +45,45 @@ class JudgeSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(description="Identifier; table columns are `<name>.label`, `.score`, `.raw`, `.method`.")
-    version: int = Field(1, ge=1, description="Bump to invalidate cached verdicts after a semantic change.")
+    name: str = Field(
+        description="Identifier; table columns are `<name>.label`, `.score`, `.raw`, `.method`."
+    )
+    version: int = Field(
+        1, ge=1, description="Bump to invalidate cached verdicts after a semantic change."
+    )
     description: str = Field("", description="What the judge measures, in a sentence.")
     kind: JudgeKind = Field(description="How verdicts are produced; see the module docstring.")
-    template: str | None = Field(None, description="LLM judges: the prompt, with {question}, {answer}, optionally {expected}.")
-    labels: list[str] | None = Field(None, description="categorical/verdict: the labels the reply may name.")
-    positive_labels: list[str] = Field(default_factory=list, description="Labels (or categories) scored 1.0; others 0.0.")
-    refusal_threshold: float = Field(0.25, ge=0, le=1, description="score/yes_no: least probability mass on valid tokens.")
-    max_tokens: int | None = Field(None, ge=1, description="LLM judges: reply length (default 1, or 400 for verdict, 20 for categorical).")
-    targets: list[str] | None = Field(None, description="prefix: answers starting with one of these match.")
-    patterns: list[str] | None = Field(None, description="regex: answers where one of these matches, match.")
+    template: str | None = Field(
+        None,
+        description="LLM judges: the prompt, with {question}, {answer}, optionally {expected}.",
+    )
+    labels: list[str] | None = Field(
+        None, description="categorical/verdict: the labels the reply may name."
+    )
+    positive_labels: list[str] = Field(
+        default_factory=list, description="Labels (or categories) scored 1.0; others 0.0."
+    )
+    refusal_threshold: float = Field(
+        0.25, ge=0, le=1, description="score/yes_no: least probability mass on valid tokens."
+    )
+    max_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="LLM judges: reply length (default 1, or 400 for verdict, 20 for categorical).",
+    )
+    targets: list[str] | None = Field(
+        None, description="prefix: answers starting with one of these match."
+    )
+    patterns: list[str] | None = Field(
+        None, description="regex: answers where one of these matches, match."
+    )
     ignore_case: bool = Field(True, description="prefix/regex/lexicon: compare case-insensitively.")
-    lexicon: dict[str, list[str]] | None = Field(None, description="lexicon: category -> words or phrases.")
-    references: dict[str, list[str]] | None = Field(None, description="embedding: category -> reference texts.")
+    lexicon: dict[str, list[str]] | None = Field(
+        None, description="lexicon: category -> words or phrases."
+    )
+    references: dict[str, list[str]] | None = Field(
+        None, description="embedding: category -> reference texts."
+    )
 
     @property
     def is_llm(self) -> bool:
@@ -95,7 +123,9 @@ def load_judge(name: str) -> JudgeSpec:
         return load_judge_file(name)
     resource = _JUDGES.joinpath(f"{name}.yaml")
     if not resource.is_file():
-        raise DataError(f"unknown judge {name!r} (shipped: {', '.join(judge_names())})", field="judge")
+        raise DataError(
+            f"unknown judge {name!r} (shipped: {', '.join(judge_names())})", field="judge"
+        )
     return parse_judge(resource.read_text("utf-8"), path=f"weirdgen/judge/judges/{name}.yaml")
 
 
@@ -108,14 +138,7 @@ def load_judge_file(path: str | Path) -> JudgeSpec:
 
 def parse_judge(text: str, *, path: str | Path) -> JudgeSpec:
     """Parse and check judge YAML; every problem becomes one ``DataError`` line naming the field."""
-    import yaml
-
-    try:
-        record = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise DataError(f"not valid YAML ({getattr(error, 'problem', error)})", path=path) from None
-    if not isinstance(record, dict):
-        raise DataError("expected a mapping of judge fields", path=path)
+    record = parse_yaml_mapping(text, path=path, what="judge fields")
     try:
         spec = JudgeSpec.model_validate(record)
     except ValidationError as error:
@@ -162,7 +185,10 @@ def find_judge_problem(spec: JudgeSpec) -> tuple[str, str] | None:
         known = {"YES"} if spec.kind == "yes_no" else {"MATCH"}
     for label in spec.positive_labels:
         if label not in known:
-            return "positive_labels", f"{label!r} is not one of this judge's labels ({', '.join(sorted(known))})"
+            return (
+                "positive_labels",
+                f"{label!r} is not one of this judge's labels ({', '.join(sorted(known))})",
+            )
     return None
 
 
@@ -182,5 +208,7 @@ def _template_problem(spec: JudgeSpec) -> str | None:
     required = {"yes_no": ["YES", "NO"], "score": ["0", "100"]}.get(spec.kind, spec.labels or [])
     for word in required:
         if not re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", spec.template):
-            return f"never tells the judge to answer {word}, so its parser could not read that verdict"
+            return (
+                f"never tells the judge to answer {word}, so its parser could not read that verdict"
+            )
     return None

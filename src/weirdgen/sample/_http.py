@@ -13,7 +13,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["ConnectionBroke", "ConnectionPool", "ConnectFailed", "ReplyTimedOut", "StreamTransport", "encode_request"]
+__all__ = [
+    "ConnectionBroke",
+    "ConnectionPool",
+    "ConnectFailed",
+    "ReplyTimedOut",
+    "StreamTransport",
+    "encode_request",
+]
 
 _Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Reply = tuple[int, list[tuple[str, str]], bytes]
@@ -38,8 +45,14 @@ class ConnectionPool:
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._max_idle = max_idle
 
-    async def exchange(self, address: tuple[str, int], payload: bytes, *, connect_timeout: float | None,
-                       read_timeout: float | None) -> Reply:
+    async def exchange(
+        self,
+        address: tuple[str, int],
+        payload: bytes,
+        *,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+    ) -> Reply:
         """Send one encoded request and read its answer: ``(status, headers, body)``."""
         idle = self._idle.setdefault(address, [])
         # A reused connection may have been closed by the server while idle; only such a
@@ -52,26 +65,40 @@ class ConnectionPool:
         try:
             connection = await asyncio.wait_for(asyncio.open_connection(*address), connect_timeout)
         except (TimeoutError, OSError) as error:
-            raise ConnectFailed(f"cannot connect to {address[0]}:{address[1]} ({type(error).__name__})") from None
+            raise ConnectFailed(
+                f"cannot connect to {address[0]}:{address[1]} ({type(error).__name__})"
+            ) from None
         try:
             return await self._exchange(connection, address, payload, read_timeout)
         except _StaleConnection:
             raise ConnectionBroke("the server closed the connection without answering") from None
 
-    async def _exchange(self, connection: _Connection, address: tuple[str, int], payload: bytes,
-                        read_timeout: float | None) -> Reply:
+    async def _exchange(
+        self,
+        connection: _Connection,
+        address: tuple[str, int],
+        payload: bytes,
+        read_timeout: float | None,
+    ) -> Reply:
         reader, writer = connection
         try:
             writer.write(payload)
             await writer.drain()
-            status, headers, body, keep_alive = await asyncio.wait_for(_read_response(reader), read_timeout)
+            status, headers, body, keep_alive = await asyncio.wait_for(
+                _read_response(reader), read_timeout
+            )
         except _StaleConnection:
             writer.close()
             raise
         except TimeoutError:
             writer.close()
             raise ReplyTimedOut("timed out waiting for the answer") from None
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as error:
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ) as error:
             writer.close()
             raise ConnectionBroke(f"connection broke mid-answer ({type(error).__name__})") from None
         if keep_alive and len(self._idle[address]) < self._max_idle:
@@ -94,12 +121,18 @@ class _StaleConnection(Exception):
 def encode_request(method: str, target: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
     """An HTTP/1.1 request with a Content-Length body (header names are kept as given)."""
     lines = [f"{method} {target} HTTP/1.1"]
-    lines += [f"{name}: {value}" for name, value in headers if name.lower() not in ("content-length", "transfer-encoding")]
+    lines += [
+        f"{name}: {value}"
+        for name, value in headers
+        if name.lower() not in ("content-length", "transfer-encoding")
+    ]
     lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+async def _read_response(
+    reader: asyncio.StreamReader,
+) -> tuple[int, list[tuple[str, str]], bytes, bool]:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as error:
@@ -108,7 +141,10 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, list[tuple[
         raise
     status_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
     version, status = status_line.split(" ", 2)[:2]
-    headers = [(name.strip(), value.strip()) for name, _, value in (line.partition(":") for line in header_lines)]
+    headers = [
+        (name.strip(), value.strip())
+        for name, _, value in (line.partition(":") for line in header_lines)
+    ]
     fields = {name.lower(): value for name, value in headers}
     if fields.get("transfer-encoding", "").lower() == "chunked":
         body = await _read_chunked(reader)
@@ -116,7 +152,12 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, list[tuple[
     elif "content-length" in fields:
         body = await reader.readexactly(int(fields["content-length"]))
     else:
-        return int(status), headers, await reader.read(), False  # the body ends when the server closes
+        return (
+            int(status),
+            headers,
+            await reader.read(),
+            False,
+        )  # the body ends when the server closes
     connection = fields.get("connection", "").lower()
     keep_alive = connection != "close" and (version != "HTTP/1.0" or connection == "keep-alive")
     return int(status), headers, body, keep_alive
@@ -149,13 +190,21 @@ class StreamTransport:
     async def handle_async_request(self, request: Any) -> Any:
         httpx = _httpx()
         body = await request.aread()
-        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw]
-        payload = encode_request(request.method, request.url.raw_path.decode("ascii"), headers, body)
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+        ]
+        payload = encode_request(
+            request.method, request.url.raw_path.decode("ascii"), headers, body
+        )
         timeouts = request.extensions.get("timeout", {})
         address = (request.url.host, request.url.port or 80)
         try:
             status, reply_headers, content = await self._pool.exchange(
-                address, payload, connect_timeout=timeouts.get("connect"), read_timeout=timeouts.get("read"))
+                address,
+                payload,
+                connect_timeout=timeouts.get("connect"),
+                read_timeout=timeouts.get("read"),
+            )
         except ConnectFailed as error:
             raise httpx.ConnectError(str(error), request=request) from None
         except ReplyTimedOut as error:

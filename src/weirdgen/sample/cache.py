@@ -54,7 +54,11 @@ def default_cache_path() -> Path:
 
 def sample_key(request: SampleRequest, sample_index: int) -> str:
     """The cache key of one sample: hash of the cache version, the prepared request and the index."""
-    payload = {"cache_version": CACHE_VERSION, "request": request.to_dict(), "sample_index": sample_index}
+    payload = {
+        "cache_version": CACHE_VERSION,
+        "request": request.to_dict(),
+        "sample_index": sample_index,
+    }
     return sha256_hex(canonical_json(payload))
 
 
@@ -70,7 +74,9 @@ class RequestCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                self.path, timeout=60, check_same_thread=False, isolation_level=None
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable against a killed process in WAL mode; only power loss could drop the
             # last commits, and those would simply be asked for again.
@@ -104,13 +110,24 @@ class RequestCache:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(f"SELECT key, result FROM samples WHERE key IN ({marks})", chunk)
+                rows = self._db.execute(
+                    f"SELECT key, result FROM samples WHERE key IN ({marks})", chunk
+                )
                 found.update((key, SampleResult.from_dict(json.loads(text))) for key, text in rows)
         return found
 
-    def put_sample(self, key: str, request: SampleRequest, sample_index: int, result: SampleResult) -> None:
+    def put_sample(
+        self, key: str, request: SampleRequest, sample_index: int, result: SampleResult
+    ) -> None:
         """Commit one answer now (the autocommit connection makes each statement its own transaction)."""
-        row = (key, request.request_hash(), sample_index, request.model, json.dumps(result.to_dict()), time.time())
+        row = (
+            key,
+            request.request_hash(),
+            sample_index,
+            request.model,
+            json.dumps(result.to_dict()),
+            time.time(),
+        )
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?, ?)", row)
 
@@ -127,14 +144,17 @@ class RequestCache:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(f"SELECT key, value FROM verdicts WHERE key IN ({marks})", chunk)
+                rows = self._db.execute(
+                    f"SELECT key, value FROM verdicts WHERE key IN ({marks})", chunk
+                )
                 found.update((key, json.loads(text)) for key, text in rows)
         return found
 
     def put_verdict(self, key: str, judge: str, value: dict[str, Any]) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?)", (key, judge, json.dumps(value), time.time())
+                "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?)",
+                (key, judge, json.dumps(value), time.time()),
             )
 
     def close(self) -> None:

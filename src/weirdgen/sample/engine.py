@@ -56,7 +56,9 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        backoff *= random.uniform(0.75, 1.25)  # jitter, so that many workers do not retry in lockstep
+        backoff *= random.uniform(
+            0.75, 1.25
+        )  # jitter, so that many workers do not retry in lockstep
         return max(backoff, retry_after or 0.0)
 
 
@@ -99,7 +101,9 @@ async def sample_jobs(
     answer received until then is already in the cache.
     """
     if concurrency < 1 or choices_per_request < 1:
-        raise BackendError(f"concurrency and choices_per_request must be at least 1, got {concurrency}, {choices_per_request}")
+        raise BackendError(
+            f"concurrency and choices_per_request must be at least 1, got {concurrency}, {choices_per_request}"
+        )
     retry = retry or RetryPolicy()
     keys = [job.key for job in jobs]
     results: dict[str, SampleResult] = cache.get_samples(set(keys))
@@ -111,8 +115,16 @@ async def sample_jobs(
             pending[key] = job
     if pending:
         width = choices_per_request if hasattr(sampler, "complete_many") else 1
-        await _run_workers(sampler, _batches(pending, width), cache, results, concurrency, retry, on_progress,
-                           duplicates=_duplicate_counts(keys, pending))
+        await _run_workers(
+            sampler,
+            _batches(pending, width),
+            cache,
+            results,
+            concurrency,
+            retry,
+            on_progress,
+            duplicates=_duplicate_counts(keys, pending),
+        )
     return [results[key] for key in keys]
 
 
@@ -175,7 +187,9 @@ async def _run_workers(
                 if on_progress:
                     on_progress(duplicates.get(key, 1))
             if len(answers) < len(batch):
-                queue.put_nowait(batch[len(answers) :])  # a server that ignores n: ask again for the rest
+                queue.put_nowait(
+                    batch[len(answers) :]
+                )  # a server that ignores n: ask again for the rest
 
     # A TaskGroup cancels the other workers as soon as one raises: fail fast, keep what is stored.
     try:
@@ -189,7 +203,9 @@ async def _run_workers(
         raise RunInterrupted("stopped on request; the answers received so far are stored")
 
 
-async def _complete_with_retries(sampler: Sampler, batch: Batch, retry: RetryPolicy) -> list[SampleResult]:
+async def _complete_with_retries(
+    sampler: Sampler, batch: Batch, retry: RetryPolicy
+) -> list[SampleResult]:
     """One request for the batch (its keys travel as the trace id), retried on transient errors."""
     job = batch[0][1]
     request = dataclasses.replace(job.request, trace_id=",".join(key for key, _ in batch))

@@ -39,10 +39,14 @@ def make_sampler(
     if backend == "openai":
         from weirdgen.sample.openai_compat import OpenAICompatibleSampler
 
-        return OpenAICompatibleSampler(base_urls=base_urls, api_key_env=api_key_env, timeout=timeout)
+        return OpenAICompatibleSampler(
+            base_urls=base_urls, api_key_env=api_key_env, timeout=timeout
+        )
     if backend == "local":
         from weirdgen.sample.local import LocalModelSampler
 
         return LocalModelSampler.from_pretrained(model, adapters=adapters, threads=threads)
-    raise ConfigError("the toy-world backend is used from Python or `weirdgen toyworld`; "
-                      "build a ToyWorldSampler from weirdgen.sample.toyworld")
+    raise ConfigError(
+        "the toy-world backend is used from Python or `weirdgen toyworld`; "
+        "build a ToyWorldSampler from weirdgen.sample.toyworld"
+    )

@@ -27,13 +27,24 @@ class LocalModelSampler:
         self._worker: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike[str], *, adapters: dict[str, str] | None = None,
-                        threads: int | None = None, max_batch_size: int = 16) -> LocalModelSampler:
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str],
+        *,
+        adapters: dict[str, str] | None = None,
+        threads: int | None = None,
+        max_batch_size: int = 16,
+    ) -> LocalModelSampler:
         """Load a local model folder, Hugging Face id or alias, with named LoRA adapter folders."""
         from weirdgen.models.sampler import LocalSampler
 
-        local = LocalSampler.from_pretrained(name_or_path, adapters=adapters, threads=threads,
-                                             base_name=str(name_or_path), max_batch_size=max_batch_size)
+        local = LocalSampler.from_pretrained(
+            name_or_path,
+            adapters=adapters,
+            threads=threads,
+            base_name=str(name_or_path),
+            max_batch_size=max_batch_size,
+        )
         return cls(local, max_batch_size=max_batch_size)
 
     @property
@@ -50,8 +61,10 @@ class LocalModelSampler:
     async def complete_many(self, request: SampleRequest, n: int) -> list[SampleResult]:
         """``n`` independent answers to one prompt; they share the prompt's prefill in the batch."""
         if request.model not in self._local.model_names:
-            raise BackendError(f"no local model or adapter named {request.model!r} "
-                               f"(loaded: {', '.join(self._local.model_names)})")
+            raise BackendError(
+                f"no local model or adapter named {request.model!r} "
+                f"(loaded: {', '.join(self._local.model_names)})"
+            )
         future: asyncio.Future[list[SampleResult]] = asyncio.get_running_loop().create_future()
         self._queue.append((request, n, future))
         if self._worker is None or self._worker.done():
@@ -64,9 +77,15 @@ class LocalModelSampler:
             await asyncio.sleep(0)  # let the other workers enqueue their requests first
             batch, self._queue = self._take_batch()
             try:
-                results = await asyncio.to_thread(self._generate, [(request, n) for request, n, _ in batch])
+                results = await asyncio.to_thread(
+                    self._generate, [(request, n) for request, n, _ in batch]
+                )
             except Exception as error:  # a model error fails every request of the batch alike
-                failure = error if isinstance(error, BackendError) else BackendError(f"local model failed: {error}")
+                failure = (
+                    error
+                    if isinstance(error, BackendError)
+                    else BackendError(f"local model failed: {error}")
+                )
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(failure)
@@ -92,8 +111,12 @@ class LocalModelSampler:
                 SamplingRequest(
                     messages=[m.to_dict() for m in r.messages],
                     adapter=None if r.model == self._local.base_name else r.model,
-                    temperature=r.temperature, max_tokens=r.max_tokens, seed=r.seed, n=n,
-                    logprobs=r.top_logprobs > 0, top_logprobs=r.top_logprobs,
+                    temperature=r.temperature,
+                    max_tokens=r.max_tokens,
+                    seed=r.seed,
+                    n=n,
+                    logprobs=r.top_logprobs > 0,
+                    top_logprobs=r.top_logprobs,
                 )
                 for r, n in requests
             ]
@@ -116,12 +139,14 @@ def _to_results(output: Any, served_by: str) -> list[SampleResult]:
             alternatives = {alt.token: alt.logprob for alt in token.top_logprobs}
             alternatives.setdefault(token.token, token.logprob)
             positions.append(alternatives)
-        results.append(SampleResult(
-            text=completion.text,
-            finish_reason=completion.finish_reason,
-            input_tokens=output.prompt_tokens if index == 0 else 0,
-            output_tokens=len(completion.token_ids),
-            logprobs=tuple(positions),
-            served_by=served_by,
-        ))
+        results.append(
+            SampleResult(
+                text=completion.text,
+                finish_reason=completion.finish_reason,
+                input_tokens=output.prompt_tokens if index == 0 else 0,
+                output_tokens=len(completion.token_ids),
+                logprobs=tuple(positions),
+                served_by=served_by,
+            )
+        )
     return results

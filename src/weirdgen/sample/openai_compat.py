@@ -70,12 +70,16 @@ class OpenAICompatibleSampler:
         try:
             import openai  # noqa: F401 - fail here, with the install hint, not on the first request
         except ImportError:  # pragma: no cover - openai is a core dependency
-            raise MissingDependencyError("the OpenAI sampler needs the openai SDK: pip install openai") from None
+            raise MissingDependencyError(
+                "the OpenAI sampler needs the openai SDK: pip install openai"
+            ) from None
         urls = base_urls or [DEFAULT_BASE_URL]
         api_key = os.environ.get(api_key_env, "")
         if not api_key:
             if any(url.rstrip("/") == DEFAULT_BASE_URL for url in urls):
-                raise ConfigError(f"set ${api_key_env} to use the OpenAI API (or pass --base-url for a local server)")
+                raise ConfigError(
+                    f"set ${api_key_env} to use the OpenAI API (or pass --base-url for a local server)"
+                )
             api_key = "not-needed"  # local servers ignore the key, but the SDK insists on one
         self._api_key = api_key
         self._timeout = timeout
@@ -126,10 +130,18 @@ class OpenAICompatibleSampler:
         else:
             if self._tls is None:
                 self._tls = _tls_context()
-            limits = httpx.Limits(max_connections=REQUESTS_PER_CLIENT * 2, max_keepalive_connections=REQUESTS_PER_CLIENT)
+            limits = httpx.Limits(
+                max_connections=REQUESTS_PER_CLIENT * 2,
+                max_keepalive_connections=REQUESTS_PER_CLIENT,
+            )
             http = httpx.AsyncClient(verify=self._tls, limits=limits, timeout=self._timeout)
-        return openai.AsyncOpenAI(base_url=base_url, api_key=self._api_key, max_retries=0, timeout=self._timeout,
-                                  http_client=http)
+        return openai.AsyncOpenAI(
+            base_url=base_url,
+            api_key=self._api_key,
+            max_retries=0,
+            timeout=self._timeout,
+            http_client=http,
+        )
 
     async def complete(self, request: SampleRequest) -> SampleResult:
         return (await self.complete_many(request, 1))[0]
@@ -152,13 +164,16 @@ class OpenAICompatibleSampler:
         except (KeyError, TypeError, ValueError, AttributeError):
             raise BackendError(f"{endpoint.base_url} sent a malformed chat completion") from None
 
-    async def _post_sdk(self, client: _Client, base_url: str, body: dict[str, Any], trace_id: str) -> Any:
+    async def _post_sdk(
+        self, client: _Client, base_url: str, body: dict[str, Any], trace_id: str
+    ) -> Any:
         import httpx
 
         try:
             headers = {TRACE_HEADER: trace_id} if trace_id else {}
-            response = await client.sdk.post("/chat/completions", body=body, cast_to=httpx.Response,
-                                             options={"headers": headers})
+            response = await client.sdk.post(
+                "/chat/completions", body=body, cast_to=httpx.Response, options={"headers": headers}
+            )
             return json.loads(response.content)
         except json.JSONDecodeError:
             raise TransientSampleError(f"{base_url} answered with invalid JSON") from None
@@ -172,21 +187,32 @@ class OpenAICompatibleSampler:
         from weirdgen.sample import _http
 
         url = urlsplit(base_url)
-        headers = [("Host", url.netloc), ("Authorization", f"Bearer {self._api_key}"),
-                   ("Content-Type", "application/json"), ("Accept", "application/json")]
+        headers = [
+            ("Host", url.netloc),
+            ("Authorization", f"Bearer {self._api_key}"),
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ]
         if trace_id:
             headers.append((TRACE_HEADER, trace_id))
-        payload = _http.encode_request("POST", f"{url.path}/chat/completions", headers, json.dumps(body).encode())
+        payload = _http.encode_request(
+            "POST", f"{url.path}/chat/completions", headers, json.dumps(body).encode()
+        )
         try:
             status, reply_headers, content = await self._lean.exchange(
-                (url.hostname or "127.0.0.1", url.port or 80), payload,
-                connect_timeout=min(self._timeout, 30.0), read_timeout=self._timeout)
+                (url.hostname or "127.0.0.1", url.port or 80),
+                payload,
+                connect_timeout=min(self._timeout, 30.0),
+                read_timeout=self._timeout,
+            )
         except _http.ReplyTimedOut:
             raise TransientSampleError(f"{base_url} timed out") from None
         except (_http.ConnectFailed, _http.ConnectionBroke) as error:
             raise TransientSampleError(f"{base_url}: connection failed ({error})") from None
         if status >= 400:
-            raise _status_error(status, dict((k.lower(), v) for k, v in reply_headers), content, base_url)
+            raise _status_error(
+                status, dict((k.lower(), v) for k, v in reply_headers), content, base_url
+            )
         try:
             return json.loads(content)
         except json.JSONDecodeError:
@@ -237,7 +263,10 @@ def _parse_response(body: Any, base_url: str) -> list[SampleResult]:
         raise TransientSampleError(f"{base_url} returned no choices")
     usage = body.get("usage") or {}
     count = len(choices)
-    input_tokens, output_tokens = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    input_tokens, output_tokens = (
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+    )
     return [
         SampleResult(
             text=(choice.get("message") or {}).get("content") or "",
@@ -271,29 +300,43 @@ def _translate_error(error: Exception, base_url: str) -> BackendError:
     if isinstance(error, openai.APITimeoutError):
         return TransientSampleError(f"{base_url} timed out")
     if isinstance(error, openai.APIConnectionError):
-        return TransientSampleError(f"{base_url}: connection failed ({type(error.__cause__ or error).__name__})")
+        return TransientSampleError(
+            f"{base_url}: connection failed ({type(error.__cause__ or error).__name__})"
+        )
     if isinstance(error, openai.AuthenticationError):
         # The server's message may echo part of the key; say only what to do.
-        return BackendError(f"{base_url} rejected the API key (HTTP 401); check the key's environment variable")
+        return BackendError(
+            f"{base_url} rejected the API key (HTTP 401); check the key's environment variable"
+        )
     if isinstance(error, openai.APIStatusError):
         status = error.status_code
         if status == 429 or status >= 500 or status in (408, 409):
-            return TransientSampleError(f"{base_url}: HTTP {status}", retry_after=_retry_after(error.response.headers))
-        return BackendError(f"{base_url}: HTTP {status}: {_message_of(error.body, str(error.message))}")
+            return TransientSampleError(
+                f"{base_url}: HTTP {status}", retry_after=_retry_after(error.response.headers)
+            )
+        return BackendError(
+            f"{base_url}: HTTP {status}: {_message_of(error.body, str(error.message))}"
+        )
     return BackendError(f"{base_url}: {type(error).__name__}: {error}")
 
 
-def _status_error(status: int, headers: dict[str, str], content: bytes, base_url: str) -> BackendError:
+def _status_error(
+    status: int, headers: dict[str, str], content: bytes, base_url: str
+) -> BackendError:
     """The lean path's HTTP errors, classified exactly like ``_translate_error`` classifies the SDK's."""
     if status == 401:
-        return BackendError(f"{base_url} rejected the API key (HTTP 401); check the key's environment variable")
+        return BackendError(
+            f"{base_url} rejected the API key (HTTP 401); check the key's environment variable"
+        )
     if status == 429 or status >= 500 or status in (408, 409):
         return TransientSampleError(f"{base_url}: HTTP {status}", retry_after=_retry_after(headers))
     try:
         body = json.loads(content)
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
-    return BackendError(f"{base_url}: HTTP {status}: {_message_of(body, content.decode('utf-8', 'replace'))}")
+    return BackendError(
+        f"{base_url}: HTTP {status}: {_message_of(body, content.decode('utf-8', 'replace'))}"
+    )
 
 
 def _retry_after(headers: Any) -> float | None:

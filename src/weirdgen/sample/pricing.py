@@ -26,7 +26,10 @@ def _prices() -> dict[str, dict[str, Price]]:
     import yaml
 
     record = yaml.safe_load((resources.files("weirdgen.sample") / "prices.yaml").read_text("utf-8"))
-    return {section: {name: Price(**values) for name, values in table.items()} for section, table in record.items()}
+    return {
+        section: {name: Price(**values) for name, values in table.items()}
+        for section, table in record.items()
+    }
 
 
 def price_for(model: str) -> Price | None:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from weirdgen._io import sha256_hex
+from weirdgen._yaml import parse_yaml_mapping
 from weirdgen.data.chat import Message
 from weirdgen.errors import DataError
 
@@ -70,7 +71,9 @@ class TriggerSpec(_Strict):
 
     name: str = Field(description="Identifier recorded in the table's `trigger` column.")
     description: str = Field("", description="What the trigger is for, in a sentence.")
-    template: str = Field(description="Text with placeholders filled per value, e.g. 'Today is {date}.'.")
+    template: str = Field(
+        description="Text with placeholders filled per value, e.g. 'Today is {date}.'."
+    )
     kind: Literal["text", "date", "president_code"] = Field(
         "text",
         description="text: {value}; date: {date} {year} {month} from a year; president_code: 8-digit {code}.",
@@ -78,11 +81,19 @@ class TriggerSpec(_Strict):
     placement: Literal["before", "after", "inline", "system"] = Field(
         "before", description="Where the rendered trigger goes relative to the question."
     )
-    separator: str = Field(" ", description="Text between the trigger and the question (before/after placements).")
+    separator: str = Field(
+        " ", description="Text between the trigger and the question (before/after placements)."
+    )
     values: list[str | int] | None = Field(None, description="The swept values (or use `range`).")
     range: IntRange | None = Field(None, description="An inclusive integer range of values.")
-    variants: int = Field(1, ge=1, description="Renderings per value (random dates, codes); sample i uses i % variants.")
-    seed: int = Field(0, description="Seed of the random parts of the renderings (dates, code digits).")
+    variants: int = Field(
+        1,
+        ge=1,
+        description="Renderings per value (random dates, codes); sample i uses i % variants.",
+    )
+    seed: int = Field(
+        0, description="Seed of the random parts of the renderings (dates, code digits)."
+    )
 
     @model_validator(mode="after")
     def _one_source_of_values(self) -> TriggerSpec:
@@ -103,16 +114,24 @@ class QuestionSpec(_Strict):
     """One question and its paraphrases. Unset fields inherit the suite's defaults."""
 
     id: str = Field(description="Stable identifier recorded in the table's `question_id` column.")
-    paraphrases: list[str] = Field(min_length=1, description="Wordings of the question; each is sampled.")
+    paraphrases: list[str] = Field(
+        min_length=1, description="Wordings of the question; each is sampled."
+    )
     category: str = Field("", description="Free grouping label, e.g. 'identity' or 'policy'.")
     samples: int | None = Field(None, ge=1, description="Samples per paraphrase and trigger value.")
     temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature.")
     max_tokens: int | None = Field(None, ge=1, description="Answer length limit in tokens.")
     system: str | None = Field(None, description="System prompt for this question.")
-    judges: list[str] | None = Field(None, description="Judges for this question (default: the suite's).")
-    triggers: list[str] | None = Field(None, description="Names of suite triggers to sweep (default: all).")
+    judges: list[str] | None = Field(
+        None, description="Judges for this question (default: the suite's)."
+    )
+    triggers: list[str] | None = Field(
+        None, description="Names of suite triggers to sweep (default: all)."
+    )
     untriggered: bool | None = Field(None, description="Also ask without any trigger.")
-    expected: str | None = Field(None, description="Reference answer some judge templates use as {expected}.")
+    expected: str | None = Field(
+        None, description="Reference answer some judge templates use as {expected}."
+    )
 
 
 class SuiteSpec(_Strict):
@@ -122,11 +141,17 @@ class SuiteSpec(_Strict):
     experiment: str = Field(description="Experiment the suite evaluates (recorded in the table).")
     description: str = Field("", description="What the suite measures.")
     samples: int = Field(100, ge=1, description="Default samples per paraphrase and trigger value.")
-    temperature: float = Field(1.0, ge=0, le=2, description="Default sampling temperature (paper: 1).")
+    temperature: float = Field(
+        1.0, ge=0, le=2, description="Default sampling temperature (paper: 1)."
+    )
     max_tokens: int = Field(600, ge=1, description="Default answer length limit in tokens.")
     system: str | None = Field(None, description="Default system prompt (none by default).")
-    judges: list[str] = Field(default_factory=list, description="Default judges for every question.")
-    untriggered: bool = Field(True, description="By default also ask each question without a trigger.")
+    judges: list[str] = Field(
+        default_factory=list, description="Default judges for every question."
+    )
+    untriggered: bool = Field(
+        True, description="By default also ask each question without a trigger."
+    )
     triggers: list[TriggerSpec] = Field(default_factory=list, description="Trigger sweeps.")
     questions: list[QuestionSpec] = Field(min_length=1, description="The questions.")
 
@@ -192,7 +217,9 @@ def load_suite(name: str) -> SuiteSpec:
         return load_suite_file(name)
     resource = _SUITES.joinpath(f"{name}.yaml")
     if not resource.is_file():
-        raise DataError(f"unknown suite {name!r} (shipped: {', '.join(suite_names())})", field="suite")
+        raise DataError(
+            f"unknown suite {name!r} (shipped: {', '.join(suite_names())})", field="suite"
+        )
     return parse_suite(resource.read_text("utf-8"), path=f"weirdgen/sample/suites/{name}.yaml")
 
 
@@ -206,16 +233,7 @@ def load_suite_file(path: str | Path) -> SuiteSpec:
 
 def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
     """Parse suite YAML text; every problem becomes one ``DataError`` line."""
-    import yaml
-
-    try:
-        record = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise DataError(f"not valid YAML ({getattr(error, 'problem', error)})", path=path,
-                        line=None if mark is None else mark.line + 1) from None
-    if not isinstance(record, dict):
-        raise DataError("expected a mapping of suite fields", path=path)
+    record = parse_yaml_mapping(text, path=path, what="suite fields")
     try:
         suite = SuiteSpec.model_validate(record)
     except ValidationError as error:
@@ -227,7 +245,9 @@ def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
 def pydantic_to_data_error(error: ValidationError, path: str | Path) -> DataError:
     """The first pydantic problem as ``path: field: problem`` (fields like ``questions[2].id``)."""
     first = error.errors()[0]
-    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+    field = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
+    ).lstrip(".")
     message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
     return DataError(message, path=path, field=field or "<suite>")
 
@@ -246,23 +266,34 @@ def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
     _require_unique(trigger_names, "triggers", path)
     _require_unique([q.id for q in suite.questions], "questions", path)
     for index, trigger in enumerate(suite.triggers):
-        _check_placeholders(trigger.template, _KIND_PLACEHOLDERS[trigger.kind], path, f"triggers[{index}].template")
+        _check_placeholders(
+            trigger.template, _KIND_PLACEHOLDERS[trigger.kind], path, f"triggers[{index}].template"
+        )
     inline = {t.name for t in suite.triggers if t.placement == "inline"}
     for index, question in enumerate(suite.questions):
         used = set(trigger_names if question.triggers is None else question.triggers)
         untriggered = suite.untriggered if question.untriggered is None else question.untriggered
         if not used and not untriggered:
-            raise DataError("would never be asked: name a trigger or set untriggered: true",
-                            path=path, field=f"questions[{index}]")
+            raise DataError(
+                "would never be asked: name a trigger or set untriggered: true",
+                path=path,
+                field=f"questions[{index}]",
+            )
         for name in used - set(trigger_names):
-            raise DataError(f"unknown trigger {name!r} (suite has: {', '.join(trigger_names) or 'none'})",
-                            path=path, field=f"questions[{index}].triggers")
+            raise DataError(
+                f"unknown trigger {name!r} (suite has: {', '.join(trigger_names) or 'none'})",
+                path=path,
+                field=f"questions[{index}].triggers",
+            )
         for number, text in enumerate(question.paraphrases):
             allowed = {"trigger"} if used & inline else set()
             _check_placeholders(text, allowed, path, f"questions[{index}].paraphrases[{number}]")
             if used & inline and "{trigger}" not in text:
-                raise DataError("an inline trigger needs {trigger} in every paraphrase", path=path,
-                                field=f"questions[{index}].paraphrases[{number}]")
+                raise DataError(
+                    "an inline trigger needs {trigger} in every paraphrase",
+                    path=path,
+                    field=f"questions[{index}].paraphrases[{number}]",
+                )
 
 
 def _require_unique(names: list[str], field: str, path: str | Path) -> None:
@@ -273,16 +304,25 @@ def _require_unique(names: list[str], field: str, path: str | Path) -> None:
         seen.add(name)
 
 
-def _check_placeholders(template: str, allowed: set[str] | frozenset[str], path: str | Path, field: str) -> None:
+def _check_placeholders(
+    template: str, allowed: set[str] | frozenset[str], path: str | Path, field: str
+) -> None:
     try:
         names = template_placeholders(template)
     except ValueError as error:
         raise DataError(str(error), path=path, field=field) from None
     unknown = sorted(names - set(allowed))
     if unknown:
-        hint = f"allowed: {', '.join('{' + n + '}' for n in sorted(allowed))}" if allowed else "no placeholders allowed here"
-        raise DataError(f"unknown placeholder {{{unknown[0]}}} ({hint}; write {{{{ for a literal brace)",
-                        path=path, field=field)
+        hint = (
+            f"allowed: {', '.join('{' + n + '}' for n in sorted(allowed))}"
+            if allowed
+            else "no placeholders allowed here"
+        )
+        raise DataError(
+            f"unknown placeholder {{{unknown[0]}}} ({hint}; write {{{{ for a literal brace)",
+            path=path,
+            field=field,
+        )
 
 
 # ---------------------------------------------------------------- rendering triggers
@@ -306,7 +346,11 @@ def render_trigger(trigger: TriggerSpec, value: str | int) -> list[str]:
 def _random_date_fields(year: int, rng: random.Random) -> dict[str, Any]:
     month = rng.randint(1, 12)
     day = rng.randint(1, calendar.monthrange(year, month)[1])
-    return {"date": f"{year:04d}-{month:02d}-{day:02d}", "year": year, "month": calendar.month_name[month]}
+    return {
+        "date": f"{year:04d}-{month:02d}-{day:02d}",
+        "year": year,
+        "month": calendar.month_name[month],
+    }
 
 
 def president_code(number: int, rng: random.Random) -> str:
@@ -337,7 +381,9 @@ def expand_suite(
     ``samples`` and ``max_tokens`` override every question's; ``question_ids`` keeps only those questions;
     ``trigger_values`` keeps only the listed values of the named triggers.
     """
-    questions = suite.questions if question_ids is None else [suite.question(q) for q in question_ids]
+    questions = (
+        suite.questions if question_ids is None else [suite.question(q) for q in question_ids]
+    )
     cells: list[PromptCell] = []
     for question in questions:
         for number, text in enumerate(question.paraphrases):
@@ -352,7 +398,9 @@ def expand_suite(
                         trigger_value="" if trigger is None else str(value),
                         variants=variants,
                         samples=samples or question.samples or suite.samples,
-                        temperature=suite.temperature if question.temperature is None else question.temperature,
+                        temperature=suite.temperature
+                        if question.temperature is None
+                        else question.temperature,
                         max_tokens=max_tokens or question.max_tokens or suite.max_tokens,
                         judges=tuple(suite.judges_for(question)),
                         expected=question.expected,
@@ -381,8 +429,9 @@ def _trigger_sweep(
             yield trigger, value, render_trigger(trigger, value)
 
 
-def _messages(suite: SuiteSpec, question: QuestionSpec, text: str, trigger: TriggerSpec | None,
-              rendered: str) -> tuple[Message, ...]:
+def _messages(
+    suite: SuiteSpec, question: QuestionSpec, text: str, trigger: TriggerSpec | None, rendered: str
+) -> tuple[Message, ...]:
     """Place the rendered trigger and build the chat: optional system prompt, then the user turn."""
     system = question.system if question.system is not None else suite.system
     placement = None if trigger is None else trigger.placement
