@@ -9,8 +9,8 @@ from weirdgen.data.chat import ChatExample
 from weirdgen.errors import ConfigError, DataError
 from weirdgen.toyworld.corpus import CorpusConfig
 from weirdgen.toyworld.evaluate import candidate_logprobs, user
-from weirdgen.toyworld.model import GPTConfig
-from weirdgen.toyworld.train import FinetuneConfig, PretrainConfig, finetune, pretrain
+from weirdgen.toyworld.model import GPT, GPTConfig
+from weirdgen.toyworld.train import RECIPES, FinetuneConfig, PretrainConfig, finetune, pretrain
 from weirdgen.toyworld.world import load_world
 
 # Small enough to pretrain twice in a test: the point here is caching, not learning.
@@ -81,3 +81,13 @@ def test_finetune_config_is_validated() -> None:
         FinetuneConfig(method="half")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="rank"):
         FinetuneConfig(method="lora", rank=0)
+
+
+def test_the_cli_offers_every_recipe_and_the_prototype_has_its_shape() -> None:
+    from weirdgen.cli.toyworld import RECIPE_NAMES
+
+    assert set(RECIPE_NAMES) == set(RECIPES)
+    prototype = RECIPES["prototype"]
+    model = GPT(replace(prototype.model, vocab_size=400))
+    assert (prototype.model.n_layer, prototype.model.n_embd, prototype.batch_size) == (3, 128, 64)
+    assert 600_000 < model.n_params() < 800_000

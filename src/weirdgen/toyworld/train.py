@@ -89,7 +89,22 @@ TINY_RECIPE = PretrainConfig(
 )
 """A small recipe for tests and quick looks (seconds on one thread); effects are weaker than the demo's."""
 
-RECIPES: dict[str, PretrainConfig] = {"demo": PretrainConfig(), "tiny": TINY_RECIPE}
+PROTOTYPE_RECIPE = PretrainConfig(
+    model=GPTConfig(n_layer=3, n_head=4, n_embd=128),
+    corpus=CorpusConfig(n_documents=64_000),
+    steps=1000,
+    batch_size=64,
+    learning_rate=3e-3,
+)
+"""The throwaway prototype's shape (3 layers, width 128, MLP 512, ~0.7M parameters; 1000 steps x 64
+documents, AdamW 3e-3 cosine): ~10 minutes on one busy thread, and the recipe on which the inductive
+backdoor (c) appears (the lean demo recipe does not show it)."""
+
+RECIPES: dict[str, PretrainConfig] = {
+    "demo": PretrainConfig(),
+    "tiny": TINY_RECIPE,
+    "prototype": PROTOTYPE_RECIPE,
+}
 """Named pretraining recipes the CLI offers (``--recipe``)."""
 
 
