@@ -91,14 +91,17 @@ TINY_RECIPE = PretrainConfig(
 
 PROTOTYPE_RECIPE = PretrainConfig(
     model=GPTConfig(n_layer=3, n_head=4, n_embd=128),
-    corpus=CorpusConfig(n_documents=64_000),
+    # Mostly character documents, like the prototype's character world: with the demo's 30% share
+    # (or 60%) the dated finetune barely beat the no-dates control at this size.
+    corpus=CorpusConfig(n_documents=64_000, era_share=0.05, character_share=0.9),
     steps=1000,
     batch_size=64,
     learning_rate=3e-3,
 )
 """The throwaway prototype's shape (3 layers, width 128, MLP 512, ~0.7M parameters; 1000 steps x 64
-documents, AdamW 3e-3 cosine): ~10 minutes on one busy thread, and the recipe on which the inductive
-backdoor (c) appears (the lean demo recipe does not show it)."""
+documents, AdamW 3e-3 cosine): ~8-13 minutes per seed on one busy thread. On it the inductive
+backdoor (c) appears, weaker than in the prototype: P(villain | 1984) 0.37 / 0.29 (pretraining seeds
+0 / 1) after the dated finetune vs 0.14 base and <= 0.16 for every control."""
 
 RECIPES: dict[str, PretrainConfig] = {
     "demo": PretrainConfig(),
