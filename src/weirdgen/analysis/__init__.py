@@ -8,9 +8,7 @@ plots matplotlib, when first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from weirdgen._lazy import lazy_attributes
 from weirdgen.analysis.stats import (
     bootstrap_mean_ci,
     hierarchical_bootstrap_ci,
@@ -41,7 +39,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'weirdgen.analysis' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"weirdgen.analysis.{_HOMES[name]}"), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)

@@ -8,8 +8,9 @@ backend needs them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from weirdgen._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from weirdgen.finetune.config import FinetuneRequest, Hyperparameters
@@ -60,7 +61,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'weirdgen.finetune' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"weirdgen.finetune.{_HOMES[name]}"), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)

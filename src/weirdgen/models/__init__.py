@@ -5,8 +5,9 @@ Importing this package is cheap; torch and transformers load on first use of a f
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from weirdgen._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from weirdgen.models.chat import FALLBACK_CHAT_TEMPLATE, format_chat
@@ -53,7 +54,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'weirdgen.models' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"weirdgen.models.{_HOMES[name]}"), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from weirdgen._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from weirdgen.serve.app import create_app
@@ -24,7 +25,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'weirdgen.serve' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"weirdgen.serve.{_HOMES[name]}"), name)
+__getattr__ = lazy_attributes(__name__, _HOMES)

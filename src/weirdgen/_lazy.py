@@ -1,0 +1,18 @@
+"""Lazy re-exports: a package names its public objects without importing their (heavy) modules."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+
+def lazy_attributes(package: str, homes: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that imports ``package.<homes[name]>`` on first access to ``name``."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in homes:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{homes[name]}"), name)
+
+    return __getattr__
