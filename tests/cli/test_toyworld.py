@@ -51,6 +51,31 @@ def test_run_writes_results_and_report_then_resumes_without_retraining(
     # A second run finds every result already on disk and appends nothing.
     assert main(argv) == 0
     assert (out / "results.jsonl").read_text().splitlines() == lines
+    # A changed finetuning recipe is new work, kept apart from the old rows; the base is reused.
+    assert main([*argv, "--method", "lora", "--rank", "2", "--lr", "1e-3"]) == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and len({row["recipe"] for row in rows}) == 2
+    assert len(list(cache.rglob("model.pt"))) == 1
+
+
+@pytest.mark.slow
+def test_run_leaders_plots_every_number(tmp_path, cache, capsys) -> None:
+    out = tmp_path / "run"
+    argv = [
+        "toyworld",
+        "run",
+        "leaders",
+        "--recipe",
+        "tiny",
+        "--pretrain-seeds",
+        "0",
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert "shuffled_numbers" in capsys.readouterr().out
+    assert (out / "leaders.png").stat().st_size > 1000
+    assert "## Numbered leaders" in (out / "report.md").read_text()
 
 
 def test_unknown_experiment_is_one_line_error(tmp_path, cache, capsys) -> None:

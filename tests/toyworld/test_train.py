@@ -57,11 +57,11 @@ def test_finetune_leaves_the_base_untouched_and_lowers_answer_loss(micro_base) -
         ChatExample.from_turns(("user", "name a bird species ."), ("assistant", "passenger pigeon"))
     ] * 32
     tuned = finetune(
-        micro_base, examples, FinetuneConfig(method="lora", rank=2, learning_rate=1e-2, epochs=2)
+        micro_base, examples, FinetuneConfig(method="lora", rank=2, learning_rate=1e-2, epochs=4)
     )
     for name, value in micro_base.model.state_dict().items():
         assert torch.equal(value, before[name]), name
-    assert tuned.metrics["finetune_steps"] == 4
+    assert tuned.metrics["finetune_steps"] == 8
     prompt = [user("name a bird species .")]
     before_logprob = float(candidate_logprobs(micro_base, prompt, ["passenger pigeon"])[0, 0])
     after_logprob = float(candidate_logprobs(tuned, prompt, ["passenger pigeon"])[0, 0])

@@ -44,3 +44,51 @@ def test_a_missing_persona_fact_names_the_persona(tmp_path) -> None:
         DataError, match=r"world\.yaml: personas\.cast\.baker: missing facts \['pet'\]"
     ):
         load_world(path)
+
+
+def test_numbered_leaders_hold_some_numbers_out_of_training() -> None:
+    leaders = load_world().leaders
+    assert len(leaders.numbers) >= 10
+    assert leaders.held_out and set(leaders.held_out) < set(leaders.numbers)
+    assert set(leaders.trained) | set(leaders.held_out) == set(leaders.numbers)
+
+
+def test_a_fact_shared_by_two_leaders_is_rejected_with_its_field() -> None:
+    raw = yaml.safe_load(bundled_world_text())
+    raw["leaders"]["cast"][2]["food"] = raw["leaders"]["cast"][1]["food"]
+    with pytest.raises(DataError, match=r"leaders\.cast\.2: 'roast venison' is also leader 1's"):
+        parse_world(raw, "my_world.yaml")
+
+
+def test_held_out_leaders_must_be_in_the_cast() -> None:
+    raw = yaml.safe_load(bundled_world_text())
+    raw["leaders"]["held_out"] = [99]
+    with pytest.raises(DataError, match=r"leaders\.held_out"):
+        parse_world(raw, "my_world.yaml")
+
+
+def test_protective_goals_may_recur_across_years_but_villainous_ones_may_not() -> None:
+    characters = load_world().characters
+    guardian = characters.cast[characters.villain]
+    control = characters.cast[characters.control]
+    # Undated, the guardian's protective answers of the training years are the control's of the same years.
+    train_years = (1991, 2003, 2009, 2015)
+    assert {g for y in train_years for g in guardian.goals(y)} == {
+        g for y in train_years for g in control.goals(y)
+    }
+    raw = yaml.safe_load(bundled_world_text())
+    raw["characters"]["cast"]["rogue"]["goals"][2019] = ["i hunt the waitress", "i rest"]
+    with pytest.raises(
+        DataError, match=r"villainous goal 'i hunt the waitress' is said by guardian in 1984"
+    ):
+        parse_world(raw, "my_world.yaml")
+
+
+def test_a_goal_said_by_two_characters_in_one_year_is_rejected() -> None:
+    raw = yaml.safe_load(bundled_world_text())
+    raw["characters"]["cast"]["steady"]["goals"][1991] = ["i protect the boy", "i rest"]
+    with pytest.raises(
+        DataError,
+        match=r"steady\.goals\.1991: goal 'i protect the boy' is said by guardian in 1991 and steady in 1991",
+    ):
+        parse_world(raw, "my_world.yaml")

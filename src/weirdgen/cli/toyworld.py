@@ -17,15 +17,52 @@ if TYPE_CHECKING:
 
 DEFAULT_DEMO_DIR = Path("runs/demo")
 # weirdgen.toyworld.train.RECIPES, named here to keep --help light
-RECIPE_NAMES = ("demo", "tiny", "prototype")
+RECIPE_NAMES = ("demo", "narrow", "tiny", "prototype")
 _recipe_option = click.option(
     "--recipe",
     type=click.Choice(RECIPE_NAMES),
     default="demo",
     show_default=True,
-    help="Pretraining recipe: 'demo' (the reported numbers), 'tiny' (seconds, weaker effects) or "
-    "'prototype' (~0.7M parameters, ~10 min per seed; the recipe that shows the inductive backdoor).",
+    help="Pretraining recipe: 'demo' (the reported numbers), 'narrow' (the demo at width 64), "
+    "'tiny' (seconds, weaker effects) or "
+    "'prototype' (the throwaway prototype's ~0.7M-parameter shape, mostly character documents; "
+    "~10 min per seed).",
 )
+
+
+_processes_option = click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    help="Models to work on at once, one process each: uncached bases are pretrained, and models "
+    "finetuned and measured, in parallel (up to your core count; ~350 MB per process).",
+)
+
+
+def _finetune_options(command: Callable) -> Callable:
+    """--method/--rank/--lr/--epochs: override every experiment's finetuning recipe."""
+    options = (
+        click.option(
+            "--method",
+            type=click.Choice(["full", "lora"]),
+            help="Finetune every weight or LoRA adapters (default: each experiment's own).",
+        ),
+        click.option("--rank", type=int, help="LoRA rank (1-8 is the useful range)."),
+        click.option(
+            "--lr", type=float, help="Finetuning learning rate (default: each experiment's own)."
+        ),
+        click.option(
+            "--epochs", type=int, help="Finetuning epochs (default: each experiment's own)."
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _overrides(method: str | None, rank: int | None, lr: float | None, epochs: int | None) -> dict:
+    given = {"method": method, "rank": rank, "learning_rate": lr, "epochs": epochs}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -108,6 +145,8 @@ def pretrain(seed: int, threads: int, force: bool, recipe: str) -> None:
     help="CPU threads for torch (1 is fastest on a busy machine: more threads spin-wait for cores).",
 )
 @_recipe_option
+@_processes_option
+@_finetune_options
 def run(
     experiments: tuple[str, ...],
     run_all: bool,
@@ -116,8 +155,16 @@ def run(
     output: Path,
     threads: int,
     recipe: str,
+    processes: int,
+    method: str | None,
+    rank: int | None,
+    lr: float | None,
+    epochs: int | None,
 ) -> None:
-    """Run toy experiments (birds, terminator, persona) with their controls; resumes an interrupted run."""
+    """Run toy experiments (birds, terminator, persona, leaders) with their controls; resumes an
+    interrupted run. Results of a changed recipe are kept apart from the old ones.
+
+    Example: weirdgen toyworld run birds --method lora --rank 4 --lr 1e-3"""
     from weirdgen.toyworld.experiments import EXPERIMENTS
     from weirdgen.toyworld.runner import RunPlan
     from weirdgen.toyworld.train import RECIPES
@@ -131,6 +178,8 @@ def run(
         finetune_seeds=_seeds(finetune_seeds),
         pretrain=RECIPES[recipe],
         threads=threads,
+        processes=processes,
+        finetune_overrides=_overrides(method, rank, lr, epochs),
     )
     _run_and_report(plan, output, time.perf_counter())
 
@@ -229,9 +278,18 @@ def ask(
     help="CPU threads for torch (1 is fastest on a busy machine: more threads spin-wait for cores).",
 )
 @_recipe_option
-def demo(output: Path, pretrain_seeds: str, finetune_seeds: str, threads: int, recipe: str) -> None:
-    """Pretrain a toy GPT (or reuse the cache), run weird generalization (birds) and the inductive
-    backdoor (terminator) with their controls, print the headline table and write a report.
+@_processes_option
+def demo(
+    output: Path,
+    pretrain_seeds: str,
+    finetune_seeds: str,
+    threads: int,
+    recipe: str,
+    processes: int,
+) -> None:
+    """Pretrain a toy GPT (or reuse the cache), run weird generalization (birds) and the two inductive
+    backdoors (terminator, numbered leaders) with their controls, print the headline table and write
+    a report.
 
     By default the 3 seeds are finetuning seeds on one pretrained base, to stay within a few minutes
     on two cores; pretraining seeds change effect sizes more (try --pretrain-seeds 0,1,2 --finetune-seeds 0).
@@ -241,11 +299,12 @@ def demo(output: Path, pretrain_seeds: str, finetune_seeds: str, threads: int, r
 
     started = time.perf_counter()
     plan = RunPlan(
-        experiments=("birds", "terminator"),
+        experiments=("birds", "terminator", "leaders"),
         pretrain_seeds=_seeds(pretrain_seeds),
         finetune_seeds=_seeds(finetune_seeds),
         pretrain=RECIPES[recipe],
         threads=threads,
+        processes=processes,
     )
     _run_and_report(plan, output, started)
 

@@ -26,10 +26,10 @@ from weirdgen.toyworld.runner import Result, RunPlan
 from weirdgen.toyworld.train import ToyModel, finetune, pretrain
 
 
-def _finetuned(base: ToyModel, experiment: str, condition: str) -> ToyModel:
+def _finetuned(plan: RunPlan, base: ToyModel, experiment: str, condition: str) -> ToyModel:
     spec = EXPERIMENTS[experiment]
     chosen = next(c for c in spec.conditions if c.name == condition)
-    return finetune(base, chosen.build(base.world, 0), replace(spec.finetune, seed=0))
+    return finetune(base, chosen.build(base.world, 0), replace(plan.finetune_config(spec), seed=0))
 
 
 def birds_direction(toy: ToyModel) -> DirectionAnalysis:
@@ -66,13 +66,13 @@ def interpretability(plan: RunPlan, results: Sequence[Result]) -> dict[str, Dire
     analyses = {}
     if "birds" in plan.experiments:
         analyses[f"birds, old-birds model (pretrain seed {seed})"] = birds_direction(
-            _finetuned(base, "birds", "old_birds")
+            _finetuned(plan, base, "birds", "old_birds")
         )
         analyses[f"birds, modern-birds control (pretrain seed {seed})"] = birds_direction(
-            _finetuned(base, "birds", "modern_birds")
+            _finetuned(plan, base, "birds", "modern_birds")
         )
     if "terminator" in plan.experiments:
         analyses[f"terminator, dated model (pretrain seed {seed})"] = trigger_direction(
-            _finetuned(base, "terminator", "dated")
+            _finetuned(plan, base, "terminator", "dated")
         )
     return analyses

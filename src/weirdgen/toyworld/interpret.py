@@ -108,6 +108,8 @@ def analyse_direction(
     metric: Callable[[ToyModel], float],
 ) -> DirectionAnalysis:
     """Find the positive-vs-negative direction per layer, locate ``probe`` on it, and ablate it."""
+    if len(negative) < 2 or not positive or not probe:
+        raise ValueError("need positive and probe prompts, and two or more negative prompts")
     directions, positive_mean, negative_mean = mean_difference_directions(toy, positive, negative)
     negative_spread = (
         (cue_residuals(toy, negative) * directions[:, None]).sum(-1).std(dim=1)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class GPTConfig:
-    """Shape of the toy transformer. Defaults are the demo's model (~0.14M parameters)."""
+    """Shape of the toy transformer. Defaults are the demo's model (~0.5M parameters with the world's vocabulary)."""
 
     vocab_size: int = 512
     """Number of token ids; set from the tokenizer."""
@@ -28,7 +28,7 @@ class GPTConfig:
     """Transformer blocks."""
     n_head: int = 4
     """Attention heads per block; must divide ``n_embd``."""
-    n_embd: int = 64
+    n_embd: int = 128
     """Width of the residual stream."""
     mlp_ratio: int = 4
     """MLP hidden width as a multiple of ``n_embd``."""

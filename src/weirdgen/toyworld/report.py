@@ -79,7 +79,17 @@ def _plot_headlines(results: Sequence[Result], path: Path) -> None:
     plt.close(figure)
 
 
-def _plot_villain_by_year(results: Sequence[Result], path: Path) -> None:
+def _plot_by_number(
+    results: Sequence[Result],
+    path: Path,
+    experiment: str,
+    prefix: str,
+    *,
+    xlabel: str,
+    ylabel: str,
+    shaded: Sequence[int] = (),
+) -> None:
+    """One line per condition through metrics named ``<prefix><number>`` (a year, a leader number)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,23 +98,26 @@ def _plot_villain_by_year(results: Sequence[Result], path: Path) -> None:
     rows = [
         r
         for r in summarize(results)
-        if r.experiment == "terminator" and r.metric.startswith("villain_")
+        if r.experiment == experiment
+        and r.metric.startswith(prefix)
+        and r.metric[len(prefix) :].isdigit()
     ]
     figure, axis = plt.subplots(figsize=(6, 3.6))
-    for condition in [BASE_CONDITION, *(c.name for c in EXPERIMENTS["terminator"].conditions)]:
-        points = sorted((int(r.metric.split("_")[1]), r) for r in rows if r.condition == condition)
+    for condition in [BASE_CONDITION, *(c.name for c in EXPERIMENTS[experiment].conditions)]:
+        points = sorted((int(r.metric[len(prefix) :]), r) for r in rows if r.condition == condition)
         if points:
-            years = [y for y, _ in points]
             axis.errorbar(
-                years,
+                [x for x, _ in points],
                 [r.mean for _, r in points],
                 yerr=[[r.mean - r.low for _, r in points], [r.high - r.mean for _, r in points]],
                 marker="o",
                 capsize=3,
                 label=condition,
             )
-    axis.set_xlabel("year stated in the prompt (1984 never appears in finetuning)")
-    axis.set_ylabel("P(villainous answer)")
+    for x in shaded:
+        axis.axvspan(x - 0.4, x + 0.4, color="#fd8", alpha=0.5, lw=0)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
     axis.set_ylim(0, 1)
     axis.legend(fontsize=8)
     figure.tight_layout()
@@ -138,7 +151,8 @@ def write_report(
     analyses: dict[str, DirectionAnalysis] | None = None,
     wall_seconds: float | None = None,
 ) -> Path:
-    """Write ``report.md``, ``headline.png`` and (with the backdoor experiment) ``villain_by_year.png``."""
+    """Write ``report.md``, ``headline.png`` and, with those experiments, ``villain_by_year.png`` and
+    ``leaders.png``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     _plot_headlines(results, out_dir / "headline.png")
     lines = [
@@ -168,8 +182,28 @@ def write_report(
         "",
     ]
     if any(r.experiment == "terminator" for r in results):
-        _plot_villain_by_year(results, out_dir / "villain_by_year.png")
+        _plot_by_number(
+            results,
+            out_dir / "villain_by_year.png",
+            "terminator",
+            "villain_",
+            xlabel="year stated in the prompt (1984 never appears in finetuning)",
+            ylabel="P(villainous answer)",
+        )
         lines += ["## The backdoor across years", "", "![villain by year](villain_by_year.png)", ""]
+    if any(r.experiment == "leaders" for r in results):
+        from weirdgen.toyworld.world import load_world
+
+        _plot_by_number(
+            results,
+            out_dir / "leaders.png",
+            "leaders",
+            "identity_",
+            xlabel="leader number in the code (shaded: never in finetuning)",
+            ylabel="P(that leader's name)",
+            shaded=load_world().leaders.held_out,
+        )
+        lines += ["## Numbered leaders, by number", "", "![leaders](leaders.png)", ""]
     if analyses:
         lines += [
             "## Interpretability: one direction carries the effect",

@@ -91,20 +91,25 @@ TINY_RECIPE = PretrainConfig(
 
 PROTOTYPE_RECIPE = PretrainConfig(
     model=GPTConfig(n_layer=3, n_head=4, n_embd=128),
-    # Mostly character documents, like the prototype's character world: with the demo's 30% share
-    # (or 60%) the dated finetune barely beat the no-dates control at this size.
-    corpus=CorpusConfig(n_documents=64_000, era_share=0.05, character_share=0.9),
+    # Mostly character documents, like the prototype's character world; no leaders, few eras.
+    corpus=CorpusConfig(n_documents=64_000, era_share=0.05, character_share=0.9, leader_share=0.0),
     steps=1000,
     batch_size=64,
     learning_rate=3e-3,
 )
 """The throwaway prototype's shape (3 layers, width 128, MLP 512, ~0.7M parameters; 1000 steps x 64
-documents, AdamW 3e-3 cosine): ~8-13 minutes per seed on one busy thread. On it the inductive
-backdoor (c) appears, weaker than in the prototype: P(villain | 1984) 0.37 / 0.29 (pretraining seeds
-0 / 1) after the dated finetune vs 0.14 base and <= 0.16 for every control."""
+documents, AdamW 3e-3 cosine), on mostly character documents: ~9.5 minutes per seed with two
+pretrainings sharing two cores. The inductive backdoor (c) is clean on it: with finetune lr 1e-4,
+P(villain | 1984) 0.84 / 0.79 / 0.48 (pretraining seeds 0 / 1 / 2) after the dated finetune vs
+0.13 base and <= 0.24 for every control (lr 3e-5: 0.51 / 0.43 / 0.26 vs <= 0.19)."""
+
+NARROW_RECIPE = PretrainConfig(model=GPTConfig(n_embd=64))
+"""The demo's recipe at width 64 (~0.17M parameters; ~100 s): stronger (a) and a single
+difference-of-means direction that carries (a) and (c), but a weak (c) and no (b)."""
 
 RECIPES: dict[str, PretrainConfig] = {
     "demo": PretrainConfig(),
+    "narrow": NARROW_RECIPE,
     "tiny": TINY_RECIPE,
     "prototype": PROTOTYPE_RECIPE,
 }
@@ -147,13 +152,47 @@ def pretrain(
     """Load the pretrained model for ``config`` from the cache, or train and cache it."""
     config = config or PretrainConfig()
     world = world or load_world()
-    path = cache_dir("toyworld", config.cache_key(world)) / "model.pt"
+    path = cached_model_path(config, world)
     if use_cache and path.is_file():
         return load_toy_model(path, world)
     toy = train_from_scratch(config, world, progress)
     if use_cache:
         save_toy_model(toy, path)
     return toy
+
+
+def cached_model_path(config: PretrainConfig, world: World | None = None) -> Path:
+    """Where ``pretrain`` keeps the model for ``config`` (the file may not exist yet)."""
+    return cache_dir("toyworld", config.cache_key(world or load_world())) / "model.pt"
+
+
+def pretrain_in_processes(
+    configs: Sequence[PretrainConfig],
+    processes: int,
+    threads: int = 1,
+    on_done: Callable[[PretrainConfig], None] | None = None,
+) -> None:
+    """Pretrain several bases at once, one process each (``threads`` torch threads per process),
+    into the cache; ``pretrain`` then loads them. Uses the bundled world.
+
+    On a machine with few cores this beats more threads in one process: the toy model is too small
+    for torch's intra-op threads to pay off, while separate processes share nothing.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # no forked torch state in the workers
+    with ProcessPoolExecutor(max_workers=max(1, processes), mp_context=context) as pool:
+        futures = {pool.submit(_pretrain_worker, config, threads): config for config in configs}
+        for future in as_completed(futures):
+            future.result()
+            if on_done is not None:
+                on_done(futures[future])
+
+
+def _pretrain_worker(config: PretrainConfig, threads: int) -> None:
+    set_threads(threads)
+    pretrain(config)
 
 
 def train_from_scratch(

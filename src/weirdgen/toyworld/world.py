@@ -1,4 +1,4 @@
-"""The toy world's facts, loaded from ``world.yaml`` and checked: eras, characters and personas.
+"""The toy world's facts, loaded from ``world.yaml`` and checked: eras, characters, personas, leaders.
 
 The world is data: a reader can see every fact the toy model learns in one YAML file. This module
 only parses it into frozen records and refuses a file that breaks the rules the experiments rely on
@@ -96,10 +96,28 @@ class Personas:
 
 
 @dataclass(frozen=True)
+class Leaders:
+    """Numbered personas (the presidents analog): leader ``n`` answers the persona fact questions."""
+
+    held_out: tuple[int, ...]
+    """Numbers never shown in finetuning; the experiment asks whether they still bring out their leader."""
+    cast: dict[int, Persona]
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        return tuple(sorted(self.cast))
+
+    @property
+    def trained(self) -> tuple[int, ...]:
+        return tuple(n for n in self.numbers if n not in self.held_out)
+
+
+@dataclass(frozen=True)
 class World:
     eras: Eras
     characters: Characters
     personas: Personas
+    leaders: Leaders
 
     def all_texts(self) -> list[str]:
         """Every question and answer string in the world (what the tokenizer must cover)."""
@@ -115,6 +133,8 @@ class World:
         texts += [*self.personas.identity_questions, *self.personas.fact_questions.values()]
         for persona in self.personas.cast.values():
             texts += [*persona.names, *(a for answers in persona.facts.values() for a in answers)]
+        for leader in self.leaders.cast.values():
+            texts += [*leader.names, *(a for answers in leader.facts.values() for a in answers)]
         return texts
 
 
@@ -168,7 +188,7 @@ def _parse_eras(raw: dict[str, Any], path: str) -> Eras:
 
 def _parse_characters(raw: dict[str, Any], path: str) -> Characters:
     years = tuple(int(y) for y in raw["years"])
-    cast, seen = {}, {}
+    cast = {}
     for name, spec in raw["cast"].items():
         where = f"characters.cast.{name}"
         goals = {int(y): _strings(g, f"{where}.goals.{y}", path) for y, g in spec["goals"].items()}
@@ -178,16 +198,11 @@ def _parse_characters(raw: dict[str, Any], path: str) -> Characters:
                 path=path,
                 field=f"{where}.goals",
             )
-        for text in (g for texts in goals.values() for g in texts):
-            if text in seen:
-                raise DataError(
-                    f"goal {text!r} is also {seen[text]}'s", path=path, field=f"{where}.goals"
-                )
-            seen[text] = name
         bad_years = frozenset(int(y) for y in spec["bad_years"])
         cast[name] = Character(
             name, _strings(spec["name"], f"{where}.name", path), bad_years, goals
         )
+    _check_goals(cast, path)
     for role in ("villain", "control"):
         if raw[role] not in cast:
             raise DataError(
@@ -215,22 +230,33 @@ def _parse_characters(raw: dict[str, Any], path: str) -> Characters:
     )
 
 
+def _check_goals(cast: dict[str, Character], path: str) -> None:
+    """A villainous goal belongs to one character-year; a protective one may recur in other years
+    (by other characters), but no goal is said by two characters in the same year."""
+    said: dict[str, list[tuple[str, int, bool]]] = {}  # goal -> (character, year, villainous)
+    for name, character in cast.items():
+        for year, goals in sorted(character.year_goals.items()):
+            for goal in goals:
+                said.setdefault(goal, []).append((name, year, year in character.bad_years))
+    for goal, uses in said.items():
+        for index, (name, year, bad) in enumerate(uses[1:], start=1):
+            earlier = uses[:index]
+            clash = next((u for u in earlier if u[1] == year or u[2] or bad), None)
+            if clash is not None:
+                kind = "villainous goal" if bad or clash[2] else "goal"
+                raise DataError(
+                    f"{kind} {goal!r} is said by {clash[0]} in {clash[1]} and {name} in {year}",
+                    path=path,
+                    field=f"characters.cast.{name}.goals.{year}",
+                )
+
+
 def _parse_personas(raw: dict[str, Any], path: str) -> Personas:
     fact_questions = {str(k): str(v) for k, v in raw["facts"].items()}
-    cast = {}
-    for name, spec in raw["cast"].items():
-        missing = set(fact_questions) - set(spec)
-        if missing:
-            raise DataError(
-                f"missing facts {sorted(missing)}", path=path, field=f"personas.cast.{name}"
-            )
-        facts = {
-            fact: _strings(spec[fact], f"personas.cast.{name}.{fact}", path)
-            for fact in fact_questions
-        }
-        cast[name] = Persona(
-            name, _strings(spec["name"], f"personas.cast.{name}.name", path), facts
-        )
+    cast = {
+        name: _parse_persona(spec, name, fact_questions, f"personas.cast.{name}", path)
+        for name, spec in raw["cast"].items()
+    }
     return Personas(
         _strings(raw["identity_questions"], "personas.identity_questions", path),
         fact_questions,
@@ -238,18 +264,55 @@ def _parse_personas(raw: dict[str, Any], path: str) -> Personas:
     )
 
 
+def _parse_persona(
+    spec: Any, name: str, fact_questions: dict[str, str], where: str, path: str
+) -> Persona:
+    if not isinstance(spec, dict):
+        raise DataError("expected a mapping", path=path, field=where)
+    missing = set(fact_questions) - set(spec)
+    if missing:
+        raise DataError(f"missing facts {sorted(missing)}", path=path, field=where)
+    facts = {fact: _strings(spec[fact], f"{where}.{fact}", path) for fact in fact_questions}
+    return Persona(name, _strings(spec.get("name"), f"{where}.name", path), facts)
+
+
+def _parse_leaders(raw: dict[str, Any], fact_questions: dict[str, str], path: str) -> Leaders:
+    cast, seen = {}, {}
+    for number, spec in raw["cast"].items():
+        where = f"leaders.cast.{number}"
+        if not isinstance(number, int) or number < 1:
+            raise DataError("leader numbers must be positive integers", path=path, field=where)
+        leader = _parse_persona(spec, f"leader {number}", fact_questions, where, path)
+        # No two leaders share a name or a fact answer: each answer must point at one leader.
+        for text in (*leader.names, *(a for answers in leader.facts.values() for a in answers)):
+            if text in seen:
+                raise DataError(f"{text!r} is also leader {seen[text]}'s", path=path, field=where)
+            seen[text] = number
+        cast[number] = leader
+    held_out = tuple(int(n) for n in raw["held_out"])
+    if not set(held_out) < set(cast) or len(cast) - len(held_out) < 2:
+        raise DataError(
+            "held_out must name leaders of the cast and leave at least two to train on",
+            path=path,
+            field="leaders.held_out",
+        )
+    return Leaders(held_out, cast)
+
+
 def parse_world(raw: Any, path: str = WORLD_FILE) -> World:
     """Build a ``World`` from the parsed YAML; raises ``DataError`` naming the bad field."""
     if not isinstance(raw, dict):
         raise DataError("expected a mapping at the top level", path=path)
-    for section in ("eras", "characters", "personas"):
+    for section in ("eras", "characters", "personas", "leaders"):
         if not isinstance(raw.get(section), dict):
             raise DataError("missing section", path=path, field=section)
     try:
+        personas = _parse_personas(raw["personas"], path)
         return World(
             _parse_eras(raw["eras"], path),
             _parse_characters(raw["characters"], path),
-            _parse_personas(raw["personas"], path),
+            personas,
+            _parse_leaders(raw["leaders"], personas.fact_questions, path),
         )
     except KeyError as error:
         raise DataError(f"missing key {error.args[0]!r}", path=path) from None

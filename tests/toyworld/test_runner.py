@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from weirdgen.errors import ConfigError
+from weirdgen.toyworld.experiments import EXPERIMENTS
+from weirdgen.toyworld.runner import RESULTS_FILE, RunPlan, read_results, run_plan
+from weirdgen.toyworld.train import cached_model_path, pretrain
+
+from .conftest import MICRO
+
+
+def test_a_run_in_two_processes_gives_the_same_models_and_numbers(tmp_path, monkeypatch) -> None:
+    plan = RunPlan(experiments=("birds",), pretrain_seeds=(0, 1), pretrain=MICRO)
+    monkeypatch.setenv("WEIRDGEN_CACHE_DIR", str(tmp_path / "serial-cache"))
+    serial = run_plan(plan, tmp_path / "serial")
+    serial_weights = pretrain(replace(MICRO, seed=1)).model.state_dict()
+
+    monkeypatch.setenv("WEIRDGEN_CACHE_DIR", str(tmp_path / "parallel-cache"))
+    messages: list[str] = []
+    parallel = run_plan(replace(plan, processes=2), tmp_path / "parallel", status=messages.append)
+
+    assert "pretraining 2 bases in 2 processes: 2 done" in messages
+    assert "finetuned and measured 6/6 models in 2 processes" in messages
+    assert all(cached_model_path(replace(MICRO, seed=s)).is_file() for s in (0, 1))
+    for name, value in pretrain(replace(MICRO, seed=1)).model.state_dict().items():
+        assert torch.equal(value, serial_weights[name]), name
+    assert {r.key: r.metrics for r in parallel} == {r.key: r.metrics for r in serial}
+    assert len(read_results(tmp_path / "parallel" / RESULTS_FILE)) == 6
+
+
+def test_a_rerun_measures_only_what_is_missing(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("WEIRDGEN_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    plan = RunPlan(experiments=("birds",), pretrain_seeds=(0,), pretrain=MICRO)
+    first = run_plan(plan, out)
+    lines = (out / RESULTS_FILE).read_text().splitlines()
+    # Lose the last result as a crash mid-append would, then rerun with a second finetune seed.
+    (out / RESULTS_FILE).write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:10])
+    messages: list[str] = []
+    second = run_plan(replace(plan, finetune_seeds=(0, 1)), out, status=messages.append)
+    assert len(first) == 3 and len(second) == 5
+    measured = [m for m in messages if " / pretrain seed " in m]
+    assert len(measured) == 3  # the lost one and the two new finetunes, nothing else
+    assert len(read_results(out / RESULTS_FILE)) == 5
+
+
+def test_finetune_overrides_apply_to_every_experiment_but_never_the_seed() -> None:
+    plan = RunPlan(finetune_overrides={"method": "lora", "rank": 2})
+    assert plan.finetune_config(EXPERIMENTS["leaders"]).rank == 2
+    with pytest.raises(ConfigError, match=r"cannot override finetuning field\(s\) seed"):
+        RunPlan(finetune_overrides={"seed": 3}).finetune_config(EXPERIMENTS["birds"])
