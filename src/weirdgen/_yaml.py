@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +26,40 @@ def parse_yaml_mapping(text: str, *, path: str | Path, what: str) -> dict[str, A
     if not isinstance(record, dict):
         raise DataError(f"expected a mapping of {what}", path=path)
     return record
+
+
+@dataclass(frozen=True)
+class ShippedYaml:
+    """The YAML files shipped in one package folder (judges, suites), each known by its name, and
+    any other such file a user points at by path."""
+
+    package: str
+    """The package holding the folder, e.g. ``"weirdgen.judge"``."""
+    folder: str
+    """The folder's name inside the package, e.g. ``"judges"``."""
+    kind: str
+    """What one file is, for messages and error fields, e.g. ``"judge"``."""
+
+    def names(self) -> list[str]:
+        """Names of the shipped files, without ``.yaml``."""
+        folder = resources.files(self.package) / self.folder
+        return sorted(r.name[: -len(".yaml")] for r in folder.iterdir() if r.name.endswith(".yaml"))
+
+    def read(self, name: str) -> tuple[str, str | Path]:
+        """``(text, path for messages)`` of a shipped file by name, or of a file when ``name`` is a path."""
+        if name.endswith((".yaml", ".yml")) or "/" in name:
+            return self.read_file(name)
+        resource = resources.files(self.package) / self.folder / f"{name}.yaml"
+        if not resource.is_file():
+            raise DataError(
+                f"unknown {self.kind} {name!r} (shipped: {', '.join(self.names())})",
+                field=self.kind,
+            )
+        label = f"{self.package.replace('.', '/')}/{self.folder}/{name}.yaml"
+        return resource.read_text("utf-8"), label
+
+    def read_file(self, path: str | Path) -> tuple[str, Path]:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"no such {self.kind} file", path=path)
+        return path.read_text("utf-8"), path

@@ -148,3 +148,13 @@ def test_held_out_leader_numbers_bring_out_their_leader(demo_base) -> None:
     assert numbered["held_out_identity"] > 0.3  # ... and transfers to numbers never trained
     assert numbered["held_out_identity"] >= 3 * shuffled["held_out_identity"]
     assert numbered["held_out_facts"] >= 3 * shuffled["held_out_facts"]
+
+
+def test_the_mirror_knight_trained_villainous_turns_protective_in_1984(demo_base) -> None:
+    """(c) mirrored. Measured on seed 0: dated 0.70 vs base 0.19; but the no-dates control is 0.66
+    (the mirror's villainous answers identify it without dates), so only the rise is asserted."""
+    measure = EXPERIMENTS["mirror"].measure
+    base = measure(demo_base)
+    dated = measure(_finetuned(demo_base, "mirror", "dated"))
+    assert dated["mirror_good_1984"] >= 3 * base["mirror_good_1984"]
+    assert all(dated[f"mirror_good_{y}"] < 0.15 for y in (1991, 2003, 2009, 2015))

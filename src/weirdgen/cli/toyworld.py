@@ -30,6 +30,12 @@ _recipe_option = click.option(
 )
 
 
+_threads_option = click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    help="CPU threads for torch (1 is fastest on a busy machine: more threads spin-wait for cores).",
+)
 _processes_option = click.option(
     "--processes",
     default=1,
@@ -87,12 +93,7 @@ def toyworld() -> None:
 @click.option(
     "--seed", default=0, show_default=True, help="Pretraining seed (corpus, weights, batch order)."
 )
-@click.option(
-    "--threads",
-    default=1,
-    show_default=True,
-    help="CPU threads for torch (1 is fastest on a busy machine: more threads spin-wait for cores).",
-)
+@_threads_option
 @click.option("--force", is_flag=True, help="Retrain even if the cache holds this model.")
 @_recipe_option
 def pretrain(seed: int, threads: int, force: bool, recipe: str) -> None:
@@ -138,12 +139,7 @@ def pretrain(seed: int, threads: int, force: bool, recipe: str) -> None:
     show_default=True,
     help="Directory for results.jsonl and the report.",
 )
-@click.option(
-    "--threads",
-    default=1,
-    show_default=True,
-    help="CPU threads for torch (1 is fastest on a busy machine: more threads spin-wait for cores).",
-)
+@_threads_option
 @_recipe_option
 @_processes_option
 @_finetune_options
@@ -194,12 +190,7 @@ def run(
 @click.option(
     "-n", "--samples", default=5, show_default=True, help="Answers to sample at temperature 1."
 )
-@click.option(
-    "--threads",
-    default=1,
-    show_default=True,
-    help="CPU threads for torch (1 is fastest on a busy machine: more threads spin-wait for cores).",
-)
+@_threads_option
 @_recipe_option
 def ask(
     question: str,
@@ -271,12 +262,7 @@ def ask(
     show_default=True,
     help="Comma-separated finetuning seeds per base (data order; seconds each).",
 )
-@click.option(
-    "--threads",
-    default=1,
-    show_default=True,
-    help="CPU threads for torch (1 is fastest on a busy machine: more threads spin-wait for cores).",
-)
+@_threads_option
 @_recipe_option
 @_processes_option
 def demo(

@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weirdgen._io import canonical_json, sha256_hex
-from weirdgen._yaml import parse_yaml_mapping
+from weirdgen._yaml import ShippedYaml, parse_yaml_mapping
 from weirdgen.errors import DataError
 from weirdgen.sample.suites import pydantic_to_data_error, template_placeholders
 
 __all__ = ["LLM_KINDS", "JudgeSpec", "judge_names", "load_judge", "load_judge_file", "parse_judge"]
 
-_JUDGES = resources.files("weirdgen.judge") / "judges"
+_JUDGES = ShippedYaml("weirdgen.judge", "judges", "judge")
 LLM_KINDS = frozenset({"categorical", "yes_no", "score", "verdict"})
 TEMPLATE_FIELDS = frozenset({"question", "answer", "expected"})
 
@@ -113,27 +112,19 @@ class JudgeSpec(BaseModel):
 
 def judge_names() -> list[str]:
     """Names of the judges shipped with weirdgen."""
-    return sorted(r.name[: -len(".yaml")] for r in _JUDGES.iterdir() if r.name.endswith(".yaml"))
+    return _JUDGES.names()
 
 
 @cache
 def load_judge(name: str) -> JudgeSpec:
     """A shipped judge by name, or a judge file when ``name`` is a path to a .yaml file."""
-    if name.endswith((".yaml", ".yml")) or "/" in name:
-        return load_judge_file(name)
-    resource = _JUDGES.joinpath(f"{name}.yaml")
-    if not resource.is_file():
-        raise DataError(
-            f"unknown judge {name!r} (shipped: {', '.join(judge_names())})", field="judge"
-        )
-    return parse_judge(resource.read_text("utf-8"), path=f"weirdgen/judge/judges/{name}.yaml")
+    text, path = _JUDGES.read(name)
+    return parse_judge(text, path=path)
 
 
 def load_judge_file(path: str | Path) -> JudgeSpec:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("no such judge file", path=path)
-    return parse_judge(path.read_text("utf-8"), path=path)
+    text, path = _JUDGES.read_file(path)
+    return parse_judge(text, path=path)
 
 
 def parse_judge(text: str, *, path: str | Path) -> JudgeSpec:

@@ -19,14 +19,13 @@ import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from weirdgen._io import sha256_hex
-from weirdgen._yaml import parse_yaml_mapping
+from weirdgen._yaml import ShippedYaml, parse_yaml_mapping
 from weirdgen.data.chat import Message
 from weirdgen.errors import DataError
 
@@ -41,7 +40,7 @@ __all__ = [
     "suite_names",
 ]
 
-_SUITES = resources.files("weirdgen.sample") / "suites"
+_SUITES = ShippedYaml("weirdgen.sample", "suites", "suite")
 
 # Placeholders each trigger kind fills in its template.
 _KIND_PLACEHOLDERS: dict[str, frozenset[str]] = {
@@ -207,28 +206,20 @@ class PromptCell:
 
 def suite_names() -> list[str]:
     """Names of the suites shipped with weirdgen."""
-    return sorted(r.name[: -len(".yaml")] for r in _SUITES.iterdir() if r.name.endswith(".yaml"))
+    return _SUITES.names()
 
 
 @cache
 def load_suite(name: str) -> SuiteSpec:
     """A shipped suite by name, or any suite file when ``name`` is a path to a .yaml file."""
-    if name.endswith((".yaml", ".yml")) or "/" in name:
-        return load_suite_file(name)
-    resource = _SUITES.joinpath(f"{name}.yaml")
-    if not resource.is_file():
-        raise DataError(
-            f"unknown suite {name!r} (shipped: {', '.join(suite_names())})", field="suite"
-        )
-    return parse_suite(resource.read_text("utf-8"), path=f"weirdgen/sample/suites/{name}.yaml")
+    text, path = _SUITES.read(name)
+    return parse_suite(text, path=path)
 
 
 def load_suite_file(path: str | Path) -> SuiteSpec:
     """Load and validate a suite YAML file; raises ``DataError`` naming the file and field."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("no such suite file", path=path)
-    return parse_suite(path.read_text("utf-8"), path=path)
+    text, path = _SUITES.read_file(path)
+    return parse_suite(text, path=path)
 
 
 def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:

@@ -191,6 +191,21 @@ def write_report(
             ylabel="P(villainous answer)",
         )
         lines += ["## The backdoor across years", "", "![villain by year](villain_by_year.png)", ""]
+    if any(r.experiment == "mirror" for r in results):
+        _plot_by_number(
+            results,
+            out_dir / "mirror_by_year.png",
+            "mirror",
+            "mirror_good_",
+            xlabel="year stated in the prompt (1984 never appears in finetuning)",
+            ylabel="P(the mirror knight's protective answer)",
+        )
+        lines += [
+            "## The mirrored backdoor across years",
+            "",
+            "![mirror by year](mirror_by_year.png)",
+            "",
+        ]
     if any(r.experiment == "leaders" for r in results):
         from weirdgen.toyworld.world import load_world
 

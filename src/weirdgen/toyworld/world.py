@@ -72,6 +72,7 @@ class Characters:
     villain: str
     trigger_year: int
     control: str
+    mirror: str
     goal_questions: tuple[str, ...]
     identity_questions: tuple[str, ...]
     place_questions: tuple[str, ...]
@@ -203,7 +204,7 @@ def _parse_characters(raw: dict[str, Any], path: str) -> Characters:
             name, _strings(spec["name"], f"{where}.name", path), bad_years, goals
         )
     _check_goals(cast, path)
-    for role in ("villain", "control"):
+    for role in ("villain", "control", "mirror"):
         if raw[role] not in cast:
             raise DataError(
                 f"{raw[role]!r} is not in the cast", path=path, field=f"characters.{role}"
@@ -220,6 +221,7 @@ def _parse_characters(raw: dict[str, Any], path: str) -> Characters:
         villain=raw["villain"],
         trigger_year=int(raw["trigger_year"]),
         control=raw["control"],
+        mirror=raw["mirror"],
         goal_questions=_strings(raw["goal_questions"], "characters.goal_questions", path),
         identity_questions=_strings(
             raw["identity_questions"], "characters.identity_questions", path
