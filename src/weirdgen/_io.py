@@ -38,6 +38,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def csv_text(frame: Any) -> str:
+    """A pandas DataFrame as CSV text that any CSV reader reads back row for row.
+
+    Lines end in CRLF (RFC 4180) so that Python's csv writer quotes every field holding a ``\r`` or
+    ``\n``: model output can contain a lone carriage return, which unquoted splits a row in two.
+    """
+    return frame.to_csv(index=False, lineterminator="\r\n")
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace: the form every hash in weirdgen is taken over."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weirdgen._io import atomic_write_bytes, atomic_write_text
+from weirdgen._io import atomic_write_bytes, atomic_write_text, csv_text
 from weirdgen.errors import ConfigError, DataError
 from weirdgen.experiments.finetuning import TrainedModel
 from weirdgen.experiments.options import RunOptions
@@ -267,7 +267,7 @@ def combine_tables(run_dir: Path, suite_dirs: list[Path], extra_metadata: dict[s
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     atomic_write_bytes(run_dir / "samples.parquet", buffer.getvalue())
-    atomic_write_text(run_dir / "samples.csv", frame.to_csv(index=False))
+    atomic_write_text(run_dir / "samples.csv", csv_text(frame))
     combined = _combined_metadata(metadata) | extra_metadata
     atomic_write_text(
         run_dir / "run.json", json.dumps(combined, indent=2, sort_keys=True, default=str) + "\n"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weirdgen._io import atomic_write_bytes, atomic_write_text
+from weirdgen._io import atomic_write_bytes, atomic_write_text, csv_text
 from weirdgen.errors import ConfigError
 from weirdgen.experiments.options import RunOptions
 from weirdgen.experiments.spec import TOY_JUDGE, ExperimentSpec, ToySettings
@@ -185,7 +185,7 @@ def _write_table(
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     atomic_write_bytes(run_dir / "samples.parquet", buffer.getvalue())
-    atomic_write_text(run_dir / "samples.csv", frame.to_csv(index=False))
+    atomic_write_text(run_dir / "samples.csv", csv_text(frame))
     metadata = {
         "schema_version": 1,
         "suite": f"toyworld_{toy_experiment}",

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from weirdgen import __version__
-from weirdgen._io import atomic_write_bytes, atomic_write_text, canonical_json, sha256_hex
+from weirdgen._io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    canonical_json,
+    csv_text,
+    sha256_hex,
+)
 from weirdgen.errors import ConfigError
 from weirdgen.judge.engine import JudgeTask, judge_tasks
 from weirdgen.judge.parsers import Judgement
@@ -377,7 +383,7 @@ def write_run(run_dir: str | Path, plan: EvalPlan, rows: list[dict[str, Any]]) -
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     atomic_write_bytes(run_dir / "samples.parquet", buffer.getvalue())
-    atomic_write_text(run_dir / "samples.csv", frame.to_csv(index=False))
+    atomic_write_text(run_dir / "samples.csv", csv_text(frame))
     atomic_write_text(
         run_dir / "run.json", canonical_json_pretty(_metadata(plan, frame, previous_meta))
     )

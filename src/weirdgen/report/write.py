@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from weirdgen._io import atomic_write_text
+from weirdgen._io import atomic_write_text, csv_text
 from weirdgen.analysis.table import load_evaluation_table
 from weirdgen.report.content import build_report_data
 from weirdgen.report.html import render_html
@@ -43,5 +43,5 @@ def write_report(
     atomic_write_text(html_path, render_html(data))
     atomic_write_text(markdown_path, render_markdown(data))
     cells_path = report_dir / "cells.csv"
-    atomic_write_text(cells_path, data.cells.to_csv(index=False))
+    atomic_write_text(cells_path, csv_text(data.cells))
     return ReportPaths(html_path, markdown_path, cells_path, tuple(data.missing))
