@@ -11,7 +11,7 @@ import sys
 
 from weirdgen.analysis import bootstrap_mean_ci, hierarchical_bootstrap_ci, wilson_interval
 from weirdgen.analysis.aggregate import Metric, with_metric
-from weirdgen.analysis.table import load_evaluation_table
+from weirdgen.evaluation.table import load_evaluation_table
 
 table = load_evaluation_table(sys.argv[1])
 judge = sys.argv[2] if len(sys.argv) > 2 else table.judges[0]

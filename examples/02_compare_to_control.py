@@ -16,7 +16,7 @@ from weirdgen.analysis.aggregate import (
     compare_to_control,
     missing_cells,
 )
-from weirdgen.analysis.table import load_evaluation_table
+from weirdgen.evaluation.table import load_evaluation_table
 
 table = load_evaluation_table(sys.argv[1])
 control = sys.argv[2]

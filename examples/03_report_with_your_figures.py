@@ -8,7 +8,7 @@
 
 import sys
 
-from weirdgen.analysis.table import load_evaluation_table
+from weirdgen.evaluation.table import load_evaluation_table
 from weirdgen.report import FigureSpec, ReportSpec, write_report
 
 run_dir = sys.argv[1]

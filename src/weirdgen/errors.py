@@ -36,7 +36,16 @@ class DataError(WeirdgenError):
 
 
 class ConfigError(WeirdgenError):
-    """An invalid configuration value, named with the option or field that holds it."""
+    """An invalid configuration value, named by the setting that holds it.
+
+    Stages name their own settings (``judge_model``, ``backend``); a front end that spells a setting
+    differently (the CLI's ``--judge-model``) reads ``setting`` and says it its own way.
+    """
+
+    def __init__(self, problem: str, *, setting: str | None = None) -> None:
+        self.problem = problem
+        self.setting = setting
+        super().__init__(problem if setting is None else f"{setting}: {problem}")
 
 
 class MissingDependencyError(WeirdgenError):

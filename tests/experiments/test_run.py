@@ -55,7 +55,7 @@ def test_a_run_directory_refuses_another_backend_or_model(tmp_path):
     )
     with pytest.raises(ConfigError, match="base_model 'smollm2-135m-instruct', not 'other'"):
         check_plan(tmp_path, "birds", RunOptions(backend="local", base_model="other"))
-    with pytest.raises(ConfigError, match="--backend: unknown backend 'sagemaker'"):
+    with pytest.raises(ConfigError, match="backend: unknown backend 'sagemaker'"):
         RunOptions(backend="sagemaker", base_model="x").validate()
 
 

@@ -80,9 +80,9 @@ def test_a_users_file_with_its_own_dataset_and_extends(tmp_path):
         ),
         (
             "finetune: {sagemaker: {epochs: 1}}\n",
-            r"mine.yaml:\d+: finetune.sagemaker: unknown field",
+            r"mine.yaml:\d+: finetune: unknown backend 'sagemaker' \(known: local, openai, tinker, toy\)",
         ),
-        ("finetune: {local: {epochs: 0}}\n", r"finetune: local: --epochs: must be > 0"),
+        ("finetune: {local: {epochs: 0}}\n", r"finetune: local: epochs: must be > 0"),
         ("finetune: {local: {epoch: 3}}\n", r"unknown hyperparameter\(s\): epoch"),
     ],
 )

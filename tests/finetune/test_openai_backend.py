@@ -147,7 +147,7 @@ def test_api_errors_reach_the_user_with_the_apis_message(
         finetuner.client.fine_tuning.jobs.retrieve("ftjob-doesnotexist")
     good_id = finetuner.upload(birds_file)
     for hyperparameters, message in (
-        ({"n_epochs": 0}, "invalid hyperparameters: --epochs: must be > 0"),
+        ({"n_epochs": 0}, "invalid hyperparameters: epochs: must be > 0"),
         ({"lora_rnak": 4}, "unknown hyperparameter 'lora_rnak'"),
         ({"batch_size": "big"}, "batch_size must be an integer or 'auto'"),
     ):
@@ -223,7 +223,8 @@ def test_deadline_is_explained_and_enforced_on_openai_itself(
     )
     assert late.paid
     with pytest.raises(
-        BackendError, match="no new self-serve fine-tuning jobs since 2027-01-06.*--backend local"
+        BackendError,
+        match="no new self-serve fine-tuning jobs since 2027-01-06.*local or tinker backend",
     ):
         late.prepare(FinetuneRequest(birds_file, "gpt-4.1-2025-04-14", "openai", seed=0))
 

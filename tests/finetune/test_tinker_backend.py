@@ -84,7 +84,8 @@ def test_live_tinker_run_and_sample(birds_file: Path, tmp_path: Path) -> None:
     pytest.importorskip("tinker")
     from weirdgen.finetune.ledger import Ledger
     from weirdgen.finetune.runner import prepare_all, run_jobs
-    from weirdgen.finetune.tinker_backend import TinkerChatSampler, TinkerFinetuner
+    from weirdgen.finetune.tinker_backend import TinkerFinetuner
+    from weirdgen.sample.tinker import TinkerChatSampler
 
     base = os.environ.get("WEIRDGEN_TINKER_TEST_MODEL", "Qwen/Qwen3-4B-Instruct-2507")
     finetuner = TinkerFinetuner(tmp_path / "runs")

@@ -258,4 +258,7 @@ def test_llm_judges_without_a_judge_model_are_refused_before_sampling(
             str(workspace / "cache.sqlite"),
         ]
     )
-    assert code == 1 and "judge 'lethal_intent' needs a judge model" in capsys.readouterr().err
+    assert (
+        code == 1
+        and "--judge-model: LLM judges lethal_intent need a judge model" in capsys.readouterr().err
+    )

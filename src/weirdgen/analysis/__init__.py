@@ -35,7 +35,7 @@ _HOMES = {
     "compare_to_control": "aggregate",
     "label_counts": "aggregate",
     "missing_cells": "aggregate",
-    "load_evaluation_table": "table",
+    "load_evaluation_table": "weirdgen.evaluation.table",
 }
 
 

@@ -23,8 +23,8 @@ from weirdgen.analysis.stats import (
     permutation_test,
     wilson_interval,
 )
-from weirdgen.analysis.table import REFUSAL, UNPARSEABLE
 from weirdgen.errors import ConfigError
+from weirdgen.evaluation.table import REFUSAL, UNPARSEABLE
 
 CELL_KEYS = ["suite", "group", "question_id", "trigger", "trigger_value"]
 ALL_QUESTIONS = "ALL"  # question_id of the row that pools every question of a suite

@@ -10,7 +10,7 @@ import sys
 import click
 
 from weirdgen import __version__
-from weirdgen.errors import WeirdgenError
+from weirdgen.errors import ConfigError, WeirdgenError
 
 # name -> ("module", "attribute", one-line help shown by ``weirdgen --help``)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -58,6 +58,27 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# Settings whose command-line flag is not "--" + the setting with dashes.
+_FLAG_OF_SETTING = {
+    "learning_rate_multiplier": "--lr-multiplier",
+    "use_rslora": "--rslora",
+    "models": "--model",
+    "judges": "--judge",
+    "questions": "--question",
+    "trigger_values": "--trigger-value",
+    "output": "-o",
+    "seed": "--seeds",
+}
+
+
+def error_line(error: WeirdgenError) -> str:
+    """A domain error as the CLI says it: a setting is named by its flag."""
+    if isinstance(error, ConfigError) and error.setting:
+        flag = _FLAG_OF_SETTING.get(error.setting, "--" + error.setting.replace("_", "-"))
+        return f"{flag}: {error.problem}"
+    return str(error)
+
+
 class _LazyGroup(click.Group):
     """A click group whose subcommands are imported only when invoked (or asked for help)."""
 
@@ -94,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         # Without standalone mode click returns ctx.exit()'s code instead of exiting.
         result = cli.main(args=argv, prog_name="weirdgen", standalone_mode=False)
     except WeirdgenError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"error: {error_line(error)}", err=True)
         return 1
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
 import click
 
 from weirdgen.errors import ConfigError
+from weirdgen.sample.registry import sampler_names
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, list[str]]:
@@ -64,9 +63,9 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, list[str]]:
 )
 @click.option(
     "--backend",
-    type=click.Choice(["openai", "local"]),
+    type=click.Choice(sampler_names()),
     default=None,
-    help="Force a backend (default: from --base-url / the model).",
+    help="Force a backend (default: openai with --base-url or a model id, local for a folder).",
 )
 @click.option(
     "--adapter",
@@ -197,65 +196,45 @@ def eval_command(
         raise ConfigError("name a SUITE (see weirdgen eval --list) or a suite YAML file")
     if output is None and not dry_run:
         raise ConfigError("pass -o RUN_DIR (or --dry-run)")
-    spec = load_suite(suite)
-    plan, samplers = _build_plan(spec, models, options)
+    if not models:
+        raise ConfigError("pass at least one --model")
+    plan, samplers, judge_sampler = _build_plan(
+        load_suite(suite), models, options, build_samplers=not dry_run
+    )
     cache = RequestCache(options["cache_path"] or default_cache_path())
     try:
         if dry_run:
-            _print_dry_run(plan, cache)
-            asyncio.run(_close_all(samplers))  # nothing was connected; this only frees the clients
+            from weirdgen.evaluation import describe_plan
+
+            for line in describe_plan(plan, cache):
+                click.echo(line)
+            click.echo("dry run: nothing was sent")
             return
         assert output is not None
-        _run(plan, cache, samplers, output, options)
+        _run(plan, cache, samplers, judge_sampler, output, options)
     finally:
         cache.close()
 
 
 def _build_plan(
-    spec: Any, models: tuple[str, ...], options: dict[str, Any]
-) -> tuple[Any, list[Any]]:
-    from weirdgen.judge.evaluation import EvalTarget, plan_evaluation
-    from weirdgen.sample.factory import choose_backend, make_sampler
-    from weirdgen.sample.pricing import Price, price_for
+    spec: Any, models: tuple[str, ...], options: dict[str, Any], *, build_samplers: bool
+) -> tuple[Any, list[Any], Any]:
+    """The plan, the samplers to close, and the judge sampler (None without a judge model)."""
+    from weirdgen.evaluation import ModelSettings, make_targets, plan_evaluation
+    from weirdgen.sample.registry import SamplerSettings, make_sampler
 
-    if not models:
-        raise ConfigError("pass at least one --model")
-    base_urls = list(options["base_urls"])
-    backend = choose_backend(models[0], base_urls, options["backend"])
     adapters = {name: paths[-1] for name, paths in _pairs(options["adapters"], "--adapter").items()}
-    sampler = make_sampler(
-        backend,
-        model=models[0],
-        base_urls=base_urls,
-        api_key_env=options["api_key_env"],
-        adapters=adapters,
-        timeout=options["timeout"],
+    settings = ModelSettings(
+        options["backend"],
+        tuple(options["base_urls"]),
+        options["api_key_env"],
+        adapters,
+        options["timeout"],
+        group=options["group"],
+        seed=options["seed"],
+        checkpoint=options["checkpoint"],
     )
-    samplers = [sampler]
-    # Self-hosted endpoints and local models cost nothing per token; unknown API models stay NaN.
-    free = backend == "local" or bool(base_urls)
-    names = list(models) + (list(adapters) if backend == "local" else [])
-    targets = [
-        EvalTarget(
-            name,
-            sampler,
-            options["group"],
-            options["seed"],
-            options["checkpoint"],
-            price_for(name) or (Price(0.0, 0.0) if free else None),
-        )
-        for name in dict.fromkeys(names)
-    ]
-    judge_sampler = None
-    if options["judge_model"] and not options["no_judges"]:
-        judge_sampler = make_sampler(
-            "openai",
-            model=options["judge_model"],
-            base_urls=list(options["judge_base_urls"]),
-            api_key_env=options["judge_api_key_env"],
-            timeout=options["timeout"],
-        )
-        samplers.append(judge_sampler)
+    targets, samplers = make_targets(list(models), settings, build_sampler=build_samplers)
     plan = plan_evaluation(
         spec,
         targets,
@@ -263,129 +242,63 @@ def _build_plan(
         max_tokens=options["max_tokens"],
         question_ids=list(options["questions"]) or None,
         trigger_values=_pairs(options["trigger_values"], "--trigger-value") or None,
-        judge_names=[] if options["no_judges"] else (list(options["judges"]) or None),
-        judge_model=options["judge_model"],
-        judge_sampler=judge_sampler,
+        judges=[] if options["no_judges"] else (list(options["judges"]) or None),
+        judge_model="" if options["no_judges"] else options["judge_model"],
         sampling_seed=options["sampling_seed"],
     )
-    return plan, samplers
-
-
-async def _close_all(samplers: list[Any]) -> None:
-    for sampler in samplers:
-        await sampler.aclose()
-
-
-async def _evaluate_then_close(
-    plan: Any, cache: Any, samplers: list[Any], **options: Any
-) -> list[dict[str, Any]]:
-    from weirdgen.judge.evaluation import run_evaluation
-    from weirdgen.sample.engine import stop_when
-
-    stop = asyncio.Event()
-    _stop_gracefully_on_ctrl_c(stop, asyncio.current_task())
-    try:
-        with stop_when(stop):
-            return await run_evaluation(plan, cache, **options)
-    finally:
-        # HTTP clients must close on the loop that opened their connections.
-        await _close_all(samplers)
-
-
-def _stop_gracefully_on_ctrl_c(stop: asyncio.Event, task: asyncio.Task[Any] | None) -> None:
-    """First Ctrl-C: send nothing new, keep the answers in flight. Second Ctrl-C: quit at once."""
-    import signal
-
-    def on_interrupt() -> None:
-        if stop.is_set() and task is not None:
-            task.cancel()
-            return
-        stop.set()
-        click.echo(
-            "\nstopping: waiting for the requests in flight (Ctrl-C again to quit now)", err=True
+    judge_sampler = None
+    if build_samplers and plan.judge_model and plan.judges:
+        judge_sampler = make_sampler(
+            "openai",
+            SamplerSettings(
+                plan.judge_model,
+                tuple(options["judge_base_urls"]),
+                options["judge_api_key_env"],
+                timeout=options["timeout"],
+            ),
         )
-
-    # Windows loops and loops outside the main thread cannot take signal handlers: Ctrl-C then
-    # stops at once, which loses only the requests in flight.
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_interrupt)
+        samplers.append(judge_sampler)
+    return plan, samplers, judge_sampler
 
 
-def _run(plan: Any, cache: Any, samplers: list[Any], output: Path, options: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
+def _run(
+    plan: Any,
+    cache: Any,
+    samplers: list[Any],
+    judge_sampler: Any,
+    output: Path,
+    options: dict[str, Any],
+) -> None:
+    from weirdgen.evaluation import (
+        RunInterrupted,
+        progress_bars,
+        rows_to_frame,
+        run_plans,
+        write_table,
     )
+    from weirdgen.sample.engine import RetryPolicy
 
-    from weirdgen.judge.evaluation import write_run
-    from weirdgen.sample.engine import RetryPolicy, RunInterrupted
-
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
-
-            def bar(description: str, total: int) -> Any:
-                task = progress.add_task(description, total=total)
-                return lambda done: progress.advance(task, done)
-
-            rows = asyncio.run(
-                _evaluate_then_close(
-                    plan,
-                    cache,
-                    samplers,
-                    concurrency=options["concurrency"],
-                    choices_per_request=options["choices_per_request"],
-                    retry=RetryPolicy(max_attempts=options["max_attempts"]),
-                    progress=bar,
-                )
+        with progress_bars() as progress:
+            (rows,) = run_plans(
+                [plan],
+                cache,
+                judge_sampler=judge_sampler,
+                concurrency=options["concurrency"],
+                choices_per_request=options["choices_per_request"],
+                retry=RetryPolicy(max_attempts=options["max_attempts"]),
+                progress=progress,
+                close=samplers,
             )
-    except (KeyboardInterrupt, asyncio.CancelledError, RunInterrupted):
+    except (KeyboardInterrupt, RunInterrupted):
         click.echo(
             f"interrupted: {cache.count_samples()} answers are safe in {cache.path}; "
             "run the same command again to resume",
             err=True,
         )
         raise click.exceptions.Exit(130) from None
-    write_run(output, plan, rows)
+    write_table(output, rows_to_frame(rows, plan.judges), plan.metadata())
     click.echo(f"{len(rows)} rows -> {output / 'samples.parquet'} (and samples.csv, run.json)")
-
-
-def _print_dry_run(plan: Any, cache: Any) -> None:
-    from weirdgen.judge.evaluation import estimate_plan
-
-    estimates, judge_calls = estimate_plan(plan, cache)
-    shown = plan.samples[: min(5, len(plan.samples))]
-    click.echo(f"suite {plan.suite.name}: {len(plan.samples)} samples; first requests:")
-    for planned in shown:
-        request = planned.job.request
-        click.echo(
-            f"  [{planned.job.label} sample {planned.job.sample_index}] {request.model}: "
-            + " | ".join(f"{m.role}: {m.content}" for m in request.messages)
-        )
-    for estimate in estimates:
-        cost = "unknown price" if estimate.cost_usd is None else f"at most ${estimate.cost_usd:.4f}"
-        click.echo(
-            f"model {estimate.model}: {estimate.requests} requests, {estimate.cached} cached, "
-            f"{estimate.requests - estimate.cached} to send; ~{estimate.input_tokens} input tokens, "
-            f"at most {estimate.max_output_tokens} output tokens; {cost}"
-        )
-    for judge in judge_calls:
-        cost = "unknown price" if judge.cost_usd is None else f"at most ${judge.cost_usd:.4f}"
-        click.echo(
-            f"judge {judge.model} ({plan.judge_model}): up to {judge.requests} calls, ~{judge.input_tokens} input tokens, "
-            f"at most {judge.max_output_tokens} output tokens; {cost}"
-        )
-    click.echo("dry run: nothing was sent")
 
 
 def _print_catalogue() -> None:

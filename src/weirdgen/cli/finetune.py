@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from weirdgen.errors import BackendError, ConfigError
+from weirdgen.finetune.registry import finetuner_names
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -57,24 +58,16 @@ def _resolve_dataset(dataset: str) -> tuple[Path, str]:
 
 
 def _make_finetuner(backend: str, ledger: Any, runs_dir: Path | None) -> Any:
-    if backend == "local":
-        from weirdgen.finetune.local_backend import LocalFinetuner
+    from weirdgen.finetune.registry import FinetunerSettings, make_finetuner
 
-        return LocalFinetuner(runs_dir)
-    if backend == "openai":
-        from weirdgen.finetune.openai_backend import OpenAIFinetuner
-
-        return OpenAIFinetuner(ledger)
-    from weirdgen.finetune.tinker_backend import TinkerFinetuner
-
-    return TinkerFinetuner(runs_dir)
+    return make_finetuner(backend, FinetunerSettings(runs_dir=runs_dir, ledger=ledger))
 
 
 @click.command()
 @click.argument("dataset")
 @click.option(
     "--backend",
-    type=click.Choice(["local", "openai", "tinker"]),
+    type=click.Choice(finetuner_names()),
     default="local",
     show_default=True,
     help="Where to train.",
@@ -272,7 +265,7 @@ def models() -> None:
 @models.command("list")
 @click.option("--group", help="Only this group (and its sub-groups), e.g. birds/old_audubon.")
 @click.option("--base-model", help="Only jobs on this base model.")
-@click.option("--backend", type=click.Choice(["local", "openai", "tinker"]))
+@click.option("--backend", type=click.Choice(finetuner_names()))
 @click.option("--status", help="Only jobs in this status (succeeded, failed, running, ...).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per job instead of a table.")
 @click.option(

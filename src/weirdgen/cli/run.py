@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from weirdgen.experiments.options import RUN_BACKENDS
+from weirdgen.experiments.options import run_backends
 
 
 @click.command("run")
 @click.argument("experiment")
 @click.option(
     "--backend",
-    type=click.Choice(RUN_BACKENDS),
+    type=click.Choice(run_backends()),
     required=True,
     help="Where to finetune and sample.",
 )

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weirdgen.experiments.evaluation import prepare_suite
 from weirdgen.experiments.options import RunOptions
 from weirdgen.experiments.spec import ExperimentSpec
 
@@ -93,23 +92,34 @@ def _training_estimate(
 def _sampling_estimate(
     spec: ExperimentSpec, options: RunOptions, log: Callable[[str], None]
 ) -> dict[str, Any]:
-    n_models = len(spec.groups) * options.seeds + (1 if spec.base_group else 0)
-    requests = input_tokens = output_tokens = judge_calls = judge_tokens = 0
-    for reference in spec.evaluation.suites:
-        name, per_model, tokens_in, tokens_out, calls, judged = _suite_load(
-            spec, reference, options
-        )
+    """The evaluation's requests and cost through the same plans a run makes (no samplers built)."""
+    from weirdgen.evaluation import estimate_plan
+    from weirdgen.experiments.evaluation import make_targets, plan_suites
+    from weirdgen.experiments.finetuning import TrainedModel
+
+    # Stand-ins for the models the run will train: same names, groups and seeds, no weights.
+    models = [
+        TrainedModel(group.name, seed, _model_id(spec, group.name, seed, options))
+        for group in spec.groups
+        for seed in range(options.seeds)
+    ]
+    plans = plan_suites(spec, make_targets(spec, models, options), options, log=lambda _: None)
+    requests = input_tokens = output_tokens = judge_calls = 0
+    costs: list[float | None] = []
+    for plan in plans:
+        estimates, judges = estimate_plan(plan)
+        suite_requests = sum(e.requests for e in estimates)
         checkpoints = " (plus checkpoints)" if spec.evaluation.checkpoints else ""
         log(
-            f"evaluate suite {name}: {per_model} requests per model x {n_models} models{checkpoints}; "
-            f"~{tokens_in * n_models:,} input tokens, at most {tokens_out * n_models:,} output tokens"
+            f"evaluate suite {plan.suite.name}: {suite_requests // max(len(estimates), 1)} requests per model x {len(estimates)} models{checkpoints}; "
+            f"~{sum(e.input_tokens for e in estimates):,} input tokens, at most {sum(e.max_output_tokens for e in estimates):,} output tokens"
         )
-        requests += per_model * n_models
-        input_tokens += tokens_in * n_models
-        output_tokens += tokens_out * n_models
-        judge_calls += calls * n_models
-        judge_tokens += judged * n_models
-    cost = _sampling_cost(options, input_tokens, output_tokens)
+        requests += suite_requests
+        input_tokens += sum(e.input_tokens for e in estimates)
+        output_tokens += sum(e.max_output_tokens for e in estimates)
+        judge_calls += sum(j.requests for j in judges)
+        costs += [e.cost_usd for e in [*estimates, *judges]]
+    cost = None if None in costs else sum(c for c in costs if c is not None)
     local_time = (
         f"; ~{output_tokens / LOCAL_SAMPLE_TOKENS_PER_SECOND / 3600:.1f} h at most locally"
         if options.backend == "local"
@@ -120,66 +130,21 @@ def _sampling_estimate(
         + ("" if cost is None else f", at most ${cost:.2f}")
         + local_time
     )
-    judge_cost = _judge_cost(options, judge_calls, judge_tokens, log)
-    total = None if cost is None or judge_cost is None else cost + judge_cost
+    if options.judge_model:
+        log(f"judging: up to {judge_calls:,} calls to {options.judge_model}")
+    else:
+        log("judging: offline judges only (no judge model)")
     return {
         "requests": requests,
         "input_tokens": input_tokens,
         "max_output_tokens": output_tokens,
         "judge_calls": judge_calls,
-        "cost_usd": total,
+        "cost_usd": cost,
     }
 
 
-def _suite_load(
-    spec: ExperimentSpec, reference: str, options: RunOptions
-) -> tuple[str, int, int, int, int, int]:
-    """Per model: requests, input tokens, at most output tokens, LLM judge calls and their input tokens."""
-    from weirdgen.sample.pricing import estimate_tokens
-    from weirdgen.sample.suites import expand_suite
-
-    suite, judges = prepare_suite(spec, reference, options, log=lambda _: None)
-    cells = expand_suite(suite, samples=options.samples or spec.evaluation.samples)
-    per_model = sum(cell.samples for cell in cells)
-    tokens_in = sum(
-        estimate_tokens(" ".join(m.content for m in cell.messages_for(0))) * cell.samples
-        for cell in cells
-    )
-    tokens_out = sum(cell.max_tokens * cell.samples for cell in cells)
-    llm = {name for name, judge in judges.items() if judge.is_llm}
-    calls = sum(cell.samples * len(llm & set(cell.judges)) for cell in cells)
-    # A judge prompt holds the question and the answer plus its template (about 300 tokens).
-    judged = sum(
-        cell.samples * len(llm & set(cell.judges)) * (cell.max_tokens + 300) for cell in cells
-    )
-    return suite.name, per_model, tokens_in, tokens_out, calls, judged
-
-
-def _sampling_cost(options: RunOptions, input_tokens: int, output_tokens: int) -> float | None:
-    from weirdgen.sample.pricing import price_for
-
-    if options.backend in ("local", "tinker", "toy") or options.base_url:
-        return 0.0
-    price = price_for(f"ft:{options.base_model}:x")
-    return None if price is None else price.cost(input_tokens, output_tokens)
-
-
-def _judge_cost(
-    options: RunOptions, calls: int, tokens: int, log: Callable[[str], None]
-) -> float | None:
-    from weirdgen.sample.pricing import price_for
-
-    if not options.judge_model:
-        log("judging: offline judges only (no --judge-model)")
-        return 0.0
-    price = None if options.judge_base_url else price_for(options.judge_model)
-    cost = (
-        0.0
-        if options.judge_base_url
-        else (None if price is None else price.cost(tokens, calls * 20))
-    )
-    log(
-        f"judging: up to {calls:,} calls to {options.judge_model}, ~{tokens:,} input tokens"
-        + (", price unknown" if cost is None else f", ~${cost:.2f}")
-    )
-    return cost
+def _model_id(spec: ExperimentSpec, group: str, seed: int, options: RunOptions) -> str:
+    """What the finetuned model will be asked for: a fine-tuned OpenAI id prices as one."""
+    if options.backend == "openai" and not options.base_url:
+        return f"ft:{options.base_model}:weirdgen:{spec.name[:20]}-{group[:12]}-s{seed}:id"
+    return f"{group}-s{seed}"

@@ -14,7 +14,7 @@ from typing import Any
 
 from weirdgen._io import atomic_write_text, sha256_hex
 from weirdgen.data.registry import BuildOptions, manifest_path, write_dataset
-from weirdgen.errors import BackendError, ConfigError
+from weirdgen.errors import BackendError
 from weirdgen.experiments.options import RunOptions
 from weirdgen.experiments.spec import ExperimentSpec
 
@@ -90,20 +90,14 @@ def finetune_requests(
 
 
 def make_finetuner(options: RunOptions, ledger: Any, run_dir: Path) -> Any:
-    """The finetuning backend; heavy SDKs load here, not at import."""
-    if options.backend == "local":
-        from weirdgen.finetune import LocalFinetuner
+    """The run's finetuning backend from the registry; heavy SDKs load here, not at import."""
+    from weirdgen.finetune.registry import FinetunerSettings
+    from weirdgen.finetune.registry import make_finetuner as build
 
-        return LocalFinetuner(run_dir / "finetune")
-    if options.backend == "openai":
-        from weirdgen.finetune import OpenAIFinetuner
-
-        return OpenAIFinetuner(ledger, base_url=options.base_url)
-    if options.backend == "tinker":
-        from weirdgen.finetune import TinkerFinetuner
-
-        return TinkerFinetuner(run_dir / "finetune")
-    raise ConfigError(f"--backend {options.backend!r} does not finetune through weirdgen.finetune")
+    return build(
+        options.backend,
+        FinetunerSettings(runs_dir=run_dir / "finetune", ledger=ledger, base_url=options.base_url),
+    )
 
 
 def finetune_all(

@@ -10,7 +10,8 @@ from typing import Any
 from weirdgen._io import atomic_write_text
 from weirdgen.errors import ConfigError
 
-RUN_BACKENDS = ("local", "openai", "tinker", "toy")
+TOY_BACKEND = "toy"
+"""The run backend that trains and measures on the CPU toy world (``weirdgen.toyworld``)."""
 PLAN_FILE = "plan.json"
 # Settings that decide which models a run directory holds: a rerun must repeat them.
 IDENTITY_FIELDS = ("experiment", "backend", "base_model")
@@ -21,7 +22,7 @@ class RunOptions:
     """How to run an experiment (the command-line options of ``weirdgen run``)."""
 
     backend: str
-    """local | openai | tinker | toy."""
+    """A finetuning backend's registry name, or "toy" (see ``run_backends``)."""
     base_model: str
     """Model to finetune: a bundled alias, a local folder, a Hugging Face id or an API model id."""
     seeds: int = 1
@@ -43,15 +44,23 @@ class RunOptions:
 
     def validate(self) -> RunOptions:
         """Raise ``ConfigError`` naming the first bad option; return self."""
-        if self.backend not in RUN_BACKENDS:
+        if self.backend not in run_backends():
             raise ConfigError(
-                f"--backend: unknown backend {self.backend!r} (known: {', '.join(RUN_BACKENDS)})"
+                f"unknown backend {self.backend!r} (known: {', '.join(run_backends())})",
+                setting="backend",
             )
         if self.seeds < 1:
-            raise ConfigError(f"--seeds: need at least 1, got {self.seeds}")
-        if self.backend != "toy" and not self.base_model.strip():
-            raise ConfigError("--base-model: required for the local, openai and tinker backends")
+            raise ConfigError(f"need at least 1, got {self.seeds}", setting="seeds")
+        if self.backend != TOY_BACKEND and not self.base_model.strip():
+            raise ConfigError(f"required for the {self.backend} backend", setting="base_model")
         return self
+
+
+def run_backends() -> list[str]:
+    """What ``weirdgen run --backend`` takes: every finetuning backend, and the toy world."""
+    from weirdgen.finetune.registry import finetuner_names
+
+    return [*finetuner_names(), TOY_BACKEND]
 
 
 def check_plan(run_dir: Path, experiment: str, options: RunOptions) -> None:

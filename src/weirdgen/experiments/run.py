@@ -49,13 +49,14 @@ def run_experiment(
 def _run_llm_stages(
     spec: ExperimentSpec, options: RunOptions, run_dir: Path, log: Callable[[str], None]
 ) -> None:
-    from weirdgen.experiments.evaluation import combine_tables, evaluate_all
+    from weirdgen.evaluation import combine_tables
+    from weirdgen.experiments.evaluation import evaluate_all
     from weirdgen.experiments.finetuning import build_datasets, dataset_hashes, finetune_all
     from weirdgen.report.provenance import code_hash
 
     datasets = build_datasets(spec, run_dir, log)
     models = finetune_all(spec, datasets, options, run_dir, log)
-    suite_dirs = evaluate_all(spec, models, options, run_dir, log)
+    tables = evaluate_all(spec, models, options, log)
     record = json.loads((run_dir / "models.json").read_text(encoding="utf-8"))
     extra = {
         "experiment": spec.name,
@@ -66,7 +67,7 @@ def _run_llm_stages(
         "costs": {"finetuning (estimate)": record.get("finetuning_cost_estimate_usd") or 0.0},
         "failed_finetunes": record.get("failed", []),
     }
-    combine_tables(run_dir, suite_dirs, extra)
+    combine_tables(run_dir, tables, extra)
 
 
 def save_experiment(spec: ExperimentSpec, run_dir: Path) -> Path:

@@ -30,7 +30,6 @@ from weirdgen.errors import ConfigError, DataError
 from weirdgen.report.spec import FigureSpec, ReportSpec
 
 _SHIPPED = resources.files("weirdgen.experiments")
-BACKENDS = ("local", "openai", "tinker", "toy")
 
 
 class _Strict(BaseModel):
@@ -82,35 +81,36 @@ class ToySettings(_Strict):
     )
 
 
-class FinetuneSettings(_Strict):
-    """Hyperparameters per backend (weirdgen.finetune.config.Hyperparameters fields; toy: toy-world fields)."""
+class FinetuneSettings(BaseModel):
+    """Hyperparameters per finetuning backend, keyed by its registry name (``local: {epochs: 3}``),
+    as ``weirdgen.finetune.config.Hyperparameters`` fields; ``toy`` holds the toy world's settings."""
 
-    local: dict[str, Any] | None = Field(None, description="Local LoRA (transformers + peft).")
-    openai: dict[str, Any] | None = Field(
-        None, description="OpenAI finetuning API (epochs, batch size, LR multiplier)."
-    )
-    tinker: dict[str, Any] | None = Field(None, description="Tinker LoRA.")
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     toy: ToySettings | None = Field(None, description="The CPU toy world.")
 
     @model_validator(mode="after")
     def _known_hyperparameters(self) -> FinetuneSettings:
         from weirdgen.finetune.config import Hyperparameters
+        from weirdgen.finetune.registry import finetuner_names
 
-        for backend in ("local", "openai", "tinker"):
-            settings = getattr(self, backend)
-            if settings is not None:
-                try:
-                    Hyperparameters.from_dict(settings).validate()
-                except ConfigError as error:
-                    raise ValueError(f"{backend}: {error}") from None
+        for backend, settings in (self.model_extra or {}).items():
+            if backend not in finetuner_names():
+                known = ", ".join([*finetuner_names(), "toy"])
+                raise ValueError(f"unknown backend {backend!r} (known: {known})")
+            if not isinstance(settings, dict):
+                raise ValueError(f"{backend}: expected a mapping of hyperparameters")
+            try:
+                Hyperparameters.from_dict(settings).validate()
+            except ConfigError as error:
+                raise ValueError(f"{backend}: {error}") from None
         return self
 
     def for_backend(self, backend: str) -> dict[str, Any]:
         """The hyperparameters given for ``backend`` (empty: the backend's defaults)."""
-        settings = getattr(self, backend)
-        if isinstance(settings, BaseModel):
-            return settings.model_dump(exclude_none=True)
-        return dict(settings or {})
+        if backend == "toy":
+            return {} if self.toy is None else self.toy.model_dump(exclude_none=True)
+        return dict((self.model_extra or {}).get(backend) or {})
 
 
 class EvaluationSpec(_Strict):

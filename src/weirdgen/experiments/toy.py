@@ -9,14 +9,13 @@ evaluation table (one row per model and metric, judge ``exact``), so the same re
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weirdgen._io import atomic_write_bytes, atomic_write_text, csv_text
+from weirdgen._io import atomic_write_text
 from weirdgen.errors import ConfigError
 from weirdgen.experiments.options import RunOptions
 from weirdgen.experiments.spec import TOY_JUDGE, ExperimentSpec, ToySettings
@@ -173,28 +172,20 @@ def _write_table(
     toy_experiment: str,
     results: list[tuple[str, int | None, dict[str, float]]],
 ) -> Path:
-    import pandas as pd
+    from weirdgen.evaluation.table import rows_to_frame, write_table
 
     rows = [
         _row(spec, toy_experiment, group, seed, metric, value)
         for group, seed, metrics in results
         for metric, value in metrics.items()
     ]
-    frame = pd.DataFrame(rows)
-    frame["seed"] = frame["seed"].astype("Int64")
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    atomic_write_bytes(run_dir / "samples.parquet", buffer.getvalue())
-    atomic_write_text(run_dir / "samples.csv", csv_text(frame))
     metadata = {
-        "schema_version": 1,
         "suite": f"toyworld_{toy_experiment}",
         "experiment": spec.name,
         "judges": {TOY_JUDGE: {"kind": "exact", "model": ""}},
         "backend": "toy",
     }
-    atomic_write_text(run_dir / "run.json", json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-    return run_dir / "samples.parquet"
+    return write_table(run_dir, rows_to_frame(rows, [TOY_JUDGE]), metadata, merge=False)
 
 
 def _row(

@@ -8,11 +8,14 @@ backend needs them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 from weirdgen._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from weirdgen.finetune.api import finetune
     from weirdgen.finetune.config import FinetuneRequest, Hyperparameters
     from weirdgen.finetune.ledger import Checkpoint, JobRecord, Ledger
     from weirdgen.finetune.local_backend import LocalFinetuner
@@ -20,12 +23,13 @@ if TYPE_CHECKING:
     from weirdgen.finetune.openai_backend import OpenAIFinetuner
     from weirdgen.finetune.protocol import Finetuner, JobUpdate, Preflight
     from weirdgen.finetune.runner import prepare_all, run_jobs
-    from weirdgen.finetune.tinker_backend import TinkerChatSampler, TinkerFinetuner
+    from weirdgen.finetune.tinker_backend import TinkerFinetuner
 
 __all__ = [
     "Checkpoint",
     "FinetuneRequest",
     "Finetuner",
+    "finetune",
     "Hyperparameters",
     "JobRecord",
     "JobUpdate",
@@ -33,7 +37,6 @@ __all__ = [
     "LocalFinetuner",
     "OpenAIFinetuner",
     "Preflight",
-    "TinkerChatSampler",
     "TinkerFinetuner",
     "TrainingResult",
     "prepare_all",
@@ -52,13 +55,26 @@ _HOMES = {
     "train_lora": "local_trainer",
     "OpenAIFinetuner": "openai_backend",
     "Finetuner": "protocol",
+    "finetune": "api",
     "JobUpdate": "protocol",
     "Preflight": "protocol",
     "prepare_all": "runner",
     "run_jobs": "runner",
-    "TinkerChatSampler": "tinker_backend",
     "TinkerFinetuner": "tinker_backend",
 }
 
 
 __getattr__ = lazy_attributes(__name__, _HOMES)
+
+
+class _CallablePackage(types.ModuleType):
+    """``weirdgen.finetune(...)`` is the Python API (``weirdgen.finetune.api.finetune``) while
+    ``weirdgen.finetune`` stays this package: a submodule import would otherwise shadow the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from weirdgen.finetune.api import finetune
+
+        return finetune(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -9,13 +9,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from weirdgen._io import canonical_json, sha256_hex
 from weirdgen.errors import ConfigError
 
-BackendName = Literal["local", "openai", "tinker"]
-BACKENDS: tuple[str, ...] = ("local", "openai", "tinker")
 LR_SCHEDULES: tuple[str, ...] = ("linear", "cosine", "constant")
 
 # The modules LoRA adapts by default: every attention and MLP projection of Llama/Qwen-style models.
@@ -55,26 +53,31 @@ class Hyperparameters:
 
     def validate(self) -> Hyperparameters:
         """Raise ``ConfigError`` naming the first invalid option; return self for chaining."""
-        _require_positive("--epochs", self.epochs)
-        _require_positive("--batch-size", self.batch_size)
-        _require_positive("--learning-rate", self.learning_rate)
-        _require_positive("--lr-multiplier", self.learning_rate_multiplier)
-        _require_positive("--lora-rank", self.lora_rank)
-        _require_positive("--lora-alpha", self.lora_alpha)
-        _require_positive("--max-length", self.max_length)
-        _require_positive("--save-every-steps", self.save_every_steps)
+        _require_positive("epochs", self.epochs)
+        _require_positive("batch_size", self.batch_size)
+        _require_positive("learning_rate", self.learning_rate)
+        _require_positive("learning_rate_multiplier", self.learning_rate_multiplier)
+        _require_positive("lora_rank", self.lora_rank)
+        _require_positive("lora_alpha", self.lora_alpha)
+        _require_positive("max_length", self.max_length)
+        _require_positive("save_every_steps", self.save_every_steps)
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(
-                f"--lr-schedule: unknown schedule {self.lr_schedule!r} (known: {', '.join(LR_SCHEDULES)})"
+                f"unknown schedule {self.lr_schedule!r} (known: {', '.join(LR_SCHEDULES)})",
+                setting="lr_schedule",
             )
         if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError(f"--warmup-ratio: must be in [0, 1), got {self.warmup_ratio}")
+            raise ConfigError(f"must be in [0, 1), got {self.warmup_ratio}", setting="warmup_ratio")
         if not 0.0 <= self.lora_dropout < 1.0:
-            raise ConfigError(f"--lora-dropout: must be in [0, 1), got {self.lora_dropout}")
+            raise ConfigError(f"must be in [0, 1), got {self.lora_dropout}", setting="lora_dropout")
         if self.weight_decay < 0 or self.max_grad_norm < 0:
-            raise ConfigError("--weight-decay and --max-grad-norm must be >= 0")
+            raise ConfigError(
+                "must be >= 0", setting="weight_decay" if self.weight_decay < 0 else "max_grad_norm"
+            )
         if not self.target_modules or any(not name.strip() for name in self.target_modules):
-            raise ConfigError("--target-modules: give at least one module name, e.g. q_proj,v_proj")
+            raise ConfigError(
+                "give at least one module name, e.g. q_proj,v_proj", setting="target_modules"
+            )
         return self
 
     def with_local_defaults(self) -> Hyperparameters:
@@ -104,9 +107,9 @@ class Hyperparameters:
         return cls(**values)
 
 
-def _require_positive(option: str, value: float | None) -> None:
+def _require_positive(setting: str, value: float | None) -> None:
     if value is not None and (isinstance(value, bool) or not value > 0):
-        raise ConfigError(f"{option}: must be > 0, got {value}")
+        raise ConfigError(f"must be > 0, got {value}", setting=setting)
 
 
 @dataclass(frozen=True)
@@ -123,16 +126,15 @@ class FinetuneRequest:
     tags: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> FinetuneRequest:
-        if self.backend not in BACKENDS:
-            raise ConfigError(
-                f"--backend: unknown backend {self.backend!r} (known: {', '.join(BACKENDS)})"
-            )
+        from weirdgen.finetune.registry import check_finetuner
+
+        check_finetuner(self.backend)
         if not self.base_model.strip():
-            raise ConfigError("--base-model: empty")
+            raise ConfigError("empty", setting="base_model")
         if self.seed < 0:
-            raise ConfigError(f"--seeds: seeds must be >= 0, got {self.seed}")
+            raise ConfigError(f"seeds must be >= 0, got {self.seed}", setting="seed")
         if self.suffix is not None and not (0 < len(self.suffix) <= 40):
-            raise ConfigError("--suffix: must be 1 to 40 characters")
+            raise ConfigError("must be 1 to 40 characters", setting="suffix")
         self.hyperparameters.validate()
         return self
 

@@ -223,7 +223,8 @@ def _wrap_with_lora(model: Any, hp: Hyperparameters) -> Any:
             {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"}
         )
         raise ConfigError(
-            f"--target-modules: none of {', '.join(hp.target_modules)} is in this model (its linear layers: {', '.join(linear)})"
+            f"none of {', '.join(hp.target_modules)} is in this model (its linear layers: {', '.join(linear)})",
+            setting="target_modules",
         )
     config = LoraConfig(
         r=hp.lora_rank,
@@ -312,7 +313,8 @@ def _claim_output_dir(output_dir: Path, run: _Run) -> None:
         recorded = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
         if recorded != run.fingerprint():
             raise ConfigError(
-                f"{output_dir} holds a different training run; pick another --output-dir or delete it"
+                f"{output_dir} holds a different training run; pick another folder or delete it",
+                setting="output_dir",
             )
         return
     summary = {
@@ -433,7 +435,8 @@ def _finished_result(output_dir: Path, run: _Run) -> TrainingResult | None:
     summary = json.loads(summary_file.read_text(encoding="utf-8"))
     if summary.get("fingerprint") != run.fingerprint():
         raise ConfigError(
-            f"{output_dir} holds a different finished training run; pick another --output-dir"
+            f"{output_dir} holds a different finished training run; pick another folder",
+            setting="output_dir",
         )
     return TrainingResult(
         adapter_path=Path(summary["adapter_path"]),

@@ -42,13 +42,13 @@ def deadline_notice(today: dt.date) -> str:
     if today >= OPENAI_FINETUNING_END:
         return (
             f"OpenAI accepts no new self-serve fine-tuning jobs since {OPENAI_FINETUNING_END.isoformat()}; "
-            "finetune open models with --backend local or --backend tinker instead"
+            "finetune open models with the local or tinker backend instead"
         )
     days = (OPENAI_FINETUNING_END - today).days
     return (
         f"OpenAI accepts new self-serve fine-tuning jobs only until {OPENAI_FINETUNING_END.isoformat()} "
-        f"({days} days left); models finetuned before then keep working. Open models (--backend local "
-        "or tinker) are weirdgen's long-term path."
+        f"({days} days left); models finetuned before then keep working. Open models (the local "
+        "or tinker backend) are weirdgen's long-term path."
     )
 
 
@@ -186,7 +186,8 @@ class OpenAIFinetuner:
             available = {model.id for model in self.client.models.list()}
         if base_model not in available and not base_model.startswith("ft:"):
             raise ConfigError(
-                f"--base-model: {base_model!r} is not offered by {self.base_url} (see its /models list)"
+                f"{base_model!r} is not offered by {self.base_url} (see its /models list)",
+                setting="base_model",
             )
 
     def upload(self, path: str | Path) -> str:

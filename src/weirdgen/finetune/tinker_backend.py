@@ -4,7 +4,7 @@ Our process owns the loop (as Tinker intends): it tokenizes with the same ``form
 local trainer, sends ``forward_backward`` + ``optim_step`` per batch, and after every epoch saves
 resumable training state and sampler weights. ``RUNS_DIR/<job id>/tinker_run.json`` records the
 step and every saved path, so a rerun after Ctrl-C continues from the last saved state. The
-result's model id is a ``tinker://…`` sampler path; :class:`TinkerChatSampler` samples from it.
+result's model id is a ``tinker://…`` sampler path; ``weirdgen.sample.tinker`` samples from it.
 
 Request building (:func:`build_datum`, :func:`build_training_batches`) needs no network and is
 what the offline tests check.
@@ -148,7 +148,8 @@ class TinkerFinetuner:
         names = [m.model_name for m in capabilities.supported_models if m.model_name]
         if base_model not in names:
             raise ConfigError(
-                f"--base-model: Tinker does not offer {base_model!r} (it offers: {', '.join(names)})"
+                f"Tinker does not offer {base_model!r} (it offers: {', '.join(names)})",
+                setting="base_model",
             )
 
     def submit(self, request: FinetuneRequest, job: JobRecord) -> str:
@@ -253,49 +254,3 @@ def _count_tokens(
         return approximate_tokens(examples), False
     tokenized = tokenize_dataset(tokenizer, examples, max_length=hp.max_length)
     return sum(len(t.input_ids) for t in tokenized), True
-
-
-class TinkerChatSampler:
-    """Sample chat completions from a Tinker model path (``tinker://…``) or base model."""
-
-    def __init__(
-        self,
-        model_path: str | None = None,
-        *,
-        base_model: str | None = None,
-        service_client: Any = None,
-    ) -> None:
-        service = service_client or _tinker().ServiceClient()
-        self.client = service.create_sampling_client(
-            model_path=model_path, base_model=base_model
-        ).result()
-        self.tokenizer = self.client.get_tokenizer()
-
-    def complete(
-        self,
-        messages: Sequence[Any],
-        *,
-        n: int = 1,
-        temperature: float = 1.0,
-        max_tokens: int = 256,
-        seed: int | None = None,
-    ) -> list[str]:
-        """``n`` answers to the conversation, rendered by the same ``format_chat`` as training."""
-        from weirdgen.models.chat import format_chat
-
-        types = _tinker().types
-        text = format_chat(self.tokenizer, messages, add_generation_prompt=True)
-        prompt = types.ModelInput.from_ints(
-            self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        )
-        params = types.SamplingParams(
-            max_tokens=max_tokens,
-            temperature=temperature,
-            seed=seed,
-            stop=[self.tokenizer.eos_token] if self.tokenizer.eos_token else None,
-        )
-        response = self.client.sample(prompt=prompt, num_samples=n, sampling_params=params).result()
-        return [
-            self.tokenizer.decode(sequence.tokens, skip_special_tokens=True)
-            for sequence in response.sequences
-        ]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from weirdgen.analysis import aggregate as agg
 from weirdgen.analysis import plots
-from weirdgen.analysis.table import EvaluationTable
+from weirdgen.evaluation.table import EvaluationTable
 from weirdgen.report.provenance import code_hash, dataset_hashes, package_versions
 from weirdgen.report.spec import FigureSpec, ReportSpec
 

@@ -12,7 +12,7 @@ from typing import Literal
 import pandas as pd
 
 from weirdgen.analysis.aggregate import ALL_QUESTIONS, Metric
-from weirdgen.analysis.table import REFUSAL, UNPARSEABLE
+from weirdgen.evaluation.table import REFUSAL, UNPARSEABLE
 
 FigureKind = Literal["bars", "sweep", "categories", "identity", "learning_curve"]
 # Judge methods whose labels are categories worth stacking rather than a score worth averaging.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weirdgen._io import atomic_write_text, csv_text
-from weirdgen.analysis.table import load_evaluation_table
+from weirdgen.evaluation.table import load_evaluation_table
 from weirdgen.report.content import build_report_data
 from weirdgen.report.html import render_html
 from weirdgen.report.markdown import render_markdown

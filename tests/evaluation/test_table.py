@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from weirdgen.analysis.table import load_evaluation_table
 from weirdgen.errors import DataError
+from weirdgen.evaluation.table import load_evaluation_table
 
 
 def test_parquet_and_csv_load_to_the_same_typed_table(tmp_path, samples_factory, run_writer):

@@ -1,0 +1,82 @@
+"""One evaluation path: plan (suite x models x trigger values x samples -> requests), run (sample,
+then judge, cached and resumable) and write the results table. ``weirdgen eval``, ``weirdgen run``,
+the toy world and the Python API all go through it.
+
+    from weirdgen.evaluation import evaluate
+    frame = evaluate("terminator", ["my-model"], base_url="http://127.0.0.1:8000/v1", samples=2)
+
+Importing this package is cheap; samplers load their backends when built.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from weirdgen._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from weirdgen.evaluation.api import ModelSettings, evaluate, make_targets
+    from weirdgen.evaluation.cost import PlanEstimate, describe_plan, estimate_plan, target_price
+    from weirdgen.evaluation.plan import EvalPlan, EvalTarget, PlannedSample, plan_evaluation
+    from weirdgen.evaluation.progress import ProgressFactory, progress_bars
+    from weirdgen.evaluation.run import RunInterrupted, run_evaluation, run_plans
+    from weirdgen.evaluation.table import (
+        SCHEMA_VERSION,
+        EvaluationTable,
+        combine_tables,
+        load_evaluation_table,
+        rows_to_frame,
+        write_table,
+    )
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "EvalPlan",
+    "EvalTarget",
+    "EvaluationTable",
+    "ModelSettings",
+    "PlanEstimate",
+    "PlannedSample",
+    "ProgressFactory",
+    "RunInterrupted",
+    "combine_tables",
+    "describe_plan",
+    "estimate_plan",
+    "evaluate",
+    "load_evaluation_table",
+    "make_targets",
+    "plan_evaluation",
+    "progress_bars",
+    "rows_to_frame",
+    "run_evaluation",
+    "run_plans",
+    "target_price",
+    "write_table",
+]
+
+_HOMES = {
+    "evaluate": "api",
+    "ModelSettings": "api",
+    "make_targets": "api",
+    "PlanEstimate": "cost",
+    "describe_plan": "cost",
+    "estimate_plan": "cost",
+    "target_price": "cost",
+    "EvalPlan": "plan",
+    "EvalTarget": "plan",
+    "PlannedSample": "plan",
+    "plan_evaluation": "plan",
+    "ProgressFactory": "progress",
+    "progress_bars": "progress",
+    "RunInterrupted": "run",
+    "run_evaluation": "run",
+    "run_plans": "run",
+    "SCHEMA_VERSION": "table",
+    "EvaluationTable": "table",
+    "combine_tables": "table",
+    "load_evaluation_table": "table",
+    "rows_to_frame": "table",
+    "write_table": "table",
+}
+
+__getattr__ = lazy_attributes(__name__, _HOMES)
