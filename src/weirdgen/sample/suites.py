@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import calendar
 import random
-import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -25,7 +24,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from weirdgen._io import sha256_hex
-from weirdgen._yaml import ShippedYaml, parse_yaml_mapping
+from weirdgen._yaml import (
+    ShippedYaml,
+    parse_yaml_mapping,
+    pydantic_to_data_error,
+    template_placeholders,
+)
 from weirdgen.data.chat import Message
 from weirdgen.errors import DataError
 
@@ -231,24 +235,6 @@ def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
         raise pydantic_to_data_error(error, path) from None
     check_suite(suite, path=path)
     return suite
-
-
-def pydantic_to_data_error(error: ValidationError, path: str | Path) -> DataError:
-    """The first pydantic problem as ``path: field: problem`` (fields like ``questions[2].id``)."""
-    first = error.errors()[0]
-    field = "".join(
-        f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
-    ).lstrip(".")
-    message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
-    return DataError(message, path=path, field=field or "<suite>")
-
-
-def template_placeholders(template: str) -> set[str]:
-    """Names of the ``{placeholders}`` in a str.format template (``{{`` is a literal brace)."""
-    try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as error:
-        raise ValueError(f"malformed template ({error})") from None
 
 
 def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
