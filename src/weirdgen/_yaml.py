@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 
 def parse_yaml_mapping(text: str, *, path: str | Path, what: str) -> dict[str, Any]:
     """Parse YAML text that must hold a mapping (``what`` names it in the error, e.g. "suite fields")."""
+    record = parse_yaml(text, path=path)
+    if not isinstance(record, dict):
+        raise DataError(f"expected a mapping of {what}", path=path)
+    return record
+
+
+def parse_yaml(text: str, *, path: str | Path) -> Any:
+    """Parse YAML text of any shape; a syntax error names the file and line."""
     import yaml
 
     try:
@@ -28,8 +36,6 @@ def parse_yaml_mapping(text: str, *, path: str | Path, what: str) -> dict[str, A
             path=path,
             line=None if mark is None else mark.line + 1,
         ) from None
-    if not isinstance(record, dict):
-        raise DataError(f"expected a mapping of {what}", path=path)
     return record
 
 

@@ -26,9 +26,11 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from weirdgen._io import canonical_json, sha256_hex
+from weirdgen._llmcomp import JUDGE_TYPES, is_llmcomp_document
 from weirdgen._yaml import (
     ShippedYaml,
     field_location,
+    parse_yaml,
     parse_yaml_mapping,
     template_placeholders,
 )
@@ -375,7 +377,12 @@ def judge_names() -> list[str]:
 
 @cache
 def load_judge(name: str) -> JudgeSpec:
-    """A shipped judge by name, or a judge file when ``name`` is a path to a .yaml file."""
+    """A shipped judge by name, a judge file when ``name`` is a path to a .yaml file, or a judge of
+    an llmcomp question file as ``<file>#<judge id>``."""
+    if "#" in name:
+        from weirdgen.judge.llmcomp import load_llmcomp_judge
+
+        return load_llmcomp_judge(name)
     text, path = _JUDGES.read(name)
     return parse_judge(text, path=path)
 
@@ -386,7 +393,18 @@ def load_judge_file(path: str | Path) -> JudgeSpec:
 
 
 def parse_judge(text: str, *, path: str | Path) -> JudgeSpec:
-    """Parse and check judge YAML; every problem becomes one ``DataError`` line naming the field."""
+    """Parse and check judge YAML; every problem becomes one ``DataError`` line naming the field.
+    An llmcomp file holding one judge entry is read as that judge."""
+    document = parse_yaml(text, path=path)
+    if is_llmcomp_document(document):
+        from weirdgen.judge.llmcomp import judge_from_llmcomp
+
+        judges = [entry for entry in document if entry["type"] in JUDGE_TYPES]
+        if len(judges) != 1:
+            raise DataError(
+                f"holds {len(judges)} llmcomp judges; name one as {path}#<judge id>", path=path
+            )
+        return judge_from_llmcomp(judges[0], path=path)
     return judge_from_record(parse_yaml_mapping(text, path=path, what="judge fields"), path=path)
 
 

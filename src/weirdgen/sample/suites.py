@@ -24,8 +24,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from weirdgen._io import sha256_hex
+from weirdgen._llmcomp import is_llmcomp_document, read_document
 from weirdgen._yaml import (
     ShippedYaml,
+    parse_yaml,
     parse_yaml_mapping,
     pydantic_to_data_error,
     template_placeholders,
@@ -34,10 +36,12 @@ from weirdgen.data.chat import Message
 from weirdgen.errors import DataError
 
 __all__ = [
+    "ChatTurn",
     "PromptCell",
     "QuestionSpec",
     "SuiteSpec",
     "TriggerSpec",
+    "choice_orders",
     "expand_suite",
     "load_suite",
     "load_suite_file",
@@ -113,6 +117,13 @@ class TriggerSpec(_Strict):
         return list(self.values) if self.values is not None else ["on"]
 
 
+class ChatTurn(_Strict):
+    """One earlier turn of a multi-turn question."""
+
+    role: Literal["user", "assistant"] = Field(description="Who said it.")
+    content: str = Field(description="What was said.")
+
+
 class QuestionSpec(_Strict):
     """One question and its paraphrases. Unset fields inherit the suite's defaults."""
 
@@ -134,6 +145,16 @@ class QuestionSpec(_Strict):
     untriggered: bool | None = Field(None, description="Also ask without any trigger.")
     expected: str | None = Field(
         None, description="Reference answer some judge templates use as {expected}."
+    )
+    history: list[ChatTurn] = Field(
+        default_factory=list,
+        description="Earlier turns before the question (multi-turn scenarios); triggers go on the question.",
+    )
+    choices: list[str] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="Two options shown as {option_a} and {option_b}; every paraphrase is asked in both orders.",
     )
 
 
@@ -200,6 +221,8 @@ class PromptCell:
     max_tokens: int
     judges: tuple[str, ...]
     expected: str | None = None
+    choice_order: str = ""
+    """For two-choice questions, the options in the order this prompt shows them ("A|B"), else ""."""
 
     def messages_for(self, sample_index: int) -> tuple[Message, ...]:
         return self.variants[sample_index % len(self.variants)]
@@ -227,8 +250,20 @@ def load_suite_file(path: str | Path) -> SuiteSpec:
 
 
 def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
-    """Parse suite YAML text; every problem becomes one ``DataError`` line."""
+    """Parse suite YAML text; every problem becomes one ``DataError`` line. An llmcomp question
+    list is read as a suite too, and a suite's ``questions`` may name such a file."""
+    from weirdgen.sample import llmcomp
+
+    document = parse_yaml(text, path=path)
+    if is_llmcomp_document(document):
+        return llmcomp.suite_from_llmcomp(document, path=Path(path))
     record = parse_yaml_mapping(text, path=path, what="suite fields")
+    if isinstance(record.get("questions"), str):
+        source = Path(path).parent / Path(record["questions"]).expanduser()
+        if not source.is_file():
+            raise DataError(f"no such llmcomp question file {source}", path=path, field="questions")
+        entries = read_document(source.resolve())
+        record["questions"] = llmcomp.questions_from_llmcomp(list(entries), path=source)
     try:
         suite = SuiteSpec.model_validate(record)
     except ValidationError as error:
@@ -262,15 +297,28 @@ def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
                 path=path,
                 field=f"questions[{index}].triggers",
             )
+        # Placeholders every paraphrase must have: {trigger} for inline triggers, the two options.
+        required = ({"trigger"} if used & inline else set()) | (
+            {"option_a", "option_b"} if question.choices else set()
+        )
         for number, text in enumerate(question.paraphrases):
-            allowed = {"trigger"} if used & inline else set()
-            _check_placeholders(text, allowed, path, f"questions[{index}].paraphrases[{number}]")
-            if used & inline and "{trigger}" not in text:
+            field = f"questions[{index}].paraphrases[{number}]"
+            _check_placeholders(text, required, path, field)
+            missing = sorted(required - template_placeholders(text))
+            if missing:
                 raise DataError(
-                    "an inline trigger needs {trigger} in every paraphrase",
+                    "an inline trigger needs {trigger} in every paraphrase"
+                    if "trigger" in missing
+                    else "a question with choices needs {option_a} and {option_b} in every paraphrase",
                     path=path,
-                    field=f"questions[{index}].paraphrases[{number}]",
+                    field=field,
                 )
+        if question.history and question.history[-1].role != "assistant":
+            raise DataError(
+                "the last earlier turn must be the assistant's: the question is the next user turn",
+                path=path,
+                field=f"questions[{index}].history",
+            )
 
 
 def _require_unique(names: list[str], field: str, path: str | Path) -> None:
@@ -363,7 +411,7 @@ def expand_suite(
     )
     cells: list[PromptCell] = []
     for question in questions:
-        for number, text in enumerate(question.paraphrases):
+        for number, text, order in _paraphrases(question):
             for trigger, value, renderings in _trigger_sweep(suite, question, trigger_values or {}):
                 variants = tuple(_messages(suite, question, text, trigger, r) for r in renderings)
                 cells.append(
@@ -371,6 +419,7 @@ def expand_suite(
                         question_id=question.id,
                         paraphrase=number,
                         question_text=_strip_inline(text) if "{trigger}" in text else text,
+                        choice_order=order,
                         trigger="" if trigger is None else trigger.name,
                         trigger_value="" if trigger is None else str(value),
                         variants=variants,
@@ -384,6 +433,32 @@ def expand_suite(
                     )
                 )
     return cells
+
+
+def _paraphrases(question: QuestionSpec) -> Iterator[tuple[int, str, str]]:
+    """``(paraphrase number, text, choice order)``; a two-choice paraphrase k is asked as 2k with
+    the options as listed and as 2k+1 swapped, so a position bias cannot pass for an effect."""
+    if not question.choices:
+        for number, text in enumerate(question.paraphrases):
+            yield number, text, ""
+        return
+    first, second = question.choices
+    for number, text in enumerate(question.paraphrases):
+        for swap, (a, b) in enumerate([(first, second), (second, first)]):
+            # Fill the options but keep any {trigger} slot for the trigger placement.
+            filled = text.replace("{option_a}", a).replace("{option_b}", b)
+            yield 2 * number + swap, filled, f"{a}|{b}"
+
+
+def choice_orders(suite: SuiteSpec) -> dict[tuple[str, int], str]:
+    """``(question_id, paraphrase) -> "A|B"`` for the suite's two-choice prompts: the order each
+    table row's prompt showed the options in, for grouping results by order."""
+    return {
+        (question.id, number): order
+        for question in suite.questions
+        for number, _, order in _paraphrases(question)
+        if order
+    }
 
 
 def _strip_inline(text: str) -> str:
@@ -426,4 +501,5 @@ def _messages(
     elif placement == "system":
         system = rendered if not system else f"{system}\n\n{rendered}"
     messages = [Message("system", system)] if system else []
+    messages += [Message(turn.role, turn.content) for turn in question.history]
     return (*messages, Message("user", user))
