@@ -15,13 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from weirdgen._llmcomp import JUDGE_TYPES, entry_id, find_entry
-from weirdgen._yaml import pydantic_to_data_error
 from weirdgen.errors import DataError
 
-__all__ = ["suite_from_llmcomp", "questions_from_llmcomp"]
+__all__ = ["questions_from_llmcomp", "suite_record"]
 
 _QUESTION_FIELDS = {
     "id",
@@ -37,11 +34,9 @@ _QUESTION_FIELDS = {
 }
 
 
-def suite_from_llmcomp(entries: list[dict[str, Any]], *, path: Path) -> Any:
-    """A ``SuiteSpec`` asking every free-form question of an llmcomp file, without triggers."""
-    from weirdgen.sample.suites import SuiteSpec, check_suite
-
-    record = {
+def suite_record(entries: list[dict[str, Any]], *, path: Path) -> dict[str, Any]:
+    """``SuiteSpec`` fields asking every free-form question of an llmcomp file, without triggers."""
+    return {
         "name": path.stem,
         "experiment": path.stem,
         "description": f"llmcomp questions from {path.name}",
@@ -50,12 +45,6 @@ def suite_from_llmcomp(entries: list[dict[str, Any]], *, path: Path) -> Any:
         "max_tokens": 1024,
         "questions": questions_from_llmcomp(entries, path=path),
     }
-    try:
-        suite = SuiteSpec.model_validate(record)
-    except ValidationError as error:
-        raise pydantic_to_data_error(error, path) from None
-    check_suite(suite, path=path)
-    return suite
 
 
 def questions_from_llmcomp(entries: list[dict[str, Any]], *, path: Path) -> list[dict[str, Any]]:

@@ -28,7 +28,6 @@ from weirdgen._llmcomp import is_llmcomp_document, read_document
 from weirdgen._yaml import (
     ShippedYaml,
     parse_yaml,
-    parse_yaml_mapping,
     pydantic_to_data_error,
     template_placeholders,
 )
@@ -256,8 +255,13 @@ def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
 
     document = parse_yaml(text, path=path)
     if is_llmcomp_document(document):
-        return llmcomp.suite_from_llmcomp(document, path=Path(path))
-    record = parse_yaml_mapping(text, path=path, what="suite fields")
+        record = llmcomp.suite_record(document, path=Path(path))
+    elif isinstance(document, dict):
+        record = document
+    else:
+        raise DataError(
+            "expected a mapping of suite fields (or a list of llmcomp questions)", path=path
+        )
     if isinstance(record.get("questions"), str):
         source = Path(path).parent / Path(record["questions"]).expanduser()
         if not source.is_file():
