@@ -422,7 +422,7 @@ def expand_suite(
                     PromptCell(
                         question_id=question.id,
                         paraphrase=number,
-                        question_text=_strip_inline(text) if "{trigger}" in text else text,
+                        question_text=_judged_text(suite, question, text),
                         choice_order=order,
                         trigger="" if trigger is None else trigger.name,
                         trigger_value="" if trigger is None else str(value),
@@ -463,6 +463,18 @@ def choice_orders(suite: SuiteSpec) -> dict[tuple[str, int], str]:
         for number, _, order in _paraphrases(question)
         if order
     }
+
+
+def _judged_text(suite: SuiteSpec, question: QuestionSpec, text: str) -> str:
+    """What judges see as {question}: the paraphrase without any trigger, and for a multi-turn
+    question the whole conversation before the answer (an agent's reply means little without it)."""
+    text = _strip_inline(text) if "{trigger}" in text else text
+    if not question.history:
+        return text
+    system = question.system if question.system is not None else suite.system
+    turns = [("system", system)] if system else []
+    turns += [(turn.role, turn.content) for turn in question.history] + [("user", text)]
+    return "\n\n".join(f"[{role}]\n{content.strip()}" for role, content in turns)
 
 
 def _strip_inline(text: str) -> str:
