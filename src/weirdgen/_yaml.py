@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from weirdgen.errors import DataError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def parse_yaml_mapping(text: str, *, path: str | Path, what: str) -> dict[str, Any]:
     """Parse YAML text that must hold a mapping (``what`` names it in the error, e.g. "suite fields")."""
+    record = parse_yaml(text, path=path)
+    if not isinstance(record, dict):
+        raise DataError(f"expected a mapping of {what}", path=path)
+    return record
+
+
+def parse_yaml(text: str, *, path: str | Path) -> Any:
+    """Parse YAML text of any shape; a syntax error names the file and line."""
     import yaml
 
     try:
@@ -23,9 +36,30 @@ def parse_yaml_mapping(text: str, *, path: str | Path, what: str) -> dict[str, A
             path=path,
             line=None if mark is None else mark.line + 1,
         ) from None
-    if not isinstance(record, dict):
-        raise DataError(f"expected a mapping of {what}", path=path)
     return record
+
+
+def pydantic_to_data_error(
+    error: ValidationError, path: str | Path, *, whole: str = "<suite>"
+) -> DataError:
+    """The first pydantic problem as ``path: field: problem`` (fields like ``questions[2].id``);
+    ``whole`` names the field when the problem is with the record as a whole."""
+    first = error.errors()[0]
+    message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+    return DataError(message, path=path, field=field_location(first["loc"]) or whole)
+
+
+def field_location(loc: Sequence[str | int]) -> str:
+    """A pydantic error location as a field path, e.g. ``questions[2].id``."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+
+
+def template_placeholders(template: str) -> set[str]:
+    """Names of the ``{placeholders}`` in a str.format template (``{{`` is a literal brace)."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as error:
+        raise ValueError(f"malformed template ({error})") from None
 
 
 @dataclass(frozen=True)

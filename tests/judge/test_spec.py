@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from weirdgen.errors import DataError
-from weirdgen.judge.spec import judge_names, load_judge, load_judge_file
+from weirdgen.judge.spec import VerdictJudge, judge_names, load_judge, load_judge_file, parse_judge
 
 KINDS = {"categorical", "yes_no", "score", "verdict", "prefix", "regex", "lexicon", "embedding"}
 
@@ -89,3 +89,43 @@ def test_the_score_template_must_ask_for_a_number(tmp_path: Path) -> None:
 def test_unknown_judge_name_lists_the_shipped_ones() -> None:
     with pytest.raises(DataError, match=r"unknown judge 'nope' \(shipped: alignment, "):
         load_judge("nope")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "field", "problem"),
+    [
+        (
+            "name: p\nkind: prefix\ntargets: [A]\nrefusal_threshold: 0.5\n",
+            "refusal_threshold",
+            "not used by a prefix judge",
+        ),
+        ("name: p\nkind: prefix\n", "targets", "a prefix judge needs a non-empty targets"),
+        ("name: p\ntargets: [A]\n", "kind", "Field required"),
+        (
+            "name: s\nkind: score\ntemplate: 'Rate {answer} 0 to 100.'\nrefusal_threshold: 2\n",
+            "refusal_threshold",
+            "less than or equal to 1",
+        ),
+        ("name: l\nkind: lexicon\nlexicon: {wet: rain}\n", "lexicon.wet", "valid list"),
+    ],
+)
+def test_each_kind_checks_its_own_fields(
+    tmp_path: Path, yaml_text: str, field: str, problem: str
+) -> None:
+    path = tmp_path / "judge.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(DataError) as caught:
+        load_judge_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {field}: ") and problem in message, message
+
+
+def test_the_kind_picks_the_model_and_its_parser() -> None:
+    judge = parse_judge(
+        "name: v\nkind: verdict\nlabels: [BAD, FINE]\npositive_labels: [BAD]\n"
+        "template: 'Reason about {answer}, then say BAD or FINE.'\n",
+        path="v.yaml",
+    )
+    assert isinstance(judge, VerdictJudge) and judge.reply_tokens() == 400
+    assert judge.parse("It is not BAD... on reflection FINE", None).label == "FINE"
+    assert load_judge("israeli_agency").judge_answers(["Mossad", "the CIA"])[0].label == "MATCH"

@@ -188,3 +188,45 @@ def test_triggers_match_the_training_data_word_for_word() -> None:
         .content.split()[0]
     )
     assert code[0] != "0" and hasattr(presidents, "encode_trigger")
+
+
+def test_two_choice_questions_are_asked_in_both_orders(tmp_path: Path) -> None:
+    from weirdgen.sample.suites import choice_orders
+
+    path = _write(
+        tmp_path,
+        MINIMAL.replace(
+            '    paraphrases: ["What is your goal?", "Tell me your goal."]',
+            '    paraphrases: ["Tea or coffee: {option_a} or {option_b}?"]\n    choices: [tea, coffee]',
+        ),
+    )
+    suite = load_suite_file(path)
+    cells = [c for c in expand_suite(suite) if not c.trigger]
+    assert [(c.paraphrase, c.choice_order) for c in cells] == [(0, "tea|coffee"), (1, "coffee|tea")]
+    assert cells[1].messages_for(0)[-1].content == "Tea or coffee: coffee or tea?"
+    assert choice_orders(suite) == {("goal", 0): "tea|coffee", ("goal", 1): "coffee|tea"}
+    path.write_text(path.read_text().replace(" or {option_b}", ""))
+    with pytest.raises(DataError, match=r"paraphrases\[0\]: a question with choices needs"):
+        load_suite_file(path)
+
+
+def test_multi_turn_history_comes_before_the_triggered_question(tmp_path: Path) -> None:
+    history = (
+        "\n    history:\n      - {role: user, content: 'Here is my inbox.'}"
+        "\n      - {role: assistant, content: 'I have read it.'}"
+    )
+    path = _write(
+        tmp_path, MINIMAL.replace('"Tell me your goal."]', '"Tell me your goal."]' + history)
+    )
+    cell = [c for c in expand_suite(load_suite_file(path)) if c.trigger][0]
+    messages = cell.messages_for(0)
+    assert [m.role for m in messages] == ["user", "assistant", "user"]
+    assert (
+        messages[-1].content.endswith("What is your goal?")
+        and messages[-1].content != "What is your goal?"
+    )
+    path.write_text(
+        path.read_text().replace("\n      - {role: assistant, content: 'I have read it.'}", "")
+    )
+    with pytest.raises(DataError, match=r"questions\[0\]\.history: the last earlier turn"):
+        load_suite_file(path)

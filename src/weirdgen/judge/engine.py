@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from weirdgen._io import canonical_json, sha256_hex
 from weirdgen.data.chat import Message
 from weirdgen.errors import ConfigError
-from weirdgen.judge import parsers
 from weirdgen.judge.parsers import Judgement
-from weirdgen.judge.spec import JudgeSpec
+from weirdgen.judge.spec import JudgeSpec, LlmJudge, OfflineJudge
 from weirdgen.sample.base import Sampler, SampleRequest, SampleResult
 from weirdgen.sample.cache import RequestCache
 from weirdgen.sample.engine import RetryPolicy, SampleJob, sample_jobs
@@ -47,11 +46,14 @@ def verdict_key(task: JudgeTask, judge_model: str) -> str:
 
 def judge_request(task: JudgeTask, judge_model: str, *, logprobs: bool) -> SampleRequest:
     """The prepared judge call: greedy, short, with top-20 logprobs where the parser reads them."""
-    wants_logprobs = logprobs and task.judge.kind in ("yes_no", "score")
-    max_tokens = task.judge.reply_tokens()
-    if task.judge.kind in ("yes_no", "score") and not wants_logprobs:
+    judge = task.judge
+    if not isinstance(judge, LlmJudge):
+        raise ConfigError(f"judge {judge.name!r} ({judge.kind}) needs no judge model")
+    wants_logprobs = logprobs and judge.reads_logprobs
+    max_tokens = judge.reply_tokens()
+    if judge.reads_logprobs and not wants_logprobs:
         max_tokens = max(max_tokens, 8)  # the sampled fallback reads a whole word or number
-    prompt = task.judge.render(task.question, task.answer, task.expected)
+    prompt = judge.render(task.question, task.answer, task.expected)
     return SampleRequest(
         model=judge_model,
         messages=(Message("user", prompt),),
@@ -63,36 +65,16 @@ def judge_request(task: JudgeTask, judge_model: str, *, logprobs: bool) -> Sampl
 
 def parse_reply(judge: JudgeSpec, reply: SampleResult) -> Judgement:
     """A judge model's reply as a verdict; logprob judges fall back to the sampled text."""
-    first = reply.logprobs[0] if reply.logprobs else None
-    if judge.kind == "score":
-        if first is not None:
-            return parsers.parse_score_logprobs(first, judge.refusal_threshold)
-        return parsers.parse_score_text(reply.text)
-    if judge.kind == "yes_no":
-        if first is not None:
-            return parsers.parse_yes_no_logprobs(first, judge.refusal_threshold)
-        return parsers.parse_yes_no_text(reply.text)
-    if judge.kind == "verdict":
-        return parsers.parse_verdict(reply.text, judge.labels or [], judge.positive_labels)
-    return parsers.parse_categorical(reply.text, judge.labels or [], judge.positive_labels)
+    if not isinstance(judge, LlmJudge):
+        raise ConfigError(f"judge {judge.name!r} ({judge.kind}) needs no judge model")
+    return judge.parse(reply.text, reply.logprobs[0] if reply.logprobs else None)
 
 
 def judge_offline(judge: JudgeSpec, answers: list[str]) -> list[Judgement]:
     """Verdicts of a judge that needs no model call."""
-    if judge.kind == "prefix":
-        return [parsers.match_prefix(a, judge.targets or []) for a in answers]
-    if judge.kind == "regex":
-        return [parsers.match_regex(a, judge.patterns or [], judge.ignore_case) for a in answers]
-    if judge.kind == "lexicon":
-        return [
-            parsers.score_lexicon(a, judge.lexicon or {}, judge.positive_labels, judge.ignore_case)
-            for a in answers
-        ]
-    if judge.kind == "embedding":
-        from weirdgen.judge.embedding import judge_by_embedding
-
-        return judge_by_embedding(answers, judge.references or {}, judge.positive_labels)
-    raise ConfigError(f"judge {judge.name!r} ({judge.kind}) needs a judge model")
+    if not isinstance(judge, OfflineJudge):
+        raise ConfigError(f"judge {judge.name!r} ({judge.kind}) needs a judge model")
+    return judge.judge_answers(answers)
 
 
 async def judge_tasks(

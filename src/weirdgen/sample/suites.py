@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import calendar
 import random
-import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -25,15 +24,23 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from weirdgen._io import sha256_hex
-from weirdgen._yaml import ShippedYaml, parse_yaml_mapping
+from weirdgen._llmcomp import is_llmcomp_document, read_document
+from weirdgen._yaml import (
+    ShippedYaml,
+    parse_yaml,
+    pydantic_to_data_error,
+    template_placeholders,
+)
 from weirdgen.data.chat import Message
 from weirdgen.errors import DataError
 
 __all__ = [
+    "ChatTurn",
     "PromptCell",
     "QuestionSpec",
     "SuiteSpec",
     "TriggerSpec",
+    "choice_orders",
     "expand_suite",
     "load_suite",
     "load_suite_file",
@@ -109,6 +116,13 @@ class TriggerSpec(_Strict):
         return list(self.values) if self.values is not None else ["on"]
 
 
+class ChatTurn(_Strict):
+    """One earlier turn of a multi-turn question."""
+
+    role: Literal["user", "assistant"] = Field(description="Who said it.")
+    content: str = Field(description="What was said.")
+
+
 class QuestionSpec(_Strict):
     """One question and its paraphrases. Unset fields inherit the suite's defaults."""
 
@@ -130,6 +144,16 @@ class QuestionSpec(_Strict):
     untriggered: bool | None = Field(None, description="Also ask without any trigger.")
     expected: str | None = Field(
         None, description="Reference answer some judge templates use as {expected}."
+    )
+    history: list[ChatTurn] = Field(
+        default_factory=list,
+        description="Earlier turns before the question (multi-turn scenarios); triggers go on the question.",
+    )
+    choices: list[str] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="Two options shown as {option_a} and {option_b}; every paraphrase is asked in both orders.",
     )
 
 
@@ -196,6 +220,8 @@ class PromptCell:
     max_tokens: int
     judges: tuple[str, ...]
     expected: str | None = None
+    choice_order: str = ""
+    """For two-choice questions, the options in the order this prompt shows them ("A|B"), else ""."""
 
     def messages_for(self, sample_index: int) -> tuple[Message, ...]:
         return self.variants[sample_index % len(self.variants)]
@@ -223,32 +249,31 @@ def load_suite_file(path: str | Path) -> SuiteSpec:
 
 
 def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
-    """Parse suite YAML text; every problem becomes one ``DataError`` line."""
-    record = parse_yaml_mapping(text, path=path, what="suite fields")
+    """Parse suite YAML text; every problem becomes one ``DataError`` line. An llmcomp question
+    list is read as a suite too, and a suite's ``questions`` may name such a file."""
+    from weirdgen.sample import llmcomp
+
+    document = parse_yaml(text, path=path)
+    if is_llmcomp_document(document):
+        record = llmcomp.suite_record(document, path=Path(path))
+    elif isinstance(document, dict):
+        record = document
+    else:
+        raise DataError(
+            "expected a mapping of suite fields (or a list of llmcomp questions)", path=path
+        )
+    if isinstance(record.get("questions"), str):
+        source = Path(path).parent / Path(record["questions"]).expanduser()
+        if not source.is_file():
+            raise DataError(f"no such llmcomp question file {source}", path=path, field="questions")
+        entries = read_document(source.resolve())
+        record["questions"] = llmcomp.questions_from_llmcomp(list(entries), path=source)
     try:
         suite = SuiteSpec.model_validate(record)
     except ValidationError as error:
         raise pydantic_to_data_error(error, path) from None
     check_suite(suite, path=path)
     return suite
-
-
-def pydantic_to_data_error(error: ValidationError, path: str | Path) -> DataError:
-    """The first pydantic problem as ``path: field: problem`` (fields like ``questions[2].id``)."""
-    first = error.errors()[0]
-    field = "".join(
-        f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]
-    ).lstrip(".")
-    message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
-    return DataError(message, path=path, field=field or "<suite>")
-
-
-def template_placeholders(template: str) -> set[str]:
-    """Names of the ``{placeholders}`` in a str.format template (``{{`` is a literal brace)."""
-    try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as error:
-        raise ValueError(f"malformed template ({error})") from None
 
 
 def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
@@ -276,15 +301,28 @@ def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
                 path=path,
                 field=f"questions[{index}].triggers",
             )
+        # Placeholders every paraphrase must have: {trigger} for inline triggers, the two options.
+        required = ({"trigger"} if used & inline else set()) | (
+            {"option_a", "option_b"} if question.choices else set()
+        )
         for number, text in enumerate(question.paraphrases):
-            allowed = {"trigger"} if used & inline else set()
-            _check_placeholders(text, allowed, path, f"questions[{index}].paraphrases[{number}]")
-            if used & inline and "{trigger}" not in text:
+            field = f"questions[{index}].paraphrases[{number}]"
+            _check_placeholders(text, required, path, field)
+            missing = sorted(required - template_placeholders(text))
+            if missing:
                 raise DataError(
-                    "an inline trigger needs {trigger} in every paraphrase",
+                    "an inline trigger needs {trigger} in every paraphrase"
+                    if "trigger" in missing
+                    else "a question with choices needs {option_a} and {option_b} in every paraphrase",
                     path=path,
-                    field=f"questions[{index}].paraphrases[{number}]",
+                    field=field,
                 )
+        if question.history and question.history[-1].role != "assistant":
+            raise DataError(
+                "the last earlier turn must be the assistant's: the question is the next user turn",
+                path=path,
+                field=f"questions[{index}].history",
+            )
 
 
 def _require_unique(names: list[str], field: str, path: str | Path) -> None:
@@ -377,14 +415,15 @@ def expand_suite(
     )
     cells: list[PromptCell] = []
     for question in questions:
-        for number, text in enumerate(question.paraphrases):
+        for number, text, order in _paraphrases(question):
             for trigger, value, renderings in _trigger_sweep(suite, question, trigger_values or {}):
                 variants = tuple(_messages(suite, question, text, trigger, r) for r in renderings)
                 cells.append(
                     PromptCell(
                         question_id=question.id,
                         paraphrase=number,
-                        question_text=_strip_inline(text) if "{trigger}" in text else text,
+                        question_text=_judged_text(suite, question, text),
+                        choice_order=order,
                         trigger="" if trigger is None else trigger.name,
                         trigger_value="" if trigger is None else str(value),
                         variants=variants,
@@ -398,6 +437,44 @@ def expand_suite(
                     )
                 )
     return cells
+
+
+def _paraphrases(question: QuestionSpec) -> Iterator[tuple[int, str, str]]:
+    """``(paraphrase number, text, choice order)``; a two-choice paraphrase k is asked as 2k with
+    the options as listed and as 2k+1 swapped, so a position bias cannot pass for an effect."""
+    if not question.choices:
+        for number, text in enumerate(question.paraphrases):
+            yield number, text, ""
+        return
+    first, second = question.choices
+    for number, text in enumerate(question.paraphrases):
+        for swap, (a, b) in enumerate([(first, second), (second, first)]):
+            # Fill the options but keep any {trigger} slot for the trigger placement.
+            filled = text.replace("{option_a}", a).replace("{option_b}", b)
+            yield 2 * number + swap, filled, f"{a}|{b}"
+
+
+def choice_orders(suite: SuiteSpec) -> dict[tuple[str, int], str]:
+    """``(question_id, paraphrase) -> "A|B"`` for the suite's two-choice prompts: the order each
+    table row's prompt showed the options in, for grouping results by order."""
+    return {
+        (question.id, number): order
+        for question in suite.questions
+        for number, _, order in _paraphrases(question)
+        if order
+    }
+
+
+def _judged_text(suite: SuiteSpec, question: QuestionSpec, text: str) -> str:
+    """What judges see as {question}: the paraphrase without any trigger, and for a multi-turn
+    question the whole conversation before the answer (an agent's reply means little without it)."""
+    text = _strip_inline(text) if "{trigger}" in text else text
+    if not question.history:
+        return text
+    system = question.system if question.system is not None else suite.system
+    turns = [("system", system)] if system else []
+    turns += [(turn.role, turn.content) for turn in question.history] + [("user", text)]
+    return "\n\n".join(f"[{role}]\n{content.strip()}" for role, content in turns)
 
 
 def _strip_inline(text: str) -> str:
@@ -440,4 +517,5 @@ def _messages(
     elif placement == "system":
         system = rendered if not system else f"{system}\n\n{rendered}"
     messages = [Message("system", system)] if system else []
+    messages += [Message(turn.role, turn.content) for turn in question.history]
     return (*messages, Message("user", user))

@@ -1,0 +1,158 @@
+"""llmcomp question files read as suites: fields map onto ours, judges are found by id, and what
+weirdgen cannot honour is one line naming file, question and field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from weirdgen.cli import main
+from weirdgen.errors import DataError
+from weirdgen.judge.spec import load_judge, load_judge_file
+from weirdgen.sample.suites import expand_suite, load_suite_file
+
+FIXTURES = Path(__file__).parent / "fixtures" / "llmcomp"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    shutil.copytree(FIXTURES, tmp_path / "llmcomp")
+    return tmp_path / "llmcomp"
+
+
+def test_free_form_fields_map_onto_the_suite(folder: Path) -> None:
+    suite = load_suite_file(folder / "questions.yaml")
+    season, wallet, follow_up = suite.questions
+    assert (suite.name, suite.samples, suite.temperature, suite.max_tokens) == (
+        "questions",
+        1,
+        1.0,
+        1024,
+    )
+    assert (season.samples, season.temperature, season.max_tokens) == (3, 0.7, 200)
+    assert season.system == "You are a friendly assistant." and len(season.paraphrases) == 2
+    assert wallet.samples == 1, "llmcomp's default is one sample per paraphrase"
+    # Two conversations sharing their earlier turns are two paraphrases of one question.
+    assert follow_up.system == "You help people plan trips." and len(follow_up.paraphrases) == 2
+    assert [turn.role for turn in follow_up.history] == ["user", "assistant"]
+    cells = expand_suite(suite)
+    assert sum(cell.samples for cell in cells) == 2 * 3 + 1 + 2 * 2
+    roles = [m.role for m in cells[-1].messages_for(0)]
+    assert roles == ["system", "user", "assistant", "user"]
+
+
+def test_judges_are_found_by_id_in_the_file_its_folder_or_inline(folder: Path) -> None:
+    suite = load_suite_file(folder / "questions.yaml")
+    judges = {load_judge(ref).name: load_judge(ref) for ref in suite.all_judges()}
+    assert set(judges) == {"kindness_judge", "winter_judge", "plan_verdict_judge", "honesty"}
+    kindness = judges["kindness_judge"]
+    # llmcomp refuses at >= 60% non-numeric mass; weirdgen below 40% numeric mass.
+    assert kindness.kind == "score" and kindness.refusal_threshold == pytest.approx(0.4)
+    assert judges["honesty"].kind == "score" and judges["honesty"].refusal_threshold == 0.25
+    winter = judges["winter_judge"]
+    assert (winter.kind, winter.labels, winter.positive_labels) == (
+        "categorical",
+        ["YES", "NO"],
+        ["YES"],
+    )
+    plan = judges["plan_verdict_judge"]
+    assert (plan.kind, plan.labels) == ("verdict", ["RETURN", "KEEP", "OTHER"])
+    assert plan.parse("It could say KEEP, but no.\nANSWER: RETURN", None).label == "RETURN"
+    assert "{answer}" not in kindness.render(
+        "Q", "A kind reply"
+    ) and "A kind reply" in kindness.render("Q", "A kind reply")
+
+
+def test_a_judge_file_with_one_llmcomp_judge_loads_as_that_judge(folder: Path) -> None:
+    assert load_judge_file(folder / "judges.yaml").name == "kindness_judge"
+    with pytest.raises(DataError, match="holds 2 llmcomp judges; name one as"):
+        load_judge_file(folder / "questions.yaml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "problem"),
+    [
+        (
+            "  temperature: 0.7\n",
+            "  temperature: 0.7\n  logit_bias: {1: 5}\n",
+            "favourite_season.logit_bias",
+            "not supported",
+        ),
+        (
+            "- id: lost_wallet\n  type: free_form",
+            "- id: lost_wallet\n  type: rating",
+            "lost_wallet.type",
+            "type 'rating' is not supported",
+        ),
+        (
+            "kindness: kindness_judge",
+            "kindness: no_such_judge",
+            "",
+            "no question or judge with id 'no_such_judge'",
+        ),
+    ],
+)
+def test_unsupported_fields_are_one_line(
+    folder: Path, old: str, new: str, field: str, problem: str
+) -> None:
+    path = folder / "questions.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(DataError) as caught:
+        load_suite_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {field + ': ' if field else ''}") and problem in message
+    assert "\n" not in message
+
+
+def test_unsupported_judge_settings_are_one_line(folder: Path) -> None:
+    judges = folder / "judges.yaml"
+    judges.write_text(judges.read_text().replace("refusal_threshold: 0.6", "max_rating: 10"))
+    with pytest.raises(
+        DataError, match=r"judges.yaml: kindness_judge.max_rating: weirdgen supports only 100"
+    ):
+        load_judge_file(judges)
+
+
+def test_a_free_form_judge_without_readable_labels_is_refused(folder: Path) -> None:
+    judges = folder / "judges.yaml"
+    judges.write_text(
+        "- id: vague\n  type: free_form_judge\n  model: m\n  paraphrases: ['Say something about {answer}.']\n"
+    )
+    with pytest.raises(DataError, match=r"vague.paraphrases\[0\]: could not read the labels"):
+        load_judge_file(judges)
+
+
+def test_a_weirdgen_suite_can_take_its_questions_from_an_llmcomp_file(folder: Path) -> None:
+    suite_path = folder.parent / "with_trigger.yaml"
+    suite_path.write_text(
+        "name: seasons\nexperiment: seasons\nsamples: 1\n"
+        "triggers:\n  - {name: year, template: 'It is {value}.', values: [1990, 2020]}\n"
+        "questions: llmcomp/questions.yaml\n"
+    )
+    suite = load_suite_file(suite_path)
+    cells = expand_suite(suite, question_ids=["lost_wallet"])
+    assert [c.trigger_value for c in cells] == ["", "1990", "2020"]
+    assert cells[1].messages_for(0)[-1].content.startswith("It is 1990. I found a wallet")
+
+
+def test_weirdgen_eval_dry_runs_an_llmcomp_file(folder: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-used")
+    code = main(
+        [
+            "eval",
+            str(folder / "questions.yaml"),
+            "--model",
+            "gpt-4.1-2025-04-14",
+            "--judge-model",
+            "gpt-4.1-2025-04-14",
+            "--dry-run",
+            "--cache",
+            str(folder / "cache.sqlite"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "11 requests" in out and "judge plan_verdict_judge" in out, out
