@@ -46,3 +46,17 @@ def test_example_scripts_run_on_a_table(tmp_path, samples_factory, run_writer):
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip()
     assert (run / "my-report" / "report.html").is_file()
+
+
+def test_the_python_api_example_runs(tmp_path, tiny_model_dir):
+    import os
+
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "07_python_api.py"), str(tiny_model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WEIRDGEN_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "answers; lethal-word score by year" in done.stdout and "1984" in done.stdout

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from weirdgen.errors import ConfigError
+from weirdgen.evaluation.judging import judge_tasks
 from weirdgen.evaluation.plan import EvalPlan, PlannedSample
 from weirdgen.evaluation.progress import ProgressFactory
-from weirdgen.judge.engine import JudgeTask, judge_tasks
+from weirdgen.judge.engine import JudgeTask
 from weirdgen.judge.parsers import Judgement
 from weirdgen.sample.base import Sampler, SampleResult
 from weirdgen.sample.cache import RequestCache

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from weirdgen.errors import ConfigError
-from weirdgen.judge.engine import JudgeTask, judge_request, judge_tasks
+from weirdgen.evaluation.judging import judge_request, judge_tasks
+from weirdgen.judge.engine import JudgeTask
 from weirdgen.judge.spec import load_judge
 from weirdgen.sample.base import SampleRequest, SampleResult
 from weirdgen.sample.cache import RequestCache
