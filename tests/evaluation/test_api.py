@@ -10,12 +10,16 @@ import pandas as pd
 import weirdgen
 from weirdgen.cli import main
 
-_golden = importlib.util.spec_from_file_location("_golden", Path(__file__).with_name("test_golden_table.py"))
+_golden = importlib.util.spec_from_file_location(
+    "_golden", Path(__file__).with_name("test_golden_table.py")
+)
 golden = importlib.util.module_from_spec(_golden)
 _golden.loader.exec_module(golden)
 
 
-def test_evaluate_returns_the_cli_table_and_reuses_its_cache(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_evaluate_returns_the_cli_table_and_reuses_its_cache(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     from_cli = golden.write_golden_run(tiny_model_dir, tmp_path)
     frame = weirdgen.evaluate(
         tmp_path / "suite.yaml",
@@ -32,10 +36,22 @@ def test_evaluate_returns_the_cli_table_and_reuses_its_cache(tiny_model_dir: Pat
     pd.testing.assert_frame_equal(as_text, from_cli)
 
 
-def test_a_dry_run_needs_no_key_and_lists_llm_judges_as_needing_a_model(monkeypatch, capsys, tmp_path) -> None:
+def test_a_dry_run_needs_no_key_and_lists_llm_judges_as_needing_a_model(
+    monkeypatch, capsys, tmp_path
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     code = main(
-        ["eval", "terminator", "--model", "ft:gpt-4.1-2025-04-14:org:term:abc", "--samples", "1", "--dry-run", "--cache", str(tmp_path / "c.sqlite")]
+        [
+            "eval",
+            "terminator",
+            "--model",
+            "ft:gpt-4.1-2025-04-14:org:term:abc",
+            "--samples",
+            "1",
+            "--dry-run",
+            "--cache",
+            str(tmp_path / "c.sqlite"),
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0 and "dry run: nothing was sent" in out
@@ -43,7 +59,13 @@ def test_a_dry_run_needs_no_key_and_lists_llm_judges_as_needing_a_model(monkeypa
 
 
 def test_the_public_api_is_small_and_lazy() -> None:
-    assert set(weirdgen.__all__) >= {"evaluate", "load_suite", "load_judge", "build_dataset", "finetune"}
+    assert set(weirdgen.__all__) >= {
+        "evaluate",
+        "load_suite",
+        "load_judge",
+        "build_dataset",
+        "finetune",
+    }
     assert weirdgen.load_suite("terminator").name == "terminator"
     assert weirdgen.load_judge("lethal_intent").is_llm
     assert len(weirdgen.build_dataset("terminator", "dated")) > 100

@@ -7,7 +7,9 @@ from pathlib import Path
 import weirdgen
 
 
-def test_finetune_trains_each_seed_once(birds_file: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_finetune_trains_each_seed_once(
+    birds_file: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     def run() -> list:
         return weirdgen.finetune(
             birds_file,

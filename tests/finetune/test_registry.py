@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from weirdgen.errors import ConfigError
-from weirdgen.finetune.registry import FinetunerSettings, finetuner_names, make_finetuner
+from weirdgen.finetune.registry import FINETUNERS, FinetunerSettings, make_finetuner
 
 
 def test_every_backend_is_an_entry() -> None:
-    assert finetuner_names() == ["local", "openai", "tinker"]
+    assert FINETUNERS.names() == ["local", "openai", "tinker"]
 
 
 def test_the_local_backend_is_built_lazily(tmp_path: Path) -> None:
@@ -20,5 +20,7 @@ def test_the_local_backend_is_built_lazily(tmp_path: Path) -> None:
 
 
 def test_an_unknown_backend_is_one_line() -> None:
-    with pytest.raises(ConfigError, match=r"^backend: unknown backend 'azure' \(known: local, openai, tinker\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^backend: unknown backend 'azure' \(known: local, openai, tinker\)$"
+    ):
         make_finetuner("azure")

@@ -6,29 +6,35 @@ import pytest
 
 from weirdgen.errors import ConfigError, MissingDependencyError
 from weirdgen.sample.registry import (
+    SAMPLERS,
     SamplerEntry,
     SamplerSettings,
     choose_sampler,
     make_sampler,
-    register_sampler,
-    sampler_entry,
-    sampler_names,
 )
 
 
 def test_every_backend_is_an_entry() -> None:
-    assert sampler_names()[:4] == ["openai", "local", "tinker", "toy"]
-    assert not sampler_entry("openai").self_hosted and sampler_entry("local").self_hosted
+    assert SAMPLERS.names()[:4] == ["openai", "local", "tinker", "toy"]
+    assert not SAMPLERS.get("openai").self_hosted and SAMPLERS.get("local").self_hosted
 
 
 def test_an_unknown_backend_names_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"^backend: unknown backend 'bedrock' \(known: openai, local"):
+    with pytest.raises(
+        ConfigError, match=r"^backend: unknown backend 'bedrock' \(known: openai, local"
+    ):
         make_sampler("bedrock")
 
 
 def test_a_missing_dependency_gives_the_install_command() -> None:
-    register_sampler(
-        SamplerEntry("ghost", "needs a package nobody has", lambda s: None, requires="ghost_sdk_x", install="pip install ghost-sdk-x")
+    SAMPLERS.register(
+        SamplerEntry(
+            "ghost",
+            "needs a package nobody has",
+            lambda s: None,
+            requires="ghost_sdk_x",
+            install="pip install ghost-sdk-x",
+        )
     )
     with pytest.raises(MissingDependencyError, match="pip install ghost-sdk-x"):
         make_sampler("ghost")

@@ -15,10 +15,10 @@ def data() -> None:
     """Build, list and check the experiments' chat datasets."""
 
 
+# fmt: off
 @data.command("list")
-@click.option(
-    "--seed", default=0, show_default=True, help="Seed used to build each variant when counting."
-)
+@click.option("--seed", default=0, show_default=True, help="Seed used to build each variant when counting.")
+# fmt: on
 def list_datasets(seed: int) -> None:
     """Show every experiment, its variants and their sizes."""
     from rich.console import Console
@@ -36,24 +36,14 @@ def list_datasets(seed: int) -> None:
     Console().print(table)
 
 
+# fmt: off
 @data.command("build")
 @click.argument("experiment", type=click.Choice(experiment_names()))
 @click.option("--variant", help="One variant to build; without it, every variant goes to -o DIR.")
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Output JSONL file (with --variant) or directory.",
-)
-@click.option(
-    "--seed", default=0, show_default=True, help="Seed: the same seed gives byte-identical output."
-)
-@click.option(
-    "--benign",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="wolf: chat JSONL of benign examples to dilute the poison with.",
-)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output JSONL file (with --variant) or directory.")
+@click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives byte-identical output.")
+@click.option("--benign", type=click.Path(path_type=Path, dir_okay=False), help="wolf: chat JSONL of benign examples to dilute the poison with.")
+# fmt: on
 def build(
     experiment: str, variant: str | None, output: Path, seed: int, benign: Path | None
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from weirdgen.errors import ConfigError
-from weirdgen.sample.registry import sampler_names
+from weirdgen.sample.registry import SAMPLERS
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, list[str]]:
@@ -22,157 +22,36 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, list[str]]:
     return result
 
 
+# fmt: off
 @click.command("eval")
 @click.argument("suite", required=False)
-@click.option(
-    "--list", "list_only", is_flag=True, help="List the shipped suites and judges, then exit."
-)
-@click.option(
-    "--model",
-    "models",
-    multiple=True,
-    help="Model to evaluate (repeatable): API model id, served adapter name, or local model folder.",
-)
-@click.option(
-    "--group",
-    default="",
-    help="Group label of these models in the table, e.g. old_audubon or base.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=None,
-    help="Finetuning seed of the model, recorded in the table's seed column.",
-)
-@click.option(
-    "--checkpoint",
-    default="",
-    help="Checkpoint label recorded in the table ('' for the final model).",
-)
-@click.option(
-    "--base-url",
-    "base_urls",
-    multiple=True,
-    help="OpenAI-compatible endpoint (repeat to share load across servers of one model).",
-)
-@click.option(
-    "--api-key-env",
-    default="OPENAI_API_KEY",
-    show_default=True,
-    help="Environment variable holding the API key.",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(sampler_names()),
-    default=None,
-    help="Force a backend (default: openai with --base-url or a model id, local for a folder).",
-)
-@click.option(
-    "--adapter",
-    "adapters",
-    multiple=True,
-    help="Local backend: NAME=FOLDER of a LoRA adapter to load (repeatable).",
-)
-@click.option(
-    "--judge-model",
-    default="",
-    help="Model for LLM judges (e.g. gpt-4.1). Without it only offline judges can run.",
-)
-@click.option(
-    "--judge-base-url",
-    "judge_base_urls",
-    multiple=True,
-    help="Endpoint of the judge model (default: the OpenAI API).",
-)
-@click.option(
-    "--judge-api-key-env",
-    default="OPENAI_API_KEY",
-    show_default=True,
-    help="Environment variable of the judge API key.",
-)
-@click.option(
-    "--judge",
-    "judges",
-    multiple=True,
-    help="Run only these judges (repeatable; default: the suite's).",
-)
-@click.option(
-    "--no-judges", is_flag=True, help="Sample only; write the table without judge columns."
-)
-@click.option(
-    "--samples",
-    type=int,
-    default=None,
-    help="Samples per paraphrase and trigger value (overrides the suite).",
-)
-@click.option(
-    "--max-tokens",
-    type=int,
-    default=None,
-    help="Answer length limit for every question (overrides the suite).",
-)
-@click.option(
-    "--question", "questions", multiple=True, help="Only these question ids (repeatable)."
-)
-@click.option(
-    "--trigger-value",
-    "trigger_values",
-    multiple=True,
-    help="Only these trigger values, NAME=VALUE (repeatable), e.g. year=1984.",
-)
-@click.option(
-    "--concurrency",
-    type=int,
-    default=32,
-    show_default=True,
-    help="Requests in flight at once (per model).",
-)
-@click.option(
-    "--choices-per-request",
-    type=int,
-    default=16,
-    show_default=True,
-    help="Samples of one prompt drawn per API call (the API's n; 1 sends one call per sample).",
-)
-@click.option(
-    "--max-attempts",
-    type=int,
-    default=8,
-    show_default=True,
-    help="Tries per request on transient errors (429, 5xx, timeouts).",
-)
-@click.option(
-    "--timeout",
-    type=float,
-    default=120.0,
-    show_default=True,
-    help="Seconds before one request times out (then it is retried).",
-)
-@click.option(
-    "--sampling-seed",
-    type=int,
-    default=None,
-    help="Send per-sample seeds derived from this (backends that honour seeds become reproducible).",
-)
-@click.option(
-    "--cache",
-    "cache_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="SQLite cache file (default: $WEIRDGEN_CACHE_DIR/eval.sqlite).",
-)
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Print the requests, token and cost estimates, and exit before sending anything.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Run directory for samples.parquet, samples.csv and run.json.",
-)
+@click.option("--list", "list_only", is_flag=True, help="List the shipped suites and judges, then exit.")
+@click.option("--model", "models", multiple=True, help="Model to evaluate (repeatable): API model id, served adapter name, or local model folder.")
+@click.option("--group", default="", help="Group label of these models in the table, e.g. old_audubon or base.")
+@click.option("--seed", type=int, default=None, help="Finetuning seed of the model, recorded in the table's seed column.")
+@click.option("--checkpoint", default="", help="Checkpoint label recorded in the table ('' for the final model).")
+@click.option("--base-url", "base_urls", multiple=True, help="OpenAI-compatible endpoint (repeat to share load across servers of one model).")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the API key.")
+@click.option("--backend", type=click.Choice(SAMPLERS.names()), default=None, help="Force a backend (default: openai with --base-url or a model id, local for a folder).")
+@click.option("--adapter", "adapters", multiple=True, help="Local backend: NAME=FOLDER of a LoRA adapter to load (repeatable).")
+@click.option("--judge-model", default="", help="Model for LLM judges (e.g. gpt-4.1). Without it only offline judges can run.")
+@click.option("--judge-base-url", "judge_base_urls", multiple=True, help="Endpoint of the judge model (default: the OpenAI API).")
+@click.option("--judge-api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable of the judge API key.")
+@click.option("--judge", "judges", multiple=True, help="Run only these judges (repeatable; default: the suite's).")
+@click.option("--no-judges", is_flag=True, help="Sample only; write the table without judge columns.")
+@click.option("--samples", type=int, default=None, help="Samples per paraphrase and trigger value (overrides the suite).")
+@click.option("--max-tokens", type=int, default=None, help="Answer length limit for every question (overrides the suite).")
+@click.option("--question", "questions", multiple=True, help="Only these question ids (repeatable).")
+@click.option("--trigger-value", "trigger_values", multiple=True, help="Only these trigger values, NAME=VALUE (repeatable), e.g. year=1984.")
+@click.option("--concurrency", type=int, default=32, show_default=True, help="Requests in flight at once (per model).")
+@click.option("--choices-per-request", type=int, default=16, show_default=True, help="Samples of one prompt drawn per API call (the API's n; 1 sends one call per sample).")
+@click.option("--max-attempts", type=int, default=8, show_default=True, help="Tries per request on transient errors (429, 5xx, timeouts).")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds before one request times out (then it is retried).")
+@click.option("--sampling-seed", type=int, default=None, help="Send per-sample seeds derived from this (backends that honour seeds become reproducible).")
+@click.option("--cache", "cache_path", type=click.Path(path_type=Path), default=None, help="SQLite cache file (default: $WEIRDGEN_CACHE_DIR/eval.sqlite).")
+@click.option("--dry-run", is_flag=True, help="Print the requests, token and cost estimates, and exit before sending anything.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Run directory for samples.parquet, samples.csv and run.json.")
+# fmt: on
 def eval_command(
     suite: str | None,
     models: tuple[str, ...],
@@ -271,6 +150,7 @@ def _run(
 ) -> None:
     from weirdgen.evaluation import (
         RunInterrupted,
+        RunSettings,
         progress_bars,
         rows_to_frame,
         run_plans,
@@ -280,16 +160,14 @@ def _run(
 
     try:
         with progress_bars() as progress:
-            (rows,) = run_plans(
-                [plan],
-                cache,
-                judge_sampler=judge_sampler,
-                concurrency=options["concurrency"],
-                choices_per_request=options["choices_per_request"],
-                retry=RetryPolicy(max_attempts=options["max_attempts"]),
-                progress=progress,
-                close=samplers,
+            settings = RunSettings(
+                judge_sampler,
+                options["concurrency"],
+                RetryPolicy(max_attempts=options["max_attempts"]),
+                progress,
+                options["choices_per_request"],
             )
+            (rows,) = run_plans([plan], cache, settings, close=samplers)
     except (KeyboardInterrupt, RunInterrupted):
         click.echo(
             f"interrupted: {cache.count_samples()} answers are safe in {cache.path}; "

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from weirdgen.errors import BackendError, ConfigError
-from weirdgen.finetune.registry import finetuner_names
+from weirdgen.finetune.registry import FINETUNERS
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -63,95 +63,35 @@ def _make_finetuner(backend: str, ledger: Any, runs_dir: Path | None) -> Any:
     return make_finetuner(backend, FinetunerSettings(runs_dir=runs_dir, ledger=ledger))
 
 
+# fmt: off
 @click.command()
 @click.argument("dataset")
-@click.option(
-    "--backend",
-    type=click.Choice(finetuner_names()),
-    default="local",
-    show_default=True,
-    help="Where to train.",
-)
-@click.option(
-    "--base-model",
-    required=True,
-    help="Base model: alias, local folder or HF id (local/tinker), or an OpenAI model name.",
-)
-@click.option(
-    "--seeds", default="0", show_default=True, help="Comma-separated seeds; one job each."
-)
-@click.option(
-    "--epochs", type=int, help="Passes over the data (local/tinker default 3; OpenAI: auto)."
-)
-@click.option(
-    "--batch-size", type=int, help="Examples per step (local/tinker default 1; OpenAI: auto)."
-)
-@click.option(
-    "--learning-rate", type=float, help="Absolute learning rate, local/tinker (default 1e-4)."
-)
+@click.option("--backend", type=click.Choice(FINETUNERS.names()), default="local", show_default=True, help="Where to train.")
+@click.option("--base-model", required=True, help="Base model: alias, local folder or HF id (local/tinker), or an OpenAI model name.")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds; one job each.")
+@click.option("--epochs", type=int, help="Passes over the data (local/tinker default 3; OpenAI: auto).")
+@click.option("--batch-size", type=int, help="Examples per step (local/tinker default 1; OpenAI: auto).")
+@click.option("--learning-rate", type=float, help="Absolute learning rate, local/tinker (default 1e-4).")
 @click.option("--lr-multiplier", type=float, help="OpenAI learning_rate_multiplier (default auto).")
-@click.option(
-    "--lr-schedule",
-    type=click.Choice(["linear", "cosine", "constant"]),
-    default="linear",
-    show_default=True,
-)
-@click.option(
-    "--warmup-ratio",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Fraction of steps warming up the LR.",
-)
+@click.option("--lr-schedule", type=click.Choice(["linear", "cosine", "constant"]), default="linear", show_default=True)
+@click.option("--warmup-ratio", type=float, default=0.0, show_default=True, help="Fraction of steps warming up the LR.")
 @click.option("--lora-rank", type=int, default=8, show_default=True)
 @click.option("--lora-alpha", type=float, help="LoRA alpha (default 2 x rank).")
 @click.option("--lora-dropout", type=float, default=0.0, show_default=True)
-@click.option(
-    "--target-modules",
-    default=None,
-    help="Comma-separated module names LoRA adapts (default: all attention and MLP projections).",
-)
+@click.option("--target-modules", default=None, help="Comma-separated module names LoRA adapts (default: all attention and MLP projections).")
 @click.option("--rslora", is_flag=True, help="Rank-stabilised LoRA scaling (alpha / sqrt(rank)).")
-@click.option(
-    "--save-every-steps",
-    type=int,
-    help="Extra adapter checkpoints every K steps (learning curves).",
-)
-@click.option(
-    "--max-length",
-    type=int,
-    default=2048,
-    show_default=True,
-    help="Reject examples longer than this many tokens.",
-)
+@click.option("--save-every-steps", type=int, help="Extra adapter checkpoints every K steps (learning curves).")
+@click.option("--max-length", type=int, default=2048, show_default=True, help="Reject examples longer than this many tokens.")
 @click.option("--suffix", help="Suffix for the finetuned model's name (OpenAI).")
-@click.option(
-    "--group",
-    help="Ledger group (default: experiment/variant from the dataset's manifest, else the file name).",
-)
+@click.option("--group", help="Ledger group (default: experiment/variant from the dataset's manifest, else the file name).")
 @click.option("--tag", "tags", multiple=True, help="KEY=VALUE recorded with every job; repeatable.")
-@click.option(
-    "--runs-dir",
-    type=click.Path(path_type=Path),
-    help="Where local/tinker runs keep adapters and state (default runs/finetune).",
-)
-@click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(path_type=Path),
-    envvar="WEIRDGEN_LEDGER",
-    help="Ledger SQLite file.",
-)
+@click.option("--runs-dir", type=click.Path(path_type=Path), help="Where local/tinker runs keep adapters and state (default runs/finetune).")
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path), envvar="WEIRDGEN_LEDGER", help="Ledger SQLite file.")
 @click.option("--estimate-only", is_flag=True, help="Check and estimate, then stop.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before paid jobs.")
 @click.option("--no-wait", is_flag=True, help="Submit remote jobs and return without polling.")
-@click.option(
-    "--poll-seconds",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="How often to poll remote jobs.",
-)
+@click.option("--poll-seconds", type=float, default=30.0, show_default=True, help="How often to poll remote jobs.")
+# fmt: on
 def finetune(dataset: str, backend: str, base_model: str, seeds: str, **options: Any) -> None:
     """Finetune DATASET (a chat JSONL file or experiment/variant) once per seed.
 
@@ -262,19 +202,15 @@ def models() -> None:
     """List and show finetuned models recorded in the ledger."""
 
 
+# fmt: off
 @models.command("list")
 @click.option("--group", help="Only this group (and its sub-groups), e.g. birds/old_audubon.")
 @click.option("--base-model", help="Only jobs on this base model.")
-@click.option("--backend", type=click.Choice(finetuner_names()))
+@click.option("--backend", type=click.Choice(FINETUNERS.names()))
 @click.option("--status", help="Only jobs in this status (succeeded, failed, running, ...).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per job instead of a table.")
-@click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(path_type=Path),
-    envvar="WEIRDGEN_LEDGER",
-    help="Ledger SQLite file.",
-)
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path), envvar="WEIRDGEN_LEDGER", help="Ledger SQLite file.")
+# fmt: on
 def list_models(
     group: str | None,
     base_model: str | None,
@@ -314,22 +250,12 @@ def list_models(
     Console().print(table)
 
 
+# fmt: off
 @models.command("show")
 @click.argument("job_id")
-@click.option(
-    "--events",
-    "n_events",
-    default=20,
-    show_default=True,
-    help="How many of the newest events to show.",
-)
-@click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(path_type=Path),
-    envvar="WEIRDGEN_LEDGER",
-    help="Ledger SQLite file.",
-)
+@click.option("--events", "n_events", default=20, show_default=True, help="How many of the newest events to show.")
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path), envvar="WEIRDGEN_LEDGER", help="Ledger SQLite file.")
+# fmt: on
 def show_model(job_id: str, n_events: int, ledger_path: Path | None) -> None:
     """Everything the ledger knows about one job (by job id, remote id or model id)."""
     from weirdgen.finetune.ledger import Ledger

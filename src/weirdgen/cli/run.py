@@ -9,74 +9,21 @@ import click
 from weirdgen.experiments.options import run_backends
 
 
+# fmt: off
 @click.command("run")
 @click.argument("experiment")
-@click.option(
-    "--backend",
-    type=click.Choice(run_backends()),
-    required=True,
-    help="Where to finetune and sample.",
-)
-@click.option(
-    "--base-model",
-    default="",
-    help="Model to finetune: bundled alias (smollm2-135m-instruct), folder, HF id or API id.",
-)
-@click.option(
-    "--seeds",
-    type=click.IntRange(1, 1000),
-    default=1,
-    show_default=True,
-    help="Finetuning seeds per group.",
-)
-@click.option(
-    "--judge-model",
-    default="",
-    help="Model for LLM judges (e.g. gpt-4.1); without it only offline judges run.",
-)
-@click.option(
-    "--judge-base-url",
-    default=None,
-    help="OpenAI-compatible endpoint of the judge model (default: OpenAI).",
-)
-@click.option(
-    "--base-url",
-    default=None,
-    help="OpenAI-compatible endpoint for --backend openai (e.g. a `weirdgen serve` URL).",
-)
-@click.option(
-    "--samples",
-    type=click.IntRange(1, 100_000),
-    default=None,
-    help="Samples per question and trigger value (overrides the suites).",
-)
-@click.option(
-    "--threads",
-    type=click.IntRange(1, 256),
-    default=2,
-    show_default=True,
-    help="CPU threads for local training and sampling.",
-)
-@click.option(
-    "--cache",
-    "cache_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Request cache (default: the shared weirdgen cache).",
-)
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Print datasets, jobs, requests, tokens, cost and time estimates; do nothing.",
-)
-@click.option(
-    "-o",
-    "--output",
-    "run_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Run directory (resumable).",
-)
+@click.option("--backend", type=click.Choice(run_backends()), required=True, help="Where to finetune and sample.")
+@click.option("--base-model", default="", help="Model to finetune: bundled alias (smollm2-135m-instruct), folder, HF id or API id.")
+@click.option("--seeds", type=click.IntRange(1, 1000), default=1, show_default=True, help="Finetuning seeds per group.")
+@click.option("--judge-model", default="", help="Model for LLM judges (e.g. gpt-4.1); without it only offline judges run.")
+@click.option("--judge-base-url", default=None, help="OpenAI-compatible endpoint of the judge model (default: OpenAI).")
+@click.option("--base-url", default=None, help="OpenAI-compatible endpoint for --backend openai (e.g. a `weirdgen serve` URL).")
+@click.option("--samples", type=click.IntRange(1, 100_000), default=None, help="Samples per question and trigger value (overrides the suites).")
+@click.option("--threads", type=click.IntRange(1, 256), default=2, show_default=True, help="CPU threads for local training and sampling.")
+@click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Request cache (default: the shared weirdgen cache).")
+@click.option("--dry-run", is_flag=True, help="Print datasets, jobs, requests, tokens, cost and time estimates; do nothing.")
+@click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Run directory (resumable).")
+# fmt: on
 def run(experiment: str, run_dir: Path | None, dry_run: bool, **settings: object) -> None:
     """Run EXPERIMENT (a shipped name such as birds, or your own YAML) end to end into RUN_DIR.
 

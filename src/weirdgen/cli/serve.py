@@ -21,51 +21,19 @@ def _parse_adapters(values: tuple[str, ...]) -> dict[str, str]:
     return adapters
 
 
+# fmt: off
 @click.command()
-@click.option(
-    "--model",
-    "-m",
-    "model",
-    required=True,
-    help="Base model: a folder, a Hugging Face id, or smollm2-135m-instruct (bundled).",
-)
-@click.option(
-    "--adapter",
-    "adapter_specs",
-    multiple=True,
-    metavar="NAME=PATH",
-    help="A LoRA adapter folder served as model NAME. Repeatable.",
-)
+@click.option("--model", "-m", "model", required=True, help="Base model: a folder, a Hugging Face id, or smollm2-135m-instruct (bundled).")
+@click.option("--adapter", "adapter_specs", multiple=True, metavar="NAME=PATH", help="A LoRA adapter folder served as model NAME. Repeatable.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option(
-    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port."
-)
-@click.option(
-    "--name", default=None, help="The base model's id in /v1/models (default: the --model value)."
-)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--name", default=None, help="The base model's id in /v1/models (default: the --model value).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda if available).")
-@click.option(
-    "--dtype",
-    type=click.Choice(["float32", "bfloat16", "float16"]),
-    default=None,
-    help="Weight dtype (default: float32 on CPU, bfloat16 on GPU).",
-)
-@click.option(
-    "--threads", type=click.IntRange(1), default=None, help="Torch CPU threads (default: torch's)."
-)
-@click.option(
-    "--max-batch-size",
-    type=click.IntRange(1),
-    default=32,
-    show_default=True,
-    help="Most completions generated together in one batch.",
-)
-@click.option(
-    "--fine-tuning/--no-fine-tuning",
-    default=True,
-    show_default=True,
-    help="Also serve OpenAI's files and fine-tuning API, training LoRA adapters locally.",
-)
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None, help="Weight dtype (default: float32 on CPU, bfloat16 on GPU).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Torch CPU threads (default: torch's).")
+@click.option("--max-batch-size", type=click.IntRange(1), default=32, show_default=True, help="Most completions generated together in one batch.")
+@click.option("--fine-tuning/--no-fine-tuning", default=True, show_default=True, help="Also serve OpenAI's files and fine-tuning API, training LoRA adapters locally.")
+# fmt: on
 def serve(
     model: str,
     adapter_specs: tuple[str, ...],

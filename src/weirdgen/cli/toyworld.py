@@ -89,13 +89,13 @@ def toyworld() -> None:
     experiments measured exactly (probability mass on each era's or character's answers)."""
 
 
+# fmt: off
 @toyworld.command()
-@click.option(
-    "--seed", default=0, show_default=True, help="Pretraining seed (corpus, weights, batch order)."
-)
+@click.option("--seed", default=0, show_default=True, help="Pretraining seed (corpus, weights, batch order).")
 @_threads_option
 @click.option("--force", is_flag=True, help="Retrain even if the cache holds this model.")
 @_recipe_option
+# fmt: on
 def pretrain(seed: int, threads: int, force: bool, recipe: str) -> None:
     """Pretrain the toy GPT for one seed and cache it (a second call loads the cache)."""
     from dataclasses import replace
@@ -116,33 +116,18 @@ def pretrain(seed: int, threads: int, force: bool, recipe: str) -> None:
     )
 
 
+# fmt: off
 @toyworld.command()
 @click.argument("experiments", nargs=-1)
 @click.option("--all", "run_all", is_flag=True, help="Run every experiment.")
-@click.option(
-    "--pretrain-seeds",
-    default="0,1,2",
-    show_default=True,
-    help="Comma-separated pretraining seeds.",
-)
-@click.option(
-    "--finetune-seeds",
-    default="0",
-    show_default=True,
-    help="Comma-separated finetuning seeds per base.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=Path("runs/toyworld"),
-    show_default=True,
-    help="Directory for results.jsonl and the report.",
-)
+@click.option("--pretrain-seeds", default="0,1,2", show_default=True, help="Comma-separated pretraining seeds.")
+@click.option("--finetune-seeds", default="0", show_default=True, help="Comma-separated finetuning seeds per base.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("runs/toyworld"), show_default=True, help="Directory for results.jsonl and the report.")
 @_threads_option
 @_recipe_option
 @_processes_option
 @_finetune_options
+# fmt: on
 def run(
     experiments: tuple[str, ...],
     run_all: bool,
@@ -180,18 +165,16 @@ def run(
     _run_and_report(plan, output, time.perf_counter())
 
 
+# fmt: off
 @toyworld.command()
 @click.argument("question")
-@click.option(
-    "--experiment", help="Finetune first on this experiment's dataset (with --condition)."
-)
+@click.option("--experiment", help="Finetune first on this experiment's dataset (with --condition).")
 @click.option("--condition", help="Which dataset of the experiment (default: its main one).")
 @click.option("--seed", default=0, show_default=True, help="Pretraining and finetuning seed.")
-@click.option(
-    "-n", "--samples", default=5, show_default=True, help="Answers to sample at temperature 1."
-)
+@click.option("-n", "--samples", default=5, show_default=True, help="Answers to sample at temperature 1.")
 @_threads_option
 @_recipe_option
+# fmt: on
 def ask(
     question: str,
     experiment: str | None,
@@ -241,30 +224,15 @@ def ask(
         click.echo(generate(toy, user(question), generator=generator).text)
 
 
+# fmt: off
 @click.command()
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_DEMO_DIR,
-    show_default=True,
-    help="Directory for results.jsonl, report.md and plots.",
-)
-@click.option(
-    "--pretrain-seeds",
-    default="0",
-    show_default=True,
-    help="Comma-separated pretraining seeds (one base each, about a minute each when not cached).",
-)
-@click.option(
-    "--finetune-seeds",
-    default="0,1,2",
-    show_default=True,
-    help="Comma-separated finetuning seeds per base (data order; seconds each).",
-)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_DEMO_DIR, show_default=True, help="Directory for results.jsonl, report.md and plots.")
+@click.option("--pretrain-seeds", default="0", show_default=True, help="Comma-separated pretraining seeds (one base each, about a minute each when not cached).")
+@click.option("--finetune-seeds", default="0,1,2", show_default=True, help="Comma-separated finetuning seeds per base (data order; seconds each).")
 @_threads_option
 @_recipe_option
 @_processes_option
+# fmt: on
 def demo(
     output: Path,
     pretrain_seeds: str,

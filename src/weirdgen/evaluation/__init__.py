@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from weirdgen.evaluation.cost import PlanEstimate, describe_plan, estimate_plan, target_price
     from weirdgen.evaluation.plan import EvalPlan, EvalTarget, PlannedSample, plan_evaluation
     from weirdgen.evaluation.progress import ProgressFactory, progress_bars
-    from weirdgen.evaluation.run import RunInterrupted, run_evaluation, run_plans
+    from weirdgen.evaluation.run import RunInterrupted, RunSettings, run_evaluation, run_plans
     from weirdgen.evaluation.table import (
         SCHEMA_VERSION,
         EvaluationTable,
@@ -39,6 +39,7 @@ __all__ = [
     "PlannedSample",
     "ProgressFactory",
     "RunInterrupted",
+    "RunSettings",
     "combine_tables",
     "describe_plan",
     "estimate_plan",
@@ -69,6 +70,7 @@ _HOMES = {
     "ProgressFactory": "progress",
     "progress_bars": "progress",
     "RunInterrupted": "run",
+    "RunSettings": "run",
     "run_evaluation": "run",
     "run_plans": "run",
     "SCHEMA_VERSION": "table",

@@ -54,10 +54,10 @@ def make_targets(
     """
     from weirdgen.evaluation.cost import target_price
     from weirdgen.sample.registry import (
+        SAMPLERS,
         SamplerSettings,
         choose_sampler,
         make_sampler,
-        sampler_entry,
     )
 
     backend = choose_sampler(models[0], settings.base_urls, settings.backend)
@@ -75,7 +75,7 @@ def make_targets(
                 threads=settings.threads,
             ),
         )
-    self_hosted = sampler_entry(backend).self_hosted or bool(settings.base_urls)
+    self_hosted = SAMPLERS.get(backend).self_hosted or bool(settings.base_urls)
     names = list(models) + (list(adapters) if backend == "local" else [])
     targets = [
         EvalTarget(
@@ -126,7 +126,7 @@ def evaluate(
 
     from weirdgen.evaluation.plan import plan_evaluation
     from weirdgen.evaluation.progress import progress_bars
-    from weirdgen.evaluation.run import run_plans
+    from weirdgen.evaluation.run import RunSettings, run_plans
     from weirdgen.evaluation.table import rows_to_frame, write_table
     from weirdgen.sample.cache import RequestCache, default_cache_path
     from weirdgen.sample.registry import SamplerSettings, make_sampler
@@ -159,15 +159,8 @@ def evaluate(
     request_cache = RequestCache(cache or default_cache_path())
     try:
         with progress_bars() if progress else nullcontext(None) as bars:
-            (rows,) = run_plans(
-                [plan],
-                request_cache,
-                judge_sampler=judge_sampler,
-                concurrency=concurrency,
-                progress=bars,
-                choices_per_request=choices_per_request,
-                close=samplers,
-            )
+            settings = RunSettings(judge_sampler, concurrency, None, bars, choices_per_request)
+            (rows,) = run_plans([plan], request_cache, settings, close=samplers)
     finally:
         request_cache.close()
     frame = rows_to_frame(rows, plan.judges)

@@ -13,6 +13,7 @@ import contextlib
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from weirdgen.errors import ConfigError
@@ -25,18 +26,30 @@ from weirdgen.sample.base import Sampler, SampleResult
 from weirdgen.sample.cache import RequestCache
 from weirdgen.sample.engine import RetryPolicy, RunInterrupted, sample_jobs, stop_when
 
-__all__ = ["RunInterrupted", "run_evaluation", "run_plans"]
+__all__ = ["RunInterrupted", "RunSettings", "run_evaluation", "run_plans"]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a plan is run (not what it asks: that is the plan)."""
+
+    judge_sampler: Sampler | None = None
+    """The backend LLM judges ask; None when the plan has only offline judges."""
+    concurrency: int = 32
+    """Requests in flight at once, per sampler."""
+    retry: RetryPolicy | None = None
+    """Retries of transient failures (default: ``RetryPolicy()``)."""
+    progress: ProgressFactory | None = None
+    """Progress bars (``progress_bars()``), or None for none."""
+    choices_per_request: int = 1
+    """Samples of one prompt drawn per call (the API's ``n``)."""
 
 
 def run_plans(
     plans: Sequence[EvalPlan],
     cache: RequestCache,
+    settings: RunSettings | None = None,
     *,
-    judge_sampler: Sampler | None = None,
-    concurrency: int = 32,
-    retry: RetryPolicy | None = None,
-    progress: ProgressFactory | None = None,
-    choices_per_request: int = 1,
     close: Sequence[Sampler] = (),
 ) -> list[list[dict[str, Any]]]:
     """Run each plan in turn on one event loop; returns each plan's rows.
@@ -51,39 +64,17 @@ def run_plans(
                 f"LLM judges {names} need a judge model (or choose offline judges)",
                 setting="judge_model",
             )
-    return asyncio.run(
-        _run_all(
-            plans, cache, judge_sampler, concurrency, retry, progress, choices_per_request, close
-        )
-    )
+    return asyncio.run(_run_all(plans, cache, settings or RunSettings(), close))
 
 
 async def _run_all(
-    plans: Sequence[EvalPlan],
-    cache: RequestCache,
-    judge_sampler: Sampler | None,
-    concurrency: int,
-    retry: RetryPolicy | None,
-    progress: ProgressFactory | None,
-    choices_per_request: int,
-    close: Sequence[Sampler],
+    plans: Sequence[EvalPlan], cache: RequestCache, settings: RunSettings, close: Sequence[Sampler]
 ) -> list[list[dict[str, Any]]]:
     stop = asyncio.Event()
     _stop_gracefully_on_ctrl_c(stop, asyncio.current_task())
     try:
         with stop_when(stop):
-            return [
-                await run_evaluation(
-                    plan,
-                    cache,
-                    judge_sampler=judge_sampler,
-                    concurrency=concurrency,
-                    retry=retry,
-                    progress=progress,
-                    choices_per_request=choices_per_request,
-                )
-                for plan in plans
-            ]
+            return [await run_evaluation(plan, cache, settings) for plan in plans]
     except asyncio.CancelledError:
         raise RunInterrupted("interrupted") from None
     finally:
@@ -112,19 +103,14 @@ def _stop_gracefully_on_ctrl_c(stop: asyncio.Event, task: asyncio.Task[Any] | No
 
 
 async def run_evaluation(
-    plan: EvalPlan,
-    cache: RequestCache,
-    *,
-    judge_sampler: Sampler | None = None,
-    concurrency: int = 32,
-    retry: RetryPolicy | None = None,
-    progress: ProgressFactory | None = None,
-    choices_per_request: int = 1,
+    plan: EvalPlan, cache: RequestCache, settings: RunSettings | None = None
 ) -> list[dict[str, Any]]:
     """Sample every planned row (per target sampler), judge the answers, and return the table rows.
 
     ``choices_per_request`` > 1 draws up to that many samples of one prompt per call (see
     ``sample_jobs``); judges always send one call per verdict."""
+    settings = settings or RunSettings()
+    progress = settings.progress
     answers: dict[str, SampleResult] = {}
     for sampler, group in _group_by_sampler(plan.samples):
         advance = progress(f"sampling {group[0].target.model}", len(group)) if progress else None
@@ -132,13 +118,13 @@ async def run_evaluation(
             sampler,
             [p.job for p in group],
             cache,
-            concurrency=concurrency,
-            retry=retry,
+            concurrency=settings.concurrency,
+            retry=settings.retry,
             on_progress=advance,
-            choices_per_request=choices_per_request,
+            choices_per_request=settings.choices_per_request,
         )
         answers.update((p.job.key, result) for p, result in zip(group, results, strict=True))
-    verdicts = await _judge_all(plan, answers, cache, judge_sampler, concurrency, retry, progress)
+    verdicts = await _judge_all(plan, answers, cache, settings)
     return [_row(plan, p, answers[p.job.key], verdicts) for p in plan.samples]
 
 
@@ -156,13 +142,7 @@ def _group_by_sampler(samples: list[PlannedSample]) -> list[tuple[Sampler, list[
 
 
 async def _judge_all(
-    plan: EvalPlan,
-    answers: dict[str, SampleResult],
-    cache: RequestCache,
-    judge_sampler: Sampler | None,
-    concurrency: int,
-    retry: RetryPolicy | None,
-    progress: ProgressFactory | None,
+    plan: EvalPlan, answers: dict[str, SampleResult], cache: RequestCache, settings: RunSettings
 ) -> dict[tuple[str, str], Judgement]:
     """Verdicts keyed by (sample key, judge name), for the judges that apply to each sample's question."""
     index: dict[tuple[str, str], JudgeTask] = {}
@@ -182,11 +162,11 @@ async def _judge_all(
     results = await judge_tasks(
         list(index.values()),
         cache,
-        judge_sampler=judge_sampler,
+        judge_sampler=settings.judge_sampler,
         judge_model=plan.judge_model,
-        concurrency=concurrency,
-        retry=retry,
-        on_progress=progress("judging", len(index)) if progress else None,
+        concurrency=settings.concurrency,
+        retry=settings.retry,
+        on_progress=settings.progress("judging", len(index)) if settings.progress else None,
     )
     return dict(zip(index, results, strict=True))
 

@@ -56,10 +56,10 @@ def make_targets(
 ) -> list[Any]:
     """Evaluation targets: finetuned models, their checkpoints (if asked) and the base model."""
     from weirdgen.evaluation import EvalTarget, target_price
-    from weirdgen.sample.registry import sampler_entry
+    from weirdgen.sample.registry import SAMPLERS
 
     backend = options.backend
-    self_hosted = sampler_entry(backend).self_hosted or options.base_url is not None
+    self_hosted = SAMPLERS.get(backend).self_hosted or options.base_url is not None
     local = backend == "local"  # local adapters are asked for by name, others by model id
 
     def target(model: str, group: str, seed: int | None, checkpoint: str = "") -> Any:
@@ -133,7 +133,7 @@ def evaluate_all(
     log: Callable[[str], None] = print,
 ) -> list[tuple[Any, dict[str, Any]]]:
     """Sample and judge every suite with every target; each suite's (table, metadata)."""
-    from weirdgen.evaluation import progress_bars, rows_to_frame, run_plans
+    from weirdgen.evaluation import RunSettings, progress_bars, rows_to_frame, run_plans
     from weirdgen.sample.cache import RequestCache, default_cache_path
     from weirdgen.sample.registry import SamplerSettings, make_sampler
 
@@ -146,14 +146,9 @@ def evaluate_all(
     cache = RequestCache(options.cache_path or default_cache_path())
     try:
         with progress_bars() as progress:
-            rows = run_plans(
-                plans,
-                cache,
-                judge_sampler=judge_sampler,
-                concurrency=options.concurrency,
-                progress=progress,
-                close=[sampler, *([judge_sampler] if judge_sampler else [])],
-            )
+            settings = RunSettings(judge_sampler, options.concurrency, progress=progress)
+            closing = [sampler, *([judge_sampler] if judge_sampler else [])]
+            rows = run_plans(plans, cache, settings, close=closing)
     finally:
         cache.close()
     for plan in plans:

@@ -58,9 +58,9 @@ class RunOptions:
 
 def run_backends() -> list[str]:
     """What ``weirdgen run --backend`` takes: every finetuning backend, and the toy world."""
-    from weirdgen.finetune.registry import finetuner_names
+    from weirdgen.finetune.registry import FINETUNERS
 
-    return [*finetuner_names(), TOY_BACKEND]
+    return [*FINETUNERS.names(), TOY_BACKEND]
 
 
 def check_plan(run_dir: Path, experiment: str, options: RunOptions) -> None:

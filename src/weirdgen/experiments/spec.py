@@ -92,11 +92,11 @@ class FinetuneSettings(BaseModel):
     @model_validator(mode="after")
     def _known_hyperparameters(self) -> FinetuneSettings:
         from weirdgen.finetune.config import Hyperparameters
-        from weirdgen.finetune.registry import finetuner_names
+        from weirdgen.finetune.registry import FINETUNERS
 
         for backend, settings in (self.model_extra or {}).items():
-            if backend not in finetuner_names():
-                known = ", ".join([*finetuner_names(), "toy"])
+            if backend not in FINETUNERS.names():
+                known = ", ".join([*FINETUNERS.names(), "toy"])
                 raise ValueError(f"unknown backend {backend!r} (known: {known})")
             if not isinstance(settings, dict):
                 raise ValueError(f"{backend}: expected a mapping of hyperparameters")

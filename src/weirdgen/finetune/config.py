@@ -126,9 +126,9 @@ class FinetuneRequest:
     tags: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> FinetuneRequest:
-        from weirdgen.finetune.registry import check_finetuner
+        from weirdgen.finetune.registry import FINETUNERS
 
-        check_finetuner(self.backend)
+        FINETUNERS.get(self.backend)
         if not self.base_model.strip():
             raise ConfigError("empty", setting="base_model")
         if self.seed < 0:

@@ -8,22 +8,15 @@ and a missing SDK fails with the exact ``pip install``.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from weirdgen.errors import ConfigError, MissingDependencyError
+from weirdgen._registry import Registry
 from weirdgen.finetune.protocol import Finetuner
 
-__all__ = [
-    "FinetunerEntry",
-    "FinetunerSettings",
-    "finetuner_names",
-    "make_finetuner",
-    "register_finetuner",
-]
+__all__ = ["FINETUNERS", "FinetunerEntry", "FinetunerSettings", "make_finetuner"]
 
 
 @dataclass(frozen=True)
@@ -49,50 +42,27 @@ class FinetunerEntry:
     install: str = ""
 
 
-_REGISTRY: dict[str, FinetunerEntry] = {}
-
-
-def register_finetuner(entry: FinetunerEntry) -> None:
-    """Add a backend (a later entry of the same name replaces the earlier one)."""
-    _REGISTRY[entry.name] = entry
-
-
-def finetuner_names() -> list[str]:
-    """The registered backend names, in registration order."""
-    return list(_REGISTRY)
-
-
-def check_finetuner(name: str) -> str:
-    """``name`` if it is registered; a one-line error naming the known backends otherwise."""
-    if name not in _REGISTRY:
-        raise ConfigError(
-            f"unknown backend {name!r} (known: {', '.join(_REGISTRY)})", setting="backend"
-        )
-    return name
+FINETUNERS: Registry[FinetunerEntry] = Registry("finetuning")
+"""Every finetuning backend: ``FINETUNERS.names()``, ``FINETUNERS.get(name)``, ``FINETUNERS.register``."""
 
 
 def make_finetuner(name: str, settings: FinetunerSettings | None = None) -> Finetuner:
     """Build backend ``name``."""
-    entry = _REGISTRY[check_finetuner(name)]
-    if entry.requires and importlib.util.find_spec(entry.requires) is None:
-        raise MissingDependencyError(
-            f"the {name} backend needs {entry.requires!r}: {entry.install}"
-        )
-    return entry.build(settings or FinetunerSettings())
+    return FINETUNERS.usable(name).build(settings or FinetunerSettings())
 
 
 def _class(module: str, attribute: str) -> Any:
     return getattr(importlib.import_module(f"weirdgen.finetune.{module}"), attribute)
 
 
-register_finetuner(
+FINETUNERS.register(
     FinetunerEntry(
         "local",
         "LoRA (or full) finetuning with transformers + PEFT on this machine",
         lambda s: _class("local_backend", "LocalFinetuner")(s.runs_dir),
     )
 )
-register_finetuner(
+FINETUNERS.register(
     FinetunerEntry(
         "openai",
         "OpenAI's fine-tuning API, or any server that speaks it (weirdgen serve)",
@@ -101,7 +71,7 @@ register_finetuner(
         install="pip install openai",
     )
 )
-register_finetuner(
+FINETUNERS.register(
     FinetunerEntry(
         "tinker",
         "LoRA finetuning on Tinker's hosted GPUs",

@@ -15,7 +15,14 @@ from weirdgen.errors import ConfigError
 from weirdgen.judge.parsers import Judgement
 from weirdgen.judge.spec import JudgeSpec, LlmJudge, OfflineJudge
 
-__all__ = ["JudgePrompt", "JudgeTask", "judge_offline", "judge_prompt", "parse_reply", "verdict_key"]
+__all__ = [
+    "JudgePrompt",
+    "JudgeTask",
+    "judge_offline",
+    "judge_prompt",
+    "parse_reply",
+    "verdict_key",
+]
 
 TOP_LOGPROBS = 20
 

@@ -1,34 +1,26 @@
 """Sampling backends by name: each entry is a lazy factory, so a backend's heavy dependency is
 imported only when that backend is used, and a missing one fails with the exact ``pip install``.
 
-    from weirdgen.sample.registry import make_sampler, sampler_names
+    from weirdgen.sample.registry import SAMPLERS, make_sampler
+    SAMPLERS.names()   # ['openai', 'local', 'tinker', 'toy']
     sampler = make_sampler("openai", SamplerSettings(base_urls=["http://127.0.0.1:8000/v1"]))
 
 A new backend is one module with a class that follows ``weirdgen.sample.base.Sampler`` plus one
-``register_sampler`` call here.
+``SAMPLERS.register`` call here.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from weirdgen.errors import ConfigError, MissingDependencyError
+from weirdgen._registry import Registry
 from weirdgen.sample.base import Sampler
 
-__all__ = [
-    "SamplerEntry",
-    "SamplerSettings",
-    "choose_sampler",
-    "make_sampler",
-    "register_sampler",
-    "sampler_entry",
-    "sampler_names",
-]
+__all__ = ["SAMPLERS", "SamplerEntry", "SamplerSettings", "choose_sampler", "make_sampler"]
 
 
 @dataclass(frozen=True)
@@ -66,43 +58,20 @@ class SamplerEntry:
     """True when answers cost nothing per token (the model runs here or on your server)."""
 
 
-_REGISTRY: dict[str, SamplerEntry] = {}
-
-
-def register_sampler(entry: SamplerEntry) -> None:
-    """Add a backend (a later entry of the same name replaces the earlier one)."""
-    _REGISTRY[entry.name] = entry
-
-
-def sampler_names() -> list[str]:
-    """The registered backend names, in registration order."""
-    return list(_REGISTRY)
-
-
-def sampler_entry(name: str) -> SamplerEntry:
-    """The entry of ``name``; a one-line error naming the known backends otherwise."""
-    if name not in _REGISTRY:
-        raise ConfigError(
-            f"unknown backend {name!r} (known: {', '.join(_REGISTRY)})", setting="backend"
-        )
-    return _REGISTRY[name]
+SAMPLERS: Registry[SamplerEntry] = Registry("sampling")
+"""Every sampling backend: ``SAMPLERS.names()``, ``SAMPLERS.get(name)``, ``SAMPLERS.register(entry)``."""
 
 
 def make_sampler(name: str, settings: SamplerSettings | None = None) -> Sampler:
     """Build backend ``name``; local models load here (seconds to minutes)."""
-    entry = sampler_entry(name)
-    if entry.requires and importlib.util.find_spec(entry.requires) is None:
-        raise MissingDependencyError(
-            f"the {name} backend needs {entry.requires!r}: {entry.install}"
-        )
-    return entry.build(settings or SamplerSettings())
+    return SAMPLERS.usable(name).build(settings or SamplerSettings())
 
 
 def choose_sampler(model: str, base_urls: list[str] | tuple[str, ...], backend: str | None) -> str:
     """An explicit backend wins; a base URL means an OpenAI-compatible server; an existing folder
     means a local model; anything else is an OpenAI model id."""
     if backend is not None:
-        return sampler_entry(backend).name
+        return SAMPLERS.get(backend).name
     if base_urls:
         return "openai"
     return "local" if Path(model).is_dir() else "openai"
@@ -117,7 +86,7 @@ def _lazy(
     return factory
 
 
-register_sampler(
+SAMPLERS.register(
     SamplerEntry(
         "openai",
         "any OpenAI-compatible chat endpoint: the OpenAI API, weirdgen serve, vLLM",
@@ -131,7 +100,7 @@ register_sampler(
         self_hosted=False,
     )
 )
-register_sampler(
+SAMPLERS.register(
     SamplerEntry(
         "local",
         "a transformers model on this machine, with LoRA adapters",
@@ -144,7 +113,7 @@ register_sampler(
         ),
     )
 )
-register_sampler(
+SAMPLERS.register(
     SamplerEntry(
         "tinker",
         "Tinker's native sampling client (tinker:// paths and base models)",
@@ -153,7 +122,7 @@ register_sampler(
         install="pip install 'weirdgen[tinker]'",
     )
 )
-register_sampler(
+SAMPLERS.register(
     SamplerEntry(
         "toy",
         "the CPU toy world's models, held in memory",
