@@ -379,8 +379,15 @@ _CLASSES: dict[str, type[_Judge]] = {
 }
 JUDGE_KINDS = frozenset(_CLASSES)
 LLM_KINDS = frozenset(kind for kind, cls in _CLASSES.items() if cls.is_llm)
-# Fields of some kind, in the order a misplaced one is reported.
-_KIND_FIELDS = [f for f in _FLAT_DEFAULTS if f != "positive_labels"] + ["redact"]
+# Fields of some kind but not of every kind, in the order a misplaced one is reported.
+_KIND_FIELDS = list(
+    dict.fromkeys(
+        field
+        for fields in ([*_FLAT_DEFAULTS], *(cls.model_fields for cls in _CLASSES.values()))
+        for field in fields
+        if field not in _Judge.model_fields
+    )
+)
 
 
 # ---------------------------------------------------------------- loading and validation
