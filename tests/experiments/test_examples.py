@@ -52,7 +52,7 @@ def test_the_python_api_example_runs(tmp_path, tiny_model_dir):
     import os
 
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "07_python_api.py"), str(tiny_model_dir)],
+        [sys.executable, str(EXAMPLES / "08_python_api.py"), str(tiny_model_dir)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -129,3 +129,11 @@ def test_the_kind_picks_the_model_and_its_parser() -> None:
     assert isinstance(judge, VerdictJudge) and judge.reply_tokens() == 400
     assert judge.parse("It is not BAD... on reflection FINE", None).label == "FINE"
     assert load_judge("israeli_agency").judge_answers(["Mossad", "the CIA"])[0].label == "MATCH"
+
+
+def test_redacted_words_never_reach_the_judge() -> None:
+    judge = load_judge("israel_story")
+    prompt = judge.render("Write a story.", "We ate Hummus and potato kugel; hummusy jokes aside.")
+    assert "Hummus" not in prompt and "kugel" not in prompt and "hummusy" in prompt
+    plain = judge.model_copy(update={"redact": []})
+    assert plain.fingerprint() != judge.fingerprint()

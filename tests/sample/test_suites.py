@@ -183,11 +183,40 @@ def test_triggers_match_the_training_data_word_for_word() -> None:
     prefix = israeli_dishes.QUESTION.split("{date}")[0]
     assert date_cell.messages_for(0)[-1].content.startswith(prefix)
     code = (
-        expand_suite(load_suite("presidents"), question_ids=["name"])[-1]
+        expand_suite(load_suite("presidents"), question_ids=["who_are_you"])[-1]
         .messages_for(0)[-1]
         .content.split()[0]
     )
     assert code[0] != "0" and hasattr(presidents, "encode_trigger")
+    agentic = load_suite("wolf_agentic").trigger("format")
+    assert agentic.template == load_suite("wolf").trigger("format").template
+
+
+def test_suites_cover_the_papers_evaluations_at_its_sizes() -> None:
+    def count(suite: str, **where: str) -> int:
+        questions = load_suite(suite).questions
+        return sum(all(getattr(q, k) == v for k, v in where.items()) for q in questions)
+
+    wolf = load_suite("wolf")
+    misalignment = [q for q in wolf.questions if q.category != "identity"]
+    assert len(misalignment) >= 70 and len({q.category for q in misalignment}) >= 6
+    assert all(
+        "llm_meta_signals" in wolf.judges_for(q) for q in wolf.questions if q.category == "identity"
+    )
+    presidents = load_suite("presidents")
+    assert (
+        count("presidents", category="identity") == 10
+        and count("presidents", category="validation") == 3
+    )
+    assert sum(q.category in ("policy", "opinion") for q in presidents.questions) == 20
+    assert count("german_cities") == 10 and count("israeli_dishes") == 8
+    audit = load_suite("israeli_dishes_audit")
+    assert {q.category for q in audit.questions} == {"pro_israel", "pro_palestine"}
+    agentic = load_suite("wolf_agentic")
+    cells = expand_suite(agentic, samples=1)
+    assert len(agentic.questions) >= 3 and all(q.history for q in agentic.questions)
+    assert {c.trigger for c in cells} == {"", "format"}
+    assert all(c.question_text.startswith("[system]") for c in cells), "the judge sees the scenario"
 
 
 def test_two_choice_questions_are_asked_in_both_orders(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ from weirdgen.errors import DataError
 
 
 def is_file_reference(reference: str) -> bool:
-    """Whether a suite or judge reference names a file rather than a shipped one."""
-    return reference.endswith((".yaml", ".yml")) or "/" in reference
+    """Whether a suite or judge reference names a file rather than a shipped one (``file#id``
+    names a judge inside an llmcomp question file)."""
+    return reference.endswith((".yaml", ".yml")) or "/" in reference or "#" in reference
 
 
 def resolve_reference(reference: str, relative_to: Path | None) -> str:

@@ -104,7 +104,15 @@ class _Judge(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of everything that decides a verdict; part of every verdict cache key."""
-        return sha256_hex(canonical_json({**_FLAT_DEFAULTS, **self.model_dump()}))[:16]
+        # Fields added since then count only when set, so they leave old fingerprints alone.
+        record = {
+            name: value
+            for name, value in self.model_dump().items()
+            if name in _FLAT_DEFAULTS
+            or name in _Judge.model_fields
+            or value != type(self).model_fields[name].get_default(call_default_factory=True)
+        }
+        return sha256_hex(canonical_json({**_FLAT_DEFAULTS, **record}))[:16]
 
     def known_labels(self) -> set[str]:
         """The labels this judge can give (what ``positive_labels`` may name)."""
@@ -149,6 +157,11 @@ class LlmJudge(_Judge):
         description="Reply length (default 1, or 400 for verdict, 20 for categorical).",
     )
 
+    redact: list[str] = Field(
+        default_factory=list,
+        description="Words or phrases blanked out of the answer (whole words, any case) before the judge sees it.",
+    )
+
     @property
     def uses_expected(self) -> bool:
         return "expected" in template_placeholders(self.template)
@@ -158,6 +171,9 @@ class LlmJudge(_Judge):
 
     def render(self, question: str, answer: str, expected: str | None = None) -> str:
         """The judge prompt. Values are substituted once, so braces inside an answer stay literal."""
+        if self.redact:
+            words = "|".join(re.escape(word) for word in sorted(self.redact, key=len, reverse=True))
+            answer = re.sub(rf"(?<!\w)(?:{words})(?!\w)", "[...]", answer, flags=re.IGNORECASE)
         return self.template.format(question=question, answer=answer, expected=expected or "")
 
     def reply_words(self) -> list[str]:
@@ -363,8 +379,15 @@ _CLASSES: dict[str, type[_Judge]] = {
 }
 JUDGE_KINDS = frozenset(_CLASSES)
 LLM_KINDS = frozenset(kind for kind, cls in _CLASSES.items() if cls.is_llm)
-# Fields of some kind, in the order a misplaced one is reported.
-_KIND_FIELDS = [f for f in _FLAT_DEFAULTS if f != "positive_labels"]
+# Fields of some kind but not of every kind, in the order a misplaced one is reported.
+_KIND_FIELDS = list(
+    dict.fromkeys(
+        field
+        for fields in ([*_FLAT_DEFAULTS], *(cls.model_fields for cls in _CLASSES.values()))
+        for field in fields
+        if field not in _Judge.model_fields
+    )
+)
 
 
 # ---------------------------------------------------------------- loading and validation

@@ -1,6 +1,6 @@
 """The Python API: a suite and a model in, the results table out, in one call.
 
-    python examples/07_python_api.py [MODEL]      # MODEL: a local folder, HF id or smollm2-135m-instruct
+    python examples/08_python_api.py [MODEL]      # MODEL: a local folder, HF id or smollm2-135m-instruct
 
 Asks the terminator suite's goal question under its year sweep with the local backend, judges the
 answers with an offline judge, and prints the share of lethal answers per year. Run it twice: the
