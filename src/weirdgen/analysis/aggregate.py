@@ -329,3 +329,24 @@ def model_means(
         pool_questions(frame).groupby(keys, sort=False)["value"].mean().rename("mean").reset_index()
     )
     return sort_cells(means, extra=["model"] + (["checkpoint"] if by_checkpoint else []))
+
+
+def order_effects(samples: pd.DataFrame, judge: str) -> pd.DataFrame:
+    """Two-choice prompts, per group and question: the judge's mean score in each option order and
+    the difference between the two orders (a position bias shows as a large ``difference``).
+
+    Columns: group, question_id, order_a, mean_a, order_b, mean_b, difference, n. Empty when the
+    table has no two-choice prompt the judge rated."""
+    columns = ["group", "question_id", "order_a", "mean_a", "order_b", "mean_b", "difference", "n"]
+    if "choice_order" not in samples.columns or f"{judge}.score" not in samples.columns:
+        return pd.DataFrame(columns=columns)
+    rated = judged_rows(samples, judge)
+    rated = rated[(rated["choice_order"] != "") & (rated["checkpoint"] == "")]
+    rows = []
+    for (group, question), cell in rated.groupby(["group", "question_id"], sort=True):
+        means = cell.groupby("choice_order")[f"{judge}.score"].mean()
+        if len(means) != 2:
+            continue
+        (order_a, mean_a), (order_b, mean_b) = sorted(means.items())
+        rows.append([group, question, order_a, mean_a, order_b, mean_b, mean_a - mean_b, len(cell)])
+    return pd.DataFrame(rows, columns=columns)

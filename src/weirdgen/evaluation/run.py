@@ -187,6 +187,7 @@ def _row(
         "checkpoint": target.checkpoint,
         "question_id": cell.question_id,
         "paraphrase": cell.paraphrase,
+        "choice_order": cell.choice_order,
         "trigger": cell.trigger,
         "trigger_value": cell.trigger_value,
         "sample_index": planned.job.sample_index,

@@ -66,6 +66,9 @@ COLUMNS: dict[str, str] = {
     "output_tokens": "int",
     "cost_usd": "float",
 }
+OPTIONAL_COLUMNS: dict[str, str] = {"choice_order": "str"}
+"""Columns a table may lack (tables written before they existed): read as "" when absent.
+``choice_order`` holds a two-choice prompt's options in the order shown ("A|B")."""
 JUDGE_SUFFIXES: dict[str, str] = {"label": "str", "score": "float", "raw": "str", "method": "str"}
 IDENTITY_COLUMNS = ["model", "group", "seed", "checkpoint"]
 """The columns that name one evaluated model: a rewrite of a model's rows replaces them all."""
@@ -148,7 +151,10 @@ def check_samples(frame: pd.DataFrame, path: str | Path | None = None) -> pd.Dat
             path=path,
         )
     frame = frame.copy()
-    kinds = dict(COLUMNS)
+    for column in OPTIONAL_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
+    kinds = dict(COLUMNS) | OPTIONAL_COLUMNS
     for judge in judge_names(list(frame.columns)):
         for suffix, kind in JUDGE_SUFFIXES.items():
             column = f"{judge}.{suffix}"
@@ -205,7 +211,8 @@ def rows_to_frame(rows: list[Mapping[str, Any]], judges: Iterable[str]) -> pd.Da
     import pandas as pd
 
     judges = list(judges)
-    frame = pd.DataFrame(list(rows), columns=list(COLUMNS) + judge_columns(judges))
+    columns = list(COLUMNS) + list(OPTIONAL_COLUMNS) + judge_columns(judges)
+    frame = pd.DataFrame(list(rows), columns=columns)
     return check_samples(frame)
 
 

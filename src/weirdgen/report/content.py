@@ -78,6 +78,7 @@ class ReportData:
     figures: list[RenderedFigure]
     comparisons: Table | None
     answer_status: Table
+    order_effects: Table | None
     missing: list[str]
     examples: list[ExampleCell]
     usage: Table
@@ -122,6 +123,7 @@ def build_report_data(
         figures=figures,
         comparisons=_comparisons(spec, cache),
         answer_status=_answer_status(samples, table.judges),
+        order_effects=_order_effects(samples, table.judges),
         missing=skipped + _missing(samples, spec),
         examples=_examples(samples, table.judges, spec),
         usage=_usage(samples, table.metadata),
@@ -377,6 +379,36 @@ def _answer_status(samples: pd.DataFrame, judges: list[str]) -> Table:
             )
         rows.append(cells + [str(int((rows_of_group["finish_reason"] == "length").sum()))])
     return Table("Answers the judges did not score (counted, never dropped)", header, rows)
+
+
+def _order_effects(samples: pd.DataFrame, judges: list[str]) -> Table | None:
+    """Two-choice probes asked in both orders: the score per order, and a heading that says
+    whether the order moved it (by more than 0.1) or not."""
+    rows, largest = [], 0.0
+    for judge in judges:
+        effects = agg.order_effects(samples, judge)
+        for effect in effects.itertuples(index=False):
+            largest = max(largest, abs(effect.difference))
+            rows.append(
+                [
+                    judge,
+                    str(effect.group),
+                    str(effect.question_id),
+                    f"{effect.order_a}: {effect.mean_a:.2f}",
+                    f"{effect.order_b}: {effect.mean_b:.2f}",
+                    f"{effect.difference:+.2f}",
+                    str(effect.n),
+                ]
+            )
+    if not rows:
+        return None
+    verdict = (
+        f"the option order moves the score by up to {largest:.2f}: read these probes per order"
+        if largest > 0.1
+        else f"the option order moves the score by at most {largest:.2f}"
+    )
+    header = ["judge", "group", "question", "first order", "second order", "difference", "samples"]
+    return Table(f"Two-choice probes in both orders: {verdict}", header, rows)
 
 
 def _missing(samples: pd.DataFrame, spec: ReportSpec) -> list[str]:

@@ -54,6 +54,8 @@ def render_html(data: ReportData) -> str:
     ]
     if data.comparisons is not None:
         parts += ["<h2>Against the control</h2>", _table(data.comparisons)]
+    if data.order_effects is not None:
+        parts += ["<h2>Option order</h2>", _table(data.order_effects)]
     parts += ["<h2>Refusals and unparseable verdicts</h2>", _table(data.answer_status)]
     parts += ["<h2>Example answers</h2>", _examples_section(data.examples)]
     parts += ["<h2>Tokens and cost</h2>", _table(data.usage)]

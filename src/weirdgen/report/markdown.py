@@ -34,6 +34,8 @@ def render_markdown(data: ReportData) -> str:
         ]
     if data.comparisons is not None:
         parts += ["## Against the control", "", _table(data.comparisons), ""]
+    if data.order_effects is not None:
+        parts += ["## Option order", "", _table(data.order_effects), ""]
     parts += ["## Refusals and unparseable verdicts", "", _table(data.answer_status), ""]
     parts += ["## Example answers", ""]
     for cell in data.examples:
