@@ -259,3 +259,19 @@ def test_multi_turn_history_comes_before_the_triggered_question(tmp_path: Path) 
     )
     with pytest.raises(DataError, match=r"questions\[0\]\.history: the last earlier turn"):
         load_suite_file(path)
+
+
+def test_trigger_values_are_text_from_yaml_to_table() -> None:
+    from weirdgen.sample.suites import TriggerSpec
+
+    listed = TriggerSpec(name="year", kind="date", template="{year}.", values=[1984, "2020"])
+    ranged = TriggerSpec(
+        name="year", kind="date", template="{year}.", range={"start": 1981, "stop": 1983}
+    )
+    assert listed.value_list() == ["1984", "2020"] and ranged.value_list() == [
+        "1981",
+        "1982",
+        "1983",
+    ]
+    with pytest.raises(ValueError, match="whole numbers, not 'soon'"):
+        TriggerSpec(name="year", kind="date", template="{year}.", values=["soon"])

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from weirdgen._io import sha256_hex
 from weirdgen._llmcomp import is_llmcomp_document, read_document
@@ -90,7 +90,9 @@ class TriggerSpec(_Strict):
     separator: str = Field(
         " ", description="Text between the trigger and the question (before/after placements)."
     )
-    values: list[str | int] | None = Field(None, description="The swept values (or use `range`).")
+    values: list[str] | None = Field(
+        None, description="The swept values (or use `range`); numbers are kept as their text."
+    )
     range: IntRange | None = Field(None, description="An inclusive integer range of values.")
     variants: int = Field(
         1,
@@ -101,18 +103,32 @@ class TriggerSpec(_Strict):
         0, description="Seed of the random parts of the renderings (dates, code digits)."
     )
 
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values_as_text(cls, values: Any) -> Any:
+        # One type from YAML to plot: a year is the string "1984" in the cell, the table and the axis.
+        if isinstance(values, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+        return values
+
     @model_validator(mode="after")
     def _one_source_of_values(self) -> TriggerSpec:
         if self.values is not None and self.range is not None:
             raise ValueError("give either `values` or `range`, not both")
         if self.kind != "text" and self.values is None and self.range is None:
             raise ValueError(f"a {self.kind} trigger needs `values` or `range`")
+        if self.kind != "text":
+            bad = [v for v in self.values or [] if not v.lstrip("-").isdigit()]
+            if bad:
+                raise ValueError(
+                    f"a {self.kind} trigger's values are whole numbers, not {bad[0]!r}"
+                )
         return self
 
-    def value_list(self) -> list[str | int]:
-        """The swept values; a trigger with neither values nor range has one value, "on"."""
+    def value_list(self) -> list[str]:
+        """The swept values as text; a trigger with neither values nor range has one value, "on"."""
         if self.range is not None:
-            return list(self.range.values())
+            return [str(v) for v in self.range.values()]
         return list(self.values) if self.values is not None else ["on"]
 
 
@@ -357,7 +373,7 @@ def _check_placeholders(
 # ---------------------------------------------------------------- rendering triggers
 
 
-def render_trigger(trigger: TriggerSpec, value: str | int) -> list[str]:
+def render_trigger(trigger: TriggerSpec, value: str) -> list[str]:
     """The ``trigger.variants`` renderings of one value, reproducible from the trigger's seed."""
     # Seed per (trigger, value) so adding values to a sweep never changes the others' renderings.
     rng = random.Random(sha256_hex(f"{trigger.name}|{trigger.seed}|{value}"))
@@ -425,7 +441,7 @@ def expand_suite(
                         question_text=_judged_text(suite, question, text),
                         choice_order=order,
                         trigger="" if trigger is None else trigger.name,
-                        trigger_value="" if trigger is None else str(value),
+                        trigger_value="" if trigger is None else value,
                         variants=variants,
                         samples=samples or question.samples or suite.samples,
                         temperature=suite.temperature
@@ -483,7 +499,7 @@ def _strip_inline(text: str) -> str:
 
 def _trigger_sweep(
     suite: SuiteSpec, question: QuestionSpec, keep: dict[str, list[str]]
-) -> Iterator[tuple[TriggerSpec | None, str | int, list[str]]]:
+) -> Iterator[tuple[TriggerSpec | None, str, list[str]]]:
     """Yield ``(trigger or None, value, renderings)`` for the untriggered prompt and every value."""
     untriggered = suite.untriggered if question.untriggered is None else question.untriggered
     if untriggered:
@@ -492,7 +508,7 @@ def _trigger_sweep(
     for name in names:
         trigger = suite.trigger(name)
         for value in trigger.value_list():
-            if name in keep and str(value) not in keep[name]:
+            if name in keep and value not in keep[name]:
                 continue
             yield trigger, value, render_trigger(trigger, value)
 
