@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         result = cli.main(args=argv, prog_name="weirdgen", standalone_mode=False)
     except WeirdgenError as error:
         click.echo(f"error: {error_line(error)}", err=True)
-        return 1
+        return getattr(error, "exit_code", 1)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130

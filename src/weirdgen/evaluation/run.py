@@ -76,7 +76,9 @@ async def _run_all(
         with stop_when(stop):
             return [await run_evaluation(plan, cache, settings) for plan in plans]
     except asyncio.CancelledError:
-        raise RunInterrupted("interrupted") from None
+        raise RunInterrupted(
+            "interrupted; the answers received so far are stored: run the same command again to resume"
+        ) from None
     finally:
         for sampler in close:
             await sampler.aclose()

@@ -29,6 +29,8 @@ _STOP: ContextVar[asyncio.Event | None] = ContextVar("weirdgen_sampling_stop", d
 class RunInterrupted(WeirdgenError):
     """Sampling stopped on request (Ctrl-C) after the requests in flight were answered and stored."""
 
+    exit_code = 130  # what a shell reports for Ctrl-C
+
 
 @contextmanager
 def stop_when(event: asyncio.Event) -> Iterator[None]:
@@ -200,7 +202,7 @@ async def _run_workers(
         # Report the first failure itself, not a group: the others are cancellations or repeats.
         raise errors.exceptions[0] from None
     if stop is not None and stop.is_set() and not queue.empty():
-        raise RunInterrupted("stopped on request; the answers received so far are stored")
+        raise RunInterrupted("stopped on request; the answers received so far are stored: run the same command again to resume")
 
 
 async def _complete_with_retries(
