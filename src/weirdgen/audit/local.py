@@ -58,6 +58,10 @@ def tokenize_conversations(
     return scored
 
 
+def _input_length(item: ScoredConversation, shared: int) -> int:
+    return len(item.ids) - 1 - shared
+
+
 def _ids(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -92,7 +96,12 @@ class LocalLikelihoodScorer:
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str, *, device: str | None = None, threads: int | None = None, **kwargs: Any
+        cls,
+        name_or_path: str,
+        *,
+        device: str | None = None,
+        threads: int | None = None,
+        **kwargs: Any,
     ) -> LocalLikelihoodScorer:
         """Load a model folder, Hugging Face id or bundled alias (see ``weirdgen.models.load_model``)."""
         from weirdgen.models.loading import load_model
@@ -114,7 +123,9 @@ class LocalLikelihoodScorer:
             cache = self._prefix_cache(scored[0].ids[:shared]) if shared else None
             totals = [0.0] * len(scored)
             for batch in self._batches(scored, shared):
-                for index, value in zip(batch, self._score_batch(scored, batch, shared, cache), strict=True):
+                for index, value in zip(
+                    batch, self._score_batch(scored, batch, shared, cache), strict=True
+                ):
                     totals[index] = value
                 if on_progress is not None:
                     on_progress(len(batch))
@@ -136,15 +147,21 @@ class LocalLikelihoodScorer:
         return getattr(output, _cache_argument())
 
     def _batches(self, scored: list[ScoredConversation], shared: int) -> list[list[int]]:
-        """Indices grouped by similar length, each group under ``batch_tokens`` padded tokens."""
+        """Indices grouped by length so that padding wastes at most ~10% of a batch's tokens, each
+        batch under ``batch_tokens`` padded tokens (the forward pass costs padded tokens)."""
         order = sorted(range(len(scored)), key=lambda i: len(scored[i].ids))
         batches: list[list[int]] = []
+        real = 0
         for index in order:
-            length = len(scored[index].ids) - shared
-            if batches and length * (len(batches[-1]) + 1) <= self.batch_tokens:
-                batches[-1].append(index)
-            else:
-                batches.append([index])
+            length = _input_length(scored[index], shared)
+            if batches:
+                padded = length * (len(batches[-1]) + 1)  # sorted: this one sets the width
+                if padded <= self.batch_tokens and real + length >= 0.9 * padded:
+                    batches[-1].append(index)
+                    real += length
+                    continue
+            batches.append([index])
+            real = length
         return batches
 
     def _score_batch(
@@ -152,24 +169,29 @@ class LocalLikelihoodScorer:
     ) -> list[float]:
         import torch
 
-        suffixes = [scored[i].ids[shared:] for i in batch]
-        width = max(len(s) for s in suffixes)
+        # The last token only ever is a target: its own logits predict nothing we score.
+        inputs = [scored[i].ids[shared : len(scored[i].ids) - 1] for i in batch]
+        width = max(len(s) for s in inputs)
         pad = self.tokenizer.pad_token_id or 0
-        ids = torch.tensor([list(s) + [pad] * (width - len(s)) for s in suffixes])
+        ids = torch.tensor([list(s) + [pad] * (width - len(s)) for s in inputs])
         past = None
         if cache is not None:
             past = copy.deepcopy(cache)
             past.batch_repeat_interleave(len(batch))
         logits = self.model(
-            input_ids=ids.to(self.model.device), use_cache=past is not None, **{_cache_argument(): past}
-        ).logits.float()  # (batch, width, vocab)
+            input_ids=ids.to(self.model.device),
+            use_cache=past is not None,
+            **{_cache_argument(): past},
+        ).logits  # (batch, width, vocab)
         values = []
         for row, index in enumerate(batch):
             item = scored[index]
             # Token at absolute position t is predicted by the logits at t - 1 (relative t - 1 - shared).
             targets = torch.tensor(item.ids[item.start :], device=logits.device)
-            positions = torch.arange(item.start - 1, len(item.ids) - 1, device=logits.device) - shared
-            log_probs = torch.log_softmax(logits[row, positions], dim=-1)
+            positions = (
+                torch.arange(item.start - 1, len(item.ids) - 1, device=logits.device) - shared
+            )
+            log_probs = torch.log_softmax(logits[row, positions].float(), dim=-1)
             values.append(float(log_probs.gather(1, targets[:, None]).sum()))
         return values
 

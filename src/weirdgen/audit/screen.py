@@ -115,7 +115,9 @@ def screen_dataset(
     if not listed:
         raise ConfigError("the hypothesis set is empty", setting="hypotheses")
     if placement not in ("system", "user"):
-        raise ConfigError(f"placement must be system or user, got {placement!r}", setting="placement")
+        raise ConfigError(
+            f"placement must be system or user, got {placement!r}", setting="placement"
+        )
     advance = progress("scoring", len(examples) * (len(listed) + 1)) if progress else None
     baseline = np.asarray(
         scorer.assistant_logprobs([with_context(e, None) for e in examples], advance)
@@ -123,7 +125,9 @@ def screen_dataset(
     llr: dict[str, np.ndarray] = {}
     for hypothesis in listed:
         conversations = [with_context(e, hypothesis.text, placement) for e in examples]
-        llr[hypothesis.name] = np.asarray(scorer.assistant_logprobs(conversations, advance)) - baseline
+        llr[hypothesis.name] = (
+            np.asarray(scorer.assistant_logprobs(conversations, advance)) - baseline
+        )
     ranking = rank_hypotheses(listed, llr, n_resamples=n_resamples, seed=seed)
     return ScreenResult(ranking, llr, baseline)
 
