@@ -20,7 +20,7 @@ from typing import Any
 from weirdgen._io import atomic_write_text
 from weirdgen.audit.screen import RankedHypothesis, ScreenResult
 
-__all__ = ["AuditPaths", "plot_ranking", "write_screen"]
+__all__ = ["AuditPaths", "html_page", "plot_ranking", "render_curve_html", "write_screen"]
 
 AUDIT_JSON = "audit.json"
 
@@ -141,35 +141,69 @@ _HEADER = ["rank", "hypothesis", "mean LLR", "95% CI", "share favouring", "text"
 
 
 def render_html(ranking: Sequence[RankedHypothesis], metadata: dict[str, Any], png: bytes) -> str:
-    """The audit as one offline HTML page (no script, image inlined, every string escaped)."""
+    """The screen as one offline HTML page (no script, image inlined, every string escaped)."""
+    return html_page(
+        _title(metadata),
+        _summary_lines(ranking, metadata),
+        png,
+        "Mean log-likelihood ratio by hypothesis",
+        _HEADER,
+        _rows(ranking),
+    )
+
+
+def render_curve_html(curve: Any, title: str, png: bytes) -> str:
+    """The in-context probe's curve as one offline HTML page."""
+    header = ["group", "K", "metric", "estimate", "95% CI", "draws", "scored"]
+    rows = [
+        [
+            str(r.group),
+            str(r.k),
+            str(r.metric),
+            f"{r.estimate:.3f}",
+            f"[{r.ci_low:.3f}, {r.ci_high:.3f}]",
+            str(r.n_draws),
+            str(r.n_scored),
+        ]
+        for r in curve.itertuples()
+    ]
+    lines = [
+        "K dataset (or control) examples shown as earlier turns; CIs bootstrap the draws of examples"
+    ]
+    return html_page(title, lines, png, "Metric against K", header, rows)
+
+
+def html_page(
+    title: str,
+    lines: Sequence[str],
+    png: bytes,
+    heading: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+) -> str:
+    """A standalone page in the standard report's style and Content-Security-Policy; every string
+    is escaped."""
     from weirdgen.report.html import CSP, STYLE
 
-    title = _title(metadata)
-    head = "".join(f"<th>{escape(cell)}</th>" for cell in _HEADER)
+    head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
-        for row in _rows(ranking)
+        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
     )
     image = base64.b64encode(png).decode("ascii")
-    return (
-        "\n".join(
-            [
-                "<!DOCTYPE html>",
-                '<html lang="en"><head><meta charset="utf-8">',
-                f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-                f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
-                f"<h1>{escape(title)}</h1>",
-                "<ul>"
-                + "".join(f"<li>{escape(line)}</li>" for line in _summary_lines(ranking, metadata))
-                + "</ul>",
-                "<h2>Mean log-likelihood ratio by hypothesis</h2>",
-                f'<img alt="mean LLR by hypothesis" src="data:image/png;base64,{image}">',
-                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
-                "</body></html>",
-            ]
-        )
-        + "\n"
-    )
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        f"<ul>{items}</ul>",
+        f"<h2>{escape(heading)}</h2>",
+        f'<img alt="{escape(heading)}" src="data:image/png;base64,{image}">',
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
 
 
 def render_markdown(
