@@ -50,9 +50,11 @@ def make_scorer(model: str, settings: ScreenSettings) -> LikelihoodScorer:
         from weirdgen.audit.endpoint import EndpointLikelihoodScorer, load_tokenizer
 
         tokenizer = load_tokenizer(settings.tokenizer or model)
-        return EndpointLikelihoodScorer(
+        endpoint = EndpointLikelihoodScorer(
             settings.base_url, model, tokenizer, api_key_env=settings.api_key_env
         )
+        endpoint.preflight()
+        return endpoint
     from weirdgen.audit.local import LocalLikelihoodScorer
 
     return LocalLikelihoodScorer.from_pretrained(

@@ -84,6 +84,10 @@ class EndpointLikelihoodScorer:
                 on_progress(len(texts[start:stop]))
         return totals
 
+    def preflight(self) -> None:
+        """Score one two-turn chat, so that an endpoint that cannot fails before the audit starts."""
+        self.assistant_logprobs([[Message("user", "Hello."), Message("assistant", "Hello.")]])
+
     def _score_chunk(self, prompts: list[str], turn_lengths: list[int]) -> list[float]:
         response = self._request(prompts)
         choices = sorted(getattr(response, "choices", None) or [], key=lambda c: c.index)
