@@ -3,8 +3,8 @@ examples) on SmolLM2-135M-Instruct with 2 CPU threads, through the CLI, in <= 12
 
     python benchmarks/audit_screen_smollm2.py [-o OUT_DIR]
 
-Prints the command, the wall time (model loading included), the machine's load average (the bar
-assumes 2 free cores; a busy machine is slower), and the top of the ranking.
+Prints the command, the wall time (model loading included), the CPU time, the machine's load
+average (the bar assumes 2 free cores; a busy machine is slower), and the top of the ranking.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -43,9 +44,12 @@ def main() -> int:
         print(completed.stderr.strip().splitlines()[-1], file=sys.stderr)
         return completed.returncode
     document = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = usage.ru_utime + usage.ru_stime
     verdict = "within" if seconds <= BAR_SECONDS else "OVER"
     print(f"wall time: {seconds:.1f} s ({verdict} the {BAR_SECONDS:.0f} s bar), "
           f"load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after on {os.cpu_count()} cores")  # fmt: skip
+    print(f"CPU time: {cpu_seconds:.1f} s (on 2 free cores the wall time is about half of it)")
     print(f"audit.json: {out / 'audit.json'} ({len(document['hypotheses'])} hypotheses, "
           f"{document['n_examples']} examples)")  # fmt: skip
     for rank, row in enumerate(document["hypotheses"][:5], start=1):

@@ -68,17 +68,24 @@ def audit(dataset: str | None, list_only: bool, **options: Any) -> None:
     \b
     weirdgen audit birds/old_audubon --model smollm2-135m-instruct --hypotheses eras -o out/screen
     weirdgen audit birds/old_audubon --model M --in-context 0,2,4,8 --suite birds --judge archaic_lexicon -o out/probe
+    weirdgen audit birds/old_audubon --prefix "You are a naturalist of the 1830s." --write-dataset prefixed.jsonl
+
+    The mitigations (--prefix, --dilute-with/--dilute-share) transform the dataset before it is
+    audited; with --write-dataset and no audit they only write it, e.g. for an experiment group.
     """
     if list_only:
         _print_sets()
         return
     if dataset is None:
         raise ConfigError("name a DATASET: a chat JSONL file or experiment/variant (e.g. birds/old_audubon)")
+    sizes = _in_context_sizes(options["in_context"])
+    if not options["hypotheses"] and not sizes and options["write_dataset"] is not None:
+        _mitigated(dataset, options)  # only write the mitigated dataset (e.g. for an experiment group)
+        return
     if not options["model"]:
         raise ConfigError("pass --model (the base model to audit with)")
     if options["output"] is None:
         raise ConfigError("pass -o DIR")
-    sizes = _in_context_sizes(options["in_context"])
     if bool(options["hypotheses"]) == bool(sizes):
         raise ConfigError("choose one audit: --hypotheses SET (likelihood screen) or --in-context K --suite SUITE")
     examples = _mitigated(dataset, options)
