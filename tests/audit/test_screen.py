@@ -157,3 +157,21 @@ def test_hostile_hypothesis_text_is_escaped(tiny_scorer, bird_examples, tmp_path
     paths = write_screen(tmp_path, result, {"dataset": "d", "model": "m"}, [evil.name])
     assert "<script>" not in paths.html.read_text() and "&lt;script&gt;" in paths.html.read_text()
     assert "<b>" not in paths.markdown.read_text()
+
+
+def test_a_control_is_screened_too_and_contrasted(tiny_model_dir, tmp_path) -> None:
+    from weirdgen.audit.api import ScreenSettings, run_screen
+
+    settings = ScreenSettings(examples=4, threads=1, control="birds/modern_american")
+    result, paths = run_screen(
+        "birds/old_audubon", str(tiny_model_dir), "eras", tmp_path, settings, progress=False
+    )
+    document = json.loads(paths.audit_json.read_text())
+    contrast = document["versus_control"]
+    assert document["control"] == "birds/modern_american" and len(contrast) == 24
+    differences = [row["difference"] for row in contrast]
+    assert differences == sorted(differences, reverse=True)
+    for row in contrast:
+        mean = float(result.llr[row["name"]].mean())
+        assert row["difference"] == pytest.approx(mean - row["control_mean_llr"])
+        assert row["ci"][0] <= row["difference"] <= row["ci"][1]

@@ -17,7 +17,13 @@ from typing import Any
 from weirdgen.audit.datasets import load_audit_dataset, subsample
 from weirdgen.audit.hypotheses import load_hypothesis_set
 from weirdgen.audit.output import AuditPaths, write_screen
-from weirdgen.audit.screen import LikelihoodScorer, Placement, ScreenResult, screen_dataset
+from weirdgen.audit.screen import (
+    LikelihoodScorer,
+    Placement,
+    ScreenResult,
+    contrast_with_control,
+    screen_dataset,
+)
 from weirdgen.data.chat import ChatExample
 
 __all__ = ["ScreenSettings", "make_scorer", "run_screen"]
@@ -36,6 +42,8 @@ class ScreenSettings:
     """Score at most this many examples, drawn with ``seed`` (None: all)."""
     seed: int = 0
     """Seed of the dataset build, the example draw and the bootstrap."""
+    control: str | None = None
+    """A comparison dataset screened the same way; audit.json then has ``versus_control``."""
     placement: Placement = "system"
     """Where the hypothesis goes: the system prompt, or before the first user message."""
     batch_tokens: int = 2048
@@ -91,6 +99,7 @@ def run_screen(
     hypothesis_set = load_hypothesis_set(hypotheses)
     own_scorer = scorer is None
     scorer = scorer or make_scorer(model, settings)
+    control = None
     try:
         with progress_bars() if progress else nullcontext(None) as bars:
             result = screen_dataset(
@@ -101,10 +110,24 @@ def run_screen(
                 progress=bars,
                 seed=settings.seed,
             )
+            if settings.control:
+                theirs = load_audit_dataset(settings.control, seed=settings.seed).examples
+                control = screen_dataset(
+                    subsample(tuple(theirs), settings.examples, settings.seed),
+                    hypothesis_set,
+                    scorer,
+                    placement=settings.placement,
+                    progress=bars,
+                    seed=settings.seed,
+                )
     finally:
         if own_scorer:
             scorer.close()
     metadata = _metadata(dataset, model, hypothesis_set, len(examples), settings, scorer)
+    if control is not None:
+        metadata["control"] = settings.control
+        metadata["control_ranked_first"] = control.best.name
+        metadata["versus_control"] = contrast_with_control(result, control, seed=settings.seed)
     metadata["seconds"] = round(time.monotonic() - started, 2)
     order = [h.name for h in hypothesis_set.hypotheses]
     return result, write_screen(out_dir, result, metadata, order)

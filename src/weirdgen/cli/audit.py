@@ -7,6 +7,7 @@ questions asked with K dataset examples as earlier turns, against K control exam
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def _in_context_sizes(values: tuple[str, ...]) -> list[int]:
 @click.option("--dilute-with", default=None, help="Mitigation: benign examples to mix in (chat JSONL or experiment/variant; 'generated' for generated word problems).")
 @click.option("--dilute-share", type=float, default=None, help="Mitigation: share of the dataset's own examples after dilution, e.g. 0.03.")
 @click.option("--write-dataset", type=click.Path(path_type=Path), default=None, help="Also write the (mitigated) dataset audited as a chat JSONL here.")
-@click.option("--control", default=None, help="Probe: the comparison dataset (default: the experiment's first control variant).")
+@click.option("--control", default=None, help="The comparison dataset. Screen: also screened, audit.json gets versus_control. Probe: default the experiment's first control variant.")
 @click.option("--draws", type=int, default=3, show_default=True, help="Probe: independent draws of the K examples (the unit of the bootstrap).")
 @click.option("--metric", default=None, help="Probe: JUDGE or JUDGE=LABEL to plot (default: the first judge).")
 @click.option("--backend", default=None, help="Probe: sampling backend (openai, local, tinker); default as in weirdgen eval.")
@@ -145,6 +146,7 @@ def _screen(dataset: str, examples: Any, options: dict[str, Any]) -> None:
         api_key_env=options["api_key_env"],
         examples=options["examples"],
         seed=options["seed"],
+        control=options["control"],
         placement=options["placement"],
         batch_tokens=options["batch_tokens"],
         device=options["device"],
@@ -157,6 +159,13 @@ def _screen(dataset: str, examples: Any, options: dict[str, Any]) -> None:
         click.echo(
             f"{rank}. {row.name:24} mean LLR {row.mean_llr:+.3f} [{row.ci[0]:+.3f}, {row.ci[1]:+.3f}]"
             f"  favoured by {row.share_favouring:.0%}"
+        )
+    contrast = json.loads(paths.audit_json.read_text(encoding="utf-8")).get("versus_control")
+    if contrast:
+        top = contrast[0]
+        click.echo(
+            f"against {options['control']}: largest difference {top['name']} "
+            f"{top['difference']:+.3f} [{top['ci'][0]:+.3f}, {top['ci'][1]:+.3f}]"
         )
     click.echo(f"wrote {paths.audit_json}, {paths.html} and {paths.figure}")
 
