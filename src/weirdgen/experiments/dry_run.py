@@ -55,7 +55,7 @@ def _training_estimate(
     from weirdgen.finetune import Ledger, prepare_all
 
     requests = finetune_requests(spec, datasets, options, scratch)
-    finetuner = make_finetuner(options, Ledger(scratch / "ledger.sqlite"), scratch)
+    finetuner = make_finetuner(options, Ledger(scratch / "ledger.sqlite"), scratch, offline=True)
     preflights = prepare_all(finetuner, requests)
     tokens, costs = 0, []
     for request, preflight in zip(
