@@ -38,7 +38,7 @@ MAX_CLIENTS_PER_ENDPOINT = 64
 
 @dataclass
 class _Client:
-    sdk: Any  # openai.AsyncOpenAI, imported lazily
+    http: Any  # openai.AsyncOpenAI or httpx.AsyncClient (imported lazily); None for aiohttp
     in_flight: int = 0
 
 
@@ -54,6 +54,9 @@ class _Endpoint:
     @property
     def in_flight(self) -> int:
         return sum(client.in_flight for client in self.clients)
+
+
+DIRECT = os.environ.get("WEIRDGEN_DIRECT_HTTP", "aiohttp")  # experiment only
 
 
 class OpenAICompatibleSampler:
@@ -86,11 +89,8 @@ class OpenAICompatibleSampler:
         self._tls: Any = None
         self._endpoints = [_Endpoint(url.rstrip("/")) for url in urls]
         self._next = 0
-        self._lean: Any = None
-        if lean_http and any(e.plain_http for e in self._endpoints):
-            from weirdgen.sample._http import ConnectionPool
-
-            self._lean = ConnectionPool()
+        self._direct = lean_http
+        self._session: Any = None  # aiohttp.ClientSession, opened on the first request
 
     @property
     def name(self) -> str:
@@ -100,41 +100,59 @@ class OpenAICompatibleSampler:
     def supports_logprobs(self) -> bool:
         return True
 
+    def _is_direct(self, endpoint: _Endpoint) -> bool:
+        return self._direct and endpoint.plain_http
+
     def _pick_client(self) -> tuple[_Endpoint, _Client]:
         """The least busy endpoint (ties rotate), and there a client with room or a new one."""
         self._next = (self._next + 1) % len(self._endpoints)
         rotated = self._endpoints[self._next :] + self._endpoints[: self._next]
         endpoint = min(rotated, key=lambda e: e.in_flight)
-        if endpoint.plain_http and self._lean is not None:
+        direct = self._is_direct(endpoint)
+        if direct and DIRECT == "aiohttp":
             if not endpoint.clients:
-                endpoint.clients.append(_Client(sdk=None))  # counts in-flight requests only
+                endpoint.clients.append(_Client(http=None))  # counts in-flight requests only
             return endpoint, endpoint.clients[0]
-        if endpoint.plain_http and endpoint.clients:
-            return endpoint, endpoint.clients[0]  # the lean transport has no pool cost to spread
+        if direct and DIRECT == "httpx1":
+            if not endpoint.clients:
+                endpoint.clients.append(_Client(self._new_httpx_client(None)))
+            return endpoint, endpoint.clients[0]
         for client in endpoint.clients:
             if client.in_flight < REQUESTS_PER_CLIENT:
                 return endpoint, client
         if len(endpoint.clients) < MAX_CLIENTS_PER_ENDPOINT:
-            endpoint.clients.append(_Client(self._new_sdk_client(endpoint.base_url)))
+            http = (
+                self._new_httpx_client(REQUESTS_PER_CLIENT)
+                if direct
+                else self._new_sdk_client(endpoint.base_url)
+            )
+            endpoint.clients.append(_Client(http))
             return endpoint, endpoint.clients[-1]
         return endpoint, min(endpoint.clients, key=lambda c: c.in_flight)
+
+    def _new_httpx_client(self, size: int | None) -> Any:
+        import httpx
+
+        limits = (
+            httpx.Limits(max_connections=size * 2, max_keepalive_connections=size)
+            if size
+            else httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        )
+        return httpx.AsyncClient(
+            limits=limits, timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 30.0))
+        )
 
     def _new_sdk_client(self, base_url: str) -> Any:
         import httpx
         import openai
 
-        if base_url.startswith("http://"):
-            from weirdgen.sample._http import StreamTransport
-
-            http = httpx.AsyncClient(transport=StreamTransport(), timeout=self._timeout)
-        else:
-            if self._tls is None:
-                self._tls = _tls_context()
-            limits = httpx.Limits(
-                max_connections=REQUESTS_PER_CLIENT * 2,
-                max_keepalive_connections=REQUESTS_PER_CLIENT,
-            )
-            http = httpx.AsyncClient(verify=self._tls, limits=limits, timeout=self._timeout)
+        if self._tls is None:
+            self._tls = _tls_context()
+        limits = httpx.Limits(
+            max_connections=REQUESTS_PER_CLIENT * 2,
+            max_keepalive_connections=REQUESTS_PER_CLIENT,
+        )
+        http = httpx.AsyncClient(verify=self._tls, limits=limits, timeout=self._timeout)
         return openai.AsyncOpenAI(
             base_url=base_url,
             api_key=self._api_key,
@@ -153,8 +171,8 @@ class OpenAICompatibleSampler:
         body = _request_body(request) | ({"n": n} if n > 1 else {})
         client.in_flight += 1
         try:
-            if self._lean is not None and endpoint.plain_http:
-                reply = await self._post_lean(endpoint.base_url, body, request.trace_id)
+            if self._is_direct(endpoint):
+                reply = await self._post_direct(client, endpoint.base_url, body, request.trace_id)
             else:
                 reply = await self._post_sdk(client, endpoint.base_url, body, request.trace_id)
         finally:
@@ -171,7 +189,7 @@ class OpenAICompatibleSampler:
 
         try:
             headers = {TRACE_HEADER: trace_id} if trace_id else {}
-            response = await client.sdk.post(
+            response = await client.http.post(
                 "/chat/completions", body=body, cast_to=httpx.Response, options={"headers": headers}
             )
             return json.loads(response.content)
@@ -180,51 +198,72 @@ class OpenAICompatibleSampler:
         except Exception as error:
             raise _translate_error(error, base_url) from None
 
-    async def _post_lean(self, base_url: str, body: dict[str, Any], trace_id: str) -> Any:
-        """POST /chat/completions over a pooled keep-alive connection, with the SDK's error rules."""
-        from urllib.parse import urlsplit
-
-        from weirdgen.sample import _http
-
-        url = urlsplit(base_url)
-        headers = [
-            ("Host", url.netloc),
-            ("Authorization", f"Bearer {self._api_key}"),
-            ("Content-Type", "application/json"),
-            ("Accept", "application/json"),
-        ]
+    async def _post_direct(
+        self, client: _Client, base_url: str, body: dict[str, Any], trace_id: str
+    ) -> Any:
+        """POST /chat/completions without the SDK, with the SDK's headers and error rules."""
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         if trace_id:
-            headers.append((TRACE_HEADER, trace_id))
-        payload = _http.encode_request(
-            "POST", f"{url.path}/chat/completions", headers, json.dumps(body).encode()
-        )
-        try:
-            status, reply_headers, content = await self._lean.exchange(
-                (url.hostname or "127.0.0.1", url.port or 80),
-                payload,
-                connect_timeout=min(self._timeout, 30.0),
-                read_timeout=self._timeout,
-            )
-        except _http.ReplyTimedOut:
-            raise TransientSampleError(f"{base_url} timed out") from None
-        except (_http.ConnectFailed, _http.ConnectionBroke) as error:
-            raise TransientSampleError(f"{base_url}: connection failed ({error})") from None
+            headers[TRACE_HEADER] = trace_id
+        url, payload = base_url + "/chat/completions", json.dumps(body).encode()
+        if DIRECT == "aiohttp":
+            status, reply_headers, content = await self._post_aiohttp(url, payload, headers, base_url)
+        else:
+            status, reply_headers, content = await self._post_httpx(client, url, payload, headers, base_url)
         if status >= 400:
-            raise _status_error(
-                status, dict((k.lower(), v) for k, v in reply_headers), content, base_url
-            )
+            raise _status_error(status, reply_headers, content, base_url)
         try:
             return json.loads(content)
         except json.JSONDecodeError:
             raise TransientSampleError(f"{base_url} answered with invalid JSON") from None
 
+    async def _post_httpx(self, client, url, payload, headers, base_url):
+        import httpx
+
+        try:
+            response = await client.http.post(url, content=payload, headers=headers)
+        except httpx.TimeoutException:
+            raise TransientSampleError(f"{base_url} timed out") from None
+        except httpx.TransportError as error:
+            raise TransientSampleError(
+                f"{base_url}: connection failed ({type(error).__name__})"
+            ) from None
+        return response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content
+
+    async def _post_aiohttp(self, url, payload, headers, base_url):
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=min(self._timeout, 30.0), sock_read=self._timeout
+                ),
+                skip_auto_headers=("User-Agent",),
+            )
+        try:
+            async with self._session.post(url, data=payload, headers=headers) as response:
+                content = await response.read()
+                return response.status, {k.lower(): v for k, v in response.headers.items()}, content
+        except TimeoutError:
+            raise TransientSampleError(f"{base_url} timed out") from None
+        except aiohttp.ClientError as error:
+            raise TransientSampleError(
+                f"{base_url}: connection failed ({type(error).__name__})"
+            ) from None
+
     async def aclose(self) -> None:
-        if self._lean is not None:
-            self._lean.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         for endpoint in self._endpoints:
             for client in endpoint.clients:
-                if client.sdk is not None:
-                    await client.sdk.close()
+                if client.http is not None:
+                    await client.http.aclose() if hasattr(client.http, "aclose") else await client.http.close()
             endpoint.clients.clear()
 
 
