@@ -25,8 +25,9 @@ per sample in brackets, and llmcomp's samples/s from the same run:
   (4.7x); a second run 5096 (1082) vs 363: 14.0x (3.0x)
 aiohttp is kept. With it (commit 3ab7c27, load 3.7): 2992 (768) vs 287: 10.4x (2.7x), judging
 504 vs 257 calls/s, 0 repeated requests after the resume. Back to back with sample/_http.py at
-load 5-6: 3079 and 2933 (901, 865) against _http.py's 3488 and 2893 (1194, 957). Profiled at one request per sample, its own code is a small share of the client's
-CPU (socket sends and the sqlite cache dominate).
+load 5-6: 3079 and 2933 (901, 865) against _http.py's 3488 and 2893 (1194, 957). Profiled at one
+request per sample, aiohttp's own code is a small share of the client's CPU (socket sends and the
+sqlite cache dominate).
 """
 
 from __future__ import annotations
