@@ -94,22 +94,23 @@ def workload() -> tuple[list[str], str]:
     return questions, load_judge("outdated_content").template or ""
 
 
-def weirdgen_plan(url: str, samples: int, judged: bool) -> Any:
-    from weirdgen.judge.evaluation import EvalTarget, plan_evaluation
+def weirdgen_plan(url: str, samples: int, judged: bool) -> tuple[Any, Any]:
+    """The plan ``weirdgen eval`` makes for this benchmark, and its judge sampler (None unjudged)."""
+    from weirdgen.evaluation import EvalTarget, plan_evaluation
     from weirdgen.sample.openai_compat import OpenAICompatibleSampler
     from weirdgen.sample.suites import load_suite
 
     suite = load_suite("birds").model_copy(update={"max_tokens": 50})
     sampler = OpenAICompatibleSampler(base_urls=[url])
     judge_sampler = OpenAICompatibleSampler(base_urls=[url]) if judged else None
-    return plan_evaluation(
+    plan = plan_evaluation(
         suite,
         [EvalTarget(MODEL, sampler)],
         samples=samples,
-        judge_names=["outdated_content"] if judged else [],
+        judges=["outdated_content"] if judged else [],
         judge_model=JUDGE_MODEL,
-        judge_sampler=judge_sampler,
     )
+    return plan, judge_sampler
 
 
 CHOICES_PER_REQUEST = (
@@ -118,18 +119,18 @@ CHOICES_PER_REQUEST = (
 
 
 async def _run_plan(
-    plan: Any, cache: Any, concurrency: int, choices: int = CHOICES_PER_REQUEST
+    planned: tuple[Any, Any], cache: Any, concurrency: int, choices: int = CHOICES_PER_REQUEST
 ) -> list[dict[str, Any]]:
-    from weirdgen.judge.evaluation import run_evaluation
+    from weirdgen.evaluation import RunSettings, run_evaluation
 
+    plan, judge_sampler = planned
     try:
-        return await run_evaluation(
-            plan, cache, concurrency=concurrency, choices_per_request=choices
-        )
+        settings = RunSettings(judge_sampler, concurrency, choices_per_request=choices)
+        return await run_evaluation(plan, cache, settings)
     finally:
         await plan.samples[0].target.sampler.aclose()
-        if plan.judge_sampler is not None:
-            await plan.judge_sampler.aclose()
+        if judge_sampler is not None:
+            await judge_sampler.aclose()
 
 
 def bench_weirdgen(url: str, samples: int, concurrency: int, workdir: Path) -> dict[str, Any]:
@@ -175,7 +176,7 @@ def interrupt_weirdgen(url: str, samples: int, concurrency: int, workdir: Path) 
     with RequestCache(workdir / "weirdgen-interrupted.sqlite") as cache:
 
         async def until_half() -> None:
-            from weirdgen.judge.evaluation import run_evaluation
+            from weirdgen.evaluation import RunSettings, run_evaluation
             from weirdgen.sample.engine import RunInterrupted, stop_when
 
             stop = asyncio.Event()
@@ -191,10 +192,11 @@ def interrupt_weirdgen(url: str, samples: int, concurrency: int, workdir: Path) 
                 return advance
 
             # One request per sample, so that a stop halfway means something (and matches llmcomp).
-            plan = weirdgen_plan(url, samples, judged=False)
+            plan, _ = weirdgen_plan(url, samples, judged=False)
             try:
                 with stop_when(stop):
-                    await run_evaluation(plan, cache, concurrency=concurrency, progress=progress)
+                    settings = RunSettings(concurrency=concurrency, progress=progress)
+                    await run_evaluation(plan, cache, settings)
             except RunInterrupted:
                 pass
             finally:
