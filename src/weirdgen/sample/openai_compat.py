@@ -83,7 +83,8 @@ class OpenAICompatibleSampler:
         if not api_key:
             if any(url.rstrip("/") == DEFAULT_BASE_URL for url in urls):
                 raise ConfigError(
-                    f"set ${api_key_env} to use the OpenAI API (or pass --base-url for a local server)"
+                    f"set ${api_key_env} to use the OpenAI API (or give a base URL for a local server)",
+                    setting="api_key_env",
                 )
             api_key = "not-needed"  # local servers ignore the key, but the SDK insists on one
         self._api_key = api_key
