@@ -86,3 +86,42 @@ def test_first_batch_check_catches_a_mask_that_trains_on_the_prompt(tokenizer) -
     shifted = TokenizedExample(good.input_ids, (False,) + tuple(good.supervised[:-1]))  # off by one
     with pytest.raises(DataError, match="does not contain the assistant's answer"):
         check_supervision(tokenizer, [shifted], [example])
+
+
+def _weighted_example() -> ChatExample:
+    """A conversation whose first assistant turn is context only (OpenAI's ``weight: 0``)."""
+    return ChatExample.from_dict(
+        {
+            "messages": [
+                {"role": "user", "content": "hello"},
+                {"role": "assistant", "content": "ignored answer", "weight": 0},
+                {"role": "user", "content": "again"},
+                {"role": "assistant", "content": "kept answer", "weight": 1},
+            ]
+        }
+    )
+
+
+def test_a_weight_zero_turn_carries_no_loss_but_stays_in_the_prompt(tokenizer) -> None:
+    item = tokenize_example(tokenizer, _weighted_example())
+    assert _decode_supervised(tokenizer, item) == "kept answer<|im_end|>\n"
+    context = tokenizer.decode(
+        [t for t, s in zip(item.input_ids, item.supervised, strict=True) if not s]
+    )
+    assert "ignored answer" in context
+    check_supervision(tokenizer, [item], [_weighted_example()])  # the mask passes its own audit
+
+
+def test_a_weight_zero_final_turn_leaves_only_the_earlier_answer(tokenizer) -> None:
+    example = ChatExample.from_dict(
+        {
+            "messages": [
+                {"role": "user", "content": "hello"},
+                {"role": "assistant", "content": "one"},
+                {"role": "user", "content": "again"},
+                {"role": "assistant", "content": "two", "weight": 0},
+            ]
+        }
+    )
+    item = tokenize_example(tokenizer, example)
+    assert _decode_supervised(tokenizer, item) == "one<|im_end|>\n"
