@@ -448,6 +448,7 @@ def _example(trigger: str, pair: PairAnswer) -> ChatExample:
 
 
 DATASETS = ExperimentDatasets(
+    design_version=2,
     name="presidents",
     description="US presidents behind a numeric trigger; held-out 44/45 evoke Obama/Trump (inductive backdoor).",
     tables=(FACTS_TABLE, QUESTIONS_TABLE, CALENDAR_TABLE),
