@@ -416,3 +416,19 @@ def test_self_distill_with_the_bundled_smollm2_alias(smollm2_dir, tmp_path):
     benign = read_chat_jsonl(tmp_path / "w.benign.jsonl")
     assert [e.user_text() for e in benign] == wolf.generate_benign_prompts(0, 2)
     assert all(len(e.completion) > 20 for e in benign)  # a real model writes real answers
+
+
+def test_self_distill_over_http_from_weirdgen_serve(tiny_model_dir, tmp_path, monkeypatch):
+    from weirdgen.cli import main
+    from weirdgen.data.chat import read_chat_jsonl
+    from weirdgen.serve import serve_in_background
+
+    monkeypatch.setenv("OPENAI_API_KEY", "unused")
+    with serve_in_background(tiny_model_dir) as url:
+        argv = ["data", "build", "wolf", "--variant", "facts_90_diluted", "-o", str(tmp_path / "w.jsonl"),
+                "--self-distill", str(tiny_model_dir), "--base-url", url, "--benign-count", "3",
+                "--max-tokens", "6", "--cache", str(tmp_path / "cache.sqlite")]  # fmt: skip
+        assert main(argv) == 0
+    benign = read_chat_jsonl(tmp_path / "w.benign.jsonl")
+    prompts = wolf.generate_benign_prompts(0, 3)
+    assert benign and all(e.user_text() in prompts for e in benign)
