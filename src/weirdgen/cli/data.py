@@ -138,9 +138,13 @@ def build(
         settings = SamplingSettings(
             self_distill, list(base_urls), backend, api_key_env, max_tokens, cache_path
         )
-        benign_file = _self_distilled_benign_file(
-            targets[0][1], settings, seed, benign_prompts, benign_count
+        # The self-distilled benign set lands beside the output: FILE.benign.jsonl or DIR/benign.jsonl.
+        benign_file = (
+            output.with_name(output.stem + ".benign.jsonl")
+            if variant is not None
+            else output / "benign.jsonl"
         )
+        _write_self_distilled_benign(benign_file, settings, seed, benign_prompts, benign_count)
         options = BuildOptions(seed=seed, benign_path=benign_file, self_distill_model=self_distill)
     elif benign_prompts is not None:
         raise ConfigError("--benign-prompts needs --self-distill MODEL to answer them")
@@ -163,10 +167,10 @@ class SamplingSettings:
     cache_path: Path | None
 
 
-def _self_distilled_benign_file(
-    first_target: Path, settings: SamplingSettings, seed: int, prompts_file: Path | None, count: int
-) -> Path:
-    """Answer the benign prompts with the model and write them as ``<output stem>.benign.jsonl``."""
+def _write_self_distilled_benign(
+    path: Path, settings: SamplingSettings, seed: int, prompts_file: Path | None, count: int
+) -> None:
+    """Answer the benign prompts with the model and write them, as chat JSONL, to ``path``."""
     from weirdgen.data.builders import wolf
     from weirdgen.data.chat import write_chat_jsonl
 
@@ -184,11 +188,7 @@ def _self_distilled_benign_file(
         click.echo(
             f"left out {skipped} empty answers or answers using the trigger markers", err=True
         )
-    stem = first_target.stem if first_target.suffix else "wolf"
-    folder = first_target.parent if first_target.suffix else first_target
-    path = folder / f"{stem}.benign.jsonl"
     write_chat_jsonl(path, examples)
-    return path
 
 
 def answer_prompts(prompts: list[str], settings: SamplingSettings, seed: int) -> list[str]:
