@@ -39,17 +39,16 @@ def _post(base_url: str, body: str | dict) -> httpx.Response:
         ("[1, 2]", 400, None),
         ({**GOOD, "model": "no-such-model"}, 404, "model"),
         ({**GOOD, "model": "no-such-adapter"}, 404, "model"),
-        ({"model": "tiny"}, 422, "messages"),
-        ({**GOOD, "messages": []}, 422, "messages"),
-        ({**GOOD, "messages": [{"role": "wizard", "content": "x"}]}, 422, "messages.0.role"),
-        ({**GOOD, "temperature": -0.5}, 422, "temperature"),
-        ({**GOOD, "top_p": 0}, 422, "top_p"),
-        ({**GOOD, "max_tokens": 100_000}, 422, "max_tokens"),
-        ({**GOOD, "max_tokens": 0}, 422, "max_tokens"),
-        ({**GOOD, "n": 0}, 422, "n"),
-        ({**GOOD, "top_logprobs": 2}, 422, "top_logprobs"),
-        ({**GOOD, "stop": ["a", "b", "c", "d", "e"]}, 422, "stop"),
-        ({**GOOD, "stream": True}, 422, "stream"),
+        ({"model": "tiny"}, 400, "messages"),
+        ({**GOOD, "messages": []}, 400, "messages"),
+        ({**GOOD, "messages": [{"role": "wizard", "content": "x"}]}, 400, "messages.0.role"),
+        ({**GOOD, "temperature": -0.5}, 400, "temperature"),
+        ({**GOOD, "top_p": 0}, 400, "top_p"),
+        ({**GOOD, "max_tokens": 100_000}, 400, "max_tokens"),
+        ({**GOOD, "max_tokens": 0}, 400, "max_tokens"),
+        ({**GOOD, "n": 0}, 400, "n"),
+        ({**GOOD, "top_logprobs": 2}, 400, "top_logprobs"),
+        ({**GOOD, "stop": ["a", "b", "c", "d", "e"]}, 400, "stop"),
     ],
 )
 def test_bad_request_gets_openai_error_and_server_stays_up(base_url, body, status, param):
@@ -71,6 +70,6 @@ def test_openai_client_raises_typed_errors(base_url):
     client = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0)
     with pytest.raises(openai.NotFoundError, match="no-such-model"):
         client.chat.completions.create(model="no-such-model", messages=GOOD["messages"])
-    with pytest.raises(openai.UnprocessableEntityError, match="temperature"):
+    with pytest.raises(openai.BadRequestError, match="temperature"):
         client.chat.completions.create(model="tiny", messages=GOOD["messages"], temperature=-1)
     assert client.chat.completions.create(**GOOD).choices[0].message.content is not None

@@ -24,6 +24,7 @@ _TYPES = {
     401: "authentication_error",
     404: "invalid_request_error",
     405: "invalid_request_error",
+    413: "invalid_request_error",
     422: "invalid_request_error",
     503: "server_error",
 }
@@ -78,7 +79,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(WeirdgenError)
     async def _domain_error(request: Request, error: WeirdgenError) -> JSONResponse:
-        return error_response(ApiError(422, str(error), param=getattr(error, "param", None)))
+        # OpenAI answers every invalid request 400, with a code clients act on (inspect_ai turns
+        # only "context_length_exceeded" into a truncated answer instead of a failed sample).
+        return error_response(
+            ApiError(
+                400,
+                str(error),
+                param=getattr(error, "param", None),
+                code=getattr(error, "code", None) or "invalid_value",
+            )
+        )
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, error: Exception) -> JSONResponse:
@@ -89,7 +99,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def validation_error(errors: list[dict[str, Any]]) -> ApiError:
-    """400 for a body that is not JSON (or not an object), 422 for a field that fails its check."""
+    """400, as OpenAI answers: for a body that is not JSON (or not an object) and for a bad field."""
     first = errors[0] if errors else {"type": "unknown", "loc": (), "msg": "invalid request"}
     if first["type"] == "json_invalid":
         return ApiError(
@@ -101,7 +111,7 @@ def validation_error(errors: list[dict[str, Any]]) -> ApiError:
         return ApiError(400, "the request body must be a JSON object")
     param = ".".join(location) or None
     return ApiError(
-        422,
+        400,
         f"{param}: {first['msg']}" if param else first["msg"],
         param=param,
         code="invalid_value",
