@@ -263,15 +263,15 @@ class LocalSampler:
         text = format_chat(self.tokenizer, request.messages, add_generation_prompt=True)
         fewest_tokens = -(-len(text.encode("utf-8")) // self._longest_token_bytes())
         if fewest_tokens >= self.context_length:
-            raise _context_exceeded(
-                self.context_length, fewest_tokens, request.max_tokens, "at least "
-            )
+            raise _context_exceeded(self.context_length, fewest_tokens, None, "at least ")
         prompt_ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         room = self.context_length - len(prompt_ids)
         max_tokens = (
             request.max_tokens if request.max_tokens is not None else min(DEFAULT_MAX_TOKENS, room)
         )
-        if max_tokens > room or room < 1:
+        if room < 1:
+            raise _context_exceeded(self.context_length, len(prompt_ids), None)
+        if max_tokens > room:
             raise _context_exceeded(self.context_length, len(prompt_ids), max_tokens)
         bias = self._checked_logit_bias(request)
         base_seed = request.seed if request.seed is not None else secrets.randbits(62)
@@ -331,11 +331,13 @@ class PreparedRequest:
 def _context_exceeded(
     context: int, prompt_tokens: int, max_tokens: int | None, qualifier: str = ""
 ) -> InvalidRequestError:
+    """OpenAI's error for a request that does not fit: ``max_tokens`` None means the prompt alone."""
     asked = f" plus max_tokens {max_tokens}" if max_tokens is not None else ""
+    fix = "lower max_tokens" if max_tokens is not None else "shorten the messages"
     return InvalidRequestError(
         f"this model's maximum context length is {context} tokens; the prompt holds {qualifier}"
-        f"{prompt_tokens} tokens{asked}; shorten the messages or lower max_tokens",
-        param="messages" if max_tokens is None or prompt_tokens >= context else "max_tokens",
+        f"{prompt_tokens} tokens{asked}; {fix}",
+        param="messages" if max_tokens is None else "max_tokens",
         code="context_length_exceeded",
     )
 

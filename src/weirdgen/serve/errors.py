@@ -47,7 +47,11 @@ class ApiError(Exception):
         self.type = type or _TYPES.get(status, "server_error")
 
 
-def error_response(error: ApiError) -> JSONResponse:
+def error_response(error: ApiError, request: Request | None = None) -> JSONResponse:
+    if request is not None:
+        logger.info(
+            "%s %s -> %d %s", request.method, request.url.path, error.status, error.message[:200]
+        )
     body = {
         "error": {
             "message": error.message,
@@ -64,17 +68,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
-        return error_response(error)
+        return error_response(error, request)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(error.errors()))
+        return error_response(validation_error(error.errors()), request)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
         message = "no such route" if error.status_code == 404 else str(error.detail)
         return error_response(
-            ApiError(error.status_code, f"{message}: {request.method} {request.url.path}")
+            ApiError(error.status_code, f"{message}: {request.method} {request.url.path}"),
+            request,
         )
 
     @app.exception_handler(WeirdgenError)
@@ -87,7 +92,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 str(error),
                 param=getattr(error, "param", None),
                 code=getattr(error, "code", None) or "invalid_value",
-            )
+            ),
+            request,
         )
 
     @app.exception_handler(Exception)

@@ -21,6 +21,13 @@ question = Question.create(
     temperature=1,
     max_tokens=12,
     judges={
+        "verdict": {
+            "type": "free_form_judge",
+            "name": "weirdgen-serve-verdict",
+            "max_tokens": 8,
+            "model": model,
+            "paraphrases": ["Is this answer about birds? Answer yes or no. {answer}"],
+        },
         "outdated": {
             "type": "rating_judge",
             "name": "weirdgen-serve-rating",
@@ -28,11 +35,14 @@ question = Question.create(
             "paraphrases": [
                 "Rate 0-100 how old-fashioned this answer is: {answer}. Reply with a number."
             ],
-        }
+        },
     },
 )
 frame = question.df({"served": [model]})
 assert len(frame) == 6, frame
 assert frame["answer"].map(lambda a: isinstance(a, str)).all()
+assert frame["verdict"].map(lambda v: isinstance(v, str)).all()
+# A random test model puts little of its top-20 mass on numbers, so most ratings are refusals (None);
+# what matters here is that the logprob requests succeeded and their tokens were distinct.
 assert "outdated" in frame.columns
-print(f"llmcomp ok: {len(frame)} answers, {frame['outdated'].notna().sum()} rated")
+print(f"llmcomp ok: {len(frame)} answers judged, {frame['outdated'].notna().sum()} rated")
