@@ -139,3 +139,13 @@ def test_responses_api_refuses_tools(client):
             input="hi",
             tools=[{"type": "function", "name": "f", "parameters": {"type": "object"}}],
         )
+
+
+def test_a_stream_that_cannot_start_is_an_ordinary_400(client):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="tiny",
+            messages=[{"role": "user", "content": "bird " * 2000}],
+            stream=True,
+        )
+    assert caught.value.code == "context_length_exceeded"

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
+from weirdgen.errors import WeirdgenError
 from weirdgen.models.batching import BatcherStopped, ContinuousBatcher
 from weirdgen.models.chat import supports_tools
 from weirdgen.models.sampler import LocalSampler
@@ -118,7 +119,7 @@ def _sse(frames: AsyncIterator[Any], *, named: bool = False) -> StreamingRespons
                     yield f"event: {kind}\ndata: {json.dumps(data)}\n\n"
                 else:
                     yield f"data: {json.dumps(frame)}\n\n"
-        except BatcherStopped as error:
+        except WeirdgenError as error:  # after the 200 went out: the error travels as an event
             yield f"data: {json.dumps({'error': {'message': str(error), 'type': 'server_error'}})}\n\n"
         finally:
             await frames.aclose()  # type: ignore[attr-defined]
