@@ -112,3 +112,25 @@ def test_a_client_that_times_out_stops_its_generation(slow_sampler, caplog):
     assert stopped_after < 2.0
     assert any("disconnected" in r.getMessage() for r in caplog.records), caplog.text
     assert ok.status_code == 200  # and the server serves the next request as usual
+
+
+def test_a_chunked_body_over_the_limit_is_413(slow_sampler):
+    def chunks():
+        for _ in range(40):
+            yield b" " * 65536  # 2.5 MB in all, sent without a Content-Length
+
+    with serve_in_background(slow_sampler, fine_tuning=False, max_body_bytes=1024 * 1024) as url:
+        response = httpx.post(
+            f"{url}/chat/completions",
+            content=chunks(),
+            headers={"content-type": "application/json"},
+            timeout=30,
+        )
+        assert response.status_code == 413
+        assert "limit of 1048576 bytes" in response.json()["error"]["message"]
+        ok = httpx.post(
+            f"{url}/chat/completions",
+            json={"model": "tiny", "messages": PROMPT, "max_tokens": 2},
+            timeout=30,
+        )
+    assert ok.status_code == 200
