@@ -69,6 +69,7 @@ def test_health_answers_fast_while_a_20_mb_prompt_is_refused(
     ) as url:
         latencies = _health_latencies_while(url, threading.Thread(target=send))
     assert outcome["status"] == status and outcome["error"]["code"] == code
+    print(f"health latency max {max(latencies):.3f} s over {len(latencies)} calls")
     assert max(latencies) < 1.0, latencies
 
 
