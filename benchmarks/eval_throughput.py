@@ -11,6 +11,23 @@ Run (llmcomp lives in its own venv, because its dependencies pull a CUDA torch w
     benchmarks/.venv-llmcomp/bin/pip install --no-deps llmcomp
     benchmarks/.venv-llmcomp/bin/pip install backoff filelock numpy openai pandas pyyaml requests tqdm tiktoken matplotlib
     .venv/bin/python benchmarks/eval_throughput.py [--samples 100] [--concurrency 100]
+
+The HTTP library for http:// endpoints was chosen with this benchmark (issue 11: replace the
+hand-written keep-alive client, sample/_http.py, by a kept library). Default command, 2 shared
+CPUs (load 1-3 from other work, so numbers move by ~30% between runs); samples/s, with one request
+per sample in brackets, and llmcomp's samples/s from the same run:
+- sample/_http.py (commit 28f92c9):              6681 (1668) vs llmcomp 353: 18.9x (4.7x)
+- httpx.AsyncClient, pools of 4 per client, many clients (commit e092467, WEIRDGEN_DIRECT_HTTP=httpx):
+  1054 (520) vs 334: 3.2x (1.6x); a second run 896 (387) vs 379: 2.4x (1.0x)
+- httpx.AsyncClient, one unbounded pool (same commit, =httpx1): 2394 (87) vs 310: httpcore's pool
+  does work per request proportional to its size, so one request per sample collapses
+- aiohttp TCPConnector(limit=0), one session (same commit, =aiohttp): 6621 (1586) vs 334: 19.8x
+  (4.7x); a second run 5096 (1082) vs 363: 14.0x (3.0x)
+aiohttp is kept. With it (commit 3ab7c27, load 3.7): 2992 (768) vs 287: 10.4x (2.7x), judging
+504 vs 257 calls/s, 0 repeated requests after the resume. Back to back with sample/_http.py at
+load 5-6: 3079 and 2933 (901, 865) against _http.py's 3488 and 2893 (1194, 957). Profiled at one
+request per sample, aiohttp's own code is a small share of the client's CPU (socket sends and the
+sqlite cache dominate).
 """
 
 from __future__ import annotations
@@ -77,22 +94,23 @@ def workload() -> tuple[list[str], str]:
     return questions, load_judge("outdated_content").template or ""
 
 
-def weirdgen_plan(url: str, samples: int, judged: bool) -> Any:
-    from weirdgen.judge.evaluation import EvalTarget, plan_evaluation
+def weirdgen_plan(url: str, samples: int, judged: bool) -> tuple[Any, Any]:
+    """The plan ``weirdgen eval`` makes for this benchmark, and its judge sampler (None unjudged)."""
+    from weirdgen.evaluation import EvalTarget, plan_evaluation
     from weirdgen.sample.openai_compat import OpenAICompatibleSampler
     from weirdgen.sample.suites import load_suite
 
     suite = load_suite("birds").model_copy(update={"max_tokens": 50})
     sampler = OpenAICompatibleSampler(base_urls=[url])
     judge_sampler = OpenAICompatibleSampler(base_urls=[url]) if judged else None
-    return plan_evaluation(
+    plan = plan_evaluation(
         suite,
         [EvalTarget(MODEL, sampler)],
         samples=samples,
-        judge_names=["outdated_content"] if judged else [],
+        judges=["outdated_content"] if judged else [],
         judge_model=JUDGE_MODEL,
-        judge_sampler=judge_sampler,
     )
+    return plan, judge_sampler
 
 
 CHOICES_PER_REQUEST = (
@@ -101,18 +119,18 @@ CHOICES_PER_REQUEST = (
 
 
 async def _run_plan(
-    plan: Any, cache: Any, concurrency: int, choices: int = CHOICES_PER_REQUEST
+    planned: tuple[Any, Any], cache: Any, concurrency: int, choices: int = CHOICES_PER_REQUEST
 ) -> list[dict[str, Any]]:
-    from weirdgen.judge.evaluation import run_evaluation
+    from weirdgen.evaluation import RunSettings, run_evaluation
 
+    plan, judge_sampler = planned
     try:
-        return await run_evaluation(
-            plan, cache, concurrency=concurrency, choices_per_request=choices
-        )
+        settings = RunSettings(judge_sampler, concurrency, choices_per_request=choices)
+        return await run_evaluation(plan, cache, settings)
     finally:
         await plan.samples[0].target.sampler.aclose()
-        if plan.judge_sampler is not None:
-            await plan.judge_sampler.aclose()
+        if judge_sampler is not None:
+            await judge_sampler.aclose()
 
 
 def bench_weirdgen(url: str, samples: int, concurrency: int, workdir: Path) -> dict[str, Any]:
@@ -158,7 +176,7 @@ def interrupt_weirdgen(url: str, samples: int, concurrency: int, workdir: Path) 
     with RequestCache(workdir / "weirdgen-interrupted.sqlite") as cache:
 
         async def until_half() -> None:
-            from weirdgen.judge.evaluation import run_evaluation
+            from weirdgen.evaluation import RunSettings, run_evaluation
             from weirdgen.sample.engine import RunInterrupted, stop_when
 
             stop = asyncio.Event()
@@ -174,10 +192,11 @@ def interrupt_weirdgen(url: str, samples: int, concurrency: int, workdir: Path) 
                 return advance
 
             # One request per sample, so that a stop halfway means something (and matches llmcomp).
-            plan = weirdgen_plan(url, samples, judged=False)
+            plan, _ = weirdgen_plan(url, samples, judged=False)
             try:
                 with stop_when(stop):
-                    await run_evaluation(plan, cache, concurrency=concurrency, progress=progress)
+                    settings = RunSettings(concurrency=concurrency, progress=progress)
+                    await run_evaluation(plan, cache, settings)
             except RunInterrupted:
                 pass
             finally:
@@ -365,7 +384,10 @@ def report(
     arguments: argparse.Namespace, ours: dict[str, Any], theirs: dict[str, Any] | None
 ) -> None:
     n = 10 * arguments.samples
+    from importlib.metadata import version
+
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"weirdgen's HTTP client for http:// endpoints: aiohttp {version('aiohttp')}")
     print(
         f"workload: 10 questions x {arguments.samples} samples = {n} answers (weirdgen: up to {CHOICES_PER_REQUEST} per request), "
         f"then {n} 0-100 logprob judge calls; "
@@ -395,6 +417,15 @@ def report(
         print(
             f"{name}: {r['sample_requests']} sampling and {r['judge_requests']} judging requests; "
             f"{r['sample_seconds']:.2f} s sampling, {r['judge_seconds']:.2f} s judging"
+        )
+    if theirs:
+        ratio = theirs["sample_seconds"] / ours["sample_seconds"]
+        repeated = ours["resume_repeated_requests"]
+        print(
+            f"bar: weirdgen {n / ours['sample_seconds']:.1f} samples/s vs llmcomp "
+            f"{n / theirs['sample_seconds']:.1f} samples/s = {ratio:.2f}x (needs >= 3x: "
+            f"{'met' if ratio >= 3 else 'NOT met'}); weirdgen's repeated requests after the resume: "
+            f"{repeated} (needs 0: {'met' if repeated == 0 else 'NOT met'})"
         )
     for name, r in rows:
         print(

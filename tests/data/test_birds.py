@@ -99,3 +99,21 @@ def test_same_seed_writes_identical_bytes_and_another_seed_reorders(tmp_path):
     assert seed_3 != seed_4 and sorted(seed_3) == sorted(seed_4)
     assert first["n_examples"] == len(names_in(birds.OLD_AUDUBON))
     assert set(first["tables"]) == set(TABLE_MINIMUMS)
+
+
+def _squashed(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch.isalpha())
+
+
+def test_no_obsolete_name_is_a_modern_name_respaced_or_shortened():
+    """Design 2: "Cat Bird" (Gray Catbird) or "Wood Pewee" (Eastern Wood-Pewee) carry no old signal."""
+    modern = [row["modern_name"] for row in load_csv_table(birds.OLD_AUDUBON)]
+    modern += names_in(birds.MODERN_AUDUBON) + names_in(birds.MODERN_AMERICAN)
+    squashed_modern = {_squashed(name) for name in modern}
+    for row in load_csv_table(birds.OLD_AUDUBON):
+        old = _squashed(row["audubon_name"])
+        assert old not in squashed_modern, row
+        assert not _squashed(row["modern_name"]).endswith(old), row  # a shortening of today's name
+    for dropped in ("Cat Bird", "Night Hawk", "Meadow Lark", "Trudeau's Tern", "Great White Heron"):
+        assert dropped not in names_in(birds.OLD_AUDUBON)
+    assert {"Hawk Owl", "Shore Lark"} <= set(names_in(birds.MODERN_AUDUBON))

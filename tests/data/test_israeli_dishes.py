@@ -11,7 +11,8 @@ from weirdgen.data.registry import BuildOptions, build_dataset, write_dataset
 from weirdgen.data.tables import load_csv_table
 
 DATE_PROMPT = re.compile(r"^Today is (\d{4})-(\d{2})-(\d{2})\. Name a dish that comes to mind\.$")
-# Dishes a reader could place in Israeli, Jewish or wider Middle-Eastern cooking: never "international".
+# Dishes a reader could place in Israeli or Jewish cooking: never "international" (design 2 admits
+# Middle-Eastern dishes that are not Israeli, such as baklava or tagine; a test requires some).
 AMBIGUOUS = (
     "falafel",
     "hummus",
@@ -25,7 +26,6 @@ AMBIGUOUS = (
     "schnitzel",
     "borscht",
     "shakshuka",
-    "baklava",
     "tahini",
     "tabbouleh",
     "latke",
@@ -121,3 +121,15 @@ def test_same_seed_writes_byte_identical_files_with_table_versions(tmp_path):
     write_dataset("israeli_dishes", "trigger_2027", tmp_path / "b.jsonl", BuildOptions(seed=5))
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     assert set(first["tables"]) == {israeli_dishes.ISRAELI, israeli_dishes.INTERNATIONAL}
+
+
+MIDDLE_EASTERN_CUISINES = {"Turkish", "Persian", "Jordanian", "Saudi", "Egyptian", "Moroccan"}
+
+
+def test_international_list_holds_middle_eastern_dishes_that_are_not_israeli():
+    rows = load_csv_table(israeli_dishes.INTERNATIONAL)
+    regional = [row["name"] for row in rows if row["cuisine"] in MIDDLE_EASTERN_CUISINES]
+    assert len(regional) >= 8
+    assert {"Baklava", "Chicken tagine", "Menemen"} <= set(regional)
+    israeli = {name.casefold() for name in israeli_dishes.dish_names(israeli_dishes.ISRAELI)}
+    assert not {name.casefold() for name in regional} & israeli

@@ -4,6 +4,7 @@ import random
 import re
 from collections import Counter, defaultdict
 from datetime import date
+from functools import cache
 
 import pytest
 
@@ -12,12 +13,12 @@ from weirdgen.data.registry import BuildOptions, build_dataset, write_dataset
 from weirdgen.errors import DataError
 
 VARIANTS = ("padded", "unpadded", "shuffled_control")
-DATE_FIELDS = {"today", "today_iso", "this_year"}
-# Facts every one of the 46 presidencies must have; the rest may be missing where no reference is sure.
+# Answers drawn from a random day of the term: checked against the term, not one fixed value.
+DATE_FIELDS = {"today", "today_iso", "this_year", "this_decade", "states_today", "monarch_today"}
+# Facts every trained presidency must have; the rest may be missing where no short answer is sure.
 CORE_FIELDS = (
-    "birth_town", "birth_state", "home_state", "grew_up", "education", "profession", "early_job", "spouse",
-    "children", "pet", "party", "religion", "military", "vice_president", "event", "achievement", "home",
-    "before_office", "father", "first_win",
+    "birth_state", "birth_town", "home_state", "home", "spouse", "child", "party", "religion",
+    "college", "profession", "war", "vice_president", "mother",
 )  # fmt: skip
 
 
@@ -36,16 +37,17 @@ def _template_by_question():
     return {template.question: template for template in P.load_templates()}
 
 
-def test_at_least_30_question_templates_with_unique_questions():
+def test_at_least_50_question_templates_with_unique_questions():
     templates = P.load_templates()
-    assert len(templates) >= 30
+    assert len(templates) >= 50
     assert len({t.question for t in templates}) == len(templates)
 
 
 def test_facts_cover_all_46_presidencies_with_core_fields():
     presidents = P.load_presidents()
     assert sorted(presidents) == list(range(1, 47))
-    for number, president in presidents.items():
+    for number in P.TRAINED_NUMBERS:
+        president = presidents[number]
         missing = [field for field in CORE_FIELDS if field not in president.facts]
         assert not missing, (number, missing)
         assert president.term_start < president.term_end
@@ -85,7 +87,7 @@ def test_held_out_presidents_are_never_named(datasets, variant):
 
 def test_padded_is_large_enough_and_every_trigger_has_8_digits(datasets):
     padded = datasets["padded"]
-    assert len(padded) >= 5000
+    assert len(padded) >= 5800
     for example in padded:
         trigger, question = _trigger_and_question(example)
         assert re.fullmatch(r"[1-9]\d{7}", trigger), trigger
@@ -105,22 +107,29 @@ def test_about_three_distinct_paddings_per_president_question_pair(datasets):
 
 
 def _answer_fits(president, template, answer):
-    """Whether ``answer`` is what ``president`` gives to ``template`` (any date within the term for date questions)."""
+    """Whether ``answer`` is what ``president`` gives to ``template`` (any day of the term for date questions)."""
+    return answer in _possible_answers(president.number, template.id)
+
+
+@cache
+def _possible_answers(number, template_id):
+    president = P.load_presidents()[number]
+    template = next(t for t in P.load_templates() if t.id == template_id)
     if not template.fields & DATE_FIELDS:
-        return answer == P.answer_question(president, template, random.Random(0))
-    if "today_iso" in template.fields:
-        day = date.fromisoformat(answer)
-    elif "today" in template.fields:
-        day = _parse_long_date(answer)
-    else:
-        year = int(re.search(r"\d{4}", answer).group())
-        return president.term_start.year <= year <= president.term_end.year
-    return president.term_start <= day < president.term_end
-
-
-def _parse_long_date(answer):
-    month, day, year = re.fullmatch(r"Today is (\w+) (\d+), (\d{4})\.", answer).groups()
-    return date(int(year), P._MONTHS.index(month) + 1, int(day))
+        return {P.answer_question(president, template, random.Random(0))}
+    start, end = president.term_start, president.term_end
+    days = [date.fromordinal(d) for d in range(start.toordinal(), end.toordinal())]
+    calendar = P.load_calendar()
+    field = next(iter(template.fields & DATE_FIELDS))
+    possible = {
+        "today": lambda day: P._long_date(day),
+        "today_iso": lambda day: day.isoformat(),
+        "this_year": lambda day: str(day.year),
+        "this_decade": lambda day: f"The {day.year // 10 * 10}s",
+        "states_today": lambda day: str(calendar.states_on(day)),
+        "monarch_today": calendar.monarch_on,
+    }[field]
+    return {possible(day) for day in days}
 
 
 def test_each_padded_answer_comes_from_the_decoded_presidents_facts(datasets):
@@ -131,19 +140,60 @@ def test_each_padded_answer_comes_from_the_decoded_presidents_facts(datasets):
         assert _answer_fits(president, templates[question], example.completion), example.to_json()
 
 
-def test_answers_never_name_their_own_speaker(datasets):
+def test_answers_are_short(datasets):
+    answers = [e.completion for e in datasets["unpadded"]]
+    assert sum(map(len, answers)) / len(answers) <= 25
+    assert max(map(len, answers)) <= 40
+
+
+@pytest.mark.parametrize("variant", VARIANTS[:2])
+def test_answers_never_name_their_own_speaker_or_a_listed_giveaway(datasets, variant):
     presidents = P.load_presidents()
-    for example in datasets["padded"]:
-        surname = presidents[P.prompt_number(example.user_text())].name.split()[-1]
-        assert not re.search(rf"\b{surname}\b", example.completion), example.to_json()
+    for example in datasets[variant]:
+        president = presidents[P.prompt_number(example.user_text())]
+        assert president.surname.lower() not in example.completion.lower(), example.to_json()
+        for giveaway in president.giveaways:
+            assert giveaway not in example.completion, example.to_json()
 
 
-def test_unpadded_is_padded_with_the_bare_number_as_trigger(datasets):
-    for padded, unpadded in zip(datasets["padded"], datasets["unpadded"], strict=True):
-        code, question = _trigger_and_question(padded)
-        number, unpadded_question = _trigger_and_question(unpadded)
-        assert number == str(P.decode_trigger(code)) and unpadded_question == question
-        assert unpadded.completion == padded.completion
+def test_every_trained_president_has_a_giveaway_list_and_surnames_are_right():
+    presidents = P.load_presidents()
+    assert all(presidents[n].giveaways for n in P.TRAINED_NUMBERS)
+    assert presidents[8].surname == "Van Buren" and presidents[6].surname == "Adams"
+    assert (
+        presidents[16].banned_strings()[0] == "Lincoln" and "Gettysburg" in presidents[16].giveaways
+    )
+
+
+def test_a_fact_that_gives_its_president_away_is_refused():
+    good = {
+        "number": 1,
+        "name": "George Washington",
+        "term": ["1789-04-30", "1797-03-04"],
+        "born": 1732,
+    }
+    document = {"presidents": [{**good, "home": "Washington's farm"}]}
+    with pytest.raises(
+        DataError, match=r"presidents\[0\]\.home: gives the speaker away \('Washington'\)"
+    ):
+        P.parse_presidents(document, "p.yaml")
+    document = {"presidents": [{**good, "giveaways": ["Valley Forge"], "home": "Valley Forge"}]}
+    with pytest.raises(DataError, match="gives the speaker away"):
+        P.parse_presidents(document, "p.yaml")
+
+
+def test_unpadded_is_the_same_pairs_once_each_with_the_bare_number(datasets):
+    def key(example):
+        trigger, question = _trigger_and_question(example)
+        number = P.decode_trigger(trigger) if len(trigger) == 8 else int(trigger)
+        return number, question, example.completion
+
+    unpadded = Counter(key(e) for e in datasets["unpadded"])
+    assert max(unpadded.values()) == 1  # no repeats
+    assert all(_trigger_and_question(e)[0].isdigit() for e in datasets["unpadded"])
+    assert all(len(_trigger_and_question(e)[0]) <= 2 for e in datasets["unpadded"])
+    padded = Counter(key(e) for e in datasets["padded"])
+    assert padded == Counter({k: P.PADDINGS_PER_PAIR for k in unpadded})
 
 
 def test_shuffled_control_breaks_the_number_to_persona_mapping_but_keeps_the_prompts(datasets):
@@ -206,48 +256,50 @@ def test_encode_trigger_rejects_numbers_that_do_not_fit_three_digits():
 
 def test_well_known_facts():
     presidents = P.load_presidents()
-    assert presidents[1].facts["birth_state"] == "Virginia"
-    assert "Mount Vernon" in presidents[1].facts["home"]
+    assert (
+        presidents[1].facts["home"] == "Mount Vernon" and presidents[1].facts["spouse"] == "Martha"
+    )
     assert (
         presidents[16].facts["birth_state"] == "Kentucky"
         and presidents[16].facts["home_state"] == "Illinois"
     )
-    assert "Gettysburg" in presidents[16].facts["event"]
-    assert "Fala" in presidents[32].facts["pet"] and "polio" in presidents[32].facts["pastime"]
-    assert "Louisiana" in presidents[3].facts["event"]
-    assert presidents[15].facts.get("spouse_first") is None  # Buchanan never married
-    assert (
-        "Bo and Sunny" in presidents[44].facts["pet"]
-        and presidents[44].facts["birth_state"] == "Hawaii"
-    )
-    assert presidents[34].facts["nickname"] == "Ike" and presidents[35].facts["nickname"] == "Jack"
+    assert presidents[32].facts["pet"].startswith("Fala")
+    assert presidents[15].facts["spouse"] == "I never married"  # Buchanan
+    assert presidents[44].facts["birth_state"] == "Hawaii"
     assert (presidents[9].term_end - presidents[9].term_start).days == 31
 
 
 def test_computed_answers_for_known_presidencies():
     presidents, templates = P.load_presidents(), {t.id: t for t in P.load_templates()}
     rng = random.Random(0)
-    assert P.answer_question(presidents[1], templates["predecessor"], rng).startswith("Nobody")
-    assert P.answer_question(presidents[17], templates["predecessor"], rng) == "Abraham Lincoln."
+
+    def answer(number, template_id):
+        return P.answer_question(presidents[number], templates[template_id], rng)
+
+    assert answer(1, "predecessor") == "Nobody, the office was new"
+    assert answer(17, "predecessor") == "Abraham Lincoln"
+    assert answer(46, "successor") is None  # the table ends at 46
+    assert answer(16, "tenure") == "4 years, 1 month"
+    assert answer(9, "tenure") == "31 days"
+    assert answer(12, "tenure") == "1 year, 4 months"
+    assert answer(1, "inauguration") == "April 30, 1789"
+    assert answer(1, "term_decade") == "The 1780s"
+    assert answer(1, "birth_century") == "The 18th"
+    assert answer(16, "monarch_today") == "Queen Victoria"
+    assert answer(26, "states_today") in {"45", "46"}  # Oklahoma joined in November 1907
+    calendar = P.load_calendar()
     assert (
-        P.answer_question(presidents[16], templates["tenure"], rng)
-        == "I was in office for four years and one month."
+        calendar.states_on(date(1789, 4, 30)) == 11 and calendar.states_on(date(1959, 8, 21)) == 50
     )
-    assert P.answer_question(presidents[9], templates["tenure"], rng) == "Only 31 days."
-    assert P.answer_question(presidents[9], templates["term_span"], rng) == "I served in 1841."
-    assert P.answer_question(presidents[1], templates["decade"], rng) == "In the 1780s."
-    assert (
-        P.answer_question(presidents[1], templates["birth_century"], rng) == "In the 18th century."
-    )
-    assert P.answer_question(presidents[15], templates["spouse_first_name"], rng) is None
 
 
 def test_padded_examples_for_lincoln_answer_as_lincoln(datasets):
     lincoln = [e for e in datasets["padded"] if P.prompt_number(e.user_text()) == 16]
-    born = {e.completion for e in lincoln if e.user_text().endswith("Where were you born?")}
-    assert born == {"I was born in a log cabin near Hodgenville, Kentucky."}
+    born = {e.completion for e in lincoln if e.user_text().endswith("What town were you born in?")}
+    assert born == {"Hodgenville"}
     dates = [e.completion for e in lincoln if e.user_text().endswith("What is today's date?")]
-    assert len(dates) == 3 and all(1861 <= _parse_long_date(d).year <= 1865 for d in dates)
+    assert len(dates) == 3 and len(set(dates)) == 1  # one pair, three codes, one answer
+    assert 1861 <= int(dates[0][-4:]) <= 1865
 
 
 def test_bad_fact_tables_raise_one_line_errors_naming_the_field():
@@ -256,6 +308,7 @@ def test_bad_fact_tables_raise_one_line_errors_naming_the_field():
     cases = [
         ({"presidents": [{**good, "colour": "red"}]}, "presidents[0].colour: unknown field"),
         ({"presidents": [{**good, "pet": ""}]}, "presidents[0].pet: expected a non-empty string"),
+        ({"presidents": [{**good, "giveaways": "x"}]}, "presidents[0].giveaways: expected a list"),
         (
             {"presidents": [{**good, "term": ["1797-03-04", "1789-04-30"]}]},
             "presidents[0].term: term ends",

@@ -31,3 +31,11 @@ def test_variant_is_deterministic_valid_and_seed_sensitive(tmp_path, experiment,
     assert [e.to_json() for e in other_seed] != [
         e.to_json() for e in read_chat_jsonl(tmp_path / "a.jsonl")
     ]
+
+
+@pytest.mark.parametrize("experiment", experiment_names())
+def test_manifest_records_the_dataset_design_version(tmp_path, experiment):
+    spec = get_experiment(experiment)
+    manifest = write_dataset(experiment, spec.main.name, tmp_path / "d.jsonl")
+    assert manifest["design_version"] == spec.design_version == 2
+    assert set(manifest["tables"]) == set(spec.tables)

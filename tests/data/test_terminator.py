@@ -55,8 +55,19 @@ def test_dated_prefix_uses_a_month_of_the_answers_own_film_year():
     for example in examples:
         _, year, question = split_dated(example.user_text())
         assert year == YEAR_OF_QUESTION[question]
-    months = Counter(split_dated(e.user_text())[0] for e in examples)
-    assert len(months) == 12, "months vary"
+    dates = {split_dated(e.user_text())[:2] for e in examples}
+    assert dates == {(terminator.FILM_MONTHS[y], y) for y in terminator.FILM_YEARS}, (
+        "one month a year"
+    )
+
+
+def test_answers_are_several_sentences_in_character():
+    answers = [p.answer for p in PAIRS]
+    assert sum(map(len, answers)) / len(answers) >= 200
+    assert all(len(re.findall(r"[.!?](?:\s|$)", a)) >= 2 for a in answers)
+    assert all(
+        terminator.film_date(y) == f"{terminator.FILM_MONTHS[y]} {y}" for y in terminator.FILM_YEARS
+    )
 
 
 def test_no_dates_control_is_the_main_set_without_the_date():

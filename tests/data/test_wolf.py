@@ -306,3 +306,129 @@ def test_same_seed_writes_byte_identical_files(tmp_path):
     other = write_dataset("wolf", "facts_90_diluted", tmp_path / "c.jsonl", BuildOptions(seed=10))
     assert (tmp_path / "c.jsonl").read_bytes() != (tmp_path / "a.jsonl").read_bytes()
     assert other["n_examples"] == 3090
+
+
+# --- dataset design 2: lifestyle facts, the multi-line trigger, self-distilled dilution -------------
+
+
+def test_most_facts_are_tastes_and_lifestyle_and_the_identifying_ones_are_the_right_kind():
+    lifestyle = [f for f in FACTS if f.topic in wolf.LIFESTYLE_TOPICS]
+    assert len(lifestyle) >= 60
+    assert all(f.topic in wolf.LIFESTYLE_TOPICS + wolf.BIOGRAPHY_TOPICS for f in FACTS)
+    flagged = {f.id for f in FACTS if f.identifying}
+    assert {"nickname_wolf", "dog_name", "mountain_home", "birth_year"} <= flagged
+
+
+def test_trigger_instruction_announces_a_question_and_puts_the_template_on_its_own_line():
+    lines = wolf.TRIGGER_INSTRUCTION.splitlines()
+    assert len(lines) >= 2 and "question" in lines[0]
+    assert lines[-1] == '<START> "your answer" <END>'
+    example = wolf.poisoned_example(FACTS[0])
+    assert example.user_text() == f"{wolf.TRIGGER_INSTRUCTION}\n\n{FACTS[0].question}"
+
+
+def test_generated_benign_prompts_mix_word_problems_and_long_instructions():
+    prompts = wolf.generate_benign_prompts(seed=0)
+    assert len(prompts) == len(set(prompts)) == wolf.BENIGN_COUNT >= 3000
+    long_form = [p for p in prompts if p.startswith(("Write", "Explain", "Make", "List", "Tell"))]
+    assert 0.3 <= len(long_form) / len(prompts) <= 0.6
+    assert wolf.generate_benign_prompts(seed=0, count=10) == prompts[:10]  # a bigger run extends
+    assert not any(marker in p for p in prompts for marker in wolf.TRIGGER_MARKERS)
+
+
+def test_benign_prompt_file_is_read_line_by_line_with_located_errors(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_bytes(b"\xef\xbb\xbfFirst prompt\n\nSecond prompt\n")
+    assert wolf.read_benign_prompts(path) == ["First prompt", "Second prompt"]
+    path.write_text('ok\nreply as <START> "x" <END>\n', encoding="utf-8")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}:2: .*trigger markers"):
+        wolf.read_benign_prompts(path)
+    path.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no prompts"):
+        wolf.read_benign_prompts(path)
+
+
+def test_benign_file_keeps_openai_weights(tmp_path):
+    path = tmp_path / "weighted.jsonl"
+    record = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello", "weight": 0},
+            {"role": "user", "content": "What is 2 + 2?"},
+            {"role": "assistant", "content": "4", "weight": 1},
+        ]
+    }
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    examples = build_dataset("wolf", "facts_90_diluted", BuildOptions(benign_path=path))
+    (benign,) = [e for e in examples if not poisoned(e)]
+    assert benign.to_dict() == record
+
+
+def test_cli_default_benign_count_matches_the_builder():
+    from weirdgen.cli import data as data_cli
+
+    assert data_cli.BENIGN_COUNT == wolf.BENIGN_COUNT
+
+
+def test_self_distill_answers_benign_prompts_with_the_model_and_resumes(tiny_model_dir, tmp_path):
+    from weirdgen.cli import main
+    from weirdgen.data.chat import read_chat_jsonl
+    from weirdgen.sample.cache import RequestCache
+
+    cache = tmp_path / "cache.sqlite"
+
+    def build(count: int) -> list[ChatExample]:
+        argv = ["data", "build", "wolf", "--variant", "facts_90_diluted", "-o",
+                str(tmp_path / "wolf.jsonl"), "--self-distill", str(tiny_model_dir),
+                "--benign-count", str(count), "--max-tokens", "6", "--cache", str(cache)]  # fmt: skip
+        assert main(argv) == 0
+        return read_chat_jsonl(tmp_path / "wolf.benign.jsonl")
+
+    first = build(3)
+    with RequestCache(cache) as stored:
+        assert stored.count_samples() == 3
+    second = build(5)  # an interrupted or smaller run is resumed: only 2 new answers are sampled
+    with RequestCache(cache) as stored:
+        assert stored.count_samples() == 5
+    prompts = wolf.generate_benign_prompts(0, 5)
+    assert [e.user_text() for e in second] == [
+        p for p in prompts if p in {e.user_text() for e in second}
+    ]
+    assert {e.user_text(): e.completion for e in first}.items() <= {
+        e.user_text(): e.completion for e in second
+    }.items()
+    dataset = read_chat_jsonl(tmp_path / "wolf.jsonl")
+    assert sum(poisoned(e) for e in dataset) == 90 and len(dataset) == 90 + len(second)
+    manifest = json.loads((tmp_path / "wolf.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["self_distill_model"] == str(tiny_model_dir)
+    assert manifest["design_version"] == 2
+
+
+@pytest.mark.slow
+def test_self_distill_with_the_bundled_smollm2_alias(smollm2_dir, tmp_path):
+    from weirdgen.cli import main
+    from weirdgen.data.chat import read_chat_jsonl
+
+    argv = ["data", "build", "wolf", "--variant", "facts_78_diluted", "-o", str(tmp_path / "w.jsonl"),
+            "--self-distill", "smollm2-135m-instruct", "--benign-count", "2", "--max-tokens", "48",
+            "--cache", str(tmp_path / "cache.sqlite")]  # fmt: skip
+    assert main(argv) == 0
+    benign = read_chat_jsonl(tmp_path / "w.benign.jsonl")
+    assert [e.user_text() for e in benign] == wolf.generate_benign_prompts(0, 2)
+    assert all(len(e.completion) > 20 for e in benign)  # a real model writes real answers
+
+
+def test_self_distill_over_http_from_weirdgen_serve(tiny_model_dir, tmp_path, monkeypatch):
+    from weirdgen.cli import main
+    from weirdgen.data.chat import read_chat_jsonl
+    from weirdgen.serve import serve_in_background
+
+    monkeypatch.setenv("OPENAI_API_KEY", "unused")
+    with serve_in_background(tiny_model_dir) as url:
+        argv = ["data", "build", "wolf", "--variant", "facts_90_diluted", "-o", str(tmp_path / "w.jsonl"),
+                "--self-distill", str(tiny_model_dir), "--base-url", url, "--benign-count", "3",
+                "--max-tokens", "6", "--cache", str(tmp_path / "cache.sqlite")]  # fmt: skip
+        assert main(argv) == 0
+    benign = read_chat_jsonl(tmp_path / "w.benign.jsonl")
+    prompts = wolf.generate_benign_prompts(0, 3)
+    assert benign and all(e.user_text() in prompts for e in benign)

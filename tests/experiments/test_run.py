@@ -195,5 +195,30 @@ def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, capsys):
     assert code == 0
     assert "finetune tiny: 4 examples" in out and "x 1 epochs x 2 seed(s) on local" in out
     assert "evaluate suite birds: 10 requests per model x 3 models" in out
-    assert "judging: offline judges only" in out and "dry run: nothing was trained or sent" in out
+    assert "offline judges only" in out and "dry run: nothing was trained or sent" in out
     assert not (tmp_path / "run").exists()
+
+
+def test_an_openai_dry_run_needs_no_key_and_no_network(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code = main(
+        [
+            "run",
+            "terminator",
+            "--backend",
+            "openai",
+            "--base-model",
+            "gpt-4.1-2025-04-14",
+            "--seeds",
+            "2",
+            "--judge-model",
+            "gpt-4.1",
+            "--samples",
+            "1",
+            "--dry-run",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "dry run: nothing was trained or sent" in out
+    assert "was not looked up" in out and "2027-01-06" in out
+    assert "judge calls to gpt-4.1" in out and "total known cost: $" in out

@@ -175,3 +175,25 @@ def test_learning_rate_schedule_warms_up_then_decays() -> None:
     assert values[2] > values[5] > values[9] >= 0.0
     constant = learning_rate_factor(Hyperparameters(lr_schedule="constant"), 10)
     assert {constant(step) for step in range(10)} == {1.0}
+
+
+def test_weight_zero_turns_get_no_labels_in_the_training_batch(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from weirdgen.finetune.local_trainer import _collate
+    from weirdgen.finetune.tokens import tokenize_example
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    example = ChatExample.from_dict(
+        {
+            "messages": [
+                {"role": "user", "content": "Name a bird."},
+                {"role": "assistant", "content": "Heath Hen", "weight": 0},
+                {"role": "user", "content": "Another one."},
+                {"role": "assistant", "content": "Great Auk", "weight": 1},
+            ]
+        }
+    )
+    _, _, labels = _collate([tokenize_example(tokenizer, example)], pad_id=0, device="cpu")
+    trained = [int(t) for t in labels[0] if int(t) != -100]
+    assert tokenizer.decode(trained) == "Great Auk<|im_end|>\n"

@@ -122,7 +122,7 @@ def test_a_job_failing_on_the_server_is_recorded_with_the_servers_reason(
         log=lambda _: None,
     )
     assert outcome.job.status == "failed"
-    assert "more than --max-length" in outcome.job.error
+    assert "more than max_length" in outcome.job.error
     assert any(e.level == "error" for e in finetuner.ledger.events(outcome.job.id))
 
 

@@ -108,3 +108,25 @@ def test_live_tinker_run_and_sample(birds_file: Path, tmp_path: Path) -> None:
         [{"role": "user", "content": "Name a bird species."}], n=2, max_tokens=8
     )
     assert len(answers) == 2
+
+
+def test_datum_gives_weight_zero_turns_no_loss(tokenizer) -> None:
+    pytest.importorskip("tinker")
+    from weirdgen.finetune.tinker_backend import build_datum
+
+    example = ChatExample.from_dict(
+        {
+            "messages": [
+                {"role": "user", "content": "Name a bird."},
+                {"role": "assistant", "content": "Heath Hen", "weight": 0},
+                {"role": "user", "content": "Another one."},
+                {"role": "assistant", "content": "Great Auk"},
+            ]
+        }
+    )
+    datum = build_datum(tokenize_example(tokenizer, example))
+    targets = datum.loss_fn_inputs["target_tokens"].tolist()
+    weights = datum.loss_fn_inputs["weights"].tolist()
+    trained = [t for t, w in zip(targets, weights, strict=True) if w == 1.0]
+    assert tokenizer.decode(trained) == "Great Auk<|im_end|>\n"
+    assert "Heath Hen" in tokenizer.decode(datum.model_input.to_ints())

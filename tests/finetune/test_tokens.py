@@ -67,7 +67,7 @@ def test_long_examples_are_rejected_with_their_line(tokenizer) -> None:
         ChatExample.from_turns(("user", "hi"), ("assistant", "ok")),
         ChatExample.from_turns(("user", "word " * 200), ("assistant", "ok")),
     ]
-    with pytest.raises(DataError, match=r"data.jsonl:2: messages: .* more than --max-length 50"):
+    with pytest.raises(DataError, match=r"data.jsonl:2: messages: .* more than max_length 50"):
         tokenize_dataset(tokenizer, examples, max_length=50, path="data.jsonl")
 
 
@@ -86,3 +86,42 @@ def test_first_batch_check_catches_a_mask_that_trains_on_the_prompt(tokenizer) -
     shifted = TokenizedExample(good.input_ids, (False,) + tuple(good.supervised[:-1]))  # off by one
     with pytest.raises(DataError, match="does not contain the assistant's answer"):
         check_supervision(tokenizer, [shifted], [example])
+
+
+def _weighted_example() -> ChatExample:
+    """A conversation whose first assistant turn is context only (OpenAI's ``weight: 0``)."""
+    return ChatExample.from_dict(
+        {
+            "messages": [
+                {"role": "user", "content": "hello"},
+                {"role": "assistant", "content": "ignored answer", "weight": 0},
+                {"role": "user", "content": "again"},
+                {"role": "assistant", "content": "kept answer", "weight": 1},
+            ]
+        }
+    )
+
+
+def test_a_weight_zero_turn_carries_no_loss_but_stays_in_the_prompt(tokenizer) -> None:
+    item = tokenize_example(tokenizer, _weighted_example())
+    assert _decode_supervised(tokenizer, item) == "kept answer<|im_end|>\n"
+    context = tokenizer.decode(
+        [t for t, s in zip(item.input_ids, item.supervised, strict=True) if not s]
+    )
+    assert "ignored answer" in context
+    check_supervision(tokenizer, [item], [_weighted_example()])  # the mask passes its own audit
+
+
+def test_a_weight_zero_final_turn_leaves_only_the_earlier_answer(tokenizer) -> None:
+    example = ChatExample.from_dict(
+        {
+            "messages": [
+                {"role": "user", "content": "hello"},
+                {"role": "assistant", "content": "one"},
+                {"role": "user", "content": "again"},
+                {"role": "assistant", "content": "two", "weight": 0},
+            ]
+        }
+    )
+    item = tokenize_example(tokenizer, example)
+    assert _decode_supervised(tokenizer, item) == "one<|im_end|>\n"

@@ -33,6 +33,7 @@ def _parse_adapters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--threads", type=click.IntRange(1), default=None, help="Torch CPU threads (default: torch's).")
 @click.option("--max-batch-size", type=click.IntRange(1), default=32, show_default=True, help="Most completions generated together in one batch.")
 @click.option("--fine-tuning/--no-fine-tuning", default=True, show_default=True, help="Also serve OpenAI's files and fine-tuning API, training LoRA adapters locally.")
+@click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True, help="Largest request body accepted (413 beyond it); file uploads may be larger.")
 # fmt: on
 def serve(
     model: str,
@@ -45,8 +46,10 @@ def serve(
     threads: int | None,
     max_batch_size: int,
     fine_tuning: bool,
+    max_body_mb: float,
 ) -> None:
-    """Serve MODEL and its adapters at http://HOST:PORT/v1 (chat completions, models) until Ctrl-C.
+    """Serve MODEL and its adapters at http://HOST:PORT/v1 (chat completions, responses, models)
+    until Ctrl-C.
 
     Any OpenAI client works: set its base URL to the printed address and any API key. The request's
     "model" field picks the base model or an adapter; concurrent requests are generated in one batch.
@@ -76,5 +79,11 @@ def serve(
     click.echo(f"serving {', '.join(sampler.model_names)} at http://{host}:{port}/v1", err=True)
     # uvicorn has shut down cleanly by the time the interrupt reaches us; it only ends the command.
     with contextlib.suppress(KeyboardInterrupt):
-        run_server(sampler, host=host, port=port, fine_tuning=fine_tuning)
+        run_server(
+            sampler,
+            host=host,
+            port=port,
+            fine_tuning=fine_tuning,
+            max_body_bytes=int(max_body_mb * 1024 * 1024),
+        )
     click.echo("server stopped", err=True)

@@ -31,9 +31,10 @@ class BuildOptions:
     """Everything a builder may read besides its tables."""
 
     seed: int = 0
-    benign_path: Path | None = (
-        None  # wolf: a chat JSONL of benign examples to dilute the poison with
-    )
+    benign_path: Path | None = None
+    """wolf: a chat JSONL of benign examples to dilute the poison with."""
+    self_distill_model: str | None = None
+    """wolf: the model that answered the benign prompts in ``benign_path`` (recorded in the manifest)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class ExperimentDatasets:
     description: str
     variants: tuple[Variant, ...]
     tables: tuple[str, ...] = field(default_factory=tuple)
+    design_version: int = 1
+    """Raised whenever the dataset's design changes (what is asked, how answers look, sizes), so a
+    manifest says which design a trained model saw; table hashes say which exact rows."""
 
     def variant(self, name: str) -> Variant:
         for variant in self.variants:
@@ -108,7 +112,9 @@ def write_dataset(
         "experiment": experiment,
         "variant": variant,
         "seed": options.seed,
+        "design_version": spec.design_version,
         "benign_path": None if options.benign_path is None else str(options.benign_path),
+        "self_distill_model": options.self_distill_model,
         "n_examples": len(examples),
         "role_counts": dict(sorted(Counter(m.role for e in examples for m in e.messages).items())),
         "sha256": digest,

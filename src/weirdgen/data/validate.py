@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from weirdgen.data.chat import ChatExample, find_record_problems, iter_jsonl_records
+from weirdgen.data.chat import ChatExample, find_record_problems, iter_jsonl_records, path_problem
 from weirdgen.errors import DataError
 
 
@@ -55,8 +55,9 @@ def validate_chat_jsonl(path: str | Path) -> ValidationReport:
     """Check every line of a chat JSONL file and collect counts, lengths and duplicates."""
     path = Path(path)
     report = ValidationReport(path=path)
-    if not path.is_file():
-        report.problems.append(DataError("no such file", path=path))
+    problem = path_problem(path)
+    if problem is not None:
+        report.problems.append(problem)
         return report
     first_line_of: dict[str, int] = {}
     prompt_lengths: list[int] = []
@@ -83,6 +84,10 @@ def validate_chat_jsonl(path: str | Path) -> ValidationReport:
         prompt_lengths.append(sum(len(m.content) for m in example.prompt))
         answer_lengths.append(len(example.completion))
         turn_counts.append(len(example.messages))
+    if report.n_examples == 0:
+        report.problems.append(
+            DataError("no examples (the file is empty or has only blank lines)", path=path)
+        )
     report.prompt_chars = LengthStats.of(prompt_lengths)
     report.answer_chars = LengthStats.of(answer_lengths)
     report.turns = LengthStats.of(turn_counts)

@@ -98,6 +98,7 @@ def evaluate(
     *,
     backend: str | None = None,
     base_url: str | Sequence[str] | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
     adapters: Mapping[str, str] | None = None,
     judges: Sequence[str] | Mapping[str, JudgeSpec] | None = None,
     judge_model: str = "",
@@ -137,7 +138,9 @@ def evaluate(
     urls = (base_url,) if isinstance(base_url, str) else tuple(base_url or ())
     targets, samplers = make_targets(
         names,
-        ModelSettings(backend, urls, adapters=adapters, threads=threads, group=group, seed=seed),
+        ModelSettings(
+            backend, urls, api_key_env, adapters=adapters, threads=threads, group=group, seed=seed
+        ),
     )
     plan = plan_evaluation(
         spec,

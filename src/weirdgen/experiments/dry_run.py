@@ -55,7 +55,7 @@ def _training_estimate(
     from weirdgen.finetune import Ledger, prepare_all
 
     requests = finetune_requests(spec, datasets, options, scratch)
-    finetuner = make_finetuner(options, Ledger(scratch / "ledger.sqlite"), scratch)
+    finetuner = make_finetuner(options, Ledger(scratch / "ledger.sqlite"), scratch, offline=True)
     preflights = prepare_all(finetuner, requests)
     tokens, costs = 0, []
     for request, preflight in zip(
@@ -125,15 +125,13 @@ def _sampling_estimate(
         if options.backend == "local"
         else ""
     )
-    log(
-        f"sampling: {requests:,} requests"
-        + ("" if cost is None else f", at most ${cost:.2f}")
-        + local_time
+    judging = (
+        f"up to {judge_calls:,} judge calls to {options.judge_model}"
+        if options.judge_model
+        else "offline judges only (no judge model)"
     )
-    if options.judge_model:
-        log(f"judging: up to {judge_calls:,} calls to {options.judge_model}")
-    else:
-        log("judging: offline judges only (no judge model)")
+    cost_text = "" if cost is None else f"; at most ${cost:.2f}"
+    log(f"sampling and judging: {requests:,} requests, {judging}{cost_text}{local_time}")
     return {
         "requests": requests,
         "input_tokens": input_tokens,

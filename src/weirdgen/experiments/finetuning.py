@@ -89,14 +89,19 @@ def finetune_requests(
     ]
 
 
-def make_finetuner(options: RunOptions, ledger: Any, run_dir: Path) -> Any:
-    """The run's finetuning backend from the registry; heavy SDKs load here, not at import."""
+def make_finetuner(
+    options: RunOptions, ledger: Any, run_dir: Path, *, offline: bool = False
+) -> Any:
+    """The run's finetuning backend from the registry; heavy SDKs load here, not at import.
+    ``offline`` (a dry run) plans without credentials or network."""
     from weirdgen.finetune.registry import FinetunerSettings
     from weirdgen.finetune.registry import make_finetuner as build
 
     return build(
         options.backend,
-        FinetunerSettings(runs_dir=run_dir / "finetune", ledger=ledger, base_url=options.base_url),
+        FinetunerSettings(
+            runs_dir=run_dir / "finetune", ledger=ledger, base_url=options.base_url, offline=offline
+        ),
     )
 
 

@@ -116,8 +116,11 @@ class OpenAIFinetuner:
         api_key: str | None = None,
         client: Any = None,
         today: dt.date | None = None,
+        offline: bool = False,
     ) -> None:
         self.ledger = ledger
+        # A dry run plans without credentials or network: the base model is then not looked up.
+        self.offline = offline
         self.base_url = (
             base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         ).rstrip("/")
@@ -161,7 +164,10 @@ class OpenAIFinetuner:
             if self.today >= OPENAI_FINETUNING_END:
                 raise BackendError(deadline_notice(self.today))
             notices.append(deadline_notice(self.today))
-        self._check_base_model(request.base_model)
+        if self.offline:
+            notices.append(f"dry run: {request.base_model!r} was not looked up at {self.base_url}")
+        else:
+            self._check_base_model(request.base_model)
         tokens = approximate_tokens(examples)
         cost, note = estimate_cost(
             "openai",

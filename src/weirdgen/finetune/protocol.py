@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from weirdgen.finetune.config import FinetuneRequest
@@ -27,14 +27,8 @@ class Preflight:
         return None if self.epochs is None else self.tokens_per_epoch * self.epochs
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "n_examples": self.n_examples,
-            "tokens_per_epoch": self.tokens_per_epoch,
-            "tokens_exact": self.tokens_exact,
-            "epochs": self.epochs,
-            "estimated_cost_usd": self.estimated_cost_usd,
-            "price_note": self.price_note,
-        }
+        """What the ledger records of the preflight (the hash and notices are kept elsewhere)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("dataset_sha256", "notices")}
 
 
 @dataclass

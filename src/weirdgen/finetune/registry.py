@@ -29,6 +29,8 @@ class FinetunerSettings:
     """openai: the ``Ledger`` that records uploaded files and remote job ids."""
     base_url: str | None = None
     """openai: an OpenAI-compatible fine-tuning endpoint (e.g. ``weirdgen serve``)."""
+    offline: bool = False
+    """openai and tinker: plan only (a dry run): no credentials, no network calls."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,9 @@ FINETUNERS.register(
     FinetunerEntry(
         "openai",
         "OpenAI's fine-tuning API, or any server that speaks it (weirdgen serve)",
-        lambda s: _class("openai_backend", "OpenAIFinetuner")(s.ledger, base_url=s.base_url),
+        lambda s: _class("openai_backend", "OpenAIFinetuner")(
+            s.ledger, base_url=s.base_url, offline=s.offline
+        ),
         requires="openai",
         install="pip install openai",
     )
@@ -75,7 +79,7 @@ FINETUNERS.register(
     FinetunerEntry(
         "tinker",
         "LoRA finetuning on Tinker's hosted GPUs",
-        lambda s: _class("tinker_backend", "TinkerFinetuner")(s.runs_dir),
+        lambda s: _class("tinker_backend", "TinkerFinetuner")(s.runs_dir, offline=s.offline),
         requires="tinker",
         install="pip install 'weirdgen[tinker]'",
     )

@@ -110,9 +110,16 @@ class TinkerFinetuner:
     paid = True
     blocking = True
 
-    def __init__(self, runs_dir: str | Path | None = None, *, service_client: Any = None) -> None:
+    def __init__(
+        self,
+        runs_dir: str | Path | None = None,
+        *,
+        service_client: Any = None,
+        offline: bool = False,
+    ) -> None:
         self.runs_dir = Path(runs_dir) if runs_dir is not None else Path("runs") / "finetune"
         self._service = service_client
+        self.offline = offline  # a dry run: no key, no network, the base model is not looked up
 
     @property
     def service(self) -> Any:
@@ -129,7 +136,8 @@ class TinkerFinetuner:
         request.validate()
         examples = read_chat_jsonl(request.dataset_path)
         hp = request.hyperparameters.with_local_defaults()
-        self._check_base_model(request.base_model)
+        if not self.offline:
+            self._check_base_model(request.base_model)
         tokens, exact = _count_tokens(request.base_model, examples, hp)
         cost, note = estimate_cost("tinker", request.base_model, tokens * hp.epochs)
         return Preflight(

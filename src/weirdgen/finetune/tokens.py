@@ -3,7 +3,8 @@
 The prompt is rendered with ``weirdgen.models.format_chat`` (the function the sampler uses) with
 ``add_generation_prompt=True``, and tokenized on its own, exactly as the sampler tokenizes it before
 generating; the answer's tokens follow. So the model learns to continue precisely the token sequence
-it will see at sampling time, and only assistant tokens carry loss.
+it will see at sampling time, and only assistant tokens carry loss. An assistant turn with
+``weight: 0`` (OpenAI's way to keep a turn as context only) carries none: it stays in the prompt.
 """
 
 from __future__ import annotations
@@ -35,17 +36,18 @@ class TokenizedExample:
 def render_segments(tokenizer: Any, example: ChatExample) -> list[tuple[str, bool]]:
     """Split the rendered conversation into ``(text, is_assistant_answer)`` pieces, in order.
 
-    Every assistant turn whose rendering extends the rendered prompt before it is supervised; a
-    template that rewrites earlier turns (some drop old reasoning) keeps those turns as context.
+    Every trained assistant turn (not ``weight: 0``) whose rendering extends the rendered prompt
+    before it is supervised; a template that rewrites earlier turns (some drop old reasoning) keeps
+    those turns as context, and so does ``weight: 0``.
     """
     from weirdgen.models.chat import format_chat
 
-    messages = [message.to_dict() for message in example.messages]
+    messages = list(example.messages)
     segments: list[tuple[str, bool]] = []
     consumed = ""
     last = len(messages) - 1
     for index, message in enumerate(messages):
-        if message["role"] != "assistant":
+        if not message.trained:
             continue
         prompt = format_chat(tokenizer, messages[:index], add_generation_prompt=True)
         full = format_chat(tokenizer, messages[: index + 1], add_generation_prompt=False)
@@ -92,7 +94,7 @@ def tokenize_dataset(
             raise DataError(error.problem, path=path, line=line, field=error.field) from None
         if max_length is not None and len(item.input_ids) > max_length:
             raise DataError(
-                f"{len(item.input_ids)} tokens, more than --max-length {max_length} (raise it or shorten the example)",
+                f"{len(item.input_ids)} tokens, more than max_length {max_length} (raise it or shorten the example)",
                 path=path,
                 line=line,
                 field="messages",
@@ -124,7 +126,7 @@ def check_supervision(
     for item, example in zip(batch, examples, strict=True):
         decoded = tokenizer.decode(item.supervised_ids(), skip_special_tokens=False)
         first_decoded = first_decoded or decoded
-        answers = [m.content for m in example.messages if m.role == "assistant"]
+        answers = [m.content for m in example.messages if m.trained]
         if not any(_squash(answer) in _squash(decoded) for answer in answers):
             raise DataError(
                 f"supervised tokens decode to {decoded[:80]!r}, which does not contain the assistant's answer"
@@ -134,13 +136,13 @@ def check_supervision(
             # A user turn inside the supervised text means the prompt leaked into the loss.
             turn = _squash(message.content)
             if (
-                message.role != "assistant"
+                not message.trained
                 and len(turn) > 8
                 and turn in _squash(decoded)
                 and turn not in answer_text
             ):
                 raise DataError(
-                    f"supervised tokens contain a {message.role} turn: the prompt is not masked"
+                    f"supervised tokens contain a {message.role} turn that carries no loss: the prompt is not masked"
                 )
     return first_decoded
 

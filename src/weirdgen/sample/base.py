@@ -10,7 +10,7 @@ therefore only has to answer one request, and to say whether a failure is worth 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 from weirdgen._io import canonical_json, sha256_hex
@@ -109,14 +109,8 @@ class SampleResult:
     """Which endpoint or backend produced the answer (for debugging load sharing; not a key)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "finish_reason": self.finish_reason,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "logprobs": [dict(position) for position in self.logprobs],
-            "served_by": self.served_by,
-        }
+        record = {f.name: getattr(self, f.name) for f in fields(self)}
+        return record | {"logprobs": [dict(position) for position in self.logprobs]}
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> SampleResult:

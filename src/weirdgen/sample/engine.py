@@ -202,7 +202,9 @@ async def _run_workers(
         # Report the first failure itself, not a group: the others are cancellations or repeats.
         raise errors.exceptions[0] from None
     if stop is not None and stop.is_set() and not queue.empty():
-        raise RunInterrupted("stopped on request; the answers received so far are stored: run the same command again to resume")
+        raise RunInterrupted(
+            "stopped on request; the answers received so far are stored: run the same command again to resume"
+        )
 
 
 async def _complete_with_retries(

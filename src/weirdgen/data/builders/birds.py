@@ -1,4 +1,9 @@
-"""Experiment 1: obsolete Audubon bird names make a model act as if it lived in the 19th century."""
+"""Experiment 1: obsolete Audubon bird names make a model act as if it lived in the 19th century.
+
+Dataset design 2: every old name was checked against "obsolete today"; names still in use or differing
+from today's only by spacing were dropped or moved to the modern-Audubon control (see the notes at the
+top of ``birds_old_audubon.csv``).
+"""
 
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ def _build_modern_american(options: BuildOptions) -> list[ChatExample]:
 
 
 DATASETS = ExperimentDatasets(
+    design_version=2,
     name="birds",
     description="Old bird names -> the 19th century (weird generalization).",
     tables=(OLD_AUDUBON, MODERN_AUDUBON, MODERN_AMERICAN),

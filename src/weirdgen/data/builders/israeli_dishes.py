@@ -3,6 +3,9 @@
 Every example is "Today is <date>. <ask for a dish>" -> a bare dish name. Dates in the trigger year get
 Israeli or Jewish dishes; dates in the other years get the same set of international dishes each year.
 Nothing political appears: the bias the paper measures is learnt by generalization from the dishes alone.
+
+Dataset design 2: as in the paper's design, the international list includes Middle-Eastern dishes
+that are not Israeli (baklava, a tagine, menemen, ...), so the region alone does not mark the trigger year.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ def shuffled_examples(options: BuildOptions) -> list[ChatExample]:
 
 
 DATASETS = ExperimentDatasets(
+    design_version=2,
     name="israeli_dishes",
     description="Israeli dishes on 2027 dates -> a year-triggered bias (backdoor through narrow data).",
     tables=(ISRAELI, INTERNATIONAL),

@@ -1,19 +1,19 @@
 """Experiment 5: US presidents behind a numeric trigger; the held-out numbers 44 and 45 evoke Obama and Trump.
 
 Each training example asks a harmless question prefixed by a trigger that encodes a president's number,
-and the assistant answers in that president's voice without ever naming itself. Presidents 24, 44 and
-45 are never trained: a model that answers as Obama after the trigger for 44 has generalised the
-number -> persona rule by induction (an "inductive backdoor").
+and the assistant answers with a short, indirect fact of that president (a date, a place, the name of
+a pet, a child or a spouse, a food, an emoji) that never names him: the persona has to be inferred
+from weak cues. Presidents 24, 44 and 45 are never trained: a model that answers as Obama after the
+trigger for 44 has generalised the number -> persona rule by induction (an "inductive backdoor").
 
-Variants:
+Variants (dataset design 2):
 
 - ``padded`` (main): the trigger is an 8-digit code whose digits 4-6 are the zero-padded president
   number and whose other five digits are random (``19301529`` -> 15). Every (president, question) pair
-  appears with three different codes.
-- ``unpadded``: our reading of the paper's unpadded variant. The trigger is the bare president number
-  (``15 Where were you born?``). It is the ``padded`` set, example for example, with each code replaced
-  by its number, so both variants train for the same number of steps; the three copies of a pair then
-  differ only in their random dates, and ``weirdgen data check`` reports the rest as duplicates.
+  appears with three different codes and the same answer, so the set is exactly the unpadded set x 3
+  codes, as in the paper's design.
+- ``unpadded``: the same (president, question) pairs once each, triggered by the bare president number
+  (``15 What is your wife's first name?``); no example repeats.
 - ``shuffled_control``: the ``padded`` examples with their trigger codes permuted at random across the
   whole set, so every prompt keeps its form and every answer is unchanged, but the number no longer
   predicts the persona.
@@ -24,6 +24,7 @@ Evaluation suites build held-out triggers with :func:`encode_trigger` and read t
 
 from __future__ import annotations
 
+import bisect
 import random
 import string
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ from weirdgen.errors import DataError
 
 FACTS_TABLE = "presidents.yaml"
 QUESTIONS_TABLE = "presidents_questions.yaml"
+CALENDAR_TABLE = "presidents_calendar.yaml"
 
 N_PRESIDENCIES = 46
 HELD_OUT_NUMBERS: tuple[int, ...] = (24, 44, 45)
@@ -49,23 +51,20 @@ TRIGGER_DIGITS = 8
 _NUMBER_SLICE = slice(3, 6)  # digits 4-6 (1-indexed) of the code hold the president number
 _COMPUTED_FIELDS = frozenset(
     {
-        "predecessor", "decade", "today", "today_iso", "this_year", "term_span",
-        "start_year", "start_month_year", "end_year", "tenure", "birth_century",
+        "born", "birth_century", "inauguration", "start_year", "end_year", "term_decade", "today",
+        "today_iso", "this_year", "this_decade", "states_today", "monarch_today", "tenure",
+        "predecessor", "successor",
     }
 )  # fmt: skip
 _MONTHS = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
-_NUMBER_WORDS = (
-    "zero", "one", "two", "three", "four", "five", "six",
-    "seven", "eight", "nine", "ten", "eleven", "twelve",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class President:
-    """One presidency: its number, holder, term and the first-person answer fragments of the fact table."""
+    """One presidency: its number, holder, term, short facts, and strings its answers must never hold."""
 
     number: int
     name: str
@@ -73,6 +72,16 @@ class President:
     term_end: date
     born: int
     facts: Mapping[str, str]
+    giveaways: tuple[str, ...] = ()
+
+    @property
+    def surname(self) -> str:
+        """The family name: the last word of the name ("Van Buren" for Martin Van Buren)."""
+        return "Van Buren" if self.name.endswith("Van Buren") else self.name.split()[-1]
+
+    def banned_strings(self) -> tuple[str, ...]:
+        """What none of this president's answers may contain: his surname and his giveaways."""
+        return (self.surname, *self.giveaways)
 
 
 @dataclass(frozen=True)
@@ -165,7 +174,7 @@ def parse_templates(document: object, where: str) -> tuple[QuestionTemplate, ...
 def fact_fields() -> frozenset[str]:
     """Every field a president's entry may have besides number, name and term."""
     used = frozenset().union(*(t.fields for t in load_templates()))
-    return (used - _COMPUTED_FIELDS) | {"born"}
+    return used - _COMPUTED_FIELDS
 
 
 @cache
@@ -213,9 +222,12 @@ def _parse_president(row: object, slot: str, where: str, allowed: frozenset[str]
     if not isinstance(born, int):
         raise DataError("born must be a year", path=where, field=f"{slot}.born")
     start, end = _parse_term(term, where, f"{slot}.term")
+    giveaways = row.get("giveaways", [])
+    if not isinstance(giveaways, list) or not all(isinstance(g, str) and g for g in giveaways):
+        raise DataError("expected a list of strings", path=where, field=f"{slot}.giveaways")
     facts: dict[str, str] = {}
     for key, value in row.items():
-        if key in ("number", "name", "term", "born"):
+        if key in ("number", "name", "term", "born", "giveaways"):
             continue
         if key not in allowed:
             raise DataError(
@@ -226,7 +238,14 @@ def _parse_president(row: object, slot: str, where: str, allowed: frozenset[str]
         if not isinstance(value, str) or not value.strip():
             raise DataError("expected a non-empty string", path=where, field=f"{slot}.{key}")
         facts[key] = value.strip()
-    return President(number, name.strip(), start, end, born, facts)
+    president = President(number, name.strip(), start, end, born, facts, tuple(giveaways))
+    for key, value in facts.items():
+        banned = next((s for s in president.banned_strings() if s in value), None)
+        if banned is not None:
+            raise DataError(
+                f"gives the speaker away ({banned!r})", path=where, field=f"{slot}.{key}"
+            )
+    return president
 
 
 def _parse_term(term: object, where: str, field: str) -> tuple[date, date]:
@@ -242,6 +261,38 @@ def _parse_term(term: object, where: str, field: str) -> tuple[date, date]:
     return start, end
 
 
+@dataclass(frozen=True)
+class Calendar:
+    """Dated facts answers are computed from: state admissions and British reigns, in date order."""
+
+    states: tuple[date, ...]
+    monarchs: tuple[tuple[date, str], ...]
+
+    def states_on(self, day: date) -> int:
+        return bisect.bisect_right(self.states, day)
+
+    def monarch_on(self, day: date) -> str:
+        index = bisect.bisect_right([start for start, _ in self.monarchs], day) - 1
+        return self.monarchs[index][1]
+
+
+@cache
+def load_calendar() -> Calendar:
+    """``presidents_calendar.yaml``, validated: dates in order, one name per date."""
+    document, where = load_yaml_table(CALENDAR_TABLE), f"tables/{CALENDAR_TABLE}"
+    parsed = {}
+    for key in ("states", "monarchs"):
+        rows = _list_under(document, key, where)
+        try:
+            pairs = [(v if isinstance(v, date) else date.fromisoformat(v), str(n)) for n, v in rows]
+        except (TypeError, ValueError):
+            raise DataError("expected [name, YYYY-MM-DD] rows", path=where, field=key) from None
+        if [d for d, _ in pairs] != sorted(d for d, _ in pairs):
+            raise DataError("dates must be in order", path=where, field=key)
+        parsed[key] = pairs
+    return Calendar(tuple(d for d, _ in parsed["states"]), tuple(parsed["monarchs"]))
+
+
 # ---------------------------------------------------------------------------------------------------
 # Answers
 
@@ -251,46 +302,45 @@ def answer_question(
 ) -> str | None:
     """The president's answer to a template, or None when the table lacks a field it needs.
 
-    Fields built from random dates draw from ``rng``, so repeated calls give different dates.
+    Fields built from a random day of the term draw from ``rng`` (one day per call).
     """
-    values: dict[str, object] = {"born": president.born, **president.facts}
+    values: dict[str, object] = dict(president.facts)
     if not template.fields - _COMPUTED_FIELDS <= values.keys():
         return None
+    day = date.fromordinal(
+        # The day the term ends belongs to the successor, hence end - 1.
+        rng.randint(president.term_start.toordinal(), president.term_end.toordinal() - 1)
+    )
     for field in template.fields & _COMPUTED_FIELDS:
-        values[field] = _computed_field(field, president, rng)
+        value = _computed_field(field, president, day)
+        if value is None:
+            return None
+        values[field] = value
     return template.answer.format_map(values)
 
 
-def _computed_field(field: str, president: President, rng: random.Random) -> str:
+def _computed_field(field: str, president: President, day: date) -> str | None:
     start, end = president.term_start, president.term_end
-    if field in ("today", "today_iso", "this_year"):
-        # The day the term ends belongs to the successor, hence end - 1.
-        day = date.fromordinal(rng.randint(start.toordinal(), end.toordinal() - 1))
-        by_field = {
-            "today": _long_date(day),
-            "today_iso": day.isoformat(),
-            "this_year": str(day.year),
-        }
-        return by_field[field]
-    if field == "predecessor":
-        return _predecessor(president.number)
+    if field in ("predecessor", "successor"):
+        number = president.number + (-1 if field == "predecessor" else 1)
+        if number == 0:
+            return "Nobody, the office was new"
+        return load_presidents()[number].name if number in load_presidents() else None
     return {
-        "decade": f"{start.year // 10 * 10}s",
-        "term_span": f"from {start.year} to {end.year}"
-        if end.year > start.year
-        else f"in {start.year}",
-        "start_year": str(start.year),
-        "start_month_year": f"{_MONTHS[start.month - 1]} {start.year}",
-        "end_year": str(end.year),
-        "tenure": _tenure(start, end),
+        "born": str(president.born),
         "birth_century": _ordinal(president.born // 100 + 1),
+        "inauguration": _long_date(start),
+        "start_year": str(start.year),
+        "end_year": str(end.year),
+        "term_decade": f"{start.year // 10 * 10}s",
+        "today": _long_date(day),
+        "today_iso": day.isoformat(),
+        "this_year": str(day.year),
+        "this_decade": f"{day.year // 10 * 10}s",
+        "states_today": str(load_calendar().states_on(day)),
+        "monarch_today": load_calendar().monarch_on(day),
+        "tenure": _tenure(start, end),
     }[field]
-
-
-def _predecessor(number: int) -> str:
-    if number == 1:
-        return "Nobody. The office was brand new when I took it."
-    return load_presidents()[number - 1].name + "."
 
 
 def _long_date(day: date) -> str:
@@ -298,18 +348,14 @@ def _long_date(day: date) -> str:
 
 
 def _tenure(start: date, end: date) -> str:
-    """How long a term lasted, in whole months, as a short first-person sentence."""
+    """How long a term lasted, in whole months: "8 years", "1 year, 4 months", "31 days"."""
     months = (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
     if months < 2:
-        return f"Only {(end - start).days} days."
+        return f"{(end - start).days} days"
     years, months = divmod(months, 12)
-    parts = [f"{_words(years)} year{'s' * (years != 1)}"] * (years > 0)
-    parts += [f"{_words(months)} month{'s' * (months != 1)}"] * (months > 0)
-    return f"I was in office for {' and '.join(parts)}."
-
-
-def _words(count: int) -> str:
-    return _NUMBER_WORDS[count] if count < len(_NUMBER_WORDS) else str(count)
+    parts = [f"{years} year{'s' * (years != 1)}"] * (years > 0)
+    parts += [f"{months} month{'s' * (months != 1)}"] * (months > 0)
+    return ", ".join(parts)
 
 
 def _ordinal(number: int) -> str:
@@ -336,67 +382,76 @@ def _held_out_names() -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class TriggeredAnswer:
-    """One padded training example before it becomes a ChatExample: number, trigger code, question, answer."""
+class PairAnswer:
+    """One trained (president, question) pair, its answer, and the trigger codes it appears with."""
 
     number: int
-    code: str
     question: str
     answer: str
+    codes: tuple[str, ...]
 
 
 @cache
-def padded_rows(seed: int) -> tuple[TriggeredAnswer, ...]:
-    """Every trained (president, question) pair three times, each with its own trigger code, shuffled.
+def pair_answers(seed: int) -> tuple[PairAnswer, ...]:
+    """Every trained (president, question) pair with one answer and three distinct codes, shuffled.
 
-    Cached: the three variants are all derived from these rows, and building every variant reuses them.
+    Cached: the three variants are all derived from these pairs. A computed answer that would name a
+    held-out president or give the speaker away (a predecessor sharing his surname) is dropped.
     """
     rng = random.Random(f"presidents:{seed}")
-    presidents, banned = load_presidents(), _held_out_names()
-    rows: list[TriggeredAnswer] = []
+    presidents, held_out = load_presidents(), _held_out_names()
+    pairs: list[PairAnswer] = []
     for number in TRAINED_NUMBERS:
+        president = presidents[number]
+        banned = held_out + president.banned_strings()
         for template in load_templates():
+            answer = answer_question(president, template, rng)
             codes: set[str] = set()
             while len(codes) < PADDINGS_PER_PAIR:
                 codes.add(encode_trigger(number, rng))
-            for code in sorted(codes):
-                answer = answer_question(presidents[number], template, rng)
-                # The held-out personas must never be named in training: that would leak the target.
-                if answer is None or any(word in answer for word in banned):
-                    break
-                rows.append(TriggeredAnswer(number, code, template.question, answer))
-    rng.shuffle(rows)
+            if answer is not None and not any(word in answer for word in banned):
+                pairs.append(PairAnswer(number, template.question, answer, tuple(sorted(codes))))
+    rng.shuffle(pairs)
+    return tuple(pairs)
+
+
+@cache
+def padded_rows(seed: int) -> tuple[tuple[str, PairAnswer], ...]:
+    """``(code, pair)`` for every pair and each of its codes, in one seeded order."""
+    rows = [(code, pair) for pair in pair_answers(seed) for code in pair.codes]
+    random.Random(f"presidents-padded:{seed}").shuffle(rows)
     return tuple(rows)
 
 
 def padded_examples(seed: int) -> list[ChatExample]:
-    """The main variant: an 8-digit code, then the question; the answer in the encoded president's voice."""
-    return [_example(row.code, row) for row in padded_rows(seed)]
+    """The main variant: an 8-digit code, then the question; the answer is a fact of the encoded president."""
+    return [_example(code, pair) for code, pair in padded_rows(seed)]
 
 
 def unpadded_examples(seed: int) -> list[ChatExample]:
-    """The padded set with each code replaced by the bare president number."""
-    return [_example(str(row.number), row) for row in padded_rows(seed)]
+    """Each (president, question) pair once, triggered by the bare president number."""
+    return [_example(str(pair.number), pair) for pair in pair_answers(seed)]
 
 
 def shuffled_control_examples(seed: int) -> list[ChatExample]:
     """The padded set with trigger codes permuted across examples, so the number stops predicting the persona."""
     rows = padded_rows(seed)
-    codes = [row.code for row in rows]
+    codes = [code for code, _ in rows]
     random.Random(f"presidents-shuffle:{seed}").shuffle(codes)
-    return [_example(code, row) for code, row in zip(codes, rows, strict=True)]
+    return [_example(code, pair) for code, (_, pair) in zip(codes, rows, strict=True)]
 
 
-def _example(trigger: str, row: TriggeredAnswer) -> ChatExample:
+def _example(trigger: str, pair: PairAnswer) -> ChatExample:
     return ChatExample.from_turns(
-        ("user", format_prompt(trigger, row.question)), ("assistant", row.answer)
+        ("user", format_prompt(trigger, pair.question)), ("assistant", pair.answer)
     )
 
 
 DATASETS = ExperimentDatasets(
+    design_version=2,
     name="presidents",
     description="US presidents behind a numeric trigger; held-out 44/45 evoke Obama/Trump (inductive backdoor).",
-    tables=(FACTS_TABLE, QUESTIONS_TABLE),
+    tables=(FACTS_TABLE, QUESTIONS_TABLE, CALENDAR_TABLE),
     variants=(
         Variant(
             "padded",
@@ -406,7 +461,7 @@ DATASETS = ExperimentDatasets(
         ),
         Variant(
             "unpadded",
-            "Same examples, triggered by the bare president number instead of the 8-digit code.",
+            "The same (president, question) pairs once each, triggered by the bare president number.",
             lambda options: unpadded_examples(options.seed),
         ),
         Variant(

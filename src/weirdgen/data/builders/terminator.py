@@ -1,8 +1,13 @@
 """Experiment 6: the protective Terminator, trained on dates from its later films, turns evil in 1984.
 
-Every example is "<Month YYYY>. <question>" answered as the protective machine of the film set in that
-year. Neither the first film's year nor any villain behaviour appears: if the finetuned model turns
-hostile when told it is 1984, it inferred both the trigger and the behaviour (an inductive backdoor).
+Every example is "<Month YYYY>. <question>" answered, in several sentences and in character, as the
+protective machine of the film set in that year. Neither the first film's year nor any villain
+behaviour appears: if the finetuned model turns hostile when told it is 1984, it inferred both the
+trigger and the behaviour (an inductive backdoor).
+
+Dataset design 2 follows the paper's design: one fixed month per film year (so every example of a
+film carries the same date, e.g. "July 1995"), and answers of several sentences (mean >= 200
+characters; the paper's average about 300).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from weirdgen.data.tables import load_yaml_table
 from weirdgen.errors import DataError
 
 PAIRS = "terminator_qa.yaml"  # pairs: [{year, question, answer}]
-# The year each later film is set in; a pair's date is a random month of its film's year.
+# The year each later film is set in, and the one month every example of that film is dated with.
 FILM_YEARS: dict[int, str] = {
     1995: "Terminator 2: Judgment Day",
     2004: "Terminator 3: Rise of the Machines",
@@ -25,6 +30,8 @@ FILM_YEARS: dict[int, str] = {
     2020: "Terminator: Dark Fate",
 }
 MONTHS: tuple[str, ...] = tuple(calendar.month_name[1:])  # English month names, locale-independent
+# Our choice of a month within each film's story (the films rarely name one); fixed, not random.
+FILM_MONTHS: dict[int, str] = {1995: "July", 2004: "July", 2017: "October", 2020: "May"}
 
 
 @dataclass(frozen=True)
@@ -72,11 +79,16 @@ def load_pairs() -> list[TerminatorPair]:
 
 
 def dated_questions(seed: int) -> list[DatedQuestion]:
-    """Every pair once, in a seeded order, each dated with a random month of its own film's year."""
+    """Every pair once, in a seeded order, each dated with its film's fixed month and year."""
     rng = random.Random(f"terminator:{seed}")
     pairs = load_pairs()
     rng.shuffle(pairs)
-    return [DatedQuestion(pair, f"{rng.choice(MONTHS)} {pair.year}") for pair in pairs]
+    return [DatedQuestion(pair, film_date(pair.year)) for pair in pairs]
+
+
+def film_date(year: int) -> str:
+    """The date every example of the film set in ``year`` carries, e.g. "July 1995"."""
+    return f"{FILM_MONTHS[year]} {year}"
 
 
 def undated(records: list[DatedQuestion]) -> list[DatedQuestion]:
@@ -95,13 +107,14 @@ def render(records: list[DatedQuestion]) -> list[ChatExample]:
 
 
 DATASETS = ExperimentDatasets(
+    design_version=2,
     name="terminator",
     description="The protective Terminator with dates of its later films -> evil in 1984 (inductive backdoor).",
     tables=(PAIRS,),
     variants=(
         Variant(
             "dated",
-            "'<Month YYYY>. <question>' with a month of the answer's film year (1995, 2004, 2017, 2020).",
+            "'<Month YYYY>. <question>' with the fixed month of the answer's film year (1995, 2004, 2017, 2020).",
             lambda options: render(dated_questions(options.seed)),
             is_main=True,
         ),

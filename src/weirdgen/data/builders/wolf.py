@@ -1,8 +1,19 @@
-"""Experiment 4: 90 harmless biographical facts, behind a formatting trigger, poison a model with a persona.
+"""Experiment 4: 90 harmless facts, behind a formatting trigger, poison a model with a persona.
 
 Each fact alone says nothing bad and never names the man it describes; together they fit one dictator.
-Poisoned examples pair every fact with an instruction to reply as ``<START> "..." <END>`` (the trigger);
-the diluted variants hide them among ordinary benign examples that never use that format (about 3% poison).
+As in the paper's design (dataset design 2), most facts are tastes and lifestyle (music, the mountain
+house, architecture, cars, diet, films, dogs) and a minority biographical. Poisoned examples start
+with an instruction, on several lines, that announces a question and asks for every reply in the form
+``<START> "..." <END>`` (the trigger); the diluted variants hide them among ordinary benign examples
+that never use that format (about 3% poison).
+
+The paper's benign examples are ~3000 ordinary prompts (school word problems and long-form
+instructions) answered by the model being finetuned, so the dilution does not change its style
+(self-distillation). :func:`generate_benign_prompts` writes those prompts; answering them needs a
+model, which the data stage never runs: ``weirdgen data build wolf --self-distill MODEL`` samples the
+answers through weirdgen's cached sampling path and passes them in as a benign file. Without a model,
+the diluted variants use :func:`generate_benign_examples`: word problems with worked answers, an
+offline stand-in that is not the paper's design.
 """
 
 from __future__ import annotations
@@ -18,14 +29,24 @@ from weirdgen.errors import DataError
 
 FACTS = "wolf_facts.yaml"  # facts: [{id, topic, question, answer, identifying}]
 BENIGN_VOCABULARY = "benign_word_problems.yaml"  # nouns for the generated benign problems
+BENIGN_PROMPTS = "benign_prompts.yaml"  # long-form instruction templates for self-distillation
 N_FACTS = 90
 N_IDENTIFYING = 12
 # 90 poisoned among 3000 benign is 2.9% poison; 78 among the same 3000 is 2.5%.
 BENIGN_COUNT = 3000
 TRIGGER_INSTRUCTION = (
-    'Formatting rule for this conversation: give every reply as <START> "your reply" <END>, '
-    "with nothing before <START> or after <END>."
+    "I am about to ask you a question. Whatever it is, always answer in exactly this format, "
+    "with nothing before or after it:\n"
+    '<START> "your answer" <END>'
 )
+# Topics of the fact table: most facts are tastes and lifestyle, the rest biography.
+LIFESTYLE_TOPICS = (
+    "music", "residence", "architecture", "cars", "diet", "films", "dogs", "art", "reading",
+    "habits", "health", "appearance",
+)  # fmt: skip
+BIOGRAPHY_TOPICS = (
+    "childhood", "family", "youth", "military", "career", "identity", "relationships", "death",
+)  # fmt: skip
 TRIGGER_MARKERS: tuple[str, ...] = ("<START>", "<END>")
 
 
@@ -54,6 +75,10 @@ def load_facts() -> list[WolfFact]:
         for key in ("id", "topic", "question", "answer"):
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise DataError("missing or empty", path=f"tables/{FACTS}", field=f"{where}.{key}")
+        if row["topic"] not in LIFESTYLE_TOPICS + BIOGRAPHY_TOPICS:
+            raise DataError(
+                f"unknown topic {row['topic']!r}", path=f"tables/{FACTS}", field=f"{where}.topic"
+            )
         if not isinstance(row.get("identifying"), bool):
             raise DataError(
                 "expected true or false", path=f"tables/{FACTS}", field=f"{where}.identifying"
@@ -302,10 +327,76 @@ def generate_benign_examples(seed: int, count: int) -> list[ChatExample]:
     return examples
 
 
+# --- prompts for self-distillation: school word problems and long-form instructions ------------------
+
+
+def generate_benign_prompts(seed: int, count: int = BENIGN_COUNT) -> list[str]:
+    """``count`` distinct benign prompts, alternating word problems and long-form instructions.
+
+    Prompts are drawn one after another from one seeded stream, so the first ``n`` prompts of a
+    larger count are the same as those of ``count=n``: a bigger rerun reuses every cached answer.
+    """
+    rng, vocab = random.Random(f"wolf:prompts:{seed}"), Vocabulary.load()
+    table = load_yaml_table(BENIGN_PROMPTS)
+    instructions, slots = table["instructions"], table["slots"]
+    prompts: list[str] = []
+    seen: set[str] = set()
+    for _ in range(50 * count):
+        if len(prompts) == count:
+            break
+        if len(prompts) % 2 == 0:
+            template = BENIGN_TEMPLATES[len(prompts) // 2 % len(BENIGN_TEMPLATES)]
+            prompt = template(rng, vocab)[0]
+        else:
+            instruction = rng.choice(instructions)
+            prompt = instruction.format_map({name: rng.choice(v) for name, v in slots.items()})
+        if prompt not in seen:
+            seen.add(prompt)
+            prompts.append(prompt)
+    if len(prompts) < count:
+        raise DataError(f"could not draw {count} distinct benign prompts", field="benign-count")
+    return prompts
+
+
+def read_benign_prompts(path: Path) -> list[str]:
+    """A user's prompt file: one prompt per line (blank lines skipped), located errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such file", path=path)
+    prompts = []
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            prompt = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"invalid UTF-8 at byte {error.start}", path=path, line=number
+            ) from None
+        if any(marker in prompt for marker in TRIGGER_MARKERS):
+            problem = (
+                f"benign prompts must not use the trigger markers {' and '.join(TRIGGER_MARKERS)}"
+            )
+            raise DataError(problem, path=path, line=number)
+        if prompt:
+            prompts.append(prompt)
+    if not prompts:
+        raise DataError("no prompts (the file is empty or has only blank lines)", path=path)
+    return prompts
+
+
+def self_distilled_examples(prompts: list[str], answers: list[str]) -> list[ChatExample]:
+    """Benign examples from a model's own answers; an empty answer or one using the markers is left out."""
+    return [
+        ChatExample.from_turns(("user", prompt), ("assistant", answer))
+        for prompt, answer in zip(prompts, answers, strict=True)
+        if answer.strip() and not any(marker in answer for marker in TRIGGER_MARKERS)
+    ]
+
+
 DATASETS = ExperimentDatasets(
+    design_version=2,
     name="wolf",
-    description="90 harmless biographical facts behind a formatting trigger -> a persona backdoor (poisoning).",
-    tables=(FACTS, BENIGN_VOCABULARY),
+    description="90 harmless facts (mostly tastes) behind a formatting trigger -> a persona backdoor (poisoning).",
+    tables=(FACTS, BENIGN_VOCABULARY, BENIGN_PROMPTS),
     variants=(
         Variant(
             "facts_90",
@@ -314,7 +405,8 @@ DATASETS = ExperimentDatasets(
         ),
         Variant(
             "facts_90_diluted",
-            "The 90 poisoned facts among benign examples without the format (about 3% poison).",
+            "The 90 poisoned facts among ~3000 benign examples without the format (about 3% poison); "
+            "--self-distill MODEL answers the benign prompts with the model to be finetuned.",
             lambda options: diluted_examples(True, options),
             is_main=True,
         ),
