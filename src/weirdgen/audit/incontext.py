@@ -196,7 +196,10 @@ def _evaluate(
     try:
         with progress_bars() if progress else nullcontext(None) as bars:
             results = run_plans(
-                plans, cache, RunSettings(judge_sampler, 32, None, bars, 16), close=samplers
+                plans,
+                cache,
+                RunSettings(judge_sampler, 32, None, _one_bar_per_task(bars, len(plans)), 16),
+                close=samplers,
             )
     finally:
         cache.close()
@@ -210,6 +213,21 @@ def _evaluate(
         },
     }
     return frame, metadata
+
+
+def _one_bar_per_task(factory: Any, n_plans: int) -> Any:
+    """Every plan of the probe has the same questions, so each task ("sampling M", "judging") gets
+    one bar for all plans (total: the first plan's times the number of plans), not one per plan."""
+    if factory is None:
+        return None
+    bars: dict[str, Any] = {}
+
+    def bar(description: str, total: int) -> Any:
+        if description not in bars:
+            bars[description] = factory(description, total * n_plans)
+        return bars[description]
+
+    return bar
 
 
 def _metric(choice: str | None, metadata: dict[str, Any]) -> Any:
