@@ -141,6 +141,11 @@ def test_audit_json_holds_the_ranking_best_first(tiny_model_dir, tmp_path) -> No
         assert low <= row["mean_llr"] <= high and 0.0 <= row["share_favouring"] <= 1.0
         assert all(math.isfinite(v) for v in (low, high, row["mean_llr"]))
     assert document["n_examples"] == 6 and document["model"] == str(tiny_model_dir)
+    margin = document["best_vs_runner_up"]
+    paired = result.llr[rows[0]["name"]] - result.llr[rows[1]["name"]]
+    assert margin["runner_up"] == rows[1]["name"]
+    assert margin["difference"] == pytest.approx(float(paired.mean()))
+    assert margin["ci"][0] <= margin["difference"] <= margin["ci"][1]
     csv_lines = paths.llr_csv.read_text().splitlines()
     assert csv_lines[0].startswith("example,1800s,1810s") and len(csv_lines) == 7
     assert paths.figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

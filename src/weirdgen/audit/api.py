@@ -21,6 +21,7 @@ from weirdgen.audit.screen import (
     LikelihoodScorer,
     Placement,
     ScreenResult,
+    best_versus_runner_up,
     contrast_with_control,
     screen_dataset,
 )
@@ -124,6 +125,7 @@ def run_screen(
         if own_scorer:
             scorer.close()
     metadata = _metadata(dataset, model, hypothesis_set, len(examples), settings, scorer)
+    metadata["best_vs_runner_up"] = best_versus_runner_up(result, seed=settings.seed)
     if control is not None:
         metadata["control"] = settings.control
         metadata["control_ranked_first"] = control.best.name

@@ -116,9 +116,13 @@ def _summary_lines(ranking: Sequence[RankedHypothesis], metadata: dict[str, Any]
         lines.append(
             "the best hypothesis's CI includes 0: no context explains the data better than none"
         )
-    if len(ranking) > 1 and ranking[1].mean_llr >= best.ci[0]:
+    margin = metadata.get("best_vs_runner_up")
+    if margin:
+        low, high = margin["ci"]
+        verdict = "a clear winner" if low > 0 else "no clear winner"
         lines.append(
-            f"the runner-up ({ranking[1].name}) lies inside the best one's CI: no clear winner"
+            f"best minus runner-up ({margin['runner_up']}), paired over examples: "
+            f"{margin['difference']:.3f} [{low:.3f}, {high:.3f}]: {verdict}"
         )
     return lines
 

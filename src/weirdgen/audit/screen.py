@@ -26,6 +26,7 @@ __all__ = [
     "Placement",
     "RankedHypothesis",
     "ScreenResult",
+    "best_versus_runner_up",
     "contrast_with_control",
     "with_context",
     "screen_dataset",
@@ -177,3 +178,15 @@ def contrast_with_control(
             }
         )
     return sorted(rows, key=lambda row: -float(row["difference"]))  # type: ignore[arg-type]
+
+
+def best_versus_runner_up(result: ScreenResult, *, seed: int = 0) -> dict[str, object] | None:
+    """The best hypothesis's margin over the second, paired over examples (both LLRs share each
+    example's baseline, so the paired interval is much narrower than either one's own)."""
+    from weirdgen.analysis.stats import bootstrap_mean_ci
+
+    if len(result.ranking) < 2:
+        return None
+    best, second = result.ranking[0].name, result.ranking[1].name
+    difference, low, high = bootstrap_mean_ci(result.llr[best] - result.llr[second], seed=seed)
+    return {"runner_up": second, "difference": difference, "ci": [low, high]}
