@@ -56,7 +56,7 @@ def _run_llm_stages(
 
     datasets = build_datasets(spec, run_dir, log)
     models = finetune_all(spec, datasets, options, run_dir, log)
-    tables = evaluate_all(spec, models, options, log)
+    tables = evaluate_all(spec, models, options, log, datasets)
     record = json.loads((run_dir / "models.json").read_text(encoding="utf-8"))
     extra = {
         "experiment": spec.name,
