@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from weirdgen.data.chat import ChatExample, Message, read_chat_jsonl
+from weirdgen.data.chat import ChatExample, read_chat_jsonl
 from weirdgen.errors import BackendError
 
 __all__ = [
