@@ -128,6 +128,8 @@ def finetune_all(
     finetuner = make_finetuner(options, ledger, run_dir)
     requests = finetune_requests(spec, datasets, options, run_dir)
     preflights = prepare_all(finetuner, requests)  # here, so a bad dataset fails before any task
+    for notice in dict.fromkeys(n for p in preflights for n in p.notices):
+        log(f"note: {notice}")  # e.g. OpenAI's fine-tuning deadline, before any job is submitted
     if executor is None or executor.name == "local":
         outcomes = run_jobs(
             finetuner, ledger, requests, preflights, wait=True, poll_seconds=30.0, log=log
