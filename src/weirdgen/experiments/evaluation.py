@@ -59,7 +59,7 @@ def make_targets(
     from weirdgen.sample.registry import SAMPLERS
 
     backend = options.backend
-    self_hosted = SAMPLERS.get(backend).self_hosted or bool(options.base_url or options.sampler_url)
+    self_hosted = bool(options.base_url or options.sampler_url) or SAMPLERS.get(backend).self_hosted
     local = backend == "local"  # local adapters are asked for by name, others by model id
 
     def target(model: str, group: str, seed: int | None, checkpoint: str = "") -> Any:

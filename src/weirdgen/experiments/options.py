@@ -66,6 +66,12 @@ class RunOptions:
                 f"unknown executor {self.executor!r} (known: {', '.join(EXECUTORS)})",
                 setting="executor",
             )
+        if self.backend == "openweights" and not self.sampler_url:
+            raise ConfigError(
+                "openweights models live on the Hugging Face Hub: evaluate them through an "
+                "OpenAI-compatible server (e.g. vLLM) with --sampler-url",
+                setting="sampler_url",
+            )
         if self.backend != TOY_BACKEND and not self.base_model.strip():
             raise ConfigError(f"required for the {self.backend} backend", setting="base_model")
         return self
