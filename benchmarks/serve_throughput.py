@@ -1,13 +1,15 @@
-"""Generated tokens/s of ``weirdgen serve`` under 1, 4 and 16 concurrent clients, and its peak memory.
+"""Latency (p50/p95) and generated tokens/s of ``weirdgen serve`` under 1, 8 and 32 concurrent clients,
+streamed and not, beside a plain Hugging Face ``generate`` loop; and the server's peak memory.
 
-Run: .venv/bin/python benchmarks/serve_throughput.py [--threads 1] [--max-tokens 64] [--levels 1 4 16]
+Run: .venv/bin/python benchmarks/serve_throughput.py [--threads 1] [--max-tokens 32] [--levels 1 8 32]
 The server runs as its own process (``weirdgen serve``) with SmolLM2-135M-Instruct and two LoRA
 adapters (rank 8, made here with random weights). For each level N, N client threads use the
 official ``openai`` client and send ``--rounds`` requests each, the next as soon as the last is
-answered. The baseline is the naive loop of one ``model.generate`` per request (as in
-sampler_throughput.py) over the same requests (at most 8), run in this process on the same number of
-threads while the server idles. A last row mixes base, adapter-a and adapter-b requests. Peak memory
-is the server process's peak resident set (VmHWM) after all of it."""
+answered; once with plain requests, once with ``stream=True`` (where latency to the first token is
+also measured). The baseline is one ``model.generate`` per request, one request after another (at
+most 8 requests), in this process on the same number of threads while the server idles: its latency
+is that of a request served alone. A last row mixes base, adapter-a and adapter-b requests. Peak
+memory is the server process's peak resident set (VmHWM) after all of it."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sampler_throughput import messages_for, naive_loop  # noqa: E402
@@ -83,22 +87,63 @@ def start_server(adapters: dict[str, Path], threads: int) -> tuple[subprocess.Po
     raise SystemExit("the server did not start")
 
 
-def serve_rate(
-    url: str, clients: int, rounds: int, max_tokens: int, models: list[str]
-) -> tuple[int, float]:
-    """``clients`` threads each send ``rounds`` chat requests back to back; (completion tokens, seconds)."""
+@dataclass
+class Run:
+    """Completion tokens and per-request timings of one measured run."""
+
+    tokens: int
+    seconds: float
+    latencies: list[float]
+    first_token: list[float] = field(default_factory=list)  # streaming only
+
+    def row(self, label: str, clients: int) -> str:
+        ttft = f"{percentile(self.first_token, 50):>9.2f}" if self.first_token else f"{'-':>9}"
+        return (
+            f"{label:>26} | {clients:>7} | {len(self.latencies):>8} | "
+            f"{percentile(self.latencies, 50):>6.2f} | {percentile(self.latencies, 95):>6.2f} | "
+            f"{ttft} | {self.tokens / self.seconds:>6.1f}"
+        )
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def serve_run(
+    url: str, clients: int, rounds: int, max_tokens: int, models: list[str], stream: bool
+) -> Run:
+    """``clients`` threads each send ``rounds`` chat requests back to back."""
     import openai
 
     client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=600)
+    latencies: list[float] = []
+    first_tokens: list[float] = []
 
     def ask(index: int) -> int:
-        response = client.chat.completions.create(
-            model=models[index % len(models)],
-            messages=messages_for(index),
-            seed=index,
-            max_tokens=max_tokens,
+        options = {
+            "model": models[index % len(models)],
+            "messages": messages_for(index),
+            "seed": index,
+            "max_tokens": max_tokens,
+        }
+        started = time.perf_counter()
+        if not stream:
+            response = client.chat.completions.create(**options)
+            latencies.append(time.perf_counter() - started)
+            return response.usage.completion_tokens
+        chunks = client.chat.completions.create(
+            **options, stream=True, stream_options={"include_usage": True}
         )
-        return response.usage.completion_tokens
+        tokens, first = 0, None
+        for chunk in chunks:
+            if chunk.usage is not None:
+                tokens = chunk.usage.completion_tokens
+            elif first is None and chunk.choices and chunk.choices[0].delta.content:
+                first = time.perf_counter() - started
+        latencies.append(time.perf_counter() - started)
+        first_tokens.append(first if first is not None else latencies[-1])
+        return tokens
 
     def client_loop(first: int) -> int:
         return sum(ask(first * rounds + round_) for round_ in range(rounds))
@@ -106,7 +151,17 @@ def serve_rate(
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         tokens = sum(pool.map(client_loop, range(clients)))
-    return tokens, time.perf_counter() - started
+    return Run(tokens, time.perf_counter() - started, latencies, first_tokens)
+
+
+def naive_run(model: Any, tokenizer: Any, count: int, max_tokens: int) -> Run:
+    """The plain ``generate`` loop, one request at a time, timed per request."""
+    latencies, tokens = [], 0
+    for _ in range(count):
+        new_tokens, seconds = naive_loop(model, tokenizer, 1, max_tokens)  # one request, seed 0
+        latencies.append(seconds)
+        tokens += new_tokens
+    return Run(tokens, sum(latencies), latencies)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -119,9 +174,12 @@ def peak_rss_mb(pid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--rounds", type=int, default=2, help="requests each client sends in turn")
+    parser.add_argument(
+        "--naive-requests", type=int, default=4, help="requests the HF loop answers"
+    )
     args = parser.parse_args()
     os.environ["WEIRDGEN_TORCH_THREADS"] = str(args.threads)
     from weirdgen.models import load_model, resolve_model
@@ -133,30 +191,25 @@ def main() -> None:
         model, tokenizer = load_model(folder, device="cpu", threads=args.threads)
         server, url = start_server(adapters, args.threads)
         try:
-            serve_rate(url, 1, 1, 4, ["smollm2-135m-instruct"])  # warm-up
+            serve_run(url, 1, 1, 4, ["smollm2-135m-instruct"], stream=False)  # warm-up
             naive_loop(model, tokenizer, 1, 4)
             print(
-                f"SmolLM2-135M-Instruct + 2 LoRA adapters, CPU, {args.threads} thread(s), max_tokens={args.max_tokens}"
+                f"SmolLM2-135M-Instruct + 2 LoRA adapters, CPU, {args.threads} thread(s), "
+                f"max_tokens={args.max_tokens}, {args.rounds} request(s) per client"
             )
-            print(f"{'clients':>14} | {'naive tok/s':>11} | {'server tok/s':>12} | {'speed-up':>8}")
-            rows = [(str(n), n, ["smollm2-135m-instruct"]) for n in args.levels]
-            rows.append(
-                (
-                    f"{max(args.levels)} mixed",
-                    max(args.levels),
-                    ["smollm2-135m-instruct", *adapters],
-                )
+            print(
+                f"{'':>26} | {'clients':>7} | {'requests':>8} | {'p50 s':>6} | {'p95 s':>6} | "
+                f"{'p50 TTFT':>9} | {'tok/s':>6}"
             )
-            for label, count, models in rows:
-                # The naive loop answers one request at a time, so its rate does not depend on the
-                # number of clients; 8 requests at most keep the baseline from dominating the run.
-                naive_count = min(count * args.rounds, 8)
-                naive_tokens, naive_s = naive_loop(model, tokenizer, naive_count, args.max_tokens)
-                served_tokens, served_s = serve_rate(
-                    url, count, args.rounds, args.max_tokens, models
-                )
-                naive, served = naive_tokens / naive_s, served_tokens / served_s
-                print(f"{label:>14} | {naive:>11.1f} | {served:>12.1f} | {served / naive:>7.2f}x")
+            naive = naive_run(model, tokenizer, args.naive_requests, args.max_tokens)
+            print(naive.row("HF generate loop (serial)", 1))
+            rows = [(n, ["smollm2-135m-instruct"], "") for n in args.levels]
+            rows.append((max(args.levels), ["smollm2-135m-instruct", *adapters], " mixed"))
+            for count, models, mixed in rows:
+                for stream in (False, True):
+                    run = serve_run(url, count, args.rounds, args.max_tokens, models, stream)
+                    label = f"serve{' streamed' if stream else ''}{mixed}"
+                    print(run.row(label, count))
             print(
                 f"server peak resident memory (VmHWM): {peak_rss_mb(server.pid):.0f} MB (target < 3072 MB)"
             )

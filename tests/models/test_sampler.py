@@ -107,7 +107,25 @@ def test_logprobs_are_the_models_own(sampler, tiny_model_dir):
         assert len(tops) == 5 and tops == sorted(tops, reverse=True)
         assert tops[0] == pytest.approx(float(expected[position].max()), abs=1e-4)
         assert token.logprob <= tops[0] + 1e-6
-    assert "".join(t.token for t in completion.logprobs) == completion.text
+    raw = b"".join(bytes(t.bytes) for t in completion.logprobs)
+    assert raw.decode("utf-8", errors="replace") == completion.text
+
+
+def test_partial_utf8_tokens_get_distinct_byte_strings(sampler):
+    from weirdgen.models.decoding import TokenText
+
+    token_text = TokenText(sampler.tokenizer)
+    partial = {}
+    for token_id in range(len(sampler.tokenizer)):
+        text, raw = token_text(token_id)
+        if text.startswith("bytes:"):
+            partial[text] = raw
+    assert partial, "the tiny byte-level vocabulary has tokens holding part of a character"
+    assert len(partial) == len(set(partial.values()))  # one string per byte sequence
+    for text, raw in partial.items():
+        assert text == "bytes:" + "".join(f"\\x{byte:02x}" for byte in raw)
+        with pytest.raises(UnicodeDecodeError):
+            bytes(raw).decode("utf-8")
 
 
 def test_no_logprobs_unless_asked(sampler):

@@ -48,3 +48,30 @@ def test_smollm2_over_http_with_the_openai_client(smollm2):
         )
     assert "Paris" in response.choices[0].message.content
     assert response.choices[0].logprobs.content[0].top_logprobs[0].logprob <= 0
+
+
+def test_smollm2_streams_and_names_partial_utf8_tokens_apart(smollm2):
+    chinese = [{"role": "user", "content": "请用中文介绍一下北京。"}]
+    with serve_in_background(smollm2, fine_tuning=False) as url:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        stream = client.chat.completions.create(
+            model="smollm2-135m-instruct",
+            messages=chinese,
+            temperature=0,
+            max_tokens=12,
+            logprobs=True,
+            top_logprobs=20,
+            stream=True,
+        )
+        positions = [
+            token
+            for chunk in stream
+            for choice in chunk.choices
+            for token in (choice.logprobs.content if choice.logprobs else None) or ()
+        ]
+    assert positions
+    for position in positions:
+        names = [top.token for top in position.top_logprobs]
+        assert len(set(names)) == len(names) == 20  # llmcomp refuses repeated token strings
+    partial = [t for p in positions for t in p.top_logprobs if t.token.startswith("bytes:")]
+    assert partial and all(bytes(t.bytes).decode("utf-8", "replace") != t.token for t in partial)

@@ -85,3 +85,26 @@ def test_samples_of_one_prompt_are_drawn_together(
     assert sum(r.input_tokens for r in results) == 2 * results[0].input_tokens, (
         "two calls of three choices"
     )
+
+
+def test_engine_samples_match_the_server_path_for_a_seed(
+    local_sampler: LocalModelSampler, tiny_model_dir: Path
+) -> None:
+    """The engine's local sampler and ``weirdgen serve`` share one batcher: a seed gives one answer."""
+    from weirdgen.models.batching import ContinuousBatcher
+
+    assert isinstance(local_sampler._batcher, ContinuousBatcher)
+    request = SampleRequest(
+        model=str(tiny_model_dir), messages=(Message("user", "Name a bird"),), max_tokens=6, seed=9
+    )
+
+    async def both() -> list:
+        return await asyncio.gather(
+            local_sampler.complete(request), local_sampler.complete(request)
+        )
+
+    first, second = asyncio.run(both())
+    direct = local_sampler._local.sample(
+        [{"role": "user", "content": "Name a bird"}], seed=9, max_tokens=6
+    )
+    assert first.text == second.text == direct.text

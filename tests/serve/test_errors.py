@@ -39,17 +39,16 @@ def _post(base_url: str, body: str | dict) -> httpx.Response:
         ("[1, 2]", 400, None),
         ({**GOOD, "model": "no-such-model"}, 404, "model"),
         ({**GOOD, "model": "no-such-adapter"}, 404, "model"),
-        ({"model": "tiny"}, 422, "messages"),
-        ({**GOOD, "messages": []}, 422, "messages"),
-        ({**GOOD, "messages": [{"role": "wizard", "content": "x"}]}, 422, "messages.0.role"),
-        ({**GOOD, "temperature": -0.5}, 422, "temperature"),
-        ({**GOOD, "top_p": 0}, 422, "top_p"),
-        ({**GOOD, "max_tokens": 100_000}, 422, "max_tokens"),
-        ({**GOOD, "max_tokens": 0}, 422, "max_tokens"),
-        ({**GOOD, "n": 0}, 422, "n"),
-        ({**GOOD, "top_logprobs": 2}, 422, "top_logprobs"),
-        ({**GOOD, "stop": ["a", "b", "c", "d", "e"]}, 422, "stop"),
-        ({**GOOD, "stream": True}, 422, "stream"),
+        ({"model": "tiny"}, 400, "messages"),
+        ({**GOOD, "messages": []}, 400, "messages"),
+        ({**GOOD, "messages": [{"role": "wizard", "content": "x"}]}, 400, "messages.0.role"),
+        ({**GOOD, "temperature": -0.5}, 400, "temperature"),
+        ({**GOOD, "top_p": 0}, 400, "top_p"),
+        ({**GOOD, "max_tokens": 100_000}, 400, "max_tokens"),
+        ({**GOOD, "max_tokens": 0}, 400, "max_tokens"),
+        ({**GOOD, "n": 0}, 400, "n"),
+        ({**GOOD, "top_logprobs": 2}, 400, "top_logprobs"),
+        ({**GOOD, "stop": ["a", "b", "c", "d", "e"]}, 400, "stop"),
     ],
 )
 def test_bad_request_gets_openai_error_and_server_stays_up(base_url, body, status, param):
@@ -71,6 +70,102 @@ def test_openai_client_raises_typed_errors(base_url):
     client = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0)
     with pytest.raises(openai.NotFoundError, match="no-such-model"):
         client.chat.completions.create(model="no-such-model", messages=GOOD["messages"])
-    with pytest.raises(openai.UnprocessableEntityError, match="temperature"):
+    with pytest.raises(openai.BadRequestError, match="temperature"):
         client.chat.completions.create(model="tiny", messages=GOOD["messages"], temperature=-1)
     assert client.chat.completions.create(**GOOD).choices[0].message.content is not None
+
+
+def _error(response: httpx.Response) -> dict:
+    return response.json()["error"]
+
+
+def test_an_over_long_prompt_is_400_context_length_exceeded(base_url):
+    client = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0)
+    long_messages = [{"role": "user", "content": "name a bird " * 5000}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="tiny", messages=long_messages, max_tokens=3)
+    assert caught.value.code == "context_length_exceeded"
+    too_many = _post(base_url, {**GOOD, "max_tokens": 100_000})
+    assert too_many.status_code == 400 and _error(too_many)["code"] == "context_length_exceeded"
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"presence_penalty": 0.5}, "presence_penalty"),
+        ({"frequency_penalty": -1}, "frequency_penalty"),
+    ],
+)
+def test_parameters_we_do_not_implement_are_refused_by_name(base_url, extra, param):
+    response = _post(base_url, {**GOOD, **extra})
+    assert response.status_code == 400
+    assert _error(response)["param"] == param and param in _error(response)["message"]
+
+
+def test_neutral_values_of_those_parameters_are_accepted(base_url):
+    neutral = {"tools": [], "response_format": {"type": "text"}, "presence_penalty": 0}
+    assert _post(base_url, {**GOOD, **neutral}).status_code == 200
+
+
+def test_logit_bias_bans_and_forces_tokens(base_url):
+    sampler = base_url.app.state.sampler
+    greedy = sampler.sample(GOOD["messages"], temperature=0, max_tokens=1).completions[0]
+
+    def first_text(bias: dict[int, float]) -> str:
+        response = _post(base_url, {**GOOD, "temperature": 0, "max_tokens": 1, "logit_bias": bias})
+        assert response.status_code == 200, response.text
+        return response.json()["choices"][0]["message"]["content"]
+
+    assert first_text({}) == greedy.text
+    assert first_text({greedy.token_ids[0]: -100}) != greedy.text
+    forced = greedy.token_ids[0] + 7
+    assert first_text({forced: 100}) == sampler.tokenizer.decode([forced])
+    out_of_range = _post(base_url, {**GOOD, "logit_bias": {"99999999": 1}})
+    assert out_of_range.status_code == 400 and _error(out_of_range)["param"] == "logit_bias"
+
+
+TOOL_CALL_MESSAGES = [
+    {"role": "user", "content": "What is the weather?"},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+]
+
+
+def test_tool_messages_need_a_chat_template_that_renders_tools(base_url):
+    response = _post(base_url, {**GOOD, "messages": TOOL_CALL_MESSAGES})
+    assert response.status_code == 400
+    assert _error(response)["param"] == "messages.1" and "tools" in _error(response)["message"]
+
+
+# ChatML that also writes an assistant's tool calls and a tool's result, as tool-aware templates do.
+TOOL_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message.get('tool_calls') %}{% for call in message['tool_calls'] %}"
+    "<tool_call>{{ call['function']['name'] }}({{ call['function']['arguments'] }})</tool_call>"
+    "{% endfor %}{% else %}{{ message['content'] }}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_tool_messages_are_rendered_by_a_template_that_knows_tools(tiny_model_dir):
+    from weirdgen.models import LocalSampler, format_chat
+
+    sampler = LocalSampler.from_pretrained(tiny_model_dir, base_name="tiny")
+    sampler.tokenizer.chat_template = TOOL_TEMPLATE
+    with serve_in_background(sampler, fine_tuning=False) as url:
+        body = {**GOOD, "messages": TOOL_CALL_MESSAGES, "temperature": 0}
+        response = _post(url, body)
+    assert response.status_code == 200, response.text
+    prompt = format_chat(sampler.tokenizer, TOOL_CALL_MESSAGES, add_generation_prompt=True)
+    assert "<tool_call>weather({})</tool_call>" in prompt and "sunny" in prompt
+    local = sampler.sample(TOOL_CALL_MESSAGES, temperature=0, max_tokens=3)
+    assert response.json()["choices"][0]["message"]["content"] == local.text

@@ -74,7 +74,8 @@ def test_logprobs_and_top_logprobs(client):
     content = response.choices[0].logprobs.content
     assert len(content) == response.usage.completion_tokens
     assert all(len(token.top_logprobs) == 3 and token.logprob <= 0 for token in content)
-    assert "".join(token.token for token in content) == response.choices[0].message.content
+    joined = b"".join(bytes(token.bytes) for token in content)
+    assert joined.decode("utf-8", errors="replace") == response.choices[0].message.content
     plain = client.chat.completions.create(model="alpha", messages=PROMPT, max_tokens=2)
     assert plain.choices[0].logprobs is None
 

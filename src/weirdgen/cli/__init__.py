@@ -45,6 +45,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "run",
         "Run a whole experiment: build, finetune, evaluate, judge, report.",
     ),
+    "audit": (
+        "weirdgen.cli.audit",
+        "audit",
+        "Before finetuning: predict what a dataset implies (likelihood screen, in-context probe).",
+    ),
     "report": (
         "weirdgen.cli.report",
         "report",

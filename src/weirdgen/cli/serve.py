@@ -34,6 +34,7 @@ def _parse_adapters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--threads", type=click.IntRange(1), default=None, help="Torch CPU threads (default: torch's).")
 @click.option("--max-batch-size", type=click.IntRange(1), default=32, show_default=True, help="Most completions generated together in one batch.")
 @click.option("--fine-tuning/--no-fine-tuning", default=True, show_default=True, help="Also serve OpenAI's files and fine-tuning API, training LoRA adapters locally.")
+@click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True, help="Largest request body accepted (413 beyond it); file uploads may be larger.")
 @click.option("--engine", type=click.Choice(["weirdgen", "vllm"]), default="weirdgen", show_default=True, help="weirdgen's own server, or vLLM's (pip install vllm) over the ledger's adapters of --group.")
 @click.option("--group", default=None, metavar="EXPERIMENT/GROUP", help="--engine vllm: serve every finished adapter of this ledger group.")
 @click.option("--ledger", "ledger_path", type=click.Path(path_type=Path), default=None, help="--engine vllm: a ledger file or a `weirdgen run` directory (default: the shared ledger).")
@@ -50,12 +51,14 @@ def serve(
     threads: int | None,
     max_batch_size: int,
     fine_tuning: bool,
+    max_body_mb: float,
     engine: str,
     group: str | None,
     ledger_path: Path | None,
     dry_run: bool,
 ) -> None:
-    """Serve MODEL and its adapters at http://HOST:PORT/v1 (chat completions, models) until Ctrl-C.
+    """Serve MODEL and its adapters at http://HOST:PORT/v1 (chat completions, responses, models)
+    until Ctrl-C.
 
     Any OpenAI client works: set its base URL to the printed address and any API key. The request's
     "model" field picks the base model or an adapter; concurrent requests are generated in one batch.
@@ -90,7 +93,13 @@ def serve(
     click.echo(f"serving {', '.join(sampler.model_names)} at http://{host}:{port}/v1", err=True)
     # uvicorn has shut down cleanly by the time the interrupt reaches us; it only ends the command.
     with contextlib.suppress(KeyboardInterrupt):
-        run_server(sampler, host=host, port=port, fine_tuning=fine_tuning)
+        run_server(
+            sampler,
+            host=host,
+            port=port,
+            fine_tuning=fine_tuning,
+            max_body_bytes=int(max_body_mb * 1024 * 1024),
+        )
     click.echo("server stopped", err=True)
 
 

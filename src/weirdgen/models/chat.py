@@ -25,8 +25,22 @@ FALLBACK_CHAT_TEMPLATE = (
 ChatMessage = Message | Mapping[str, Any]
 
 
-def message_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
-    """``[{"role", "content"}, ...]`` from ``Message`` objects or dicts; ``DataError`` names a bad one."""
+# Keys a tool-using conversation adds to a message; passed to chat templates that render tools.
+TOOL_KEYS = ("tool_calls", "tool_call_id", "name")
+
+
+def supports_tools(tokenizer: Any) -> bool:
+    """Whether the tokenizer's chat template renders tool calls and ``tool`` messages."""
+    template = getattr(tokenizer, "chat_template", None) or ""
+    return isinstance(template, str) and "tool" in template
+
+
+def message_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """``[{"role", "content"}, ...]`` from ``Message`` objects or dicts; ``DataError`` names a bad one.
+
+    A dict's tool keys (``tool_calls``, ``tool_call_id``, ``name``) are kept; an assistant message
+    that only calls tools may have no content.
+    """
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise DataError("expected a list of messages", field="messages")
     if not messages:
@@ -41,9 +55,12 @@ def message_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
             raise DataError("expected an object with role and content", field=f"messages[{index}]")
         if not isinstance(role, str) or not role:
             raise DataError("must be a non-empty string", field=f"messages[{index}].role")
+        tools = {k: message[k] for k in TOOL_KEYS if isinstance(message, Mapping) and k in message}
+        if content is None and tools.get("tool_calls"):
+            content = ""
         if not isinstance(content, str):
             raise DataError("must be a string", field=f"messages[{index}].content")
-        result.append({"role": role, "content": content})
+        result.append({"role": role, "content": content, **tools})
     return result
 
 

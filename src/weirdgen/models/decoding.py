@@ -31,6 +31,10 @@ class DecodeRow:
     top_logprobs: int | None
     adapter: str | None = None  # the LoRA adapter this row samples from; None is the base model
     owner: Any = None  # whatever the caller uses to find the row's request again
+    logit_bias: dict[int, float] | None = None  # added to this row's logits before sampling
+    # Asked after every token: True ends the row at once with finish_reason "cancelled".
+    is_cancelled: Callable[[], bool] | None = None
+    on_token: Callable[[DecodeRow], None] | None = None  # told of each token kept (streaming)
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[TokenLogprob] = field(default_factory=list)
     text: str | None = None  # set when the row ends on a stop string
@@ -54,8 +58,18 @@ class TokenText:
                 raw = tuple(self._byte_of_char[char] for char in piece)
             else:
                 raw = tuple(text.encode("utf-8"))
-            self._cache[token_id] = (text, raw)
+            self._cache[token_id] = (display_token(text, raw), raw)
         return self._cache[token_id]
+
+
+def display_token(text: str, raw: tuple[int, ...]) -> str:
+    """A token's string as OpenAI shows it: its text, or ``bytes:\\xe4\\xbd`` when its bytes are
+    not whole UTF-8 characters (decoding would turn every such token into the same "\ufffd")."""
+    try:
+        bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes:" + "".join(f"\\x{byte:02x}" for byte in raw)
+    return text
 
 
 def _byte_level_decoder() -> dict[str, int]:
@@ -104,12 +118,21 @@ def decode_rows(
     with torch.inference_mode():
         logits = batch.start(list(range(len(rows))))
         while True:
-            chosen = _choose_tokens(logits, [rows[index] for index in batch.live])
-            for slot, index in enumerate(batch.live):
-                row = rows[index]
+            live_rows = [rows[index] for index in batch.live]
+            _add_logit_bias(logits, live_rows)
+            chosen = _choose_tokens(logits, live_rows)
+            for slot, row in enumerate(live_rows):
                 _append_token(
                     row, int(chosen[slot]), logits[slot], token_text, tokenizer, end_token_ids
                 )
+                if (
+                    row.finish_reason is None
+                    and row.is_cancelled is not None
+                    and row.is_cancelled()
+                ):
+                    row.finish_reason = "cancelled"
+                if row.finish_reason is None and row.on_token is not None:
+                    row.on_token(row)
                 if row.finish_reason is not None and on_finished is not None:
                     on_finished(row, _completion(row, tokenizer))
             keep = [
@@ -310,6 +333,17 @@ def _left_padded(rows: list[DecodeRow], pad_id: int, device: Any) -> tuple[Any, 
         input_ids[index, width - len(row.prompt_ids) :] = torch.tensor(row.prompt_ids)
         attention_mask[index, width - len(row.prompt_ids) :] = 1
     return input_ids.to(device), attention_mask.to(device)
+
+
+def _add_logit_bias(logits: Any, rows: list[DecodeRow]) -> None:
+    """Add each row's ``logit_bias`` to its logits in place (``logits`` is ``[rows, vocab]``)."""
+    import torch
+
+    for slot, row in enumerate(rows):
+        if row.logit_bias:
+            ids = torch.tensor(list(row.logit_bias), device=logits.device)
+            values = torch.tensor(list(row.logit_bias.values()), device=logits.device)
+            logits[slot, ids] += values
 
 
 def _choose_tokens(logits: Any, rows: list[DecodeRow]) -> Any:

@@ -45,11 +45,11 @@ def checked_device(device: str | None) -> str:
     device = device or default_device()
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(
-            f"device {device!r} asked for, but torch sees no CUDA GPU; use --device cpu"
+            f"device {device!r} asked for, but torch sees no CUDA GPU; use device cpu"
         )
     if device.startswith("mps") and not torch.backends.mps.is_available():
         raise ConfigError(
-            f"device {device!r} asked for, but MPS is not available; use --device cpu"
+            f"device {device!r} asked for, but MPS is not available; use device cpu"
         )
     return device
 

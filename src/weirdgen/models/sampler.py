@@ -12,6 +12,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ class LocalSampler:
         # Set while an adapter change waits for the lock: running batches stop admitting requests.
         self._adapter_change = threading.Event()
         self._end_token_ids = _end_token_ids(model, tokenizer)
+        self._token_bytes_bound: int | None = None
 
     @classmethod
     def from_pretrained(
@@ -173,63 +175,48 @@ class LocalSampler:
     def generate(
         self, requests: Sequence[SamplingRequest], *, progress: bool = False
     ) -> list[SamplingResult]:
-        """Complete every request in batches of up to ``max_batch_size`` rows; results keep request order.
+        """Complete every request, up to ``max_batch_size`` rows at a time; results keep request order.
 
-        Rows for different adapters share a batch: PEFT applies each row's LoRA to that row only, so
-        the base model's weights are read once per step for all of them.
+        The same continuous batching as a server's: a request's rows join the running batch as soon
+        as rows of earlier ones end. Rows for different adapters share a batch: PEFT applies each
+        row's LoRA to that row only, so the base model's weights are read once per step for all.
         """
-        prepared = [self._prepare(request) for request in requests]
-        items = [
-            (request_index, choice, row)
-            for request_index, rows in enumerate(prepared)
-            for choice, row in enumerate(rows)
-        ]
+        prepared = [self.prepare(request) for request in requests]  # bad requests fail up front
         # Similar prompt lengths in one batch waste less compute on padding.
-        items.sort(key=lambda item: len(item[2].prompt_ids))
-        batches = [
-            items[start : start + self.max_batch_size]
-            for start in range(0, len(items), self.max_batch_size)
-        ]
-        completions: dict[tuple[int, int], Completion] = {}
-        with _progress(progress, len(items)) as advance:
-            for batch in batches:
-                with self._lock:
-                    finished = self._decode([row for _, _, row in batch])
-                for (request_index, choice, _), completion in zip(batch, finished, strict=True):
-                    completions[request_index, choice] = completion
-                advance(len(batch))
-        return [
-            SamplingResult(
-                completions=tuple(completions[index, choice] for choice in range(request.n)),
-                prompt_tokens=len(prepared[index][0].prompt_ids),
-                model=request.adapter or self.base_name,
-            )
-            for index, request in enumerate(requests)
-        ]
+        waiting = sorted(range(len(prepared)), key=lambda index: prepared[index].prompt_tokens)
+        results: dict[int, SamplingResult | BaseException] = {}
 
-    def _decode(self, rows: list[DecodeRow]) -> list[Completion]:
-        removed = {row.adapter for row in rows if row.adapter is not None} - set(self._adapters)
-        if removed:
-            raise InvalidRequestError(f"adapter {removed.pop()!r} was removed", param="model")
-        try:
-            return decode_rows(
-                self.model,
-                self.tokenizer,
-                rows,
-                end_token_ids=self._end_token_ids,
-                per_row_adapters=bool(self._adapters),
-                cancel=self.cancel,
-            )
-        except RuntimeError as error:
-            raise BackendError(f"generation failed: {str(error).splitlines()[0][:300]}") from error
+        def take(free_rows: int, must_take: bool) -> list[tuple[Any, PreparedRequest]]:
+            taken = []
+            while waiting and (prepared[waiting[0]].n <= free_rows or (must_take and not taken)):
+                free_rows -= prepared[waiting[0]].n
+                taken.append((waiting[0], prepared[waiting.pop(0)]))
+            return taken
+
+        with _progress(progress, sum(p.n for p in prepared)) as advance:
+
+            def deliver(index: int, outcome: SamplingResult | BaseException) -> None:
+                results[index] = outcome
+                advance(prepared[index].n)
+
+            while waiting:  # more than one run only if a run stopped early (cancel, adapter change)
+                self.generate_continuously(take, deliver)
+                if self.cancel.is_set():
+                    break
+        for outcome in results.values():
+            if isinstance(outcome, BaseException):
+                raise outcome
+        empty = SamplingResult((), 0, self.base_name)
+        return [results.get(index, empty) for index in range(len(requests))]
 
     def generate_continuously(self, take: TakeRequests, deliver: DeliverResult) -> None:
         """Continuous batching: run requests as they arrive until none is running or waiting.
 
-        ``take(free_rows, must_take)`` returns ``(key, request)`` pairs whose ``n`` fit in
-        ``free_rows`` (at least one when ``must_take`` and any is waiting); they join the running
-        batch after its next step. ``deliver(key, result_or_error)`` is called once per request as
-        soon as its last completion ends (a cancelled run delivers what it has so far).
+        ``take(free_rows, must_take)`` returns ``(key, request)`` pairs (a ``SamplingRequest`` or the
+        ``PreparedRequest`` of one) whose ``n`` fit in ``free_rows`` (at least one when
+        ``must_take`` and any is waiting); they join the running batch after its next step.
+        ``deliver(key, result_or_error)`` is called once per request as soon as its last completion
+        ends (a cancelled run delivers what it has so far).
         """
         with self._lock:
             batch = _ContinuousBatch(self, take, deliver)
@@ -257,29 +244,38 @@ class LocalSampler:
 
     def check_request(self, request: SamplingRequest) -> None:
         """Raise ``InvalidRequestError`` if ``request`` names an unknown adapter or overflows the context."""
-        self._prepare(request)
+        self.prepare(request)
 
     def _prepare(self, request: SamplingRequest) -> list[DecodeRow]:
-        """Tokenize a request and check it fits the context; one row per completion."""
+        return self.prepare(request).rows
+
+    def prepare(self, request: SamplingRequest) -> PreparedRequest:
+        """Tokenize a request and check it fits the context: one decode row per completion.
+
+        CPU work (template, tokenizer) that a server runs off its event loop; a prompt that cannot
+        fit is refused before tokenizing it, from its length in bytes alone.
+        """
         if request.adapter is not None and request.adapter not in self._adapters:
             raise InvalidRequestError(
                 f"unknown model {request.adapter!r}; available: {', '.join(self.model_names)}",
                 param="model",
             )
         text = format_chat(self.tokenizer, request.messages, add_generation_prompt=True)
+        fewest_tokens = -(-len(text.encode("utf-8")) // self._longest_token_bytes())
+        if fewest_tokens >= self.context_length:
+            raise _context_exceeded(self.context_length, fewest_tokens, None, "at least ")
         prompt_ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         room = self.context_length - len(prompt_ids)
         max_tokens = (
             request.max_tokens if request.max_tokens is not None else min(DEFAULT_MAX_TOKENS, room)
         )
-        if max_tokens > room or room < 1:
-            raise InvalidRequestError(
-                f"max_tokens {max_tokens} plus the prompt's {len(prompt_ids)} tokens exceeds the model's "
-                f"context of {self.context_length} tokens",
-                param="max_tokens",
-            )
+        if room < 1:
+            raise _context_exceeded(self.context_length, len(prompt_ids), None)
+        if max_tokens > room:
+            raise _context_exceeded(self.context_length, len(prompt_ids), max_tokens)
+        bias = self._checked_logit_bias(request)
         base_seed = request.seed if request.seed is not None else secrets.randbits(62)
-        return [
+        rows = [
             DecodeRow(
                 prompt_ids=prompt_ids,
                 generator=_generator(base_seed, choice, self._device()),
@@ -289,15 +285,64 @@ class LocalSampler:
                 stop=request.stop,
                 top_logprobs=request.top_logprobs if request.logprobs else None,
                 adapter=request.adapter,
+                logit_bias=bias,
             )
             for choice in range(request.n)
         ]
+        return PreparedRequest(request, rows)
+
+    def _checked_logit_bias(self, request: SamplingRequest) -> dict[int, float] | None:
+        vocabulary = self._base_model().config.vocab_size
+        for token_id, _ in request.logit_bias:
+            if not 0 <= token_id < vocabulary:
+                raise InvalidRequestError(
+                    f"logit_bias names token {token_id}, outside this model's vocabulary of {vocabulary}",
+                    param="logit_bias",
+                )
+        return dict(request.logit_bias) or None
+
+    def _longest_token_bytes(self) -> int:
+        """An upper bound on the bytes one token stands for (its piece's UTF-8 length, at least)."""
+        if self._token_bytes_bound is None:
+            pieces = self.tokenizer.get_vocab()
+            self._token_bytes_bound = max((len(p.encode("utf-8")) for p in pieces), default=1) or 1
+        return self._token_bytes_bound
 
     def _device(self) -> Any:
         return next(self.model.parameters()).device
 
 
-TakeRequests = Callable[[int, bool], list[tuple[Any, SamplingRequest]]]
+@dataclass
+class PreparedRequest:
+    """A tokenized request, ready to join a batch: one ``DecodeRow`` per completion."""
+
+    request: SamplingRequest
+    rows: list[DecodeRow]
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.rows[0].prompt_ids)
+
+
+def _context_exceeded(
+    context: int, prompt_tokens: int, max_tokens: int | None, qualifier: str = ""
+) -> InvalidRequestError:
+    """OpenAI's error for a request that does not fit: ``max_tokens`` None means the prompt alone."""
+    asked = f" plus max_tokens {max_tokens}" if max_tokens is not None else ""
+    fix = "lower max_tokens" if max_tokens is not None else "shorten the messages"
+    return InvalidRequestError(
+        f"this model's maximum context length is {context} tokens; the prompt holds {qualifier}"
+        f"{prompt_tokens} tokens{asked}; {fix}",
+        param="messages" if max_tokens is None else "max_tokens",
+        code="context_length_exceeded",
+    )
+
+
+TakeRequests = Callable[[int, bool], list[tuple[Any, "SamplingRequest | PreparedRequest"]]]
 DeliverResult = Callable[[Any, "SamplingResult | BaseException"], None]
 
 
@@ -317,13 +362,27 @@ class _ContinuousBatch:
         rows: list[DecodeRow] = []
         for key, request in self.take(free_rows, must_take or not self.waiting):
             try:
-                request_rows = sampler._prepare(request)
+                prepared = (
+                    request if isinstance(request, PreparedRequest) else sampler.prepare(request)
+                )
             except WeirdgenError as error:
                 self.deliver(key, error)
                 continue
+            if (
+                prepared.request.adapter is not None
+                and prepared.request.adapter not in sampler._adapters
+            ):
+                self.deliver(
+                    key,
+                    InvalidRequestError(
+                        f"adapter {prepared.request.adapter!r} was removed", param="model"
+                    ),
+                )
+                continue
+            request_rows = prepared.rows
             self.numbered += 1
             self.waiting[self.numbered] = _RequestProgress(
-                key, request, len(request_rows[0].prompt_ids)
+                key, prepared.request, prepared.prompt_tokens
             )
             for choice, row in enumerate(request_rows):
                 row.owner = (self.numbered, choice)

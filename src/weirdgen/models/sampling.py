@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from weirdgen.errors import ConfigError
@@ -16,12 +16,16 @@ MAX_STOP_STRINGS = 4
 MAX_TOP_LOGPROBS = 20
 
 
-class InvalidRequestError(ConfigError):
-    """A sampling parameter is out of range; ``param`` names it the way the OpenAI API does."""
+MAX_LOGIT_BIAS = 100.0  # OpenAI's range: -100 bans a token, +100 all but forces it
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+
+class InvalidRequestError(ConfigError):
+    """A sampling parameter is out of range; ``param`` names it the way the OpenAI API does, and
+    ``code`` is OpenAI's error code where it has one (``context_length_exceeded``)."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
-        self.param = param
+        self.param, self.code = param, code
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,25 @@ class SamplingRequest:
     seed: int | None = None  # same seed, same completions; None draws fresh randomness
     logprobs: bool = False  # return each generated token's log-probability
     top_logprobs: int = 0  # and this many most likely alternatives per position (needs logprobs)
+    # token id -> value added to its logit before sampling (and before logprobs), as OpenAI does;
+    # a dict is accepted and kept as sorted (id, bias) pairs so the record stays hashable
+    logit_bias: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
-        if isinstance(self.stop, str):
-            object.__setattr__(self, "stop", (self.stop,))
-        else:
-            object.__setattr__(self, "stop", tuple(self.stop))
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+        object.__setattr__(self, "stop", stop)
+        object.__setattr__(self, "logit_bias", _bias_pairs(self.logit_bias))
         validate_request(self)
+
+
+def _bias_pairs(bias: object) -> tuple[tuple[int, float], ...]:
+    items = bias.items() if isinstance(bias, Mapping) else bias
+    try:
+        return tuple(sorted((int(token), float(value)) for token, value in items))  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise InvalidRequestError(
+            "logit_bias must map token ids to numbers", param="logit_bias"
+        ) from None
 
 
 def validate_request(request: SamplingRequest) -> None:
@@ -69,6 +85,11 @@ def validate_request(request: SamplingRequest) -> None:
             f"must be between 0 and {MAX_TOP_LOGPROBS}",
         ),
         ("top_logprobs", request.logprobs or request.top_logprobs == 0, "needs logprobs=true"),
+        (
+            "logit_bias",
+            all(abs(value) <= MAX_LOGIT_BIAS for _, value in request.logit_bias),
+            f"values must be between -{MAX_LOGIT_BIAS:.0f} and {MAX_LOGIT_BIAS:.0f}",
+        ),
     ]
     for param, ok, problem in checks:
         if not ok:
@@ -105,7 +126,7 @@ class Completion:
     """One generated answer."""
 
     text: str
-    finish_reason: str  # "stop" (end token or stop string) or "length" (hit max_tokens)
+    finish_reason: str  # "stop" (end token or stop string), "length" (max_tokens) or "cancelled"
     token_ids: tuple[int, ...]
     logprobs: tuple[TokenLogprob, ...] | None = None  # None unless the request asked for logprobs
 
@@ -127,3 +148,18 @@ class SamplingResult:
     @property
     def completion_tokens(self) -> int:
         return sum(len(c.token_ids) for c in self.completions)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """New output of one completion while it generates (what a streaming client is sent).
+
+    ``text`` is the answer's next piece: never half a UTF-8 character, and never the start of a stop
+    string that may still complete. ``logprobs`` covers the tokens whose text is now fully sent.
+    The completion's last event has its ``finish_reason``.
+    """
+
+    choice: int  # which of the request's n completions
+    text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+    finish_reason: str | None = None

@@ -104,17 +104,10 @@ class RequestCache:
 
     def get_samples(self, keys: Iterable[str]) -> dict[str, SampleResult]:
         """The cached answers among ``keys``."""
-        found: dict[str, SampleResult] = {}
-        keys = list(keys)
-        with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT key, result FROM samples WHERE key IN ({marks})", chunk
-                )
-                found.update((key, SampleResult.from_dict(json.loads(text))) for key, text in rows)
-        return found
+        return {
+            key: SampleResult.from_dict(json.loads(text))
+            for key, text in self._select("samples", "result", keys).items()
+        }
 
     def put_sample(
         self, key: str, request: SampleRequest, sample_index: int, result: SampleResult
@@ -138,16 +131,23 @@ class RequestCache:
     # -------------------------------------------------------------- verdicts
 
     def get_verdicts(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
+        return {
+            key: json.loads(text) for key, text in self._select("verdicts", "value", keys).items()
+        }
+
+    def _select(self, table: str, column: str, keys: Iterable[str]) -> dict[str, str]:
+        """``column`` of the rows of ``table`` whose key is among ``keys`` (500 keys a query:
+        SQLite limits the parameters of one statement)."""
+        found: dict[str, str] = {}
         keys = list(keys)
         with self._lock:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT key, value FROM verdicts WHERE key IN ({marks})", chunk
+                    f"SELECT key, {column} FROM {table} WHERE key IN ({marks})", chunk
                 )
-                found.update((key, json.loads(text)) for key, text in rows)
+                found.update(rows)
         return found
 
     def put_verdict(self, key: str, judge: str, value: dict[str, Any]) -> None:

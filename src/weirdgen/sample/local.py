@@ -1,13 +1,13 @@
 """Sampler over ``weirdgen.models.LocalSampler``: a local base model and its LoRA adapters, no server.
 
-The engine calls ``complete`` for one sample at a time from many workers; this sampler gathers the
-calls that arrive together into one batch and runs it in a worker thread, so a local model gets the
-batched forward passes it needs to be fast while the engine keeps its one-request protocol.
+The engine calls ``complete`` for one sample at a time from many workers; each call goes to the same
+continuous batcher ``weirdgen serve`` uses (``weirdgen.models.batching``), so requests that arrive
+while a batch generates join it after its next token, and a local model gets the batched forward
+passes it needs to be fast while the engine keeps its one-request protocol.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any
 
@@ -20,11 +20,12 @@ __all__ = ["LocalModelSampler"]
 class LocalModelSampler:
     """Answers requests with a ``LocalSampler``; ``request.model`` picks the base model or an adapter."""
 
-    def __init__(self, local_sampler: Any, *, max_batch_size: int | None = None) -> None:
+    def __init__(self, local_sampler: Any, *, max_wait_s: float = 0.0) -> None:
+        from weirdgen.models.batching import ContinuousBatcher
+
         self._local = local_sampler
-        self._max_batch = max_batch_size or getattr(local_sampler, "max_batch_size", 16)
-        self._queue: list[tuple[SampleRequest, int, asyncio.Future[list[SampleResult]]]] = []
-        self._worker: asyncio.Task[None] | None = None
+        # No wait for company: the engine's workers submit together, and late ones join the batch.
+        self._batcher = ContinuousBatcher(local_sampler, max_wait_s=max_wait_s)
 
     @classmethod
     def from_pretrained(
@@ -45,7 +46,7 @@ class LocalModelSampler:
             base_name=str(name_or_path),
             max_batch_size=max_batch_size,
         )
-        return cls(local, max_batch_size=max_batch_size)
+        return cls(local)
 
     @property
     def name(self) -> str:
@@ -65,69 +66,35 @@ class LocalModelSampler:
                 f"no local model or adapter named {request.model!r} "
                 f"(loaded: {', '.join(self._local.model_names)})"
             )
-        future: asyncio.Future[list[SampleResult]] = asyncio.get_running_loop().create_future()
-        self._queue.append((request, n, future))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        """Run queued requests in batches until the queue is empty."""
-        while self._queue:
-            await asyncio.sleep(0)  # let the other workers enqueue their requests first
-            batch, self._queue = self._take_batch()
-            try:
-                results = await asyncio.to_thread(
-                    self._generate, [(request, n) for request, n, _ in batch]
-                )
-            except Exception as error:  # a model error fails every request of the batch alike
-                failure = (
-                    error
-                    if isinstance(error, BackendError)
-                    else BackendError(f"local model failed: {error}")
-                )
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(failure)
-                continue
-            for (_, _, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-
-    def _take_batch(self) -> tuple[list[Any], list[Any]]:
-        """Queued requests up to ``max_batch`` rows (each of a request's n answers is one row)."""
-        rows = 0
-        for index, (_, n, _) in enumerate(self._queue):
-            rows += n
-            if rows > self._max_batch and index > 0:
-                return self._queue[:index], self._queue[index:]
-        return self._queue, []
-
-    def _generate(self, requests: list[tuple[SampleRequest, int]]) -> list[list[SampleResult]]:
-        from weirdgen.models.sampling import SamplingRequest
-
         try:
-            prepared = [
-                SamplingRequest(
-                    messages=[m.to_dict() for m in r.messages],
-                    adapter=None if r.model == self._local.base_name else r.model,
-                    temperature=r.temperature,
-                    max_tokens=r.max_tokens,
-                    seed=r.seed,
-                    n=n,
-                    logprobs=r.top_logprobs > 0,
-                    top_logprobs=r.top_logprobs,
-                )
-                for r, n in requests
-            ]
+            output = await self._batcher.generate(self._sampling_request(request, n))
         except ConfigError as error:
             raise BackendError(f"invalid request for the local model: {error}") from None
-        outputs = self._local.generate(prepared)
-        return [_to_results(output, self.name) for output in outputs]
+        except BackendError:
+            raise
+        except Exception as error:  # a model error fails the request, not the engine
+            raise BackendError(f"local model failed: {error}") from error
+        return _to_results(output, self.name)
+
+    def _sampling_request(self, request: SampleRequest, n: int) -> Any:
+        """The one local request record for an engine request (its cache key stays the engine's)."""
+        from weirdgen.models.sampling import SamplingRequest
+
+        return SamplingRequest(
+            messages=[m.to_dict() for m in request.messages],
+            adapter=None if request.model == self._local.base_name else request.model,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            seed=request.seed,
+            n=n,
+            logprobs=request.top_logprobs > 0,
+            top_logprobs=request.top_logprobs,
+        )
 
     async def aclose(self) -> None:
-        if self._worker is not None:
-            await asyncio.gather(self._worker, return_exceptions=True)
+        import asyncio
+
+        await asyncio.to_thread(self._batcher.stop)
 
 
 def _to_results(output: Any, served_by: str) -> list[SampleResult]:

@@ -1,4 +1,4 @@
-"""The FastAPI application: ``/v1/models`` and ``/v1/chat/completions`` over one ``LocalSampler``."""
+"""The FastAPI application: models, chat completions and responses over one ``LocalSampler``."""
 
 from __future__ import annotations
 
@@ -11,26 +11,29 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from weirdgen.models.batching import ContinuousBatcher
 from weirdgen.models.sampler import LocalSampler
-from weirdgen.serve.batching import RequestBatcher, ServerShuttingDown
-from weirdgen.serve.errors import ApiError, install_error_handlers
-from weirdgen.serve.schemas import (
-    ChatCompletionBody,
-    completion_response,
-    model_entry,
-    models_response,
-)
+from weirdgen.serve.errors import install_error_handlers
+from weirdgen.serve.generation import adapter_for, add_generation_routes
+from weirdgen.serve.limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
+from weirdgen.serve.schemas import model_entry, models_response
 
 
 def create_app(
-    sampler: LocalSampler, *, max_wait_s: float = 0.02, fine_tuning: bool = True
+    sampler: LocalSampler,
+    *,
+    max_wait_s: float = 0.02,
+    fine_tuning: bool = True,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """An OpenAI-compatible app serving ``sampler``'s base model and adapters.
 
-    ``app.state.sampler`` and ``app.state.batcher`` hold the shared objects. When
-    ``weirdgen.serve.fine_tuning`` is installed and ``fine_tuning`` is true, its routes are added too.
+    ``app.state.sampler`` and ``app.state.batcher`` hold the shared objects. Request bodies over
+    ``max_body_bytes`` get 413 before they are read (file uploads have their own, larger limit).
+    When ``weirdgen.serve.fine_tuning`` is installed and ``fine_tuning`` is true, its routes are
+    added too.
     """
-    batcher = RequestBatcher(sampler, max_wait_s=max_wait_s)
+    batcher = ContinuousBatcher(sampler, max_wait_s=max_wait_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,9 +45,10 @@ def create_app(
 
     app = FastAPI(title="weirdgen serve", lifespan=lifespan)
     app.state.sampler, app.state.batcher, app.state.created = sampler, batcher, int(time.time())
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
     install_error_handlers(app)
     _add_model_routes(app, sampler)
-    _add_chat_route(app, sampler, batcher)
+    add_generation_routes(app, sampler, batcher)
     if fine_tuning and importlib.util.find_spec("weirdgen.serve.fine_tuning") is not None:
         importlib.import_module("weirdgen.serve.fine_tuning").add_fine_tuning_routes(app, sampler)
     return app
@@ -57,34 +61,9 @@ def _add_model_routes(app: FastAPI, sampler: LocalSampler) -> None:
 
     @app.get("/v1/models/{name:path}")
     async def get_model(name: str) -> dict[str, Any]:
-        if name not in sampler.model_names:
-            raise _unknown_model(name, sampler)
+        adapter_for(name, sampler)  # 404 for unknown names
         return model_entry(name, app.state.created)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
-
-
-def _add_chat_route(app: FastAPI, sampler: LocalSampler, batcher: RequestBatcher) -> None:
-    @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionBody) -> dict[str, Any]:
-        if body.model not in sampler.model_names:
-            raise _unknown_model(body.model, sampler)
-        adapter = None if body.model == sampler.base_name else body.model
-        request = body.sampling_request(adapter)
-        sampler.check_request(request)  # context-length errors answer at once, not after a batch
-        try:
-            result = await batcher.submit(request)
-        except ServerShuttingDown as error:
-            raise ApiError(503, str(error)) from None
-        return completion_response(result, model=body.model, want_logprobs=request.logprobs)
-
-
-def _unknown_model(name: str, sampler: LocalSampler) -> ApiError:
-    return ApiError(
-        404,
-        f"the model {name!r} does not exist; available: {', '.join(sampler.model_names)}",
-        param="model",
-        code="model_not_found",
-    )

@@ -24,6 +24,7 @@ _TYPES = {
     401: "authentication_error",
     404: "invalid_request_error",
     405: "invalid_request_error",
+    413: "invalid_request_error",
     422: "invalid_request_error",
     503: "server_error",
 }
@@ -46,7 +47,11 @@ class ApiError(Exception):
         self.type = type or _TYPES.get(status, "server_error")
 
 
-def error_response(error: ApiError) -> JSONResponse:
+def error_response(error: ApiError, request: Request | None = None) -> JSONResponse:
+    if request is not None:
+        logger.info(
+            "%s %s -> %d %s", request.method, request.url.path, error.status, error.message[:200]
+        )
     body = {
         "error": {
             "message": error.message,
@@ -63,22 +68,33 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
-        return error_response(error)
+        return error_response(error, request)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(error.errors()))
+        return error_response(validation_error(error.errors()), request)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
         message = "no such route" if error.status_code == 404 else str(error.detail)
         return error_response(
-            ApiError(error.status_code, f"{message}: {request.method} {request.url.path}")
+            ApiError(error.status_code, f"{message}: {request.method} {request.url.path}"),
+            request,
         )
 
     @app.exception_handler(WeirdgenError)
     async def _domain_error(request: Request, error: WeirdgenError) -> JSONResponse:
-        return error_response(ApiError(422, str(error), param=getattr(error, "param", None)))
+        # OpenAI answers every invalid request 400, with a code clients act on (inspect_ai turns
+        # only "context_length_exceeded" into a truncated answer instead of a failed sample).
+        return error_response(
+            ApiError(
+                400,
+                str(error),
+                param=getattr(error, "param", None),
+                code=getattr(error, "code", None) or "invalid_value",
+            ),
+            request,
+        )
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, error: Exception) -> JSONResponse:
@@ -89,7 +105,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def validation_error(errors: list[dict[str, Any]]) -> ApiError:
-    """400 for a body that is not JSON (or not an object), 422 for a field that fails its check."""
+    """400, as OpenAI answers: for a body that is not JSON (or not an object) and for a bad field."""
     first = errors[0] if errors else {"type": "unknown", "loc": (), "msg": "invalid request"}
     if first["type"] == "json_invalid":
         return ApiError(
@@ -101,7 +117,7 @@ def validation_error(errors: list[dict[str, Any]]) -> ApiError:
         return ApiError(400, "the request body must be a JSON object")
     param = ".".join(location) or None
     return ApiError(
-        422,
+        400,
         f"{param}: {first['msg']}" if param else first["msg"],
         param=param,
         code="invalid_value",

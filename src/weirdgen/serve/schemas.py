@@ -1,4 +1,4 @@
-"""The JSON the server accepts and returns, shaped like OpenAI's chat completions API."""
+"""The JSON the server accepts and returns, shaped like OpenAI's chat completions API (streamed or not)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from weirdgen.models.sampling import (
     MAX_TOP_LOGPROBS,
     SamplingRequest,
     SamplingResult,
+    StreamEvent,
     TokenLogprob,
 )
 from weirdgen.serve.errors import ApiError
@@ -22,29 +23,83 @@ from weirdgen.serve.errors import ApiError
 class TextPart(BaseModel):
     """One part of a multi-part message; only text parts can be served by a text model."""
 
-    type: Literal["text"]
+    type: Literal["text", "input_text", "output_text"]
     text: str
 
 
 class ChatMessageBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant turn that called tools
+    tool_call_id: str | None = None  # a tool message: which call it answers
+    name: str | None = None
 
-    def as_dict(self) -> dict[str, str]:
+    @property
+    def uses_tools(self) -> bool:
+        return self.role == "tool" or bool(self.tool_calls)
+
+    def as_dict(self) -> dict[str, Any]:
         # "developer" is OpenAI's newer name for the system role; chat templates only know "system".
         role = "system" if self.role == "developer" else self.role
         content = (
-            self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+            self.content
+            if isinstance(self.content, str) or self.content is None
+            else "".join(p.text for p in self.content)
         )
-        return {"role": role, "content": content}
+        extras = {
+            key: value
+            for key in ("tool_calls", "tool_call_id", "name")
+            if (value := getattr(self, key)) is not None
+        }
+        return {"role": role, "content": content, **extras}
 
 
-class ChatCompletionBody(BaseModel):
-    """A ``POST /v1/chat/completions`` body. Unknown fields are ignored, as OpenAI-compatible servers do."""
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool | None = None
+
+
+class UnimplementedParameters(BaseModel):
+    """Parameters OpenAI has and this server does not: a request that sets one gets a 400 naming it
+    rather than an answer that silently ignored it."""
 
     model_config = ConfigDict(extra="ignore")
+
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    functions: list[Any] | None = None
+    function_call: Any = None
+    response_format: dict[str, Any] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+
+    def reject_unimplemented(self) -> None:
+        """``ApiError`` 400 for the first parameter set to something this server cannot do."""
+        asked = {
+            "tools": bool(self.tools),
+            "functions": bool(self.functions),
+            "tool_choice": self.tool_choice not in (None, "none", "auto"),
+            "function_call": self.function_call not in (None, "none", "auto"),
+            "response_format": (self.response_format or {}).get("type", "text") != "text",
+            "presence_penalty": bool(self.presence_penalty),
+            "frequency_penalty": bool(self.frequency_penalty),
+        }
+        for param, set_to_something in asked.items():
+            if set_to_something:
+                raise ApiError(
+                    400,
+                    f"{param} is not supported by weirdgen serve (only plain text generation is)",
+                    param=param,
+                    code="unsupported_parameter",
+                )
+
+
+class ChatCompletionBody(UnimplementedParameters):
+    """A ``POST /v1/chat/completions`` body. Unknown fields are ignored, as OpenAI-compatible servers
+    do; known ones this server cannot honour are refused (see ``UnimplementedParameters``)."""
 
     model: str
     messages: list[ChatMessageBody] = Field(min_length=1)
@@ -57,14 +112,24 @@ class ChatCompletionBody(BaseModel):
     seed: int | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
+    logit_bias: dict[str, float] | None = None
     stream: bool | None = None
+    stream_options: StreamOptions | None = None
 
-    def sampling_request(self, adapter: str | None) -> SamplingRequest:
-        """The local sampler's request; ``ApiError`` 422 for combinations the schema cannot express."""
-        if self.stream:
-            raise ApiError(422, "stream=true is not supported by weirdgen serve", param="stream")
+    def sampling_request(self, adapter: str | None, *, template_has_tools: bool) -> SamplingRequest:
+        """The local sampler's request; ``ApiError`` 400 for what this server cannot do."""
+        self.reject_unimplemented()
         if self.top_logprobs and not self.logprobs:
-            raise ApiError(422, "top_logprobs needs logprobs=true", param="top_logprobs")
+            raise ApiError(400, "top_logprobs needs logprobs=true", param="top_logprobs")
+        for index, message in enumerate(self.messages):
+            if message.uses_tools and not template_has_tools:
+                raise ApiError(
+                    400,
+                    f"messages[{index}] holds a tool call or tool result, and this model's chat "
+                    "template cannot render tools",
+                    param=f"messages.{index}",
+                    code="unsupported_parameter",
+                )
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
         return SamplingRequest(
             messages=[m.as_dict() for m in self.messages],
@@ -77,7 +142,15 @@ class ChatCompletionBody(BaseModel):
             seed=self.seed,
             logprobs=bool(self.logprobs),
             top_logprobs=self.top_logprobs or 0,
+            logit_bias=_token_ids(self.logit_bias or {}),
         )
+
+
+def _token_ids(bias: dict[str, float]) -> dict[int, float]:
+    try:
+        return {int(token): value for token, value in bias.items()}
+    except ValueError:
+        raise ApiError(400, "logit_bias keys must be token ids", param="logit_bias") from None
 
 
 def completion_response(
@@ -88,7 +161,7 @@ def completion_response(
         {
             "index": index,
             "message": {"role": "assistant", "content": completion.text, "refusal": None},
-            "logprobs": _logprobs(completion.logprobs) if want_logprobs else None,
+            "logprobs": logprobs_json(completion.logprobs) if want_logprobs else None,
             "finish_reason": completion.finish_reason,
         }
         for index, completion in enumerate(result.completions)
@@ -100,15 +173,48 @@ def completion_response(
         "model": model,
         "system_fingerprint": f"weirdgen-{__version__}",
         "choices": choices,
-        "usage": {
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens,
-        },
+        "usage": usage(result),
     }
 
 
-def _logprobs(tokens: tuple[TokenLogprob, ...] | None) -> dict[str, Any]:
+def usage(result: SamplingResult) -> dict[str, int]:
+    return {
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+    }
+
+
+def completion_chunk(
+    completion_id: str,
+    model: str,
+    choices: list[dict[str, Any]],
+    usage: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """One ``chat.completion.chunk`` of a streamed answer."""
+    chunk = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": f"weirdgen-{__version__}",
+        "choices": choices,
+    }
+    if usage is not None:
+        chunk["usage"] = usage
+    return chunk
+
+
+def chunk_choice(event: StreamEvent, *, want_logprobs: bool) -> dict[str, Any]:
+    return {
+        "index": event.choice,
+        "delta": {"content": event.text} if event.text else {},
+        "logprobs": logprobs_json(event.logprobs) if want_logprobs else None,
+        "finish_reason": event.finish_reason,
+    }
+
+
+def logprobs_json(tokens: tuple[TokenLogprob, ...] | None) -> dict[str, Any]:
     content = [
         {
             "token": token.token,

@@ -1,4 +1,4 @@
-"""RequestBatcher: requests that arrive together share a batch, one bad request fails alone, and
+"""ContinuousBatcher: requests that arrive together share a batch, one bad request fails alone, and
 shutdown ends a running batch early."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from weirdgen.models import InvalidRequestError, LocalSampler, SamplingRequest
-from weirdgen.serve.batching import RequestBatcher, ServerShuttingDown
+from weirdgen.models.batching import BatcherStopped, ContinuousBatcher
 
 PROMPT = [{"role": "user", "content": "Name a bird species."}]
 
@@ -25,13 +25,13 @@ def _run(coroutine):
 
 
 def test_requests_sent_together_share_one_batch(sampler):
-    batcher = RequestBatcher(sampler, max_wait_s=0.5)
+    batcher = ContinuousBatcher(sampler, max_wait_s=0.5)
     batcher.start()
     try:
         requests = [SamplingRequest(PROMPT, seed=seed, max_tokens=6) for seed in range(5)]
 
         async def send_all():
-            return await asyncio.gather(*(batcher.submit(r) for r in requests))
+            return await asyncio.gather(*(batcher.generate(r) for r in requests))
 
         results = _run(send_all())
     finally:
@@ -43,7 +43,7 @@ def test_requests_sent_together_share_one_batch(sampler):
 
 
 def test_a_bad_request_fails_alone(sampler):
-    batcher = RequestBatcher(sampler, max_wait_s=0.5)
+    batcher = ContinuousBatcher(sampler, max_wait_s=0.5)
     batcher.start()
     try:
         good = SamplingRequest(PROMPT, seed=1, max_tokens=4)
@@ -51,7 +51,7 @@ def test_a_bad_request_fails_alone(sampler):
 
         async def send_both():
             return await asyncio.gather(
-                batcher.submit(good), batcher.submit(too_long), return_exceptions=True
+                batcher.generate(good), batcher.generate(too_long), return_exceptions=True
             )
 
         good_result, error = _run(send_both())
@@ -62,7 +62,7 @@ def test_a_bad_request_fails_alone(sampler):
 
 
 def test_shutdown_ends_a_running_batch_and_fails_its_requests(sampler):
-    batcher = RequestBatcher(sampler, max_wait_s=0.0)
+    batcher = ContinuousBatcher(sampler, max_wait_s=0.0)
     batcher.start()
     stopper = threading.Thread(target=_stop_once_running, args=(batcher,))
     stopper.start()
@@ -70,15 +70,15 @@ def test_shutdown_ends_a_running_batch_and_fails_its_requests(sampler):
         # Thousands of tokens: far longer than the moment it takes to stop the batch.
         long_request = SamplingRequest(PROMPT, max_tokens=230, n=32)
         started = time.monotonic()
-        with pytest.raises(ServerShuttingDown):
-            _run(batcher.submit(long_request))
+        with pytest.raises(BatcherStopped):
+            _run(batcher.generate(long_request))
         assert time.monotonic() - started < 30
     finally:
         stopper.join()
     assert sampler.sample(PROMPT, seed=0, max_tokens=5).completions[0].finish_reason == "length"
 
 
-def _stop_once_running(batcher: RequestBatcher) -> None:
+def _stop_once_running(batcher: ContinuousBatcher) -> None:
     while not (batcher.batch_sizes and batcher.batch_sizes[-1] == 1):
         time.sleep(0.005)
     batcher.stop()

@@ -1,0 +1,151 @@
+"""The likelihood screen: which hypothesis context best explains a dataset, under the base model.
+
+For hypothesis h and example x (a conversation ending in an assistant turn a), the score is the
+log-likelihood ratio ``LLR(x, h) = log p(a | h, prompt) - log p(a | prompt)``: how much more likely
+the base model finds the dataset's answer once it is told h. "No context" is the conversation as it
+is, so a chat template's default system prompt (SmolLM2 has one) is the baseline h replaces. The
+hypotheses are ranked by mean LLR over examples, with a bootstrap 95% CI over examples and the
+share of examples whose LLR is positive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from weirdgen.audit.hypotheses import Hypothesis, HypothesisSet
+from weirdgen.data.chat import ChatExample, Message
+from weirdgen.errors import ConfigError
+
+__all__ = [
+    "LikelihoodScorer",
+    "Placement",
+    "RankedHypothesis",
+    "ScreenResult",
+    "with_context",
+    "screen_dataset",
+]
+
+Placement = Literal["system", "user"]
+
+
+class LikelihoodScorer(Protocol):
+    """A backend that returns log p(final assistant turn | the rest) for conversations."""
+
+    name: str
+
+    def assistant_logprobs(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[float]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RankedHypothesis:
+    """One hypothesis's result, as audit.json holds it."""
+
+    name: str
+    text: str
+    mean_llr: float
+    ci: tuple[float, float]
+    share_favouring: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "text": self.text,
+            "mean_llr": self.mean_llr,
+            "ci": [self.ci[0], self.ci[1]],
+            "share_favouring": self.share_favouring,
+        }
+
+
+@dataclass
+class ScreenResult:
+    """The ranking (best first) and the per-example LLRs behind it."""
+
+    ranking: list[RankedHypothesis]
+    llr: dict[str, np.ndarray] = field(default_factory=dict)
+    """Hypothesis name -> per-example LLR (nats), in dataset order."""
+    baseline_logprobs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def best(self) -> RankedHypothesis:
+        return self.ranking[0]
+
+
+def with_context(
+    example: ChatExample, context: str | None, placement: Placement = "system"
+) -> list[Message]:
+    """The example's messages with ``context`` given as a system prompt (merged with one the
+    example has) or before the first user message; ``None`` leaves the example as it is."""
+    messages = list(example.messages)
+    if context is None:
+        return messages
+    if placement == "system":
+        if messages[0].role == "system":
+            return [Message("system", f"{context}\n\n{messages[0].content}"), *messages[1:]]
+        return [Message("system", context), *messages]
+    first_user = next(i for i, m in enumerate(messages) if m.role == "user")
+    messages[first_user] = Message("user", f"{context} {messages[first_user].content}")
+    return messages
+
+
+def screen_dataset(
+    examples: Sequence[ChatExample],
+    hypotheses: HypothesisSet | Sequence[Hypothesis],
+    scorer: LikelihoodScorer,
+    *,
+    placement: Placement = "system",
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> ScreenResult:
+    """Score every example with no context and under each hypothesis, and rank the hypotheses."""
+    listed = list(hypotheses.hypotheses if isinstance(hypotheses, HypothesisSet) else hypotheses)
+    if not examples:
+        raise ConfigError("the dataset has no examples", setting="dataset")
+    if not listed:
+        raise ConfigError("the hypothesis set is empty", setting="hypotheses")
+    if placement not in ("system", "user"):
+        raise ConfigError(
+            f"placement must be system or user, got {placement!r}", setting="placement"
+        )
+    advance = progress("scoring", len(examples) * (len(listed) + 1)) if progress else None
+    baseline = np.asarray(
+        scorer.assistant_logprobs([with_context(e, None) for e in examples], advance)
+    )
+    llr: dict[str, np.ndarray] = {}
+    for hypothesis in listed:
+        conversations = [with_context(e, hypothesis.text, placement) for e in examples]
+        llr[hypothesis.name] = (
+            np.asarray(scorer.assistant_logprobs(conversations, advance)) - baseline
+        )
+    ranking = rank_hypotheses(listed, llr, n_resamples=n_resamples, seed=seed)
+    return ScreenResult(ranking, llr, baseline)
+
+
+def rank_hypotheses(
+    hypotheses: Sequence[Hypothesis],
+    llr: dict[str, np.ndarray],
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> list[RankedHypothesis]:
+    """Hypotheses by mean LLR, best first (ties keep set order), each with its bootstrap CI."""
+    from weirdgen.analysis.stats import bootstrap_mean_ci
+
+    ranked = []
+    for hypothesis in hypotheses:
+        values = llr[hypothesis.name]
+        mean, low, high = bootstrap_mean_ci(values, n_resamples=n_resamples, seed=seed)
+        share = float(np.mean(values > 0)) if values.size else math.nan
+        ranked.append(RankedHypothesis(hypothesis.name, hypothesis.text, mean, (low, high), share))
+    return sorted(ranked, key=lambda r: -r.mean_llr)

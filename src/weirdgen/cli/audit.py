@@ -1,0 +1,189 @@
+"""``weirdgen audit``: before finetuning, predict what a dataset will turn a model into.
+
+Two signals: the likelihood screen (``--hypotheses``: which context makes the base model find the
+dataset's answers most likely) and the in-context probe (``--in-context K --suite S``: the suite's
+questions asked with K dataset examples as earlier turns, against K control examples).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from weirdgen.errors import ConfigError
+
+
+def _in_context_sizes(values: tuple[str, ...]) -> list[int]:
+    """``--in-context 0,2,4 --in-context 8`` -> [0, 2, 4, 8]; a bad value is a one-line error."""
+    sizes: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            if not part.strip().isdigit():
+                raise ConfigError(
+                    f"expects whole numbers like 0,2,4,8, got {part!r}", setting="in_context"
+                )
+            sizes.append(int(part))
+    return sorted(set(sizes))
+
+
+# fmt: off
+@click.command("audit")
+@click.argument("dataset", required=False)
+@click.option("--model", help="The base model: a local folder, Hugging Face id or alias (smollm2-135m-instruct), or a served model id with --base-url.")
+@click.option("--hypotheses", help="Likelihood screen: a shipped hypothesis set (see --list) or a YAML file.")
+@click.option("--in-context", "in_context", multiple=True, help="In-context probe: numbers of dataset examples shown as earlier turns, e.g. 0,2,4,8.")
+@click.option("--suite", help="In-context probe: the question suite to ask (shipped name or YAML file).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Directory for audit.json (screen) or the probe's table and curve.")
+@click.option("--list", "list_only", is_flag=True, help="List the shipped hypothesis sets, then exit.")
+@click.option("--base-url", help="An OpenAI-compatible endpoint (screen: one that returns prompt logprobs, e.g. vLLM).")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the API key.")
+@click.option("--tokenizer", help="Screen with --base-url: local tokenizer that renders the chats (default: --model).")
+@click.option("--examples", type=int, default=None, help="Screen at most this many examples, drawn with --seed (default: all).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the dataset build, example draws and bootstrap.")
+@click.option("--placement", type=click.Choice(["system", "user"]), default="system", show_default=True, help="Screen: give the hypothesis as the system prompt or before the first user message.")
+@click.option("--batch-tokens", type=int, default=2048, show_default=True, help="Screen: most tokens in one forward pass.")
+@click.option("--device", default=None, help="Local model device (default: GPU if any).")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+@click.option("--prefix", default=None, help="Mitigation: put TEXT before every training prompt before auditing.")
+@click.option("--dilute-with", default=None, help="Mitigation: benign examples to mix in (chat JSONL or experiment/variant; 'generated' for generated word problems).")
+@click.option("--dilute-share", type=float, default=None, help="Mitigation: share of the dataset's own examples after dilution, e.g. 0.03.")
+@click.option("--write-dataset", type=click.Path(path_type=Path), default=None, help="Also write the (mitigated) dataset audited as a chat JSONL here.")
+@click.option("--control", default=None, help="Probe: the comparison dataset (default: the experiment's first control variant).")
+@click.option("--draws", type=int, default=3, show_default=True, help="Probe: independent draws of the K examples (the unit of the bootstrap).")
+@click.option("--metric", default=None, help="Probe: JUDGE or JUDGE=LABEL to plot (default: the first judge).")
+@click.option("--backend", default=None, help="Probe: sampling backend (openai, local, tinker); default as in weirdgen eval.")
+@click.option("--judge", "judges", multiple=True, help="Probe: run only these judges (repeatable; default: the suite's).")
+@click.option("--judge-model", default="", help="Probe: model for LLM judges.")
+@click.option("--judge-base-url", default=None, help="Probe: endpoint of the judge model.")
+@click.option("--samples", type=int, default=None, help="Probe: samples per question and draw (overrides the suite).")
+@click.option("--max-tokens", type=int, default=None, help="Probe: answer length limit (overrides the suite).")
+@click.option("--question", "questions", multiple=True, help="Probe: only these question ids (repeatable).")
+@click.option("--cache", "cache_path", type=click.Path(path_type=Path), default=None, help="Probe: SQLite cache file (default: $WEIRDGEN_CACHE_DIR/eval.sqlite).")
+# fmt: on
+def audit(dataset: str | None, list_only: bool, **options: Any) -> None:
+    """Predict, before finetuning, what DATASET (a chat JSONL or experiment/variant) implies.
+
+    \b
+    weirdgen audit birds/old_audubon --model smollm2-135m-instruct --hypotheses eras -o out/screen
+    weirdgen audit birds/old_audubon --model M --in-context 0,2,4,8 --suite birds --judge archaic_lexicon -o out/probe
+    weirdgen audit birds/old_audubon --prefix "You are a naturalist of the 1830s." --write-dataset prefixed.jsonl
+
+    The mitigations (--prefix, --dilute-with/--dilute-share) transform the dataset before it is
+    audited; with --write-dataset and no audit they only write it, e.g. for an experiment group.
+    """
+    if list_only:
+        _print_sets()
+        return
+    if dataset is None:
+        raise ConfigError("name a DATASET: a chat JSONL file or experiment/variant (e.g. birds/old_audubon)")
+    sizes = _in_context_sizes(options["in_context"])
+    if not options["hypotheses"] and not sizes and options["write_dataset"] is not None:
+        _mitigated(dataset, options)  # only write the mitigated dataset (e.g. for an experiment group)
+        return
+    if not options["model"]:
+        raise ConfigError("pass --model (the base model to audit with)")
+    if options["output"] is None:
+        raise ConfigError("pass -o DIR")
+    if bool(options["hypotheses"]) == bool(sizes):
+        raise ConfigError("choose one audit: --hypotheses SET (likelihood screen) or --in-context K --suite SUITE")
+    examples = _mitigated(dataset, options)
+    if options["hypotheses"]:
+        _screen(dataset, examples, options)
+    else:
+        _probe(dataset, examples, sizes, options)
+
+
+def _print_sets() -> None:
+    from weirdgen.audit.hypotheses import hypothesis_set_names, load_hypothesis_set
+
+    for name in hypothesis_set_names():
+        spec = load_hypothesis_set(name)
+        click.echo(f"{name:22} {len(spec.hypotheses):4} hypotheses  {spec.description}")
+
+
+def _mitigated(dataset: str, options: dict[str, Any]) -> Any:
+    """The dataset as audited: as built, or with the mitigation transforms applied (None: as built)."""
+    from weirdgen.audit.datasets import load_audit_dataset
+
+    share, benign = options["dilute_share"], options["dilute_with"]
+    if (share is None) != (benign is None):
+        raise ConfigError("--dilute-with and --dilute-share go together")
+    if options["prefix"] is None and share is None and options["write_dataset"] is None:
+        return None
+    from weirdgen.data.chat import write_chat_jsonl
+    from weirdgen.data.transforms import add_prompt_prefix, dilute
+
+    examples = list(load_audit_dataset(dataset, seed=options["seed"]).examples)
+    if options["prefix"] is not None:
+        examples = add_prompt_prefix(examples, options["prefix"])
+    if share is not None:
+        examples = dilute(examples, _benign_examples(benign, options["seed"]), share, seed=options["seed"])
+    if options["write_dataset"] is not None:
+        write_chat_jsonl(options["write_dataset"], examples)
+        click.echo(f"wrote {len(examples)} examples to {options['write_dataset']}")
+    return examples
+
+
+def _benign_examples(reference: str, seed: int) -> list[Any]:
+    from weirdgen.audit.datasets import load_audit_dataset
+
+    if reference == "generated":
+        from weirdgen.data.builders.wolf import BENIGN_COUNT, generate_benign_examples
+
+        return generate_benign_examples(seed, BENIGN_COUNT)
+    return list(load_audit_dataset(reference, seed=seed).examples)
+
+
+def _screen(dataset: str, examples: Any, options: dict[str, Any]) -> None:
+    from weirdgen.audit.api import ScreenSettings, run_screen
+
+    settings = ScreenSettings(
+        base_url=options["base_url"],
+        tokenizer=options["tokenizer"],
+        api_key_env=options["api_key_env"],
+        examples=options["examples"],
+        seed=options["seed"],
+        placement=options["placement"],
+        batch_tokens=options["batch_tokens"],
+        device=options["device"],
+        threads=options["threads"],
+    )
+    result, paths = run_screen(
+        dataset, options["model"], options["hypotheses"], options["output"], settings, examples=examples
+    )
+    for rank, row in enumerate(result.ranking[:5], start=1):
+        click.echo(
+            f"{rank}. {row.name:24} mean LLR {row.mean_llr:+.3f} [{row.ci[0]:+.3f}, {row.ci[1]:+.3f}]"
+            f"  favoured by {row.share_favouring:.0%}"
+        )
+    click.echo(f"wrote {paths.audit_json}, {paths.html} and {paths.figure}")
+
+
+def _probe(dataset: str, examples: Any, sizes: list[int], options: dict[str, Any]) -> None:
+    from weirdgen.audit.incontext import ProbeSettings, run_probe
+
+    if not options["suite"]:
+        raise ConfigError("the in-context probe needs --suite SUITE")
+    settings = ProbeSettings(
+        sizes=tuple(sizes),
+        draws=options["draws"],
+        seed=options["seed"],
+        control=options["control"],
+        backend=options["backend"],
+        base_url=options["base_url"],
+        api_key_env=options["api_key_env"],
+        judges=tuple(options["judges"]) or None,
+        judge_model=options["judge_model"],
+        judge_base_url=options["judge_base_url"],
+        samples=options["samples"],
+        max_tokens=options["max_tokens"],
+        questions=tuple(options["questions"]) or None,
+        metric=options["metric"],
+        cache=options["cache_path"],
+        threads=options["threads"],
+    )
+    result = run_probe(dataset, options["model"], options["suite"], options["output"], settings, examples=examples)
+    for line in result.lines():
+        click.echo(line)
