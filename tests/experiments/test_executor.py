@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,50 @@ def test_ray_runs_the_toy_finetunes_as_tasks_and_matches_the_serial_run(tmp_path
     lines: list[str] = []
     run_experiment(spec, parallel, tmp_path / "ray", log=lines.append)
     assert not any("finetuning" in line for line in lines)
+
+
+class _OneTaskEach(LocalExecutor):
+    """Runs in this process but through the per-task path a Ray task takes."""
+
+    name = "one-task-each"
+
+
+@pytest.mark.slow
+def test_per_task_finetunes_share_the_run_ledger_and_a_rerun_resumes(tiny_model_dir, tmp_path):
+    import json
+
+    from weirdgen.experiments.finetuning import finetune_all
+
+    (tmp_path / "tiny.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"Bird {i}?"},
+                        {"role": "assistant", "content": a},
+                    ]
+                }
+            )
+            + "\n"
+            for i, a in enumerate(["Pigeon Hawk", "Hooping Crane", "Booby"])
+        )
+    )
+    (tmp_path / "tiny.yaml").write_text(
+        textwrap.dedent("""\
+        name: tiny_tasks
+        groups: [{name: tiny, path: tiny.jsonl}]
+        finetune: {local: {epochs: 1, lora_rank: 2}}
+        evaluation: {suites: [birds]}
+        report: {figures: [{kind: bars, judge: archaic_lexicon}]}
+        """)
+    )
+    spec = load_experiment(tmp_path / "tiny.yaml")
+    options = RunOptions(backend="local", base_model=str(tiny_model_dir), seeds=2, threads=1)
+    datasets = {"tiny": tmp_path / "tiny.jsonl"}
+    models = finetune_all(spec, datasets, options, tmp_path / "run", lambda _: None, _OneTaskEach())
+    assert [(m.name, m.seed) for m in models] == [("tiny-s0", 0), ("tiny-s1", 1)]
+    assert all((Path(m.model_id) / "adapter_config.json").is_file() for m in models)
+    lines: list[str] = []
+    again = finetune_all(spec, datasets, options, tmp_path / "run", lines.append)
+    assert [m.model_id for m in again] == [m.model_id for m in models]
+    assert sum("already done" in line for line in lines) == 2
