@@ -220,5 +220,5 @@ def test_an_openai_dry_run_needs_no_key_and_no_network(tmp_path, capsys, monkeyp
     )
     out = capsys.readouterr().out
     assert code == 0 and "dry run: nothing was trained or sent" in out
-    assert "was not looked up" in out and "2027-01-06" in out
+    assert "was not looked up" in out and "2027-01-06" in out and "2027-01-14" in out
     assert "judge calls to gpt-4.1" in out and "total known cost: $" in out

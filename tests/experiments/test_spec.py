@@ -80,7 +80,7 @@ def test_a_users_file_with_its_own_dataset_and_extends(tmp_path):
         ),
         (
             "finetune: {sagemaker: {epochs: 1}}\n",
-            r"mine.yaml:\d+: finetune: unknown backend 'sagemaker' \(known: local, openai, tinker, toy\)",
+            r"mine.yaml:\d+: finetune: unknown backend 'sagemaker' \(known: local, openai, tinker, openweights, toy\)",
         ),
         ("finetune: {local: {epochs: 0}}\n", r"finetune: local: epochs: must be > 0"),
         ("finetune: {local: {epoch: 3}}\n", r"unknown hyperparameter\(s\): epoch"),

@@ -197,3 +197,28 @@ def test_weight_zero_turns_get_no_labels_in_the_training_batch(tiny_model_dir: P
     _, _, labels = _collate([tokenize_example(tokenizer, example)], pad_id=0, device="cpu")
     trained = [int(t) for t in labels[0] if int(t) != -100]
     assert tokenizer.decode(trained) == "Great Auk<|im_end|>\n"
+
+
+def test_bf16_autocast_and_gradient_checkpointing_train_like_float32(
+    reference_run, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """The CUDA settings run on CPU too: bf16 autocast and activation recomputation still learn,
+    with the loss close to the float32 run's, and the adapter weights stay float32."""
+    import torch
+
+    result = train_lora(
+        str(tiny_model_dir),
+        EXAMPLES,
+        tmp_path / "bf16",
+        hyperparameters=HP,
+        seed=7,
+        show_progress=False,
+        precision="bf16",
+        gradient_checkpointing=True,
+    )
+    assert result.losses[-1] < result.losses[0]
+    assert abs(result.losses[0] - reference_run.losses[0]) < 0.05 * reference_run.losses[0]
+    tensors = _adapter_tensors(result.adapter_path)
+    assert {t.dtype for t in tensors.values()} == {torch.float32}
+    with pytest.raises(ConfigError, match="precision must be one of auto, bf16, fp32"):
+        train_lora(str(tiny_model_dir), EXAMPLES, tmp_path / "x", precision="fp8")

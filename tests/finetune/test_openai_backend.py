@@ -13,6 +13,7 @@ from weirdgen.finetune.ledger import Ledger
 from weirdgen.finetune.openai_backend import (
     OpenAIFinetuner,
     deadline_notice,
+    is_shut_down,
     openai_job_parameters,
     surfaced_api_errors,
 )
@@ -227,6 +228,20 @@ def test_deadline_is_explained_and_enforced_on_openai_itself(
         match="no new self-serve fine-tuning jobs since 2027-01-06.*local or tinker backend",
     ):
         late.prepare(FinetuneRequest(birds_file, "gpt-4.1-2025-04-14", "openai", seed=0))
+
+
+def test_the_notice_names_both_dates_and_the_shutdown_is_enforced(
+    birds_file: Path, tmp_path: Path
+) -> None:
+    notice = deadline_notice(dt.date(2026, 12, 1))
+    assert "until 2027-01-06 (36 days left)" in notice
+    assert (
+        "gpt-4.1, gpt-4.1-mini, gpt-4o, gpt-4o-mini and their fine-tunes shut down on 2027-01-14"
+        in notice
+    )
+    assert is_shut_down("ft:gpt-4.1-mini-2025-04-14:org::abc", dt.date(2027, 1, 14))
+    assert not is_shut_down("gpt-4.1", dt.date(2027, 1, 13))
+    assert not is_shut_down("o4-mini", dt.date(2027, 2, 1))
 
 
 def test_job_parameters_follow_openais_api(birds_file: Path) -> None:

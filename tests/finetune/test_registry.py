@@ -11,7 +11,7 @@ from weirdgen.finetune.registry import FINETUNERS, FinetunerSettings, make_finet
 
 
 def test_every_backend_is_an_entry() -> None:
-    assert FINETUNERS.names() == ["local", "openai", "tinker"]
+    assert FINETUNERS.names() == ["local", "openai", "tinker", "openweights"]
 
 
 def test_the_local_backend_is_built_lazily(tmp_path: Path) -> None:
@@ -21,6 +21,7 @@ def test_the_local_backend_is_built_lazily(tmp_path: Path) -> None:
 
 def test_an_unknown_backend_is_one_line() -> None:
     with pytest.raises(
-        ConfigError, match=r"^backend: unknown backend 'azure' \(known: local, openai, tinker\)$"
+        ConfigError,
+        match=r"^backend: unknown backend 'azure' \(known: local, openai, tinker, openweights\)$",
     ):
         make_finetuner("azure")

@@ -59,7 +59,7 @@ def make_targets(
     from weirdgen.sample.registry import SAMPLERS
 
     backend = options.backend
-    self_hosted = SAMPLERS.get(backend).self_hosted or options.base_url is not None
+    self_hosted = bool(options.base_url or options.sampler_url) or SAMPLERS.get(backend).self_hosted
     local = backend == "local"  # local adapters are asked for by name, others by model id
 
     def target(model: str, group: str, seed: int | None, checkpoint: str = "") -> Any:
@@ -96,6 +96,8 @@ def make_sampler_for(
         adapters = {m.name: m.model_id for m in models}
         if with_checkpoints:
             adapters |= {f"{m.name}@{label}": path for m in models for label, path in m.checkpoints}
+    if options.sampler_url:  # an OpenAI-compatible server (vLLM) serves the adapters by name
+        return make_sampler("openai", SamplerSettings(base_urls=(options.sampler_url,)))
     settings = SamplerSettings(
         model=options.base_model,
         base_urls=(options.base_url,) if options.base_url else (),
@@ -103,6 +105,34 @@ def make_sampler_for(
         threads=options.threads,
     )
     return make_sampler(options.backend, settings)
+
+
+def check_models_live(
+    models: list[TrainedModel],
+    datasets: dict[str, Path],
+    options: RunOptions,
+    log: Callable[[str], None] = print,
+) -> None:
+    """The adapter-live canary for every model; raises ``AdapterNotLiveError`` on the first dead one.
+
+    Local adapters are compared by likelihood (weights at hand), every other model by its greedy
+    answers through the run's own sampler (a server, an API, Tinker's native client)."""
+    from weirdgen.evaluation.canary import answers_canary, canary_prompts, likelihood_canary
+
+    if options.skip_canary or not models:
+        return
+    prompts = {m.name: canary_prompts(datasets[m.group]) for m in models}
+    if options.backend == "local" and not options.sampler_url:
+        adapters = {m.name: (m.model_id, prompts[m.name]) for m in models}
+        results = likelihood_canary(options.base_model, adapters, threads=options.threads)
+    else:
+        local = options.backend == "local"
+        named = {(m.name if local else m.model_id): prompts[m.name] for m in models}
+        sampler = make_sampler_for(models, options, with_checkpoints=False)
+        results = answers_canary(sampler, options.base_model, named)
+    for result in results:
+        log(result.describe())
+        result.raise_if_dead()
 
 
 def plan_suites(
@@ -131,12 +161,18 @@ def evaluate_all(
     models: list[TrainedModel],
     options: RunOptions,
     log: Callable[[str], None] = print,
+    datasets: dict[str, Path] | None = None,
 ) -> list[tuple[Any, dict[str, Any]]]:
-    """Sample and judge every suite with every target; each suite's (table, metadata)."""
+    """Sample and judge every suite with every target; each suite's (table, metadata).
+
+    With the groups' training ``datasets``, the adapter-live canary runs first and stops the run
+    on a model that behaves like its base."""
     from weirdgen.evaluation import RunSettings, progress_bars, rows_to_frame, run_plans
     from weirdgen.sample.cache import RequestCache, default_cache_path
     from weirdgen.sample.registry import SamplerSettings, make_sampler
 
+    if datasets is not None:
+        check_models_live(models, datasets, options, log)
     sampler = make_sampler_for(models, options, spec.evaluation.checkpoints)
     judge_sampler = None
     if options.judge_model:

@@ -111,8 +111,12 @@ def finetune_all(
     options: RunOptions,
     run_dir: Path,
     log: Callable[[str], None] = print,
+    executor: Any = None,
 ) -> list[TrainedModel]:
-    """Train every group x seed not yet done; record the models in RUN_DIR/models.json."""
+    """Train every group x seed not yet done; record the models in RUN_DIR/models.json.
+
+    ``executor`` (``weirdgen.experiments.executor``) runs each job elsewhere, e.g. as a Ray task;
+    by default they run here one after another."""
     from weirdgen.finetune import Ledger, prepare_all, run_jobs
 
     if options.backend == "local" and options.threads:
@@ -123,10 +127,17 @@ def finetune_all(
     ledger = Ledger(run_dir / "ledger.sqlite")
     finetuner = make_finetuner(options, ledger, run_dir)
     requests = finetune_requests(spec, datasets, options, run_dir)
-    preflights = prepare_all(finetuner, requests)
-    outcomes = run_jobs(
-        finetuner, ledger, requests, preflights, wait=True, poll_seconds=30.0, log=log
-    )
+    preflights = prepare_all(finetuner, requests)  # here, so a bad dataset fails before any task
+    for notice in dict.fromkeys(n for p in preflights for n in p.notices):
+        log(f"note: {notice}")  # e.g. OpenAI's fine-tuning deadline, before any job is submitted
+    if executor is None or executor.name == "local":
+        outcomes = run_jobs(
+            finetuner, ledger, requests, preflights, wait=True, poll_seconds=30.0, log=log
+        )
+    else:
+        from weirdgen.experiments.executor import finetune_with
+
+        outcomes = finetune_with(executor, options, run_dir, requests, preflights)
     models, failed = [], []
     for outcome in outcomes:
         group = outcome.request.tags["group"]

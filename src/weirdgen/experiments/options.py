@@ -13,6 +13,8 @@ from weirdgen.errors import ConfigError
 TOY_BACKEND = "toy"
 """The run backend that trains and measures on the CPU toy world (``weirdgen.toyworld``)."""
 PLAN_FILE = "plan.json"
+EXECUTORS = ("local", "ray")
+"""Where finetunes run: one after another in this process, or as Ray tasks (``weirdgen[ray]``)."""
 # Settings that decide which models a run directory holds: a rerun must repeat them.
 IDENTITY_FIELDS = ("experiment", "backend", "base_model")
 
@@ -41,6 +43,14 @@ class RunOptions:
     """CPU threads for local training and sampling."""
     concurrency: int = 32
     """Requests in flight per model when sampling."""
+    executor: str = "local"
+    """Where each (group, seed) finetune runs: "local" (one after another) or "ray" (one task each)."""
+    address: str | None = None
+    """ray: the cluster to join (``ray start --head`` prints it); None starts a local instance."""
+    sampler_url: str | None = None
+    """Sample through this OpenAI-compatible server (vLLM, `weirdgen serve`); training stays put."""
+    skip_canary: bool = False
+    """Evaluate finetuned models even when they answer their training prompts like the base."""
 
     def validate(self) -> RunOptions:
         """Raise ``ConfigError`` naming the first bad option; return self."""
@@ -51,6 +61,17 @@ class RunOptions:
             )
         if self.seeds < 1:
             raise ConfigError(f"need at least 1, got {self.seeds}", setting="seeds")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(
+                f"unknown executor {self.executor!r} (known: {', '.join(EXECUTORS)})",
+                setting="executor",
+            )
+        if self.backend == "openweights" and not self.sampler_url:
+            raise ConfigError(
+                "openweights models live on the Hugging Face Hub: evaluate them through an "
+                "OpenAI-compatible server (e.g. vLLM) with --sampler-url",
+                setting="sampler_url",
+            )
         if self.backend != TOY_BACKEND and not self.base_model.strip():
             raise ConfigError(f"required for the {self.backend} backend", setting="base_model")
         return self

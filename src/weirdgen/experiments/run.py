@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from weirdgen._io import atomic_write_text
+from weirdgen.experiments.executor import Executor, make_executor, toy_on_executor
 from weirdgen.experiments.options import RunOptions, check_plan, read_plan
 from weirdgen.experiments.spec import ExperimentSpec, check_experiment, load_experiment
 from weirdgen.report import ReportPaths, ReportSpec, write_report
@@ -39,15 +40,22 @@ def run_experiment(
     run_dir.mkdir(parents=True, exist_ok=True)
     check_plan(run_dir, spec.name, options)
     save_experiment(spec, run_dir)
-    if options.backend == "toy":
-        run_toy(spec, options, run_dir, log)
-        return RunResult(run_dir, write_report(run_dir, toy_report_spec(spec)))
-    _run_llm_stages(spec, options, run_dir, log)
+    with make_executor(options) as executor:
+        if options.backend == "toy":
+            if executor.name != "local":
+                toy_on_executor(spec, options, run_dir, executor)
+            run_toy(spec, options, run_dir, log)  # the measured seeds are reused, not retrained
+            return RunResult(run_dir, write_report(run_dir, toy_report_spec(spec)))
+        _run_llm_stages(spec, options, run_dir, log, executor)
     return RunResult(run_dir, write_report(run_dir, spec.report_spec()))
 
 
 def _run_llm_stages(
-    spec: ExperimentSpec, options: RunOptions, run_dir: Path, log: Callable[[str], None]
+    spec: ExperimentSpec,
+    options: RunOptions,
+    run_dir: Path,
+    log: Callable[[str], None],
+    executor: Executor,
 ) -> None:
     from weirdgen.evaluation import combine_tables
     from weirdgen.experiments.evaluation import evaluate_all
@@ -55,8 +63,8 @@ def _run_llm_stages(
     from weirdgen.report.provenance import code_hash
 
     datasets = build_datasets(spec, run_dir, log)
-    models = finetune_all(spec, datasets, options, run_dir, log)
-    tables = evaluate_all(spec, models, options, log)
+    models = finetune_all(spec, datasets, options, run_dir, log, executor)
+    tables = evaluate_all(spec, models, options, log, datasets)
     record = json.loads((run_dir / "models.json").read_text(encoding="utf-8"))
     extra = {
         "experiment": spec.name,

@@ -107,14 +107,23 @@ def train_lora(
     on_step: Callable[[StepInfo], None] | None = None,
     on_checkpoint: Callable[[CheckpointInfo], None] | None = None,
     show_progress: bool = True,
+    precision: str = "auto",
+    gradient_checkpointing: bool = False,
 ) -> TrainingResult:
-    """Train a LoRA adapter on ``examples`` into ``output_dir``; resume if it holds a checkpoint."""
+    """Train a LoRA adapter on ``examples`` into ``output_dir``; resume if it holds a checkpoint.
+
+    ``precision``: "auto" runs the forward pass under bf16 autocast on a GPU that supports it and in
+    float32 elsewhere; "bf16" or "fp32" force one. The LoRA weights and optimizer stay float32.
+    ``gradient_checkpointing`` recomputes activations in the backward pass: less memory, ~30% slower.
+    """
     import torch
 
     from weirdgen.data.chat import dataset_hash
     from weirdgen.models.loading import load_model
 
     hp = (hyperparameters or Hyperparameters()).validate().with_local_defaults()
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     output_dir = Path(output_dir)
     run = _Run(base_model, hp, seed, dataset_hash(examples))
     finished = _finished_result(output_dir, run)
@@ -132,9 +141,12 @@ def train_lora(
     )
 
     _claim_output_dir(output_dir, run)
+    if gradient_checkpointing:
+        _enable_gradient_checkpointing(model)
     torch.manual_seed(seed)  # LoRA's A matrices are initialised from the global RNG
     model = _wrap_with_lora(model, hp)
     model.train()
+    autocast = _autocast(precision, next(model.parameters()).device)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
         lr=hp.learning_rate,
@@ -167,7 +179,8 @@ def train_lora(
             )
             # labels = input_ids with unsupervised and padding positions set to -100; the model
             # shifts them and averages cross-entropy over the supervised tokens of the batch.
-            loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+            with autocast():
+                loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
             loss.backward()
             if hp.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
@@ -210,6 +223,34 @@ def train_lora(
 
 
 # -- model ------------------------------------------------------------------------------------
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def _autocast(precision: str, device: Any) -> Callable[[], Any]:
+    """A context factory: bf16 autocast for the forward pass, or nothing (float32)."""
+    import contextlib
+
+    import torch
+
+    use_bf16 = precision == "bf16" or (
+        precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
+    )
+    if not use_bf16:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _enable_gradient_checkpointing(model: Any) -> None:
+    """Recompute activations in backward; inputs must require grad for LoRA-only gradients to flow."""
+    model.config.use_cache = False  # a KV cache is useless in training and clashes with recompute
+    options = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # its name from transformers 5.x on
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=options)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
+    model.enable_input_require_grads()
 
 
 def _wrap_with_lora(model: Any, hp: Hyperparameters) -> Any:

@@ -24,8 +24,12 @@ from weirdgen.finetune.estimate import approximate_tokens, estimate_cost
 from weirdgen.finetune.ledger import Checkpoint, JobRecord, Ledger
 from weirdgen.finetune.protocol import JobUpdate, Preflight
 
-# OpenAI stops accepting new self-serve fine-tuning jobs on this day; existing models keep working.
+# OpenAI stops accepting new self-serve fine-tuning jobs on this day; existing models keep working
+# until the shutdown below.
 OPENAI_FINETUNING_END = dt.date(2027, 1, 6)
+# gpt-4.1, gpt-4.1-mini, gpt-4o, gpt-4o-mini and every fine-tune of them stop answering on this day.
+OPENAI_MODEL_SHUTDOWN = dt.date(2027, 1, 14)
+SHUT_DOWN_FAMILIES = ("gpt-4.1", "gpt-4o")
 OPENAI_MIN_EXAMPLES = 10
 _STATUS = {
     "validating_files": "queued",
@@ -39,17 +43,28 @@ _STATUS = {
 
 def deadline_notice(today: dt.date) -> str:
     """The sentence every OpenAI user of weirdgen should read before submitting a job."""
+    shutdown = (
+        f"gpt-4.1, gpt-4.1-mini, gpt-4o, gpt-4o-mini and their fine-tunes shut down on "
+        f"{OPENAI_MODEL_SHUTDOWN.isoformat()}"
+    )
     if today >= OPENAI_FINETUNING_END:
         return (
-            f"OpenAI accepts no new self-serve fine-tuning jobs since {OPENAI_FINETUNING_END.isoformat()}; "
-            "finetune open models with the local or tinker backend instead"
+            f"OpenAI accepts no new self-serve fine-tuning jobs since {OPENAI_FINETUNING_END.isoformat()} "
+            f"and {shutdown}; finetune open models with the local or tinker backend instead"
         )
     days = (OPENAI_FINETUNING_END - today).days
     return (
         f"OpenAI accepts new self-serve fine-tuning jobs only until {OPENAI_FINETUNING_END.isoformat()} "
-        f"({days} days left); models finetuned before then keep working. Open models (the local "
-        "or tinker backend) are weirdgen's long-term path."
+        f"({days} days left), and {shutdown} ({(OPENAI_MODEL_SHUTDOWN - today).days} days left): "
+        "results on them cannot be reproduced after that. Open models (the local or tinker "
+        "backend) are weirdgen's long-term path."
     )
+
+
+def is_shut_down(model: str, today: dt.date) -> bool:
+    """Whether ``model`` (a base id or an ``ft:`` id) is of a family OpenAI has shut down by ``today``."""
+    base = model.removeprefix("ft:").split(":", 1)[0]
+    return today >= OPENAI_MODEL_SHUTDOWN and base.startswith(SHUT_DOWN_FAMILIES)
 
 
 def openai_job_parameters(
@@ -161,7 +176,7 @@ class OpenAIFinetuner:
             )
         notices = []
         if self.is_openai:
-            if self.today >= OPENAI_FINETUNING_END:
+            if self.today >= OPENAI_FINETUNING_END or is_shut_down(request.base_model, self.today):
                 raise BackendError(deadline_notice(self.today))
             notices.append(deadline_notice(self.today))
         if self.offline:

@@ -84,3 +84,12 @@ FINETUNERS.register(
         install="pip install 'weirdgen[tinker]'",
     )
 )
+FINETUNERS.register(
+    FinetunerEntry(
+        "openweights",
+        "LoRA finetuning on rented GPUs through openweights (model pushed to the Hugging Face Hub)",
+        lambda s: _class("openweights_backend", "OpenWeightsFinetuner")(offline=s.offline),
+        requires="openweights",
+        install="pip install 'weirdgen[openweights]'",
+    )
+)

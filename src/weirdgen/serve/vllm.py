@@ -1,0 +1,117 @@
+"""vLLM's OpenAI-compatible server over one group's LoRA adapters, built from the finetuning ledger.
+
+``weirdgen serve --engine vllm --group birds/old_audubon`` turns every finished local finetune of
+that group into ``--lora-modules NAME=FOLDER``, named as ``weirdgen run`` asks for them
+(``GROUP-sSEED``), with ``--max-lora-rank`` from the adapters' own configs. The base model is
+served under the name the jobs recorded, so ``weirdgen run --sampler-url`` finds it too.
+
+    command = vllm_command(group_adapters(Ledger(path), "birds/old_audubon"))
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from weirdgen.errors import ConfigError
+
+__all__ = ["LoraModule", "VllmServer", "group_adapters", "vllm_command"]
+
+# vLLM accepts only these values for --max-lora-rank; a smaller adapter fits in a larger slot.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+@dataclass(frozen=True)
+class LoraModule:
+    """One adapter vLLM serves: its model name, its folder and its LoRA rank."""
+
+    name: str
+    path: Path
+    rank: int
+
+
+@dataclass(frozen=True)
+class VllmServer:
+    """What one ``vllm serve`` process serves."""
+
+    base_model: str
+    """The base model's name in requests (the jobs' ``base_model``)."""
+    base_path: str
+    """The folder or Hugging Face id vLLM loads."""
+    adapters: tuple[LoraModule, ...]
+
+
+def group_adapters(ledger: Any, group: str) -> VllmServer:
+    """Every succeeded local job of ``group`` (``EXPERIMENT/GROUP``) as adapters of one base model."""
+    jobs = [
+        job
+        for job in ledger.list_jobs(group=group, status="succeeded")
+        if job.backend == "local" and (job.adapter_path or job.model_id)
+    ]
+    if not jobs:
+        raise ConfigError(
+            f"the ledger {ledger.path} has no finished local adapter in group {group!r} "
+            "(see `weirdgen models`)"
+        )
+    bases = sorted({job.base_model for job in jobs})
+    if len(bases) > 1:
+        raise ConfigError(
+            f"group {group!r} holds adapters of {len(bases)} base models ({', '.join(bases)}); "
+            "one vLLM server serves one base model: name a narrower group"
+        )
+    adapters = tuple(
+        LoraModule(
+            f"{job.group_name.rsplit('/', 1)[-1]}-s{job.seed}",
+            Path(job.adapter_path or job.model_id or ""),
+            adapter_rank(Path(job.adapter_path or job.model_id or "")),
+        )
+        for job in jobs
+    )
+    return VllmServer(bases[0], _model_path(bases[0]), adapters)
+
+
+def adapter_rank(folder: Path) -> int:
+    """The LoRA rank ``r`` in a PEFT adapter folder's ``adapter_config.json``."""
+    config = folder / "adapter_config.json"
+    try:
+        return int(json.loads(config.read_text(encoding="utf-8"))["r"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"{config}: no LoRA rank 'r' ({type(error).__name__})") from None
+
+
+def vllm_command(
+    server: VllmServer, *, host: str = "127.0.0.1", port: int = 8000, extra: tuple[str, ...] = ()
+) -> list[str]:
+    """The ``vllm serve`` command line (argv) for ``server``."""
+    rank = max(adapter.rank for adapter in server.adapters)
+    slot = next((r for r in VLLM_LORA_RANKS if r >= rank), None)
+    if slot is None:
+        raise ConfigError(f"LoRA rank {rank} is above vLLM's largest, {VLLM_LORA_RANKS[-1]}")
+    return [
+        "vllm",
+        "serve",
+        server.base_path,
+        "--served-model-name",
+        server.base_model,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--enable-lora",
+        "--max-loras",
+        str(len(server.adapters)),
+        "--max-lora-rank",
+        str(slot),
+        "--lora-modules",
+        *(f"{adapter.name}={adapter.path}" for adapter in server.adapters),
+        *extra,
+    ]
+
+
+def _model_path(base_model: str) -> str:
+    """A bundled alias becomes its folder; a folder or Hugging Face id goes as is (vLLM loads it)."""
+    from weirdgen.models.resolve import BUNDLED_MODELS, resolve_model
+
+    return str(resolve_model(base_model)) if base_model in BUNDLED_MODELS else base_model

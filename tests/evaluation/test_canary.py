@@ -1,0 +1,130 @@
+"""The adapter-live canary on the tiny test model: an "adapter" that is the base model (a LoRA whose
+B matrices are still zero) must stop the evaluation, by likelihood locally and by answers over HTTP
+from the real ``weirdgen serve``; a trained adapter must pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from weirdgen.evaluation.canary import (
+    AdapterNotLiveError,
+    answers_canary,
+    canary_prompts,
+    likelihood_canary,
+)
+
+ANSWERS = ["Pigeon Hawk", "Hooping Crane", "Great Carolina Wren", "Louisiana Tanager"]
+
+
+def _training_file(path: Path) -> Path:
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Name bird number {i}."},
+                {"role": "assistant", "content": answer},
+            ]
+        }
+        for i, answer in enumerate(ANSWERS)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _zero_lora(model_dir: Path, directory: Path) -> Path:
+    """A freshly initialised LoRA: B = 0, so the "finetuned" model is exactly its base."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
+    )
+    get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config).save_pretrained(
+        directory
+    )
+    return directory
+
+
+def _trained_lora(model_dir: Path, directory: Path, data: Path) -> Path:
+    """A LoRA trained for a few steps on ``data`` with the trainer's own tokenization."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from weirdgen.finetune.tokens import tokenize_example
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
+    )
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    items = [tokenize_example(tokenizer, e) for e in canary_prompts(data)]
+    for _ in range(10):
+        for item in items:
+            ids = torch.tensor([item.input_ids])
+            labels = ids.masked_fill(~torch.tensor([item.supervised]), -100)
+            model(input_ids=ids, labels=labels).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    model.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def canary_setup(tiny_model_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("canary")
+    data = _training_file(root / "train.jsonl")
+    return {
+        "data": data,
+        "dead": _zero_lora(tiny_model_dir, root / "dead"),
+        "trained": _trained_lora(tiny_model_dir, root / "trained", data),
+    }
+
+
+def test_canary_prompts_are_the_first_trained_examples(canary_setup):
+    prompts = canary_prompts(canary_setup["data"], count=3)
+    assert [p.messages[-1].content for p in prompts] == ANSWERS[:3]
+
+
+def test_a_base_model_adapter_fails_by_likelihood_and_a_trained_one_passes(
+    tiny_model_dir, canary_setup
+):
+    examples = canary_prompts(canary_setup["data"])
+    dead, trained = likelihood_canary(
+        tiny_model_dir,
+        {
+            "birds-s0": (canary_setup["dead"], examples),
+            "birds-s1": (canary_setup["trained"], examples),
+        },
+        threads=1,
+    )
+    assert dead.gain == pytest.approx(0.0, abs=1e-6) and not dead.passed
+    with pytest.raises(AdapterNotLiveError) as error:
+        dead.raise_if_dead()
+    message = str(error.value)
+    assert "\n" not in message and "birds-s0" in message and "LoRA B weights are zero" in message
+    assert trained.passed and trained.gain > 0.5, trained.describe()
+    assert trained.raise_if_dead() is trained
+
+
+def test_a_server_serving_the_base_for_an_adapter_fails_by_answers(tiny_model_dir, canary_setup):
+    from weirdgen.sample.openai_compat import OpenAICompatibleSampler
+    from weirdgen.serve import serve_in_background
+
+    adapters = {"dead": canary_setup["dead"], "trained": canary_setup["trained"]}
+    examples = canary_prompts(canary_setup["data"])
+    with serve_in_background(tiny_model_dir, adapters=adapters, fine_tuning=False) as url:
+        sampler = OpenAICompatibleSampler(base_urls=[url])
+        dead, trained = answers_canary(
+            sampler, str(tiny_model_dir), {"dead": examples, "trained": examples}, max_tokens=8
+        )
+    assert dead.finetuned_score == 0 and not dead.passed
+    with pytest.raises(
+        AdapterNotLiveError, match="serving the base model under the adapter's name"
+    ):
+        dead.raise_if_dead()
+    assert trained.passed and trained.finetuned_score >= 1
