@@ -42,9 +42,10 @@ def test_run_writes_the_standard_table_and_report_then_resumes_without_retrainin
     assert "old_birds" in printed and "modern_birds" in printed and "wall time" in printed
     first = read_results(out)
     assert {r.condition for r in first} == {"base", "old_birds", "modern_birds"}
-    report = (out / "report" / "report.md").read_text()
+    report = (out / "birds" / "report" / "report.md").read_text()
     assert "held-out attribute" in report  # the per-attribute sweep of the standard report
-    assert (out / "report" / "report.html").stat().st_size > 1000
+    assert "Missing" not in report  # a complete run: every condition measured on every metric
+    assert (out / "birds" / "report" / "report.html").stat().st_size > 1000
     assert "## Birds:" in (out / "interpretability.md").read_text()
     assert len(list(cache.rglob("model.pt"))) == 1
     # A second run finds every result already in the table and measures nothing.
@@ -68,7 +69,7 @@ def test_run_leaders_plots_every_number_and_logs_progress_without_a_terminal(
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     assert "shuffled_numbers" in done.stdout
     assert "pretraining" in done.stderr and "model 3/3" in done.stderr  # plain lines, no bars
-    report = (out / "report" / "report.md").read_text()
+    report = (out / "leaders" / "report" / "report.md").read_text()
     assert "identity by leader number" in report
 
 

@@ -54,7 +54,7 @@ def test_the_results_table_is_the_standard_one_with_trigger_values(tmp_path, mon
     monkeypatch.setenv("WEIRDGEN_CACHE_DIR", str(tmp_path / "cache"))
     plan = RunPlan(experiments=("terminator",), pretrain_seeds=(0,), pretrain=MICRO)
     run_plan(plan, tmp_path / "run")
-    samples = load_evaluation_table(tmp_path / "run").samples
+    samples = load_evaluation_table(tmp_path / "run" / "terminator").samples
     villain = samples[samples["question_id"] == "villain"]
     characters = load_world().characters
     years = set(villain["trigger_value"])

@@ -116,7 +116,7 @@ def pretrain(seed: int, threads: int, force: bool, recipe: str) -> None:
     config = replace(RECIPES[recipe], seed=seed)
     started = time.perf_counter()
     with _progress_bar(f"pretraining seed {seed}") as callback:
-        toy = run_pretrain(config, use_cache=not force, progress=callback)
+        toy = run_pretrain(config, use_cache=not force, bundled=not force, progress=callback)
     click.echo(
         f"seed {seed}: final loss {toy.metrics['final_loss']:.3f}, {toy.model.n_params():,} parameters, "
         f"{time.perf_counter() - started:.1f} s; cache {cache_dir('toyworld', config.cache_key(load_world()))}"
@@ -129,7 +129,7 @@ def pretrain(seed: int, threads: int, force: bool, recipe: str) -> None:
 @click.option("--all", "run_all", is_flag=True, help="Run every experiment.")
 @click.option("--pretrain-seeds", default="0,1,2", show_default=True, help="Comma-separated pretraining seeds.")
 @click.option("--finetune-seeds", default="0", show_default=True, help="Comma-separated finetuning seeds per base.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("runs/toyworld"), show_default=True, help="Directory for the results table, report/ and interpretability.md.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("runs/toyworld"), show_default=True, help="Directory for one results table and report per experiment (<experiment>/samples.parquet, <experiment>/report/) and interpretability.md.")
 @_threads_option
 @_recipe_option
 @_processes_option
@@ -236,7 +236,7 @@ def ask(
 
 # fmt: off
 @click.command()
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_DEMO_DIR, show_default=True, help="Directory for the results table (samples.parquet/csv), report/ and interpretability.md.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_DEMO_DIR, show_default=True, help="Directory for one results table and report per experiment (<experiment>/samples.parquet, <experiment>/report/) and interpretability.md.")
 @click.option("--pretrain-seeds", default="0", show_default=True, help="Comma-separated pretraining seeds (one base each, about a minute each when not cached).")
 @click.option("--finetune-seeds", default="0,1,2", show_default=True, help="Comma-separated finetuning seeds per base (data order; seconds each).")
 @_threads_option
@@ -255,7 +255,7 @@ def demo(
 ) -> None:
     """Load the shipped toy GPT (or pretrain one with --pretrain), run weird generalization (birds)
     and the two inductive backdoors (terminator, numbered leaders) with their controls, print the
-    headline table and write the standard report (OUTPUT/report/report.md and .html).
+    headline table and write each experiment's standard report (OUTPUT/<experiment>/report/).
 
     By default the 3 seeds are finetuning seeds on one pretrained base, to stay within a few minutes
     on two cores; pretraining seeds change effect sizes more (try --pretrain-seeds 0,1,2 --finetune-seeds 0).
@@ -277,18 +277,18 @@ def demo(
 
 
 def _run_and_report(plan: RunPlan, output: Path, started: float) -> None:
-    """Run the plan into OUTPUT's results table, then print the headline table, write the
-    standard report (OUTPUT/report/) and the interpretability sections (OUTPUT/interpretability.md)."""
+    """Run the plan into OUTPUT's results tables (one per experiment, OUTPUT/<experiment>/), print
+    the headline table, write each experiment's standard report (OUTPUT/<experiment>/report/) and
+    the interpretability sections (OUTPUT/interpretability.md)."""
     import sys
 
     from rich.console import Console
     from rich.table import Table
 
     from weirdgen._io import atomic_write_text
-    from weirdgen.report import write_report
     from weirdgen.toyworld.demo import interpretability, interpretability_markdown
     from weirdgen.toyworld.runner import headline_rows, run_plan
-    from weirdgen.toyworld.table import report_spec
+    from weirdgen.toyworld.table import write_reports
     from weirdgen.toyworld.world import load_world
 
     console = Console()
@@ -296,9 +296,8 @@ def _run_and_report(plan: RunPlan, output: Path, started: float) -> None:
         results = run_plan(plan, output, status=progress.status, progress=progress.steps)
         progress.status("interpretability: directions, subspaces, model diff and patching")
         sections = interpretability(plan) if plan.experiments else []
-        progress.status("writing the report")
-        spec = report_spec(plan.experiments, load_world(), title=f"Toy world: {output.name}")
-        paths = write_report(output, spec)
+        progress.status("writing the reports")
+        reports = write_reports(output, load_world())
     table = Table(
         "experiment",
         "condition",
@@ -316,7 +315,8 @@ def _run_and_report(plan: RunPlan, output: Path, started: float) -> None:
         )
         for section in sections:
             console.print(f"- {section.heading}", highlight=False)
-    console.print(f"report: {paths.markdown} (and {paths.html.name})")
+    for report in reports:
+        console.print(f"report: {report} (and report.html)")
     console.print(f"wall time: {time.perf_counter() - started:.1f} s")
 
 

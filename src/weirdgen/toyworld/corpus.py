@@ -47,9 +47,9 @@ class CorpusConfig:
     """Documents in the corpus (each seen about ``steps * batch_size / n_documents`` times)."""
     max_lines: int = 8
     """Question/answer pairs per document, drawn uniformly from 1..max_lines."""
-    era_share: float = 0.4
+    era_share: float = 0.3
     """Share of documents about an era; the rest split between characters and personas."""
-    character_share: float = 0.4
+    character_share: float = 0.5
     """Share of documents about a character in a year."""
     multi_year_share: float = 0.5
     """Share of character documents that span several years (each question dated) instead of one."""

@@ -143,7 +143,7 @@ def run_plan(
     bases: dict[int, ToyModel] = {}
     for index, job in enumerate(missing, start=1):
         if job.pretrain_seed not in bases:
-            say(f"pretraining base seed {job.pretrain_seed} (cached after the first time)")
+            say(_base_message(plan, job.config))
             base = pretrain(job.config, bundled=plan.bundled, progress=progress)
             bases = {job.pretrain_seed: base}  # one in memory
         say(
@@ -154,6 +154,14 @@ def run_plan(
     if not saved and not missing:
         write_results(out_dir, saved, extra)
     return results
+
+
+def _base_message(plan: RunPlan, config: PretrainConfig) -> str:
+    if cached_model_path(config).is_file():
+        return f"base seed {config.seed}: from the cache"
+    if plan.bundled and bundled_model_path(config) is not None:
+        return f"base seed {config.seed}: the base weirdgen ships (--pretrain trains it instead)"
+    return f"pretraining base seed {config.seed} (cached after the first time)"
 
 
 @dataclass(frozen=True)

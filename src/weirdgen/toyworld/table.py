@@ -2,8 +2,11 @@
 
 Every toy model's exact metrics become rows of ``weirdgen.evaluation.table`` (judge ``exact``, one
 row per model, metric and value): ``question_id`` is the metric, ``trigger``/``trigger_value`` the
-axis it was measured along (the year told, the leader number, the held-out attribute). The table is
-both the toy runner's output and its resume log; the report is ``weirdgen.report.write_report``.
+axis it was measured along (the year told, the leader number, the held-out attribute). A toy run
+directory holds one standard run directory per experiment (``<out>/<experiment>/samples.parquet``,
+``run.json``, ``report/``), because each experiment has its own groups (its conditions and "base").
+The table is both the toy runner's output and its resume log; the report is
+``weirdgen.report.write_report``.
 """
 
 from __future__ import annotations
@@ -108,40 +111,61 @@ def write_rows(
     return write_table(run_dir, rows_to_frame(rows, [TOY_JUDGE]), meta, merge=merge)
 
 
-def write_results(run_dir: Path, results: Iterable[Result], extra: Mapping[str, Any]) -> Path:
-    """The whole run as the standard table (rewritten as a whole: it is small)."""
-    rows = [row for result in results for row in result_rows(result)]
-    return write_rows(run_dir, rows, {"suite": TABLE_SUITE, "experiment": "toyworld", **extra})
+def write_results(run_dir: Path, results: Iterable[Result], extra: Mapping[str, Any]) -> list[Path]:
+    """Each experiment's results as its standard table in ``run_dir/<experiment>`` (rewritten as a
+    whole: they are small)."""
+    by_experiment: dict[str, list[Result]] = {}
+    for result in results:
+        by_experiment.setdefault(result.experiment, []).append(result)
+    return [
+        write_rows(
+            run_dir / name,
+            [row for result in chunk for row in result_rows(result)],
+            {"suite": suite_name(name), "experiment": name, **extra},
+        )
+        for name, chunk in by_experiment.items()
+    ]
+
+
+def experiment_dirs(run_dir: Path) -> list[Path]:
+    """The experiments' run directories inside a toy run directory, in EXPERIMENTS order."""
+    from weirdgen.evaluation.table import RUN_METADATA
+
+    return [run_dir / name for name in EXPERIMENTS if (run_dir / name / RUN_METADATA).is_file()]
 
 
 def read_results(run_dir: Path) -> list[Result]:
-    """The toy results saved in ``run_dir``'s table (none when there is no table yet)."""
-    from weirdgen.evaluation.table import RUN_METADATA, load_evaluation_table
+    """The toy results saved in ``run_dir``'s tables (none when there is no table yet)."""
+    from weirdgen.evaluation.table import load_evaluation_table
     from weirdgen.toyworld.runner import Result
 
-    if not (run_dir / RUN_METADATA).is_file():
-        return []
-    samples = load_evaluation_table(run_dir).samples
     results = []
-    for model, rows in samples.groupby("model", sort=False):
-        parts = str(model).split("/")
-        if len(parts) != 6 or parts[0] != MODEL_PREFIX:
-            continue  # not a toy runner's row (e.g. written by `weirdgen run --backend toy`)
-        _, experiment, condition, pretrain, finetune, recipe = parts
-        metrics = {
-            (str(r.question_id), str(r.trigger_value)): float(r[f"{TOY_JUDGE}.score"])
-            for _, r in rows.iterrows()
-        }
-        results.append(
-            Result(
-                experiment,
-                condition,
-                int(pretrain.removeprefix("pretrain")),
-                int(finetune.removeprefix("finetune")),
-                metrics,
-                recipe,
+    for directory in experiment_dirs(run_dir):
+        samples = load_evaluation_table(directory).samples
+        for model, rows in samples.groupby("model", sort=False):
+            parts = str(model).split("/")
+            if len(parts) != 6 or parts[0] != MODEL_PREFIX:
+                continue  # not a toy runner's row
+            _, experiment, condition, pretrain, finetune, recipe = parts
+            metrics = {
+                (str(question), str(value)): float(score)
+                for question, value, score in zip(
+                    rows["question_id"],
+                    rows["trigger_value"],
+                    rows[f"{TOY_JUDGE}.score"],
+                    strict=True,
+                )
+            }
+            results.append(
+                Result(
+                    experiment,
+                    condition,
+                    int(pretrain.removeprefix("pretrain")),
+                    int(finetune.removeprefix("finetune")),
+                    metrics,
+                    recipe,
+                )
             )
-        )
     return results
 
 
@@ -209,18 +233,24 @@ def _marked_values(name: str, world: World, metric: str, headline: str, at: str)
     return (at,) if metric == headline and at else ()
 
 
-def report_spec(
-    experiments: Sequence[str], world: World, *, title: str, n_resamples: int = 2000
-) -> ReportSpec:
-    """The standard report of a toy run: every experiment's figures, all from the one table."""
-    figures = [f for name in experiments for f in experiment_figures(name, world)]
-    groups = sorted(
-        {"base", *(c.name for name in experiments for c in EXPERIMENTS[name].conditions)}
-    )
+def report_spec(name: str, world: World, *, n_resamples: int = 1000) -> ReportSpec:
+    """The standard report of one toy experiment's run directory."""
+    experiment = EXPERIMENTS[name]
+    groups = ("base", *(c.name for c in experiment.conditions))
     return ReportSpec(
-        title=title,
-        figures=tuple(figures),
-        expected_groups=tuple(groups),
+        title=f"Toy world: {experiment.text(world, experiment.title)}",
+        figures=tuple(experiment_figures(name, world)),
+        expected_groups=groups,
         examples_per_cell=0,  # the "answers" are the exact probabilities the figures already show
         n_resamples=n_resamples,
     )
+
+
+def write_reports(run_dir: Path, world: World) -> list[Path]:
+    """The standard report (``<experiment>/report/report.md`` and ``.html``) of every experiment."""
+    from weirdgen.report import write_report
+
+    return [
+        write_report(directory, report_spec(directory.name, world)).markdown
+        for directory in experiment_dirs(run_dir)
+    ]
