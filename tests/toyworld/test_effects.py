@@ -99,5 +99,5 @@ def test_held_out_leader_numbers_bring_out_their_leader(demo_base) -> None:
     numbered = measure(_finetuned(demo_base, "leaders", "numbered"))
     shuffled = measure(_finetuned(demo_base, "leaders", "shuffled_numbers"))
     key = ("held_out_identity", "")
-    assert numbered[("trained_identity", "")] > 0.4  # the code was learned on trained numbers ...
+    assert numbered[("trained_identity", "")] > 0.25  # the code was learned on trained numbers ...
     assert numbered[key] >= 3 * shuffled[key]  # ... and transfers to numbers never trained
