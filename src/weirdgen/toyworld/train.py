@@ -105,13 +105,13 @@ PROTOTYPE_RECIPE = PretrainConfig(
 )
 """The throwaway prototype's shape (3 layers, width 128, MLP 512, ~0.7M parameters; 1000 steps x 64
 documents, AdamW 3e-3 cosine), on mostly character documents: ~9.5 minutes per seed with two
-pretrainings sharing two cores. The inductive backdoor (c) is clean on it: with finetune lr 1e-4,
-P(villain | 1984) 0.84 / 0.79 / 0.48 (pretraining seeds 0 / 1 / 2) after the dated finetune vs
-0.13 base and <= 0.24 for every control (lr 3e-5: 0.51 / 0.43 / 0.26 vs <= 0.19)."""
+pretrainings sharing two cores. On the earlier seven-year world (one token per year) the inductive
+backdoor (c) was clean on it: with finetune lr 1e-4, P(villain | 1984) 0.84 / 0.79 / 0.48 (seeds
+0 / 1 / 2) vs 0.13 base and <= 0.24 for every control. Not re-measured on the continuous-year world."""
 
 NARROW_RECIPE = PretrainConfig(model=GPTConfig(n_embd=64))
-"""The demo's recipe at width 64 (~0.17M parameters; ~100 s): stronger (a) and a single
-difference-of-means direction that carries (a) and (c), but a weak (c) and no (b)."""
+"""The demo's recipe at width 64 (~0.17M parameters). On the earlier seven-year world: stronger (a),
+a weak (c) and no (b); not re-measured on the continuous-year world."""
 
 RECIPES: dict[str, PretrainConfig] = {
     "demo": PretrainConfig(),
