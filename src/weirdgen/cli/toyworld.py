@@ -237,7 +237,7 @@ def ask(
 # fmt: off
 @click.command()
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_DEMO_DIR, show_default=True, help="Directory for one results table and report per experiment (<experiment>/samples.parquet, <experiment>/report/) and interpretability.md.")
-@click.option("--pretrain-seeds", default="0", show_default=True, help="Comma-separated pretraining seeds (one base each, about a minute each when not cached).")
+@click.option("--pretrain-seeds", default="0", show_default=True, help="Comma-separated pretraining seeds (one base each; weirdgen ships seed 0, any other is pretrained first: 5-20 min on 2 cores, then cached).")
 @click.option("--finetune-seeds", default="0,1,2", show_default=True, help="Comma-separated finetuning seeds per base (data order; seconds each).")
 @_threads_option
 @_recipe_option
