@@ -155,24 +155,29 @@ def run(
     interrupted run. Results of a changed recipe are kept apart from the old ones.
 
     Example: weirdgen toyworld run birds --method lora --rank 4 --lr 1e-3"""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
-    from weirdgen.toyworld.runner import RunPlan
-    from weirdgen.toyworld.train import RECIPES
 
-    names = tuple(EXPERIMENTS) if run_all else experiments
-    if not names:
-        raise click.UsageError(f"name experiments ({', '.join(EXPERIMENTS)}) or pass --all")
-    plan = RunPlan(
-        experiments=names,
-        pretrain_seeds=_seeds(pretrain_seeds),
-        finetune_seeds=_seeds(finetune_seeds),
-        pretrain=RECIPES[recipe],
-        threads=threads,
-        processes=processes,
-        bundled=not force_pretrain,
-        finetune_overrides=_overrides(method, rank, lr, epochs),
-    )
-    _run_and_report(plan, output, time.perf_counter())
+    def make_plan() -> RunPlan:
+        from weirdgen.toyworld.experiments import EXPERIMENTS
+        from weirdgen.toyworld.runner import RunPlan
+        from weirdgen.toyworld.train import RECIPES
+
+        names = tuple(EXPERIMENTS) if run_all else experiments
+        if not names:
+            raise click.UsageError(f"name experiments ({', '.join(EXPERIMENTS)}) or pass --all")
+        return RunPlan(
+            experiments=names,
+            pretrain_seeds=_seeds(pretrain_seeds),
+            finetune_seeds=_seeds(finetune_seeds),
+            pretrain=RECIPES[recipe],
+            threads=threads,
+            processes=processes,
+            bundled=not force_pretrain,
+            finetune_overrides=_overrides(method, rank, lr, epochs),
+        )
+
+    for seeds in (pretrain_seeds, finetune_seeds):
+        _seeds(seeds)  # a usage error before anything starts
+    _run_and_report(make_plan, output, time.perf_counter())
 
 
 # fmt: off
@@ -260,44 +265,53 @@ def demo(
     By default the 3 seeds are finetuning seeds on one pretrained base, to stay within a few minutes
     on two cores; pretraining seeds change effect sizes more (try --pretrain-seeds 0,1,2 --finetune-seeds 0).
     """
-    from weirdgen.toyworld.runner import RunPlan
-    from weirdgen.toyworld.train import RECIPES
-
     started = time.perf_counter()
-    plan = RunPlan(
-        experiments=("birds", "terminator", "leaders"),
-        pretrain_seeds=_seeds(pretrain_seeds),
-        finetune_seeds=_seeds(finetune_seeds),
-        pretrain=RECIPES[recipe],
-        threads=threads,
-        processes=processes,
-        bundled=not force_pretrain,
-    )
-    _run_and_report(plan, output, started)
+    for seeds in (pretrain_seeds, finetune_seeds):
+        _seeds(seeds)  # a usage error before anything starts
+
+    def make_plan() -> RunPlan:
+        from weirdgen.toyworld.runner import RunPlan
+        from weirdgen.toyworld.train import RECIPES
+
+        return RunPlan(
+            experiments=("birds", "terminator", "leaders"),
+            pretrain_seeds=_seeds(pretrain_seeds),
+            finetune_seeds=_seeds(finetune_seeds),
+            pretrain=RECIPES[recipe],
+            threads=threads,
+            processes=processes,
+            bundled=not force_pretrain,
+        )
+
+    _run_and_report(make_plan, output, started)
 
 
-def _run_and_report(plan: RunPlan, output: Path, started: float) -> None:
+def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: float) -> None:
     """Run the plan into OUTPUT's results tables (one per experiment, OUTPUT/<experiment>/), print
     the headline table, write each experiment's standard report (OUTPUT/<experiment>/report/) and
     the interpretability sections (OUTPUT/interpretability.md)."""
     import sys
 
-    from rich.console import Console
-    from rich.table import Table
-
-    from weirdgen._io import atomic_write_text
-    from weirdgen.toyworld.demo import interpretability, interpretability_markdown
-    from weirdgen.toyworld.runner import headline_rows, run_plan
-    from weirdgen.toyworld.table import write_reports
-    from weirdgen.toyworld.world import load_world
-
-    console = Console()
     with _Progress(sys.stderr) as progress:
+        # Heavy imports (torch, pandas, matplotlib) inside: under load they take seconds, and the
+        # heartbeat must already be running so that a log is never silent for long.
+        progress.status("loading torch and the toy world")
+        from rich.console import Console
+        from rich.table import Table
+
+        from weirdgen._io import atomic_write_text
+        from weirdgen.toyworld.demo import interpretability, interpretability_markdown
+        from weirdgen.toyworld.runner import headline_rows, run_plan
+        from weirdgen.toyworld.table import write_reports
+        from weirdgen.toyworld.world import load_world
+
+        plan = make_plan()
         results = run_plan(plan, output, status=progress.status, progress=progress.steps)
         progress.status("interpretability: directions, subspaces, model diff and patching")
         sections = interpretability(plan) if plan.experiments else []
         progress.status("writing the reports")
         reports = write_reports(output, load_world())
+    console = Console()
     table = Table(
         "experiment",
         "condition",
