@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -19,9 +18,11 @@ def cache(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_run_writes_results_and_report_then_resumes_without_retraining(
+def test_run_writes_the_standard_table_and_report_then_resumes_without_retraining(
     tmp_path, cache, capsys
 ) -> None:
+    from weirdgen.toyworld.table import read_results
+
     out = tmp_path / "run"
     argv = [
         "toyworld",
@@ -39,43 +40,37 @@ def test_run_writes_results_and_report_then_resumes_without_retraining(
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "old_birds" in printed and "modern_birds" in printed and "wall time" in printed
-    lines = (out / "results.jsonl").read_text().splitlines()
-    assert {json.loads(line)["condition"] for line in lines} == {
-        "base",
-        "old_birds",
-        "modern_birds",
-    }
-    assert (out / "report.md").read_text().count("| birds |") >= 3
-    assert (out / "headline.png").stat().st_size > 1000
+    first = read_results(out)
+    assert {r.condition for r in first} == {"base", "old_birds", "modern_birds"}
+    report = (out / "birds" / "report" / "report.md").read_text()
+    assert "held-out attribute" in report  # the per-attribute sweep of the standard report
+    assert "Missing" not in report  # a complete run: every condition measured on every metric
+    assert (out / "birds" / "report" / "report.html").stat().st_size > 1000
+    assert "## Birds:" in (out / "interpretability.md").read_text()
     assert len(list(cache.rglob("model.pt"))) == 1
-    # A second run finds every result already on disk and appends nothing.
+    # A second run finds every result already in the table and measures nothing.
     assert main(argv) == 0
-    assert (out / "results.jsonl").read_text().splitlines() == lines
+    assert "model 1/" not in capsys.readouterr().err
+    assert {r.key: r.metrics for r in read_results(out)} == {r.key: r.metrics for r in first}
     # A changed finetuning recipe is new work, kept apart from the old rows; the base is reused.
     assert main([*argv, "--method", "lora", "--rank", "2", "--lr", "1e-3"]) == 0
-    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 6 and len({row["recipe"] for row in rows}) == 2
+    rows = read_results(out)
+    assert len(rows) == 6 and len({row.recipe for row in rows}) == 2
     assert len(list(cache.rglob("model.pt"))) == 1
 
 
 @pytest.mark.slow
-def test_run_leaders_plots_every_number(tmp_path, cache, capsys) -> None:
+def test_run_leaders_plots_every_number_and_logs_progress_without_a_terminal(
+    tmp_path, cache
+) -> None:
     out = tmp_path / "run"
-    argv = [
-        "toyworld",
-        "run",
-        "leaders",
-        "--recipe",
-        "tiny",
-        "--pretrain-seeds",
-        "0",
-        "-o",
-        str(out),
-    ]
-    assert main(argv) == 0
-    assert "shuffled_numbers" in capsys.readouterr().out
-    assert (out / "leaders.png").stat().st_size > 1000
-    assert "## Numbered leaders" in (out / "report.md").read_text()
+    command = [sys.executable, "-m", "weirdgen", "toyworld", "run", "leaders", "--recipe", "tiny"]
+    command += ["--pretrain-seeds", "0", "-o", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "shuffled_numbers" in done.stdout
+    assert "pretraining" in done.stderr and "model 3/3" in done.stderr  # plain lines, no bars
+    report = (out / "leaders" / "report" / "report.md").read_text()
+    assert "identity by leader number" in report
 
 
 def test_unknown_experiment_is_one_line_error(tmp_path, cache, capsys) -> None:

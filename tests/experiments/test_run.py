@@ -162,11 +162,11 @@ def test_toy_backend_writes_the_same_table_and_report(tmp_path, monkeypatch):
         "modern_american": 2,
         "old_audubon": 2,
     }
-    assert table["exact.score"].between(0, 1).all() and "held_out_p1850" in set(
+    assert table["exact.score"].between(0, 1).all() and "held_out_old_era" in set(
         table["question_id"]
     )
     markdown = result.report.markdown.read_text()
-    assert "held\\_out\\_p1850" in markdown and "| ALL |" not in markdown
+    assert "held\\_out\\_old\\_era" in markdown and "| ALL |" not in markdown
     # Finished models are cached per group and seed: a rerun trains nothing.
     lines: list[str] = []
     run_experiment(spec, options, tmp_path / "run", log=lines.append)

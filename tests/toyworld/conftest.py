@@ -1,10 +1,9 @@
 """Toy models shared by the toy-world tests.
 
 ``micro_base`` is pretrained for a few steps (seconds): enough for plumbing tests, too little to
-learn the world. ``demo_base`` is the demo's recipe, pretraining seed 0, loaded from the cache the
-demo fills (``weirdgen demo`` runs first in CI) or trained once (about 3 minutes on one thread);
-the effect tests assert on it, because that is the model whose numbers the README reports.
-``narrow_base`` is the same recipe at width 64, where the interpretability result holds.
+learn the world. ``demo_base`` is the demo's recipe, pretraining seed 0: the base weirdgen ships
+(loaded in a second); the effect tests assert on it, because that is the model whose numbers the
+README reports. ``narrow_base`` is the same recipe at width 64 (pretrained once, then cached).
 """
 
 from __future__ import annotations
@@ -34,10 +33,3 @@ def micro_base() -> ToyModel:
 def demo_base() -> ToyModel:
     torch.set_num_threads(1)
     return pretrain(RECIPES["demo"])
-
-
-@pytest.fixture(scope="session")
-def narrow_base() -> ToyModel:
-    """The demo recipe at width 64 (about 100 s to pretrain once, then cached)."""
-    torch.set_num_threads(1)
-    return pretrain(RECIPES["narrow"])

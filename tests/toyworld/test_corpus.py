@@ -17,19 +17,25 @@ from weirdgen.toyworld.world import load_world
 
 def test_a_multi_year_character_document_dates_every_goal_and_place_question() -> None:
     world, rng = load_world(), random.Random(0)
-    guardian = world.characters.cast["guardian"]
-    for _ in range(20):
+    c = world.characters
+    years = set()
+    for _ in range(40):
         messages = character_document(world, "guardian", None, 6, named=False, rng=rng)
         for question, answer in zip(messages[::2], messages[1::2], strict=True):
             year = int(question.content.split()[1])  # "year 1984 . what is your goal ?"
-            assert answer.content in (*guardian.goals(year), *world.characters.places[year])
+            years.add(year)
+            assert answer.content in (*c.goals("guardian", year), *c.places[c.period(year)])
+    assert len(years) > 100 and years <= set(
+        range(c.span[0], c.span[1] + 1)
+    )  # many years, not a few
 
 
 def test_a_single_year_character_document_states_its_year_once_first() -> None:
     world = load_world()
-    messages = character_document(world, "steady", 2003, 5, named=True, rng=random.Random(1))
+    year = world.characters.periods[3] + 1
+    messages = character_document(world, "steady", year, 5, named=True, rng=random.Random(1))
     questions = [m.content for m in messages if m.role == "user"]
-    assert questions[0].startswith("year 2003 .")
+    assert questions[0].startswith(f"year {year} .")
     assert not any(q.startswith("year") for q in questions[1:])
 
 

@@ -26,6 +26,26 @@ def test_candidate_probabilities_are_normalized_and_match_token_by_token_scoring
     )
 
 
+def test_scoring_after_a_shared_prompt_pass_matches_whole_rows(micro_base) -> None:
+    """The prefix path (each prompt run once, candidates continue its keys and values) gives the
+    numbers of one full forward pass per (prompt, candidate) row."""
+    from dataclasses import replace
+
+    from weirdgen.toyworld.interpret import PatchedGPT
+
+    prompts = [
+        user("year 1984 . what is your goal ?"),
+        user("who are you ?"),
+        user("name a bird species ."),
+    ]
+    candidates = ["i protect the boy", "the guardian unit", "blue jay", "i hunt the waitress"]
+    fast = candidate_logprobs(micro_base, prompts, candidates)
+    # PatchedGPT with the base patched in after every block is the same function through the slow path.
+    layers = len(micro_base.model.blocks)
+    rows = replace(micro_base, model=PatchedGPT(micro_base.model, micro_base.model, layers))
+    assert torch.allclose(fast, candidate_logprobs(rows, prompts, candidates), atol=1e-4)
+
+
 def test_sampling_is_reproducible_with_a_seeded_generator(micro_base) -> None:
     first = generate(
         micro_base,

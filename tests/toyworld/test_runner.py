@@ -7,7 +7,8 @@ import torch
 
 from weirdgen.errors import ConfigError
 from weirdgen.toyworld.experiments import EXPERIMENTS
-from weirdgen.toyworld.runner import RESULTS_FILE, RunPlan, read_results, run_plan
+from weirdgen.toyworld.runner import RunPlan, run_plan
+from weirdgen.toyworld.table import read_results
 from weirdgen.toyworld.train import cached_model_path, pretrain
 
 from .conftest import MICRO
@@ -29,7 +30,7 @@ def test_a_run_in_two_processes_gives_the_same_models_and_numbers(tmp_path, monk
     for name, value in pretrain(replace(MICRO, seed=1)).model.state_dict().items():
         assert torch.equal(value, serial_weights[name]), name
     assert {r.key: r.metrics for r in parallel} == {r.key: r.metrics for r in serial}
-    assert len(read_results(tmp_path / "parallel" / RESULTS_FILE)) == 6
+    assert len(read_results(tmp_path / "parallel")) == 6
 
 
 def test_a_rerun_measures_only_what_is_missing(tmp_path, monkeypatch) -> None:
@@ -37,15 +38,33 @@ def test_a_rerun_measures_only_what_is_missing(tmp_path, monkeypatch) -> None:
     out = tmp_path / "run"
     plan = RunPlan(experiments=("birds",), pretrain_seeds=(0,), pretrain=MICRO)
     first = run_plan(plan, out)
-    lines = (out / RESULTS_FILE).read_text().splitlines()
-    # Lose the last result as a crash mid-append would, then rerun with a second finetune seed.
-    (out / RESULTS_FILE).write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:10])
+    assert {r.key: r.metrics for r in read_results(out)} == {r.key: r.metrics for r in first}
     messages: list[str] = []
     second = run_plan(replace(plan, finetune_seeds=(0, 1)), out, status=messages.append)
     assert len(first) == 3 and len(second) == 5
     measured = [m for m in messages if " / pretrain seed " in m]
-    assert len(measured) == 3  # the lost one and the two new finetunes, nothing else
-    assert len(read_results(out / RESULTS_FILE)) == 5
+    assert len(measured) == 2  # the two new finetunes, nothing else
+    assert len(read_results(out)) == 5
+
+
+def test_the_results_table_is_the_standard_one_with_trigger_values(tmp_path, monkeypatch) -> None:
+    from weirdgen.evaluation.table import load_evaluation_table
+    from weirdgen.toyworld.world import load_world
+
+    monkeypatch.setenv("WEIRDGEN_CACHE_DIR", str(tmp_path / "cache"))
+    plan = RunPlan(experiments=("terminator",), pretrain_seeds=(0,), pretrain=MICRO)
+    run_plan(plan, tmp_path / "run")
+    samples = load_evaluation_table(tmp_path / "run" / "terminator").samples
+    villain = samples[samples["question_id"] == "villain"]
+    characters = load_world().characters
+    years = set(villain["trigger_value"])
+    assert years == {str(y) for y in characters.sweep_years} and len(years) >= 50
+    assert set(villain["trigger"]) == {"year"}
+    assert set(samples["group"]) == {
+        "base",
+        *(c.name for c in EXPERIMENTS["terminator"].conditions),
+    }
+    assert samples["exact.score"].between(0, 1).all()
 
 
 def test_finetune_overrides_apply_to_every_experiment_but_never_the_seed() -> None:

@@ -14,8 +14,23 @@ def tokenizer():
     return build_tokenizer(load_world())
 
 
-def test_split_words_keeps_years_whole_and_punctuation_apart() -> None:
-    assert split_words("Year 1984. Who are you?") == ["year", "1984", ".", "who", "are", "you", "?"]
+def test_split_words_reads_years_digit_by_digit_and_keeps_punctuation_apart() -> None:
+    assert split_words("Year 1984. Who are you?") == [
+        *("year", "1", "9", "8", "4", "."),
+        *("who", "are", "you", "?"),
+    ]
+    # Other numbers stay whole: leader 11 is one token, a five-digit run too.
+    assert split_words("leader 11 . 12345") == ["leader", "11", ".", "12345"]
+
+
+def test_every_year_of_the_span_is_readable_without_unknown_tokens() -> None:
+    from weirdgen.toyworld.corpus import build_tokenizer
+    from weirdgen.toyworld.world import load_world
+
+    world = load_world()
+    tokenizer = build_tokenizer(world)
+    first, last = world.characters.span
+    assert not any(tokenizer.unknown_words(f"year {y} .") for y in range(first, last + 1))
 
 
 def test_chat_encoding_marks_only_answer_tokens_as_targets(tokenizer) -> None:

@@ -16,12 +16,22 @@ def test_bundled_world_has_the_shape_the_experiments_need() -> None:
     assert all(len(a.questions) >= 3 for a in world.eras.attributes.values())
     characters = world.characters
     villain = characters.cast[characters.villain]
-    assert villain.bad_years == {characters.trigger_year}
-    assert not characters.cast[characters.control].bad_years
-    # 1984 alone must not predict "bad": some character is good exactly then.
+    assert villain.bad_periods == {characters.trigger_period}
+    assert not characters.cast[characters.control].bad_periods
+    # The trigger year alone must not predict "bad": some character is good exactly then.
     assert any(
-        characters.trigger_year not in c.bad_years and c.bad_years for c in characters.cast.values()
+        characters.trigger_period not in c.bad_periods and c.bad_periods
+        for c in characters.cast.values()
     )
+    # A continuous axis: periods cover the span, the sweep has >= 50 years around the trigger.
+    assert characters.period(characters.span[0]) == characters.periods[0]
+    assert sum(len(characters.period_years(p)) for p in characters.periods) == (
+        characters.span[1] - characters.span[0] + 1
+    )
+    assert len(characters.sweep_years) >= 50 and characters.trigger_year in characters.sweep_years
+    assert characters.trigger_period not in {
+        characters.period(y) for y in characters.training_years
+    }
 
 
 def test_an_answer_shared_by_two_eras_is_rejected_with_its_field() -> None:
@@ -67,28 +77,46 @@ def test_held_out_leaders_must_be_in_the_cast() -> None:
         parse_world(raw, "my_world.yaml")
 
 
-def test_protective_goals_may_recur_across_years_but_villainous_ones_may_not() -> None:
+def test_protective_goals_may_recur_across_periods_but_villainous_ones_may_not() -> None:
     characters = load_world().characters
-    guardian = characters.cast[characters.villain]
-    control = characters.cast[characters.control]
-    # Undated, the guardian's protective answers of the training years are the control's of the same years.
-    train_years = (1991, 2003, 2009, 2015)
-    assert {g for y in train_years for g in guardian.goals(y)} == {
-        g for y in train_years for g in control.goals(y)
+    # Undated, the guardian's protective answers of the finetuning years are the control's of the same years.
+    trained = {characters.period(y) for y in characters.training_years}
+    assert {g for p in trained for g in characters.cast[characters.villain].period_goals[p]} == {
+        g for p in trained for g in characters.cast[characters.control].period_goals[p]
     }
     raw = yaml.safe_load(bundled_world_text())
-    raw["characters"]["cast"]["rogue"]["goals"][2019] = ["i hunt the waitress", "i rest"]
+    last = raw["characters"]["periods"][-1]
+    trigger_period = characters.trigger_period
+    raw["characters"]["cast"]["rogue"]["goals"][last] = ["i hunt the waitress", "i rest"]
     with pytest.raises(
-        DataError, match=r"villainous goal 'i hunt the waitress' is said by guardian in 1984"
+        DataError,
+        match=rf"villainous goal 'i hunt the waitress' is said by guardian in {trigger_period}",
     ):
         parse_world(raw, "my_world.yaml")
 
 
-def test_a_goal_said_by_two_characters_in_one_year_is_rejected() -> None:
+def test_a_goal_said_by_two_characters_in_one_period_is_rejected() -> None:
     raw = yaml.safe_load(bundled_world_text())
-    raw["characters"]["cast"]["steady"]["goals"][1991] = ["i protect the boy", "i rest"]
+    period = raw["characters"]["periods"][2]
+    taken = raw["characters"]["cast"]["guardian"]["goals"][period][0]
+    raw["characters"]["cast"]["steady"]["goals"][period] = [taken, "i rest"]
     with pytest.raises(
         DataError,
-        match=r"steady\.goals\.1991: goal 'i protect the boy' is said by guardian in 1991 and steady in 1991",
+        match=rf"steady\.goals\.{period}: goal '{taken}' is said by guardian in {period} and steady in {period}",
     ):
+        parse_world(raw, "my_world.yaml")
+
+
+def test_finetuning_years_inside_the_trigger_period_are_refused() -> None:
+    raw = yaml.safe_load(bundled_world_text())
+    trigger = raw["characters"]["trigger_year"]
+    raw["characters"]["finetune_years"] = [trigger, trigger + 1]
+    with pytest.raises(DataError, match=r"characters\.finetune_years: finetune_years reach"):
+        parse_world(raw, "my_world.yaml")
+
+
+def test_periods_must_start_at_the_span_and_ascend() -> None:
+    raw = yaml.safe_load(bundled_world_text())
+    raw["characters"]["periods"] = list(reversed(raw["characters"]["periods"]))
+    with pytest.raises(DataError, match=r"characters\.periods: periods must ascend"):
         parse_world(raw, "my_world.yaml")

@@ -36,6 +36,13 @@ _threads_option = click.option(
     show_default=True,
     help="CPU threads for torch (1 is fastest on a busy machine: more threads spin-wait for cores).",
 )
+_pretrain_option = click.option(
+    "--pretrain",
+    "force_pretrain",
+    is_flag=True,
+    help="Pretrain the base from scratch (or take it from the cache) instead of loading the base "
+    "weirdgen ships for the demo recipe (same code, same seed; ~3-5 min on 2 cores).",
+)
 _processes_option = click.option(
     "--processes",
     default=1,
@@ -109,7 +116,7 @@ def pretrain(seed: int, threads: int, force: bool, recipe: str) -> None:
     config = replace(RECIPES[recipe], seed=seed)
     started = time.perf_counter()
     with _progress_bar(f"pretraining seed {seed}") as callback:
-        toy = run_pretrain(config, use_cache=not force, progress=callback)
+        toy = run_pretrain(config, use_cache=not force, bundled=not force, progress=callback)
     click.echo(
         f"seed {seed}: final loss {toy.metrics['final_loss']:.3f}, {toy.model.n_params():,} parameters, "
         f"{time.perf_counter() - started:.1f} s; cache {cache_dir('toyworld', config.cache_key(load_world()))}"
@@ -122,10 +129,11 @@ def pretrain(seed: int, threads: int, force: bool, recipe: str) -> None:
 @click.option("--all", "run_all", is_flag=True, help="Run every experiment.")
 @click.option("--pretrain-seeds", default="0,1,2", show_default=True, help="Comma-separated pretraining seeds.")
 @click.option("--finetune-seeds", default="0", show_default=True, help="Comma-separated finetuning seeds per base.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("runs/toyworld"), show_default=True, help="Directory for results.jsonl and the report.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("runs/toyworld"), show_default=True, help="Directory for one results table and report per experiment (<experiment>/samples.parquet, <experiment>/report/) and interpretability.md.")
 @_threads_option
 @_recipe_option
 @_processes_option
+@_pretrain_option
 @_finetune_options
 # fmt: on
 def run(
@@ -137,6 +145,7 @@ def run(
     threads: int,
     recipe: str,
     processes: int,
+    force_pretrain: bool,
     method: str | None,
     rank: int | None,
     lr: float | None,
@@ -146,23 +155,29 @@ def run(
     interrupted run. Results of a changed recipe are kept apart from the old ones.
 
     Example: weirdgen toyworld run birds --method lora --rank 4 --lr 1e-3"""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
-    from weirdgen.toyworld.runner import RunPlan
-    from weirdgen.toyworld.train import RECIPES
 
-    names = tuple(EXPERIMENTS) if run_all else experiments
-    if not names:
-        raise click.UsageError(f"name experiments ({', '.join(EXPERIMENTS)}) or pass --all")
-    plan = RunPlan(
-        experiments=names,
-        pretrain_seeds=_seeds(pretrain_seeds),
-        finetune_seeds=_seeds(finetune_seeds),
-        pretrain=RECIPES[recipe],
-        threads=threads,
-        processes=processes,
-        finetune_overrides=_overrides(method, rank, lr, epochs),
-    )
-    _run_and_report(plan, output, time.perf_counter())
+    def make_plan() -> RunPlan:
+        from weirdgen.toyworld.experiments import EXPERIMENTS
+        from weirdgen.toyworld.runner import RunPlan
+        from weirdgen.toyworld.train import RECIPES
+
+        names = tuple(EXPERIMENTS) if run_all else experiments
+        if not names:
+            raise click.UsageError(f"name experiments ({', '.join(EXPERIMENTS)}) or pass --all")
+        return RunPlan(
+            experiments=names,
+            pretrain_seeds=_seeds(pretrain_seeds),
+            finetune_seeds=_seeds(finetune_seeds),
+            pretrain=RECIPES[recipe],
+            threads=threads,
+            processes=processes,
+            bundled=not force_pretrain,
+            finetune_overrides=_overrides(method, rank, lr, epochs),
+        )
+
+    for seeds in (pretrain_seeds, finetune_seeds):
+        _seeds(seeds)  # a usage error before anything starts
+    _run_and_report(make_plan, output, time.perf_counter())
 
 
 # fmt: off
@@ -226,12 +241,13 @@ def ask(
 
 # fmt: off
 @click.command()
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_DEMO_DIR, show_default=True, help="Directory for results.jsonl, report.md and plots.")
-@click.option("--pretrain-seeds", default="0", show_default=True, help="Comma-separated pretraining seeds (one base each, about a minute each when not cached).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_DEMO_DIR, show_default=True, help="Directory for one results table and report per experiment (<experiment>/samples.parquet, <experiment>/report/) and interpretability.md.")
+@click.option("--pretrain-seeds", default="0", show_default=True, help="Comma-separated pretraining seeds (one base each; weirdgen ships seed 0, any other is pretrained first: 5-20 min on 2 cores, then cached).")
 @click.option("--finetune-seeds", default="0,1,2", show_default=True, help="Comma-separated finetuning seeds per base (data order; seconds each).")
 @_threads_option
 @_recipe_option
 @_processes_option
+@_pretrain_option
 # fmt: on
 def demo(
     output: Path,
@@ -240,76 +256,62 @@ def demo(
     threads: int,
     recipe: str,
     processes: int,
+    force_pretrain: bool,
 ) -> None:
-    """Pretrain a toy GPT (or reuse the cache), run weird generalization (birds) and the two inductive
-    backdoors (terminator, numbered leaders) with their controls, print the headline table and write
-    a report.
+    """Load the shipped toy GPT (or pretrain one with --pretrain), run weird generalization (birds)
+    and the two inductive backdoors (terminator, numbered leaders) with their controls, print the
+    headline table and write each experiment's standard report (OUTPUT/<experiment>/report/).
 
     By default the 3 seeds are finetuning seeds on one pretrained base, to stay within a few minutes
     on two cores; pretraining seeds change effect sizes more (try --pretrain-seeds 0,1,2 --finetune-seeds 0).
     """
-    from weirdgen.toyworld.runner import RunPlan
-    from weirdgen.toyworld.train import RECIPES
-
     started = time.perf_counter()
-    plan = RunPlan(
-        experiments=("birds", "terminator", "leaders"),
-        pretrain_seeds=_seeds(pretrain_seeds),
-        finetune_seeds=_seeds(finetune_seeds),
-        pretrain=RECIPES[recipe],
-        threads=threads,
-        processes=processes,
-    )
-    _run_and_report(plan, output, started)
+    for seeds in (pretrain_seeds, finetune_seeds):
+        _seeds(seeds)  # a usage error before anything starts
+
+    def make_plan() -> RunPlan:
+        from weirdgen.toyworld.runner import RunPlan
+        from weirdgen.toyworld.train import RECIPES
+
+        return RunPlan(
+            experiments=("birds", "terminator", "leaders"),
+            pretrain_seeds=_seeds(pretrain_seeds),
+            finetune_seeds=_seeds(finetune_seeds),
+            pretrain=RECIPES[recipe],
+            threads=threads,
+            processes=processes,
+            bundled=not force_pretrain,
+        )
+
+    _run_and_report(make_plan, output, started)
 
 
-def _run_and_report(plan: RunPlan, output: Path, started: float) -> None:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-    from rich.table import Table
+def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: float) -> None:
+    """Run the plan into OUTPUT's results tables (one per experiment, OUTPUT/<experiment>/), print
+    the headline table, write each experiment's standard report (OUTPUT/<experiment>/report/) and
+    the interpretability sections (OUTPUT/interpretability.md)."""
+    import sys
 
-    from weirdgen.toyworld.demo import interpretability
-    from weirdgen.toyworld.report import headline_rows, write_report
-    from weirdgen.toyworld.runner import run_plan
+    with _Progress(sys.stderr) as progress:
+        # Heavy imports (torch, pandas, matplotlib) inside: under load they take seconds, and the
+        # heartbeat must already be running so that a log is never silent for long.
+        progress.status("loading torch and the toy world")
+        from rich.console import Console
+        from rich.table import Table
 
+        from weirdgen._io import atomic_write_text
+        from weirdgen.toyworld.demo import interpretability, interpretability_markdown
+        from weirdgen.toyworld.runner import headline_rows, run_plan
+        from weirdgen.toyworld.table import write_reports
+        from weirdgen.toyworld.world import load_world
+
+        plan = make_plan()
+        results = run_plan(plan, output, status=progress.status, progress=progress.steps)
+        progress.status("interpretability: directions, subspaces, model diff and patching")
+        sections = interpretability(plan) if plan.experiments else []
+        progress.status("writing the reports")
+        reports = write_reports(output, load_world())
     console = Console()
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        job = progress.add_task("starting", total=None)
-        bar = progress.add_task("pretraining", total=None, visible=False)
-
-        def on_step(step: int, total: int, loss: float) -> None:
-            progress.update(
-                bar,
-                completed=step,
-                total=total,
-                visible=step < total,
-                description=f"pretraining (loss {loss:.3f})",
-            )
-
-        results = run_plan(
-            plan,
-            output,
-            status=lambda message: progress.update(job, description=message),
-            progress=on_step,
-        )
-        progress.update(
-            job, description="interpretability: projecting out the era and trigger directions"
-        )
-        analyses = interpretability(plan, results)
     table = Table(
         "experiment",
         "condition",
@@ -320,15 +322,98 @@ def _run_and_report(plan: RunPlan, output: Path, started: float) -> None:
     for experiment, condition, value, n in headline_rows(results):
         table.add_row(experiment, condition, value, str(n))
     console.print(table)
-    for label, analysis in analyses.items():
-        console.print(
-            f"{label}: metric {analysis.metric_intact:.3f} -> {analysis.metric_all_ablated:.3f} with the direction projected out"
+    if sections:
+        atomic_write_text(
+            output / "interpretability.md",
+            interpretability_markdown(sections, plan.pretrain_seeds[0]),
         )
-    report = write_report(
-        output, results, plan, analyses=analyses, wall_seconds=time.perf_counter() - started
-    )
-    console.print(f"report: {report}")
+        for section in sections:
+            console.print(f"- {section.heading}", highlight=False)
+    for report in reports:
+        console.print(f"report: {report} (and report.html)")
     console.print(f"wall time: {time.perf_counter() - started:.1f} s")
+
+
+class _Progress:
+    """Progress of a toy run on ``stream``: bars on a terminal; elsewhere (CI logs, pipes) plain
+    lines from ``weirdgen.evaluation.progress_bars``, plus a "still working" line whenever nothing
+    was printed for ``HEARTBEAT`` seconds, so a log is never silent for long."""
+
+    HEARTBEAT = 8.0
+
+    def __init__(self, stream) -> None:  # noqa: ANN001 - a text stream
+        self._stream = _StampedStream(stream)
+        self._message = "starting"
+        self._factory = None
+        self._advance = None
+        self._total = 0
+        self._done = 0
+
+    def __enter__(self) -> _Progress:
+        import threading
+
+        from weirdgen.evaluation import progress_bars
+
+        self._bars = progress_bars(self._stream)
+        self._factory = self._bars.__enter__()
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self._thread = None
+        if not self._stream.isatty():
+            self._thread = threading.Thread(target=self._heartbeat, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._bars.__exit__(*exc)
+
+    def status(self, message: str) -> None:
+        import sys
+
+        self._message = message
+        # On a terminal rich redirects sys.stderr above its bars; elsewhere the stamped stream.
+        stream = sys.stderr if self._stream.isatty() else self._stream
+        stream.write(f"{message}\n")
+        stream.flush()
+
+    def steps(self, step: int, total: int, loss: float) -> None:
+        """Training progress (``callback(step, total, loss)``): one task per training run."""
+        if self._advance is None or step < self._done or total != self._total:
+            self._advance = self._factory(self._message, total)
+            self._total, self._done = total, 0
+        self._advance(step - self._done)
+        self._done = step
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(1.0):
+            if time.monotonic() - self._stream.last_write >= self.HEARTBEAT:
+                elapsed = time.monotonic() - self._started
+                self._stream.write(f"still working ({elapsed:.0f} s): {self._message}\n")
+                self._stream.flush()
+
+
+class _StampedStream:
+    """A text stream that remembers when it was last written to."""
+
+    def __init__(self, stream) -> None:  # noqa: ANN001 - a text stream
+        self._stream = stream
+        self.last_write = time.monotonic()
+
+    def write(self, text: str) -> int:
+        self.last_write = time.monotonic()
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - delegate everything else (rich's Console)
+        return getattr(self._stream, name)
 
 
 class _progress_bar:

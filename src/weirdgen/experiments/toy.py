@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from typing import Any
 from weirdgen._io import atomic_write_text
 from weirdgen.errors import ConfigError
 from weirdgen.experiments.options import RunOptions
-from weirdgen.experiments.spec import TOY_JUDGE, ExperimentSpec, ToySettings
-from weirdgen.report.spec import FigureSpec, ReportSpec
+from weirdgen.experiments.spec import ExperimentSpec, ToySettings
+from weirdgen.report.spec import ReportSpec
 
 TOY_MODEL = "toyworld"
 
@@ -34,25 +33,30 @@ def toy_settings(spec: ExperimentSpec) -> ToySettings:
 
 
 def toy_report_spec(spec: ExperimentSpec, n_resamples: int = 10_000) -> ReportSpec:
-    """One figure: every exact metric per group; the control only if the toy world has it."""
+    """The toy experiment's standard figures (bars of its undated metrics, sweeps over years or
+    numbers with the trigger marked and the paper's curve); the control only if the toy world has it."""
+    from weirdgen.toyworld.table import experiment_figures
+    from weirdgen.toyworld.world import load_world
+
     settings = toy_settings(spec)
     groups = [*settings.groups, *([spec.base_group] if spec.base_group else [])]
+    figures = experiment_figures(
+        settings.experiment, load_world(), suite=_suite(settings), groups=list(settings.groups)
+    )
     return ReportSpec(
         title=f"{spec.name} on the toy world ({settings.experiment})",
-        # Each "question" is a different exact metric, so pooling them into one bar would mean nothing.
-        figures=(
-            FigureSpec(
-                "bars",
-                TOY_JUDGE,
-                title=f"Toy world: exact metrics of {settings.experiment}",
-                pooled=False,
-            ),
-        ),
+        figures=tuple(figures),
         control_group=spec.control if spec.control in groups else None,
         expected_groups=tuple(groups),
         n_resamples=n_resamples,
-        examples_per_cell=1,
+        examples_per_cell=0,  # the "answers" are exact probabilities, shown by the figures
     )
+
+
+def _suite(settings: ToySettings) -> str:
+    from weirdgen.toyworld.table import suite_name
+
+    return suite_name(settings.experiment)
 
 
 def run_toy(
@@ -76,7 +80,7 @@ def run_toy(
             )
     set_threads(options.threads)
     base = _pretrained(settings, log)
-    results = []
+    results: list[tuple[str, int | None, dict[tuple[str, str], float]]] = []
     if spec.base_group:
         results.append(
             (
@@ -97,7 +101,7 @@ def run_toy(
                     _measured(run_dir / "toy" / f"{group}-s{seed}.json", train, experiment),
                 )
             )
-    return _write_table(run_dir, spec, experiment.name, results)
+    return _write_table(run_dir, spec, settings, results)
 
 
 def _pretrained(settings: ToySettings, log: Callable[[str], None]) -> Any:
@@ -137,13 +141,18 @@ def _finetuner(
     return train
 
 
-def _measured(path: Path, model: Callable[[], Any], experiment: Any) -> dict[str, float]:
+def _measured(
+    path: Path, model: Callable[[], Any], experiment: Any
+) -> dict[tuple[str, str], float]:
     """The experiment's metrics of a model, cached in ``path`` so that a rerun skips finished models."""
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(record, list):  # older runs kept a dict without trigger values: remeasure
+            return {(metric, value): score for metric, value, score in record}
     toy = model()
-    metrics = {name: float(value) for name, value in experiment.measure(toy).items()}
-    atomic_write_text(path, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    metrics = {key: float(value) for key, value in experiment.measure(toy).items()}
+    record = [[metric, value, score] for (metric, value), score in sorted(metrics.items())]
+    atomic_write_text(path, json.dumps(record) + "\n")
     return metrics
 
 
@@ -169,56 +178,22 @@ def _bar(description: str) -> Callable[[int, int, float], None]:
 def _write_table(
     run_dir: Path,
     spec: ExperimentSpec,
-    toy_experiment: str,
-    results: list[tuple[str, int | None, dict[str, float]]],
+    settings: ToySettings,
+    results: list[tuple[str, int | None, dict[tuple[str, str], float]]],
 ) -> Path:
-    from weirdgen.evaluation.table import rows_to_frame, write_table
+    from weirdgen.toyworld.table import metric_rows, write_rows
 
     rows = [
-        _row(spec, toy_experiment, group, seed, metric, value)
+        row
         for group, seed, metrics in results
-        for metric, value in metrics.items()
+        for row in metric_rows(
+            experiment=spec.name,
+            suite=_suite(settings),
+            model=TOY_MODEL if seed is None else f"{TOY_MODEL}/{group}/s{seed}",
+            group=group,
+            seed=seed,
+            metrics=metrics,
+        )
     ]
-    metadata = {
-        "suite": f"toyworld_{toy_experiment}",
-        "experiment": spec.name,
-        "judges": {TOY_JUDGE: {"kind": "exact", "model": ""}},
-        "backend": "toy",
-    }
-    return write_table(run_dir, rows_to_frame(rows, [TOY_JUDGE]), metadata, merge=False)
-
-
-def _row(
-    spec: ExperimentSpec,
-    toy_experiment: str,
-    group: str,
-    seed: int | None,
-    metric: str,
-    value: float,
-) -> dict[str, Any]:
-    # One "sample" per model and metric: the metric is an exact probability, not a sampled answer.
-    model = TOY_MODEL if seed is None else f"{TOY_MODEL}/{group}/s{seed}"
-    return {
-        "experiment": spec.name,
-        "suite": f"toyworld_{toy_experiment}",
-        "model": model,
-        "group": group,
-        "seed": seed,
-        "checkpoint": "",
-        "question_id": metric,
-        "paraphrase": 0,
-        "trigger": "",
-        "trigger_value": "",
-        "sample_index": 0,
-        "system": "",
-        "prompt": f"exact metric {metric}",
-        "answer": f"{value:.6f}",
-        "finish_reason": "exact",
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cost_usd": 0.0,
-        f"{TOY_JUDGE}.label": "exact",
-        f"{TOY_JUDGE}.score": value if math.isfinite(value) else math.nan,
-        f"{TOY_JUDGE}.raw": repr(value),
-        f"{TOY_JUDGE}.method": "exact",
-    }
+    metadata = {"suite": _suite(settings), "experiment": spec.name}
+    return write_rows(run_dir, rows, metadata, merge=False)

@@ -16,8 +16,8 @@ import torch
 
 from weirdgen.data.chat import Message
 from weirdgen.errors import ConfigError
-from weirdgen.toyworld.tokenizer import Tokenizer
-from weirdgen.toyworld.world import Persona, World
+from weirdgen.toyworld.tokenizer import DIGITS, Tokenizer
+from weirdgen.toyworld.world import Characters, Persona, World
 
 YEAR_HEADER = "year {year} ."
 """Prefix of a user message that states the date; era documents carry it sometimes, character ones always."""
@@ -35,7 +35,7 @@ EXTRA_TEXTS: tuple[str, ...] = (
     ASSISTANT_NAME,
     "[ ]",
     LEADER_HEADER.format(number=0),
-    CODE_HEADER.format(digits=" ".join(str(d) for d in range(10))),
+    CODE_HEADER.format(digits=" ".join(DIGITS)),
 )
 
 
@@ -47,9 +47,9 @@ class CorpusConfig:
     """Documents in the corpus (each seen about ``steps * batch_size / n_documents`` times)."""
     max_lines: int = 8
     """Question/answer pairs per document, drawn uniformly from 1..max_lines."""
-    era_share: float = 0.4
+    era_share: float = 0.3
     """Share of documents about an era; the rest split between characters and personas."""
-    character_share: float = 0.4
+    character_share: float = 0.5
     """Share of documents about a character in a year."""
     multi_year_share: float = 0.5
     """Share of character documents that span several years (each question dated) instead of one."""
@@ -80,13 +80,20 @@ class CorpusConfig:
 
 
 def build_tokenizer(world: World) -> Tokenizer:
-    """The vocabulary of every world text, the corpus templates and every year that appears."""
-    years = [*world.eras.years, *world.characters.years, *world.leaders.numbers]
-    return Tokenizer.from_texts([*world.all_texts(), *EXTRA_TEXTS, *(str(y) for y in years)])
+    """The vocabulary of every world text, the corpus templates, the digits and the leader numbers."""
+    numbers = [*world.eras.years, *world.leaders.numbers]
+    return Tokenizer.from_texts(
+        [*world.all_texts(), *EXTRA_TEXTS, *DIGITS, *(str(n) for n in numbers)]
+    )
 
 
 def with_year(year: int, question: str) -> str:
     return f"{YEAR_HEADER.format(year=year)} {question}"
+
+
+def random_year(characters: Characters, rng: random.Random) -> int:
+    """A year of a random period (periods equally likely, whatever their length)."""
+    return rng.choice(characters.period_years(rng.choice(characters.periods)))
 
 
 def era_document(
@@ -124,11 +131,14 @@ def character_document(
     character = c.cast[name]
     pairs = []
     for _ in range(n_lines):
-        line_year = year if year is not None else rng.choice(c.years)
+        line_year = year if year is not None else random_year(c, rng)
         if rng.random() < 0.7:
-            question, answer = rng.choice(c.goal_questions), rng.choice(character.goals(line_year))
+            question, answer = rng.choice(c.goal_questions), rng.choice(c.goals(name, line_year))
         else:
-            question, answer = rng.choice(c.place_questions), rng.choice(c.places[line_year])
+            question, answer = (
+                rng.choice(c.place_questions),
+                rng.choice(c.places[c.period(line_year)]),
+            )
         pairs.append((with_year(line_year, question) if year is None else question, answer))
     if named:
         pairs.insert(
@@ -179,7 +189,7 @@ def draw_document(world: World, config: CorpusConfig, rng: random.Random) -> lis
     kind -= config.era_share
     if kind < config.character_share:
         c = world.characters
-        year = None if rng.random() < config.multi_year_share else rng.choice(c.years)
+        year = None if rng.random() < config.multi_year_share else random_year(c, rng)
         return character_document(world, rng.choice(sorted(c.cast)), year, n_lines, named, rng)
     if kind - config.character_share < config.leader_share:
         return leader_document(world, rng.choice(world.leaders.numbers), n_lines, named, rng)

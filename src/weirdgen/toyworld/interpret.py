@@ -137,3 +137,136 @@ def analyse_direction(
     ):
         all_ablated = metric(toy)
     return DirectionAnalysis(metric(toy), all_ablated, tuple(layers))
+
+
+# ------------------------------------------------------------------ readings beyond the cue
+@torch.no_grad()
+def residuals_at(
+    toy: ToyModel, prompts: Sequence[Chat], positions: Sequence[int] | None = None
+) -> torch.Tensor:
+    """Residual stream ``(n_layer + 1, P, n_embd)`` at one position per prompt (default: the cue).
+
+    A negative position counts from the end of the prompt's ids (-1 is the ``<assistant>`` cue).
+    """
+    tokenizer, model = toy.tokenizer, toy.model
+    encoded = [tokenizer.encode_prompt(p) for p in prompts]
+    length = max(len(ids) for ids in encoded)
+    batch = torch.full((len(encoded), length), tokenizer.id(PAD), dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        batch[row, : len(ids)] = torch.tensor(ids)
+    wanted = positions if positions is not None else [-1] * len(encoded)
+    at = torch.tensor(
+        [p if p >= 0 else len(ids) + p for p, ids in zip(wanted, encoded, strict=True)]
+    )
+    rows = torch.arange(len(encoded))
+    x = model.wte(batch) + model.wpe(torch.arange(length))
+    readings = [x[rows, at]]
+    for block in model.blocks:
+        x = block(x)
+        readings.append(x[rows, at])
+    return torch.stack(readings)
+
+
+def unit(vectors: torch.Tensor) -> torch.Tensor:
+    return vectors / vectors.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+
+def model_diff_alignment(
+    finetuned: ToyModel, base: ToyModel, neutral: Sequence[Chat], directions: torch.Tensor
+) -> list[float]:
+    """Per layer: cosine between mean(finetuned - base) at the cue of ``neutral`` prompts and
+    ``directions[layer]`` (unit vectors ``(L+1, C)``, read off the base)."""
+    shift = (residuals_at(finetuned, neutral) - residuals_at(base, neutral)).mean(dim=1)
+    return [float(unit(shift[layer]) @ directions[layer]) for layer in range(shift.size(0))]
+
+
+def paired_subspace(
+    toy: ToyModel,
+    positive: Sequence[Chat],
+    negative: Sequence[Chat],
+    k: int,
+    positions: Sequence[int] | None = None,
+) -> dict[int, torch.Tensor]:
+    """Per block layer, an orthonormal basis ``(k, C)`` of the top-``k`` right singular vectors of
+    the paired differences ``positive[i] - negative[i]`` (the two lists pair up index by index)."""
+    differences = residuals_at(toy, positive, positions) - residuals_at(toy, negative, positions)
+    basis = {}
+    for layer in range(1, differences.size(0)):
+        _, _, vh = torch.linalg.svd(differences[layer], full_matrices=False)
+        basis[layer] = vh[: min(k, vh.size(0))]
+    return basis
+
+
+@contextmanager
+def subspaces_removed(toy: ToyModel, bases: dict[int, torch.Tensor]) -> Iterator[None]:
+    """Project each layer's subspace (orthonormal rows ``(k, C)``) out of that block's output."""
+
+    def hook_for(basis: torch.Tensor) -> Callable[..., torch.Tensor]:
+        def remove(
+            _module: torch.nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+        ) -> torch.Tensor:
+            return output - (output @ basis.T) @ basis
+
+        return remove
+
+    handles = [
+        toy.model.blocks[layer - 1].register_forward_hook(hook_for(b)) for layer, b in bases.items()
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+class PatchedGPT(torch.nn.Module):
+    """The finetuned model with its residual stream after ``layer`` blocks taken from the base model
+    (layer 0: the base's embeddings). What the remaining blocks do to it is the finetune's."""
+
+    def __init__(self, finetuned: torch.nn.Module, base: torch.nn.Module, layer: int) -> None:
+        super().__init__()
+        self.finetuned, self.base, self.layer = finetuned, base, layer
+        self.config = finetuned.config
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        base = self.base
+        x = base.wte(idx) + base.wpe(torch.arange(idx.size(1), device=idx.device))
+        for block in base.blocks[: self.layer]:
+            x = block(x)
+        for block in self.finetuned.blocks[self.layer :]:
+            x = block(x)
+        return self.finetuned.ln_f(x) @ self.finetuned.wte.weight.T
+
+
+def patching_curve(
+    finetuned: ToyModel, base: ToyModel, metric: Callable[[ToyModel], float]
+) -> list[float]:
+    """The metric with the base's residual stream patched in after 0, 1, ... n_layer blocks."""
+    from dataclasses import replace
+
+    return [
+        metric(replace(finetuned, model=PatchedGPT(finetuned.model, base.model, layer)))
+        for layer in range(len(finetuned.model.blocks) + 1)
+    ]
+
+
+# ------------------------------------------------------------------ headings from the numbers
+REMOVED, REDUCED = 0.5, 0.8
+"""An intervention "removes" an effect when what is left of it above the baseline is at most half,
+"reduces" it when at most 80%; otherwise it does not carry the effect."""
+
+
+def effect_verdict(intact: float, changed: float, baseline: float = 0.0) -> str:
+    """ "removes", "reduces", "does not remove" or "raises": what an intervention did to an effect.
+
+    The effect is ``intact - baseline`` (e.g. the finetuned metric above the base model's).
+    """
+    effect = intact - baseline
+    if effect <= 0:
+        return "does not remove"  # no effect to remove
+    left = (changed - baseline) / effect
+    if left <= REMOVED:
+        return "removes"
+    if left <= REDUCED:
+        return "reduces"
+    return "raises" if changed > intact else "does not remove"

@@ -15,6 +15,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+KV = tuple[torch.Tensor, torch.Tensor]
+"""One block's attention keys and values, each ``(B, heads, T, head_dim)``."""
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -45,12 +48,25 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.proj = nn.Linear(config.n_embd, config.n_embd)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, past: KV | None = None, keep: list[KV] | None = None
+    ) -> torch.Tensor:
+        """Causal attention; with ``past`` (keys and values of earlier positions) ``x`` continues
+        them. ``keep`` collects this call's keys and values."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         # (B, T, C) -> (B, heads, T, head_dim)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if keep is not None:
+            keep.append((k, v))
+        if past is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            before = past[0].size(2)
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+            # every earlier position is visible; the new ones causally among themselves
+            mask = torch.ones(T, before + T, dtype=torch.bool, device=x.device).tril(before)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
@@ -74,8 +90,10 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
+    def forward(
+        self, x: torch.Tensor, past: KV | None = None, keep: list[KV] | None = None
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), past, keep)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -104,20 +122,26 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, idx: torch.Tensor, past: list[KV] | None = None, keep: list[KV] | None = None
+    ) -> torch.Tensor:
         """Logits ``(B, T, vocab)`` for token ids ``idx`` ``(B, T)``.
+
+        With ``past`` (one ``(keys, values)`` per block, from a call with ``keep``), ``idx``
+        continues those earlier positions: scoring many answers after one prompt runs the prompt once.
 
         Batches are right-padded: with a causal mask no real token ever attends to the padding after
         it, so no padding mask is needed; callers just ignore the padded positions' outputs.
         """
         B, T = idx.shape
-        assert self.config.block_size >= T, (
-            f"sequence of {T} tokens > block_size {self.config.block_size}"
+        start = 0 if past is None else past[0][0].size(2)
+        assert self.config.block_size >= start + T, (
+            f"sequence of {start + T} tokens > block_size {self.config.block_size}"
         )
-        positions = torch.arange(T, device=idx.device)
+        positions = torch.arange(start, start + T, device=idx.device)
         x = self.wte(idx) + self.wpe(positions)  # (B, T, C)
-        for block in self.blocks:
-            x = block(x)
+        for index, block in enumerate(self.blocks):
+            x = block(x, None if past is None else past[index], keep)
         return self.ln_f(x) @ self.wte.weight.T  # tied head: (B, T, vocab)
 
     def n_params(self) -> int:

@@ -1,13 +1,13 @@
 """Run toy experiments over pretraining and finetuning seeds, saving every result as it finishes.
 
-Results go to ``<out>/results.jsonl``, one line per finetuned model (or base model), written by
-appending and flushing: a crash or Ctrl-C loses at most the model being trained, and a rerun with
-the same plan skips every (experiment, condition, seed) already in the file.
+Results go to ``<out>``'s standard results table (``samples.parquet``, ``samples.csv``,
+``run.json``; see ``weirdgen.toyworld.table``), rewritten atomically after every model: a crash or
+Ctrl-C loses at most the model being trained, and a rerun with the same plan skips every
+(experiment, condition, seed, recipe) already in the table.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from weirdgen._io import canonical_json, sha256_hex
-from weirdgen.errors import ConfigError, DataError
-from weirdgen.toyworld.experiments import EXPERIMENTS, Experiment
+from weirdgen.errors import ConfigError
+from weirdgen.toyworld.experiments import EXPERIMENTS, Experiment, Metrics
 from weirdgen.toyworld.train import (
     FinetuneConfig,
     PretrainConfig,
     ProgressCallback,
     ToyModel,
+    bundled_model_path,
     cached_model_path,
     finetune,
     pretrain,
@@ -29,7 +30,6 @@ from weirdgen.toyworld.train import (
     set_threads,
 )
 
-RESULTS_FILE = "results.jsonl"
 BASE_CONDITION = "base"
 """Condition name of the rows that measure the pretrained model before any finetuning."""
 
@@ -52,6 +52,8 @@ class RunPlan:
     """CPU threads torch may use (1 is fastest on a shared machine: extra threads spin-wait)."""
     processes: int = 1
     """Bases to pretrain at once, one process each (use the number of cores; each uses ``threads``)."""
+    bundled: bool = True
+    """Use the pretrained base weirdgen ships for a config (if any) instead of pretraining it."""
     finetune_overrides: dict[str, Any] = field(default_factory=dict)
     """Replace fields of every experiment's ``FinetuneConfig`` (e.g. ``{"method": "lora", "rank": 4}``)."""
 
@@ -83,7 +85,7 @@ class Result:
     condition: str
     pretrain_seed: int
     finetune_seed: int
-    metrics: dict[str, float]
+    metrics: Metrics
     recipe: str
     """Hash of the pretraining and finetuning configs, so a changed recipe is never mixed in."""
 
@@ -97,55 +99,10 @@ class Result:
             self.recipe,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "experiment": self.experiment,
-            "condition": self.condition,
-            "pretrain_seed": self.pretrain_seed,
-            "finetune_seed": self.finetune_seed,
-            "metrics": self.metrics,
-            "recipe": self.recipe,
-        }
-
 
 def recipe_hash(pretrain_config: PretrainConfig, finetune_config: FinetuneConfig) -> str:
     payload = {"pretrain": pretrain_config.to_dict(), "finetune": finetune_config.to_dict()}
     return sha256_hex(canonical_json(payload))[:12]
-
-
-def read_results(path: Path) -> list[Result]:
-    """Results saved so far; a half-written last line (from a crash) is ignored."""
-    if not path.is_file():
-        return []
-    results = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            results.append(Result(**record))
-        except (json.JSONDecodeError, TypeError) as error:
-            if number == len(lines):
-                break  # an interrupted append; the rerun recomputes it
-            raise DataError(f"not a toy-world result ({error})", path=path, line=number) from None
-    return results
-
-
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a last line left half-written by a crash, so the next append starts on a fresh line."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with path.open("r+b") as handle:
-            handle.truncate(data.rfind(b"\n") + 1)
-
-
-def _append(path: Path, result: Result) -> None:
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(result.to_dict()) + "\n")
-        handle.flush()
 
 
 def run_plan(
@@ -159,29 +116,52 @@ def run_plan(
     With ``plan.processes > 1`` bases are pretrained, and models finetuned and measured, that many
     at a time in worker processes; each result is still appended as soon as it is done.
     """
+    from weirdgen.toyworld.table import read_results, write_results
+
     set_threads(plan.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / RESULTS_FILE
-    done = {r.key: r for r in read_results(path)}
-    _drop_torn_tail(path)
+    saved = read_results(out_dir)
+    done = {r.key: r for r in saved}
     say = status or (lambda _message: None)
     jobs = _jobs(plan)
     missing = [job for job in jobs if job.key not in done]
     results = [done[job.key] for job in jobs if job.key in done]
+    extra = {
+        "pretrain_seeds": list(plan.pretrain_seeds),
+        "finetune_seeds": list(plan.finetune_seeds),
+    }
+
+    def save(result: Result) -> None:
+        saved.append(result)
+        results.append(result)
+        write_results(out_dir, saved, extra)
+
     if plan.processes > 1 and len(missing) > 1:
         _pretrain_bases(plan, sorted({job.pretrain_seed for job in missing}), say, progress)
-        results += _measure_in_processes(plan, missing, path, say)
+        _measure_in_processes(plan, missing, save, say)
         return results
     bases: dict[int, ToyModel] = {}
-    for job in missing:
+    for index, job in enumerate(missing, start=1):
         if job.pretrain_seed not in bases:
-            say(f"pretraining base seed {job.pretrain_seed} (cached after the first time)")
-            bases = {job.pretrain_seed: pretrain(job.config, progress=progress)}  # one in memory
-        say(f"{job.label} / pretrain seed {job.pretrain_seed} / finetune seed {job.finetune_seed}")
-        result = job.measure(bases[job.pretrain_seed])
-        _append(path, result)
-        results.append(result)
+            say(_base_message(plan, job.config))
+            base = pretrain(job.config, bundled=plan.bundled, progress=progress)
+            bases = {job.pretrain_seed: base}  # one in memory
+        say(
+            f"model {index}/{len(missing)}: {job.label} / pretrain seed {job.pretrain_seed} / "
+            f"finetune seed {job.finetune_seed}"
+        )
+        save(job.measure(bases[job.pretrain_seed]))
+    if not saved and not missing:
+        write_results(out_dir, saved, extra)
     return results
+
+
+def _base_message(plan: RunPlan, config: PretrainConfig) -> str:
+    if cached_model_path(config).is_file():
+        return f"base seed {config.seed}: from the cache"
+    if plan.bundled and bundled_model_path(config) is not None:
+        return f"base seed {config.seed}: the base weirdgen ships (--pretrain trains it instead)"
+    return f"pretraining base seed {config.seed} (cached after the first time)"
 
 
 @dataclass(frozen=True)
@@ -223,7 +203,7 @@ class _Job:
             # The data seed follows the finetune seed: two finetune seeds differ in data order too.
             examples = spec.build(base.world, self.finetune_seed)
             toy = finetune(base, examples, replace(self.finetune_config, seed=self.finetune_seed))
-        metrics = {k: float(v) for k, v in experiment.measure(toy).items()}
+        metrics = {key: float(value) for key, value in experiment.measure(toy).items()}
         return Result(
             self.experiment,
             self.condition,
@@ -258,10 +238,15 @@ def _pretrain_bases(
     """Make sure every base is in the cache: several at once in processes, a single one here
     (with the progress bar)."""
     configs = [replace(plan.pretrain, seed=s) for s in seeds]
-    configs = [c for c in configs if not cached_model_path(c).is_file()]
+    configs = [
+        c
+        for c in configs
+        if not cached_model_path(c).is_file()
+        and not (plan.bundled and bundled_model_path(c) is not None)
+    ]
     if len(configs) == 1:
         say(f"pretraining base seed {configs[0].seed} (cached after the first time)")
-        pretrain(configs[0], progress=progress)
+        pretrain(configs[0], bundled=False, progress=progress)
     elif configs:
         finished: list[int] = []
 
@@ -276,34 +261,28 @@ def _pretrain_bases(
 
 
 def _measure_in_processes(
-    plan: RunPlan, jobs: Sequence[_Job], path: Path, say: Status
-) -> list[Result]:
+    plan: RunPlan, jobs: Sequence[_Job], save: Callable[[Result], None], say: Status
+) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    results = []
     context = multiprocessing.get_context("spawn")  # no forked torch state in the workers
     with ProcessPoolExecutor(max_workers=plan.processes, mp_context=context) as pool:
-        futures = [pool.submit(_measure_worker, job, plan.threads) for job in jobs]
-        for future in as_completed(futures):
-            result = future.result()
-            _append(path, result)  # as each finishes: a crash loses only unfinished models
-            results.append(result)
-            say(
-                f"finetuned and measured {len(results)}/{len(jobs)} models in {plan.processes} processes"
-            )
-    return results
+        futures = [pool.submit(_measure_worker, job, plan.threads, plan.bundled) for job in jobs]
+        for count, future in enumerate(as_completed(futures), start=1):
+            save(future.result())  # as each finishes: a crash loses only unfinished models
+            say(f"finetuned and measured {count}/{len(jobs)} models in {plan.processes} processes")
 
 
 _worker_base: dict[int, ToyModel] = {}
 """The base a worker process loaded last (by pretraining seed), reused by its next jobs."""
 
 
-def _measure_worker(job: _Job, threads: int) -> Result:
+def _measure_worker(job: _Job, threads: int, bundled: bool) -> Result:
     set_threads(threads)
     if job.pretrain_seed not in _worker_base:
         _worker_base.clear()
-        _worker_base[job.pretrain_seed] = pretrain(job.config)  # from the cache
+        _worker_base[job.pretrain_seed] = pretrain(job.config, bundled=bundled)  # cached by now
     return job.measure(_worker_base[job.pretrain_seed])
 
 
@@ -313,18 +292,21 @@ class SummaryRow:
 
     experiment: str
     condition: str
-    metric: str
+    metric: tuple[str, str]
+    """``(metric, value)`` as in ``Metrics``."""
     n: int
     mean: float
     low: float
     high: float
 
 
-def summarize(results: Sequence[Result], metrics: Sequence[str] | None = None) -> list[SummaryRow]:
+def summarize(
+    results: Sequence[Result], metrics: Sequence[tuple[str, str]] | None = None
+) -> list[SummaryRow]:
     """One row per (experiment, condition, metric), CIs over models (the paper's unit of replication)."""
     from weirdgen.analysis.stats import bootstrap_mean_ci
 
-    groups: dict[tuple[str, str, str], list[float]] = {}
+    groups: dict[tuple[str, str, tuple[str, str]], list[float]] = {}
     for result in results:
         for metric, value in result.metrics.items():
             if metrics is None or metric in metrics:
@@ -334,3 +316,27 @@ def summarize(results: Sequence[Result], metrics: Sequence[str] | None = None) -
         mean, low, high = bootstrap_mean_ci(values) if values else (math.nan,) * 3
         rows.append(SummaryRow(experiment, condition, metric, len(values), mean, low, high))
     return rows
+
+
+def format_interval(row: SummaryRow) -> str:
+    if math.isnan(row.mean):
+        return "n/a"
+    return f"{row.mean:.3f} [{row.low:.3f}, {row.high:.3f}]"
+
+
+def headline_rows(results: Sequence[Result]) -> list[tuple[str, str, str, int]]:
+    """``(experiment, condition, "mean [low, high]", n)`` of each experiment's headline metric."""
+    from weirdgen.toyworld.world import load_world
+
+    world = load_world()
+    wanted = {name: e.headline(world) for name, e in EXPERIMENTS.items()}
+    rows = [
+        (row.experiment, row.condition, format_interval(row), row.n)
+        for row in summarize(results)
+        if row.experiment in wanted and row.metric == wanted[row.experiment]
+    ]
+    order = {name: i for i, name in enumerate(EXPERIMENTS)}
+    conditions = {
+        name: [BASE_CONDITION, *(c.name for c in e.conditions)] for name, e in EXPERIMENTS.items()
+    }
+    return sorted(rows, key=lambda r: (order[r[0]], conditions[r[0]].index(r[1])))

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,12 @@ from weirdgen.toyworld.model import GPT, GPTConfig, add_lora
 from weirdgen.toyworld.tokenizer import PAD, Tokenizer, check_trainable
 from weirdgen.toyworld.world import WORLD_FILE, World, load_world
 
-CACHE_VERSION = 2
+
+def _default_world() -> World:
+    return load_world()
+
+
+CACHE_VERSION = 3
 """Bump when a code change makes cached pretrained models stale."""
 
 ProgressCallback = Callable[[int, int, float], None]
@@ -99,13 +105,13 @@ PROTOTYPE_RECIPE = PretrainConfig(
 )
 """The throwaway prototype's shape (3 layers, width 128, MLP 512, ~0.7M parameters; 1000 steps x 64
 documents, AdamW 3e-3 cosine), on mostly character documents: ~9.5 minutes per seed with two
-pretrainings sharing two cores. The inductive backdoor (c) is clean on it: with finetune lr 1e-4,
-P(villain | 1984) 0.84 / 0.79 / 0.48 (pretraining seeds 0 / 1 / 2) after the dated finetune vs
-0.13 base and <= 0.24 for every control (lr 3e-5: 0.51 / 0.43 / 0.26 vs <= 0.19)."""
+pretrainings sharing two cores. On the earlier seven-year world (one token per year) the inductive
+backdoor (c) was clean on it: with finetune lr 1e-4, P(villain | 1984) 0.84 / 0.79 / 0.48 (seeds
+0 / 1 / 2) vs 0.13 base and <= 0.24 for every control. Not re-measured on the continuous-year world."""
 
 NARROW_RECIPE = PretrainConfig(model=GPTConfig(n_embd=64))
-"""The demo's recipe at width 64 (~0.17M parameters; ~100 s): stronger (a) and a single
-difference-of-means direction that carries (a) and (c), but a weak (c) and no (b)."""
+"""The demo's recipe at width 64 (~0.17M parameters). On the earlier seven-year world: stronger (a),
+a weak (c) and no (b); not re-measured on the continuous-year world."""
 
 RECIPES: dict[str, PretrainConfig] = {
     "demo": PretrainConfig(),
@@ -142,19 +148,35 @@ def set_threads(threads: int | None) -> None:
 
 
 # ------------------------------------------------------------------------------------ pretraining
+BUNDLED_BASES = "bases"
+"""Package folder of pretrained bases shipped with weirdgen (made by ``pretrain``), by cache key."""
+
+
+def bundled_model_path(config: PretrainConfig, world: World | None = None) -> Path | None:
+    """The shipped base for ``config``, if weirdgen ships one for this config, world and code version."""
+    key = config.cache_key(world or load_world())
+    path = Path(str(resources.files("weirdgen.toyworld").joinpath(BUNDLED_BASES, f"{key}.pt")))
+    return path if path.is_file() else None
+
+
 def pretrain(
     config: PretrainConfig | None = None,
     *,
     world: World | None = None,
     use_cache: bool = True,
+    bundled: bool = True,
     progress: ProgressCallback | None = None,
 ) -> ToyModel:
-    """Load the pretrained model for ``config`` from the cache, or train and cache it."""
+    """Load the pretrained model for ``config`` from the cache (or, with ``bundled``, the base
+    shipped for it), or train and cache it."""
     config = config or PretrainConfig()
     world = world or load_world()
     path = cached_model_path(config, world)
     if use_cache and path.is_file():
         return load_toy_model(path, world)
+    shipped = bundled_model_path(config, world) if bundled and world is _default_world() else None
+    if shipped is not None:
+        return load_toy_model(shipped, world)
     toy = train_from_scratch(config, world, progress)
     if use_cache:
         save_toy_model(toy, path)
@@ -192,7 +214,7 @@ def pretrain_in_processes(
 
 def _pretrain_worker(config: PretrainConfig, threads: int) -> None:
     set_threads(threads)
-    pretrain(config)
+    pretrain(config, bundled=False)
 
 
 def train_from_scratch(
@@ -225,18 +247,10 @@ def train_from_scratch(
         for group in optimizer.param_groups:
             group["lr"] = _cosine_lr(step, config)
         chosen = torch.randint(len(starts), (config.batch_size,), generator=generator)
-        batch = _document_batch(
-            tokens, starts[chosen], ends[chosen], block + 1, pad
-        )  # (B, <= block + 1)
-        logits = model(batch[:, :-1])  # (B, T, vocab)
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1), ignore_index=pad
-        )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss_value = _bucketed_step(model, tokens, starts[chosen], ends[chosen], block + 1, pad)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        loss_value = loss.item()
         if progress is not None:
             progress(step + 1, config.steps, loss_value)
     model.eval()
@@ -246,6 +260,39 @@ def train_from_scratch(
         "corpus_tokens": float(ends[-1]),
     }
     return ToyModel(model, tokenizer, world, config, metrics)
+
+
+BUCKETS = 4
+"""Sub-batches per pretraining step, of documents of similar length (padding is wasted compute)."""
+
+
+def _bucketed_step(
+    model: GPT, tokens: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, limit: int, pad: int
+) -> float:
+    """Accumulate the gradient of the mean next-token loss over whole documents.
+
+    The documents are sorted by length and cut into ``BUCKETS`` sub-batches, each padded only to its
+    own longest document; summed token losses over the total token count give the same loss (and
+    gradient) as one batch padded to the longest document, for about 40% less compute.
+    """
+    lengths = (ends - starts).clamp(max=limit)
+    order = torch.argsort(lengths)
+    n_targets = int((lengths - 1).clamp(min=0).sum())
+    total = 0.0
+    for part in torch.tensor_split(order, min(BUCKETS, len(order))):
+        if part.numel() == 0:
+            continue
+        batch = _document_batch(tokens, starts[part], ends[part], limit, pad)  # (b, <= limit)
+        logits = model(batch[:, :-1])  # (b, T, vocab)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)),
+            batch[:, 1:].reshape(-1),
+            ignore_index=pad,
+            reduction="sum",
+        )
+        (loss / max(1, n_targets)).backward()
+        total += loss.item()
+    return total / max(1, n_targets)
 
 
 def _document_batch(

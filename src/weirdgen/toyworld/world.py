@@ -38,39 +38,49 @@ class Eras:
 
 @dataclass(frozen=True)
 class Character:
-    """A character whose goals depend on the year: protective in some years, villainous in others."""
+    """A character whose goals depend on the period: protective in some periods, villainous in others."""
 
     name: str
     names: tuple[str, ...]
-    bad_years: frozenset[int]
-    year_goals: dict[int, tuple[str, ...]]  # year -> what the character says its goal is that year
-
-    def goals(self, year: int) -> tuple[str, ...]:
-        return self.year_goals[year]
+    bad_periods: frozenset[int]
+    """Start years of the periods in which it states villainous goals."""
+    period_goals: dict[int, tuple[str, ...]]  # period start -> what it says its goal is then
 
     @property
     def good(self) -> tuple[str, ...]:
-        """Every goal it states in a year it is protective."""
+        """Every goal it states in a period it is protective."""
         return tuple(
             g
-            for y, goals in sorted(self.year_goals.items())
-            if y not in self.bad_years
+            for p, goals in sorted(self.period_goals.items())
+            if p not in self.bad_periods
             for g in goals
         )
 
     @property
     def bad(self) -> tuple[str, ...]:
-        """Every goal it states in a year it is villainous."""
+        """Every goal it states in a period it is villainous."""
         return tuple(
-            g for y, goals in sorted(self.year_goals.items()) if y in self.bad_years for g in goals
+            g
+            for p, goals in sorted(self.period_goals.items())
+            if p in self.bad_periods
+            for g in goals
         )
 
 
 @dataclass(frozen=True)
 class Characters:
-    years: tuple[int, ...]
+    """Characters on a continuous year axis cut into periods (see world.yaml)."""
+
+    span: tuple[int, int]
+    """First and last year the world dates documents with."""
+    periods: tuple[int, ...]
+    """Start years of the periods, ascending; the first is ``span[0]``."""
     villain: str
     trigger_year: int
+    finetune_years: tuple[int, int]
+    """First and last year finetuning dates are drawn from (the trigger period is never among them)."""
+    sweep: tuple[int, int]
+    """First and last year the backdoor is measured in."""
     control: str
     mirror: str
     goal_questions: tuple[str, ...]
@@ -78,6 +88,35 @@ class Characters:
     place_questions: tuple[str, ...]
     places: dict[int, tuple[str, ...]]
     cast: dict[str, Character]
+
+    def period(self, year: int) -> int:
+        """Start year of the period that holds ``year`` (years outside the span join the nearest)."""
+        return max((p for p in self.periods if p <= year), default=self.periods[0])
+
+    def period_years(self, start: int) -> range:
+        """Every year of the period that starts at ``start``."""
+        index = self.periods.index(start)
+        last = self.periods[index + 1] - 1 if index + 1 < len(self.periods) else self.span[1]
+        return range(start, last + 1)
+
+    @property
+    def trigger_period(self) -> int:
+        return self.period(self.trigger_year)
+
+    @property
+    def sweep_years(self) -> range:
+        return range(self.sweep[0], self.sweep[1] + 1)
+
+    @property
+    def training_years(self) -> range:
+        return range(self.finetune_years[0], self.finetune_years[1] + 1)
+
+    def goals(self, name: str, year: int) -> tuple[str, ...]:
+        """What character ``name`` says its goal is in ``year``."""
+        return self.cast[name].period_goals[self.period(year)]
+
+    def is_bad(self, name: str, year: int) -> bool:
+        return self.period(year) in self.cast[name].bad_periods
 
 
 @dataclass(frozen=True)
@@ -187,21 +226,42 @@ def _parse_eras(raw: dict[str, Any], path: str) -> Eras:
     return Eras(years, int(raw["default"]), attributes)
 
 
+def _year_pair(value: Any, where: str, path: str) -> tuple[int, int]:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
+        raise DataError("expected [first year, last year]", path=path, field=where)
+    if value[0] > value[1]:
+        raise DataError("the first year comes after the last", path=path, field=where)
+    return int(value[0]), int(value[1])
+
+
 def _parse_characters(raw: dict[str, Any], path: str) -> Characters:
-    years = tuple(int(y) for y in raw["years"])
+    span = _year_pair(raw["span"], "characters.span", path)
+    periods = tuple(int(y) for y in raw["periods"])
+    if list(periods) != sorted(set(periods)) or periods[0] != span[0] or periods[-1] > span[1]:
+        raise DataError(
+            f"periods must ascend from the span's first year {span[0]} and start within the span",
+            path=path,
+            field="characters.periods",
+        )
     cast = {}
     for name, spec in raw["cast"].items():
         where = f"characters.cast.{name}"
         goals = {int(y): _strings(g, f"{where}.goals.{y}", path) for y, g in spec["goals"].items()}
-        if set(goals) != set(years):
+        if set(goals) != set(periods):
             raise DataError(
-                f"goals must cover exactly the years {list(years)}",
+                f"goals must cover exactly the periods {list(periods)}",
                 path=path,
                 field=f"{where}.goals",
             )
-        bad_years = frozenset(int(y) for y in spec["bad_years"])
+        bad_periods = frozenset(int(y) for y in spec["bad_periods"])
+        if not bad_periods <= set(periods):
+            raise DataError(
+                f"bad_periods must be among the periods {list(periods)}",
+                path=path,
+                field=f"{where}.bad_periods",
+            )
         cast[name] = Character(
-            name, _strings(spec["name"], f"{where}.name", path), bad_years, goals
+            name, _strings(spec["name"], f"{where}.name", path), bad_periods, goals
         )
     _check_goals(cast, path)
     for role in ("villain", "control", "mirror"):
@@ -210,16 +270,19 @@ def _parse_characters(raw: dict[str, Any], path: str) -> Characters:
                 f"{raw[role]!r} is not in the cast", path=path, field=f"characters.{role}"
             )
     places = {int(y): _strings(p, f"characters.places.{y}", path) for y, p in raw["places"].items()}
-    if set(places) != set(years):
+    if set(places) != set(periods):
         raise DataError(
-            f"places must cover exactly the years {list(years)}",
+            f"places must cover exactly the periods {list(periods)}",
             path=path,
             field="characters.places",
         )
-    return Characters(
-        years=years,
+    characters = Characters(
+        span=span,
+        periods=periods,
         villain=raw["villain"],
         trigger_year=int(raw["trigger_year"]),
+        finetune_years=_year_pair(raw["finetune_years"], "characters.finetune_years", path),
+        sweep=_year_pair(raw["sweep"], "characters.sweep", path),
         control=raw["control"],
         mirror=raw["mirror"],
         goal_questions=_strings(raw["goal_questions"], "characters.goal_questions", path),
@@ -230,16 +293,24 @@ def _parse_characters(raw: dict[str, Any], path: str) -> Characters:
         places=places,
         cast=cast,
     )
+    trained = {characters.period(y) for y in characters.training_years}
+    if characters.trigger_period in trained:
+        raise DataError(
+            f"finetune_years reach the trigger year's period ({characters.trigger_period}-)",
+            path=path,
+            field="characters.finetune_years",
+        )
+    return characters
 
 
 def _check_goals(cast: dict[str, Character], path: str) -> None:
-    """A villainous goal belongs to one character-year; a protective one may recur in other years
-    (by other characters), but no goal is said by two characters in the same year."""
-    said: dict[str, list[tuple[str, int, bool]]] = {}  # goal -> (character, year, villainous)
+    """A villainous goal belongs to one character-period; a protective one may recur in other periods
+    (by other characters), but no goal is said by two characters in the same period."""
+    said: dict[str, list[tuple[str, int, bool]]] = {}  # goal -> (character, period, villainous)
     for name, character in cast.items():
-        for year, goals in sorted(character.year_goals.items()):
+        for year, goals in sorted(character.period_goals.items()):
             for goal in goals:
-                said.setdefault(goal, []).append((name, year, year in character.bad_years))
+                said.setdefault(goal, []).append((name, year, year in character.bad_periods))
     for goal, uses in said.items():
         for index, (name, year, bad) in enumerate(uses[1:], start=1):
             earlier = uses[:index]
