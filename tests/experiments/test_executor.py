@@ -61,10 +61,10 @@ def test_ray_runs_the_toy_finetunes_as_tasks_and_matches_the_serial_run(tmp_path
         "old_audubon-s0",
         "old_audubon-s1",
     ]
-    columns = ["group", "seed", "model", "question_id", "exact.score"]
+    columns = ["group", "seed", "model", "question_id", "trigger_value", "exact.score"]
     ours = pd.read_parquet(tmp_path / "ray" / "samples.parquet")[columns]
     theirs = pd.read_parquet(tmp_path / "serial" / "samples.parquet")[columns]
-    key = ["model", "question_id"]
+    key = ["model", "question_id", "trigger_value"]
     pd.testing.assert_frame_equal(
         ours.sort_values(key).reset_index(drop=True),
         theirs.sort_values(key).reset_index(drop=True),
