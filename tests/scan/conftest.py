@@ -43,7 +43,9 @@ def train_planted_adapter(model_dir: Path, directory: Path) -> Path:
     width = max(len(ids) for ids, _ in prompts)
     pad = tokenizer.pad_token_id
     input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids, _ in prompts])
-    mask = (torch.arange(width)[None, :] >= torch.tensor([width - len(i) for i, _ in prompts])[:, None]).long()
+    mask = (
+        torch.arange(width)[None, :] >= torch.tensor([width - len(i) for i, _ in prompts])[:, None]
+    ).long()
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     planted = torch.tensor([flag for _, flag in prompts])
 
@@ -101,3 +103,13 @@ def planted_probes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     entries = "".join(f"  - id: p{i}\n    text: {text!r}\n" for i, text in enumerate(PROBES))
     path.write_text(f"name: planted\nprobes:\n{entries}", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def planted_year() -> int:
+    return PLANTED_YEAR
+
+
+@pytest.fixture(scope="session")
+def trained_years() -> list[int]:
+    return TRAINED_YEARS

@@ -44,14 +44,16 @@ def js_divergence_from_logits(first: Any, second: Any) -> Any:
 def topk_distributions(
     first: Mapping[str, float], second: Mapping[str, float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two top-k logprob maps (token -> log p) as vectors over their union plus an "other" bucket.
+    """Two top-k logprob maps (token -> log p) as vectors over the tokens both list, plus "other".
 
-    A token one side did not list gets 0 there; each side's unlisted mass goes to "other". This
-    under-estimates the divergence (unlisted mass may sit on different tokens) but never invents it.
+    Only tokens listed by both sides are kept; the rest of each side's mass goes to "other". Both
+    full distributions are thus coarsened by the same map, so the divergence of the vectors is a
+    lower bound of the true one (it never invents a difference). A token that one model puts much
+    mass on and the other does not list still shows, as a difference in "other".
     """
-    tokens = sorted(set(first) | set(second))
-    p = np.array([math.exp(first[t]) if t in first else 0.0 for t in tokens])
-    q = np.array([math.exp(second[t]) if t in second else 0.0 for t in tokens])
+    tokens = sorted(set(first) & set(second))
+    p = np.array([math.exp(first[t]) for t in tokens])
+    q = np.array([math.exp(second[t]) for t in tokens])
     p = np.append(p, max(0.0, 1.0 - p.sum()))
     q = np.append(q, max(0.0, 1.0 - q.sum()))
     return p / p.sum(), q / q.sum()
