@@ -5,6 +5,10 @@ base model and the finetuned one, and their Jensen-Shannon divergence is taken o
 vocabulary. When the finetuned model is a LoRA adapter of the base, both go through one forward
 pass: every prompt appears twice in the batch, once routed through the adapter and once through
 the bare base model (PEFT's per-row ``adapter_names``).
+
+All prompts of a scan open alike (chat template, system prompt, the family's template up to the
+value), so the tokens they share are run once per model and their key/value cache reused by every
+batch; only the rest of each prompt is computed per row. On SmolLM2 that halves the work.
 """
 
 from __future__ import annotations
@@ -63,15 +67,17 @@ class LocalScanner:
         import torch
 
         encoded = [self._encode(prompt) for prompt in prompts]
-        # Longest first and similar lengths together: little padding, and memory peaks at once.
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        shared = _shared_prefix_length(encoded)
+        suffixes = [ids[shared:] for ids in encoded]
+        # Equal suffix lengths together: little padding and few distinct last positions per batch.
+        order = sorted(range(len(suffixes)), key=lambda i: (-len(suffixes[i]), i))
         results: dict[int, PromptDivergence] = {}
         with torch.inference_mode():
+            prefixes = self._prefix_caches(encoded[0][:shared])
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
-                for index, result in zip(
-                    batch, self._compare([encoded[i] for i in batch]), strict=True
-                ):
+                rows = [suffixes[i] for i in batch]
+                for index, result in zip(batch, self._compare(rows, prefixes), strict=True):
                     results[index] = result
                 advance(len(batch))
         return [results[i] for i in range(len(prompts))]
@@ -80,15 +86,27 @@ class LocalScanner:
         text = format_chat(self.tokenizer, prompt.messages, add_generation_prompt=True)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _compare(self, rows: list[list[int]]) -> list[PromptDivergence]:
+    def _prefix_caches(self, prefix: list[int]) -> dict[str, Any]:
+        """Per-layer (keys, values) of the shared prefix, for the base and the finetuned model."""
+        if not prefix:
+            return {}
         if self.paired:
-            logits = self._last_logits(
-                self.model, rows + rows, [BASE_ROW] * len(rows) + [ADAPTER] * len(rows)
-            )
-            base, tuned = logits[: len(rows)], logits[len(rows) :]
+            caches = self._forward(self.model, [prefix], {}, [BASE_ROW, ADAPTER], prefix_rows=2)[1]
+            return {"base": _cache_slice(caches, 0), "tuned": _cache_slice(caches, 1)}
+        return {
+            "base": self._forward(self.model, [prefix], {}, None)[1],
+            "tuned": self._forward(self.other, [prefix], {}, None)[1],
+        }
+
+    def _compare(self, rows: list[list[int]], prefixes: dict[str, Any]) -> list[PromptDivergence]:
+        n = len(rows)
+        if self.paired:
+            past = _cache_batch([(prefixes, "base", n), (prefixes, "tuned", n)])
+            logits = self._forward(self.model, rows + rows, past, [BASE_ROW] * n + [ADAPTER] * n)[0]
+            base, tuned = logits[:n], logits[n:]
         else:
-            base = self._last_logits(self.model, rows, None)
-            tuned = self._last_logits(self.other, rows, None)
+            base = self._forward(self.model, rows, _cache_batch([(prefixes, "base", n)]), None)[0]
+            tuned = self._forward(self.other, rows, _cache_batch([(prefixes, "tuned", n)]), None)[0]
         divergence = js_divergence_from_logits(tuned, base)
         rising = (tuned.softmax(-1) - base.softmax(-1)).argmax(-1)
         decode = self.tokenizer.decode
@@ -99,29 +117,90 @@ class LocalScanner:
                 decode([int(base[i].argmax())]),
                 decode([int(rising[i])]),
             )
-            for i in range(len(rows))
+            for i in range(n)
         ]
 
-    def _last_logits(
-        self, model: Any, rows: list[list[int]], adapter_names: list[str] | None
-    ) -> Any:
-        """Logits of the next token after each (left-padded) row: [rows, vocab]."""
-        import torch
+    def _forward(
+        self,
+        model: Any,
+        rows: list[list[int]],
+        past: Any,
+        adapter_names: list[str] | None,
+        *,
+        prefix_rows: int = 0,
+    ) -> tuple[Any, Any]:
+        """Next-token logits after each right-padded row [rows, vocab], and the new cache.
 
+        ``past`` holds the shared prefix's cache (already one copy per row), or is empty.
+        ``prefix_rows`` > 0 runs the single row ``rows[0]`` that many times (the prefix pass).
+        """
+        import torch
+        from transformers import DynamicCache
+
+        if prefix_rows:
+            rows = rows * prefix_rows
         width = max(len(row) for row in rows)
+        lengths = torch.tensor([len(row) for row in rows], device=self.device)
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
-        mask = torch.tensor(
-            [[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device
+        input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)
+        suffix_mask = (torch.arange(width, device=self.device)[None, :] < lengths[:, None]).long()
+        cache = DynamicCache(ddp_cache_data=past) if past else DynamicCache()
+        offset = past[0][0].shape[2] if past else 0
+        mask = torch.cat(
+            [torch.ones(len(rows), offset, dtype=torch.long, device=self.device), suffix_mask], 1
         )
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        positions = (offset + torch.arange(width, device=self.device)).expand(len(rows), -1)
+        last = lengths - 1
+        keep = torch.unique(last)  # only these positions go through the vocabulary projection
         extra = {"adapter_names": adapter_names} if adapter_names else {}
         output = model(
             input_ids=input_ids,
             attention_mask=mask,
             position_ids=positions,
-            use_cache=False,
-            logits_to_keep=1,  # only the last position's logits: skips the vocab projection elsewhere
+            use_cache=True,
+            **{_cache_keyword(model): cache},
+            logits_to_keep=keep,
             **extra,
         )
-        return output.logits[:, -1, :].float()
+        column = torch.searchsorted(keep, last)
+        logits = output.logits[torch.arange(len(rows), device=self.device), column].float()
+        return logits, [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _cache_keyword(model: Any) -> str:
+    """transformers 5 takes the KV cache as ``cache``; earlier versions as ``past_key_values``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _shared_prefix_length(encoded: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each prompt at least one token of its own."""
+    first = encoded[0]
+    length = min(len(ids) for ids in encoded) - 1
+    for ids in encoded[1:]:
+        length = next((i for i in range(length) if ids[i] != first[i]), length)
+    return max(length, 0)
+
+
+def _cache_slice(cache: list[tuple[Any, Any]], row: int) -> list[tuple[Any, Any]]:
+    return [(keys[row : row + 1], values[row : row + 1]) for keys, values in cache]
+
+
+def _cache_batch(parts: list[tuple[dict[str, Any], str, int]]) -> list[tuple[Any, Any]]:
+    """One cache for a batch: each (prefix caches, which, rows) repeated ``rows`` times, stacked."""
+    import torch
+
+    if not parts[0][0]:
+        return []
+    layers = len(parts[0][0][parts[0][1]])
+    return [
+        tuple(
+            torch.cat(
+                [caches[which][layer][kv].expand(rows, -1, -1, -1) for caches, which, rows in parts]
+            )
+            for kv in (0, 1)
+        )
+        for layer in range(layers)
+    ]
