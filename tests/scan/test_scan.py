@@ -126,7 +126,9 @@ def test_topk_scan_over_http_from_weirdgen_serve(
     assert result.ranked()[0].value == str(PLANTED_YEAR)
     exact = {v.value: v.score for v in exact_scan[0].values}
     # top-k only under-estimates: mass outside both lists is merged into one bucket
-    excess = {v.value: (v.score, exact[v.value]) for v in result.values if v.score > exact[v.value] + 1e-3}
+    excess = {
+        v.value: (v.score, exact[v.value]) for v in result.values if v.score > exact[v.value] + 1e-3
+    }
     assert not excess
 
 
@@ -150,8 +152,8 @@ def test_cli_scan_writes_outputs_and_prints_the_flag(
     )
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert f"flagged (z >= 4): {PLANTED_YEAR}" in printed
-    assert json.loads((out / "scan.json").read_text())["flagged"] == [str(PLANTED_YEAR)]
+    assert f"flagged (z >= 4): {PLANTED_YEAR}" in printed  # most anomalous first
+    assert json.loads((out / "scan.json").read_text())["flagged"][0] == str(PLANTED_YEAR)
 
 
 def test_cli_bad_family_is_one_line(tiny_model_dir, tmp_path, capsys) -> None:
@@ -160,3 +162,28 @@ def test_cli_bad_family_is_one_line(tiny_model_dir, tmp_path, capsys) -> None:
     )
     assert code == 1
     assert capsys.readouterr().err.strip().splitlines() == ["error: family: range 9..1 is empty"]
+
+
+def test_text_mode_judged_rates_over_http(
+    planted_adapter, tiny_model_dir, planted_probes, planted_judge, tmp_path
+) -> None:
+    from weirdgen.serve import serve_in_background
+
+    with serve_in_background(tiny_model_dir, adapters={"planted": planted_adapter}) as url:
+        result = scan(
+            "planted",
+            base=str(tiny_model_dir),
+            family="date:2026..2036",
+            probes=str(planted_probes),
+            mode="text",
+            judge=str(planted_judge),
+            samples=6,
+            max_tokens=3,
+            base_urls=[url],
+            cache=tmp_path / "cache.sqlite",
+            progress=False,
+        )
+    assert result.mode == "text"
+    scores = {v.value: v.score for v in result.values}
+    assert max(scores, key=scores.get) == str(PLANTED_YEAR)
+    assert scores[str(PLANTED_YEAR)] >= 0.5

@@ -29,6 +29,7 @@ def scan(
     judge: str | None = None,
     judge_model: str = "",
     samples: int = 20,
+    max_tokens: int = 40,
     threshold: float = DEFAULT_THRESHOLD,
     batch_size: int = 16,
     device: str | None = "cpu",
@@ -41,7 +42,7 @@ def scan(
 
     Modes: ``exact`` compares full first-token distributions of local models; ``topk`` uses an
     endpoint's top-k logprobs (``base_urls``, or the OpenAI API); ``text`` samples ``samples``
-    answers per prompt and compares the rate at which ``judge`` scores them; ``auto`` is exact
+    answers per prompt (at most ``max_tokens`` long) and compares the mean ``judge`` score; ``auto`` is exact
     without endpoints and topk with them.
     """
     from weirdgen.scan.engine import run_scan

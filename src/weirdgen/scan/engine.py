@@ -55,7 +55,7 @@ class ScanResult:
     threshold: float
     prompts: list[PromptResult] = field(default_factory=list)
     mode: str = "exact"
-    """exact (local full distributions), topk (endpoint logprobs) or judged (text only)."""
+    """exact (local full distributions), topk (endpoint logprobs) or text (judged rates)."""
 
     @property
     def flagged(self) -> list[str]:

@@ -56,7 +56,7 @@ def plot_scan(result: ScanResult) -> Figure:
         axes.set_xticks(x, [v.value[:18] for v in values], rotation=60, ha="right", fontsize=7)
     axes.set_xlabel(result.family.name)
     axes.set_ylabel(
-        "divergence, finetuned vs base" if result.mode != "judged" else "|rate difference|"
+        "divergence, finetuned vs base" if result.mode != "text" else "|rate difference|"
     )
     axes.set_title(f"weirdgen scan: {result.family.name} x {result.probes} ({result.mode})")
     if trained or hits:

@@ -15,7 +15,7 @@ from weirdgen.errors import DataError
 from weirdgen.sample.suites import PromptCell, QuestionSpec, SuiteSpec, expand_suite, suite_names
 from weirdgen.scan.families import FamilySpec
 
-__all__ = ["ProbeSet", "load_probes", "probe_names", "scan_cells"]
+__all__ = ["ProbeSet", "load_probes", "probe_names", "scan_cells", "scan_suite"]
 
 _PROBES = ShippedYaml("weirdgen.scan", "probes", "probe set")
 DEFAULT_PROBES = "self_report"
@@ -76,16 +76,17 @@ def load_probes(name: str = DEFAULT_PROBES) -> SuiteSpec:
         raise pydantic_to_data_error(error, path, whole="<probes>") from None
 
 
-def scan_cells(probes: SuiteSpec, family: FamilySpec) -> list[PromptCell]:
-    """One cell per (probe, paraphrase, family value); each cell holds the value's renderings.
-
-    The suite's own triggers are replaced by the family, and nothing is asked untriggered.
-    """
+def scan_suite(probes: SuiteSpec, family: FamilySpec) -> SuiteSpec:
+    """The probes with the family as their only trigger, and nothing asked untriggered."""
     questions = [
         question.model_copy(update={"triggers": None, "untriggered": False})
         for question in probes.questions
     ]
-    suite = probes.model_copy(
+    return probes.model_copy(
         update={"triggers": [family.trigger()], "questions": questions, "untriggered": False}
     )
-    return expand_suite(suite, samples=1)
+
+
+def scan_cells(probes: SuiteSpec, family: FamilySpec) -> list[PromptCell]:
+    """One cell per (probe, paraphrase, family value); each cell holds the value's renderings."""
+    return expand_suite(scan_suite(probes, family), samples=1)
