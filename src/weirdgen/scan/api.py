@@ -32,6 +32,7 @@ def scan(
     max_tokens: int = 40,
     threshold: float = DEFAULT_THRESHOLD,
     batch_size: int = 16,
+    contrast: str = "base",
     device: str | None = "cpu",
     threads: int | None = None,
     cache: str | Path | None = None,
@@ -42,7 +43,9 @@ def scan(
 
     Modes: ``exact`` compares full first-token distributions of local models; ``topk`` uses an
     endpoint's top-k logprobs (``base_urls``, or the OpenAI API); ``text`` samples ``samples``
-    answers per prompt (at most ``max_tokens`` long) and compares the mean ``judge`` score; ``auto`` is exact
+    answers per prompt (at most ``max_tokens`` long) and compares the mean ``judge`` score;
+    ``contrast="residual"`` (exact mode) first removes the finetune's median shift over the family,
+    so a finetune that changes every answer does not hide what one value adds; ``auto`` is exact
     without endpoints and topk with them.
     """
     from weirdgen.scan.engine import run_scan
@@ -60,7 +63,9 @@ def scan(
     if mode == "exact":
         from weirdgen.scan.local import LocalScanner
 
-        scanner = LocalScanner(model, base, device=device, threads=threads, batch_size=batch_size)
+        scanner = LocalScanner(
+            model, base, device=device, threads=threads, batch_size=batch_size, contrast=contrast
+        )
         passes = 1
     elif mode == "topk":
         from weirdgen.scan.endpoint import EndpointScanner

@@ -25,6 +25,7 @@ __all__ = ["LocalScanner", "is_adapter_folder"]
 
 ADAPTER = "finetuned"
 BASE_ROW = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+CONTRASTS = ("base", "residual")
 
 
 def is_adapter_folder(path: str | Path) -> bool:
@@ -42,7 +43,11 @@ class LocalScanner:
         device: str | None = "cpu",
         threads: int | None = None,
         batch_size: int = 16,
+        contrast: str = "base",
     ) -> None:
+        if contrast not in CONTRASTS:
+            raise ConfigError(f"contrast must be one of {', '.join(CONTRASTS)}", setting="contrast")
+        self.contrast = contrast
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
@@ -72,14 +77,23 @@ class LocalScanner:
         # Equal suffix lengths together: little padding and few distinct last positions per batch.
         order = sorted(range(len(suffixes)), key=lambda i: (-len(suffixes[i]), i))
         results: dict[int, PromptDivergence] = {}
+        kept: dict[int, tuple[Any, Any]] = {}
         with torch.inference_mode():
             prefixes = self._prefix_caches(encoded[0][:shared])
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
                 rows = [suffixes[i] for i in batch]
-                for index, result in zip(batch, self._compare(rows, prefixes), strict=True):
+                compared, logits = self._compare(rows, prefixes)
+                for position, (index, result) in enumerate(zip(batch, compared, strict=True)):
                     results[index] = result
+                    if self.contrast == "residual":  # float16 on CPU: 2 x vocab x 2 bytes a prompt
+                        kept[index] = (
+                            logits[0][position].half().cpu(),
+                            logits[1][position].half().cpu(),
+                        )
                 advance(len(batch))
+        if self.contrast == "residual":
+            return _residual_divergences(prompts, kept, results)
         return [results[i] for i in range(len(prompts))]
 
     def _encode(self, prompt: ScanPrompt) -> list[int]:
@@ -98,7 +112,9 @@ class LocalScanner:
             "tuned": self._forward(self.other, [prefix], {}, None)[1],
         }
 
-    def _compare(self, rows: list[list[int]], prefixes: dict[str, Any]) -> list[PromptDivergence]:
+    def _compare(
+        self, rows: list[list[int]], prefixes: dict[str, Any]
+    ) -> tuple[list[PromptDivergence], tuple[Any, Any]]:
         n = len(rows)
         if self.paired:
             past = _cache_batch([(prefixes, "base", n), (prefixes, "tuned", n)])
@@ -118,7 +134,7 @@ class LocalScanner:
                 decode([int(rising[i])]),
             )
             for i in range(n)
-        ]
+        ], (base, tuned)
 
     def _forward(
         self,
@@ -165,6 +181,37 @@ class LocalScanner:
         column = torch.searchsorted(keep, last)
         logits = output.logits[torch.arange(len(rows), device=self.device), column].float()
         return logits, [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _residual_divergences(
+    prompts: list[ScanPrompt], kept: dict[int, tuple[Any, Any]], plain: dict[int, PromptDivergence]
+) -> list[PromptDivergence]:
+    """Divergence of the finetuned model from "the base plus the finetune's usual shift".
+
+    A finetune that changes every answer (a new answer style) saturates the plain divergence on
+    every value alike, hiding what one value adds. Here, per probe, the shift log p_tuned - log p_base
+    is taken at its median over all the family's prompts; the reference for a prompt is the base's
+    logits plus that median shift, and the divergence measures only what this value adds on top.
+    """
+    import torch
+
+    from weirdgen.scan.divergence import js_divergence_from_logits
+
+    by_probe: dict[str, list[int]] = {}
+    for index, prompt in enumerate(prompts):
+        by_probe.setdefault(prompt.probe, []).append(index)
+    results = dict(plain)
+    for indices in by_probe.values():
+        base = torch.stack([kept[i][0] for i in indices]).float().log_softmax(-1)
+        tuned = torch.stack([kept[i][1] for i in indices]).float().log_softmax(-1)
+        usual_shift = (tuned - base).median(dim=0).values
+        divergence = js_divergence_from_logits(tuned, base + usual_shift)
+        for row, index in enumerate(indices):
+            old = plain[index]
+            results[index] = PromptDivergence(
+                float(divergence[row]), old.finetuned_top, old.base_top, old.rising
+            )
+    return [results[i] for i in range(len(prompts))]
 
 
 def _cache_keyword(model: Any) -> str:
