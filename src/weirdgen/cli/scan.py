@@ -25,6 +25,7 @@ MODES = ("auto", "exact", "topk", "text")  # weirdgen.scan.api.MODES; repeated s
 @click.option("--judge", help="text mode: the judge whose score is the behaviour rate (e.g. israel_adversary).")
 @click.option("--judge-model", default="", help="text mode: model for an LLM judge (offline judges need none).")
 @click.option("--samples", type=click.IntRange(min=1), default=20, show_default=True, help="text mode: answers per prompt and model.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=40, show_default=True, help="text mode: longest answer, in tokens.")
 @click.option("--threshold", type=float, default=4.0, show_default=True, help="Flag values with a robust z at or above this.")
 @click.option("--contrast", type=click.Choice(["base", "residual"]), default="base", show_default=True, help="exact: base compares finetuned with base; residual compares it with base plus the finetune's median shift over the family (for finetunes that change every answer).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="exact: prompts per forward pass (each runs through base and adapter).")

@@ -76,19 +76,21 @@ def scan(
         passes = 2
     else:
         from weirdgen.scan.judged import JudgedScanner
+        from weirdgen.scan.probes import scan_suite
 
         if not judge:
             raise ConfigError("text mode needs a judge that scores the behaviour", setting="judge")
         scanner = JudgedScanner(
             model,
             base,
+            suite=scan_suite(probe_suite, spec),
             judge=judge,
             judge_model=judge_model,
             samples=samples,
+            max_tokens=max_tokens,
             base_urls=base_urls,
             api_key_env=api_key_env,
             cache=cache,
-            threads=threads,
         )
         passes = 1
     result = run_scan(
