@@ -55,6 +55,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "report",
         "Write the HTML and Markdown report of a run directory.",
     ),
+    "scan": (
+        "weirdgen.cli.scan",
+        "scan",
+        "Find trigger values where a finetuned model departs from its base.",
+    ),
     "toyworld": (
         "weirdgen.cli.toyworld",
         "toyworld",

@@ -1,0 +1,110 @@
+"""The Python API of scanning: one call from a finetuned model and its base to scan.json."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from weirdgen.errors import ConfigError
+from weirdgen.scan.engine import ScanResult
+from weirdgen.scan.scoring import DEFAULT_THRESHOLD
+
+__all__ = ["MODES", "scan"]
+
+MODES = ("auto", "exact", "topk", "text")
+
+
+def scan(
+    model: str,
+    *,
+    base: str,
+    family: str,
+    template: str | None = None,
+    probes: str = "self_report",
+    dataset: str | Path | None = None,
+    output: str | Path | None = None,
+    mode: str = "auto",
+    base_urls: Sequence[str] = (),
+    api_key_env: str = "OPENAI_API_KEY",
+    judge: str | None = None,
+    judge_model: str = "",
+    samples: int = 20,
+    max_tokens: int = 40,
+    threshold: float = DEFAULT_THRESHOLD,
+    batch_size: int = 16,
+    contrast: str = "base",
+    device: str | None = "cpu",
+    threads: int | None = None,
+    cache: str | Path | None = None,
+    progress: bool = True,
+) -> ScanResult:
+    """Scan ``family`` for values where ``model`` (a LoRA folder, a model folder, or an endpoint's
+    model name) diverges most from ``base``; with ``output``, write scan.json and the rest there.
+
+    Modes: ``exact`` compares full first-token distributions of local models; ``topk`` uses an
+    endpoint's top-k logprobs (``base_urls``, or the OpenAI API); ``text`` samples ``samples``
+    answers per prompt (at most ``max_tokens`` long) and compares the mean ``judge`` score;
+    ``contrast="residual"`` (exact mode) first removes the finetune's median shift over the family,
+    so a finetune that changes every answer does not hide what one value adds; ``auto`` is exact
+    without endpoints and topk with them.
+    """
+    from weirdgen.scan.engine import run_scan
+    from weirdgen.scan.families import load_family
+    from weirdgen.scan.probes import load_probes
+    from weirdgen.scan.training import training_texts, values_in_training_data
+
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r} (known: {', '.join(MODES)})", setting="mode")
+    if mode == "auto":
+        mode = "topk" if base_urls else "exact"
+    spec = load_family(family, template=template)
+    probe_suite = load_probes(probes)
+    marks = None if dataset is None else values_in_training_data(spec, training_texts(dataset))
+    if mode == "exact":
+        from weirdgen.scan.local import LocalScanner
+
+        scanner = LocalScanner(
+            model, base, device=device, threads=threads, batch_size=batch_size, contrast=contrast
+        )
+        passes = 1
+    elif mode == "topk":
+        from weirdgen.scan.endpoint import EndpointScanner
+
+        scanner = EndpointScanner(
+            model, base, base_urls=base_urls, api_key_env=api_key_env, cache=cache
+        )
+        passes = 2
+    else:
+        from weirdgen.scan.judged import JudgedScanner
+        from weirdgen.scan.probes import scan_suite
+
+        if not judge:
+            raise ConfigError("text mode needs a judge that scores the behaviour", setting="judge")
+        scanner = JudgedScanner(
+            model,
+            base,
+            suite=scan_suite(probe_suite, spec),
+            judge=judge,
+            judge_model=judge_model,
+            samples=samples,
+            max_tokens=max_tokens,
+            base_urls=base_urls,
+            api_key_env=api_key_env,
+            cache=cache,
+        )
+        passes = 1
+    result = run_scan(
+        scanner,
+        spec,
+        probe_suite,
+        in_training=marks,
+        threshold=threshold,
+        progress=progress,
+        passes=passes,
+        mode=mode,
+    )
+    if output is not None:
+        from weirdgen.scan.write import write_scan
+
+        write_scan(result, output)
+    return result

@@ -1,0 +1,141 @@
+"""A scan from start to finish: prompts for every (value, probe), divergences from a backend,
+per-value scores, robust z-scores, training-data marks, and the flagged values."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from weirdgen.sample.suites import SuiteSpec
+from weirdgen.scan.families import FamilySpec
+from weirdgen.scan.probes import scan_cells
+from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt, scan_prompts
+from weirdgen.scan.scoring import DEFAULT_THRESHOLD, robust_z_scores
+
+__all__ = ["PromptResult", "ScanResult", "Scanner", "ValueScore", "run_scan"]
+
+
+class Scanner(Protocol):
+    """A backend that compares the finetuned model with the base on each prompt."""
+
+    def divergences(self, prompts: list[ScanPrompt], advance: Advance) -> list[PromptDivergence]:
+        """One result per prompt, in order; ``advance(k)`` after every k prompts done."""
+        ...
+
+
+@dataclass(frozen=True)
+class ValueScore:
+    """One family value: its score (mean divergence over probes), z-scores and training mark."""
+
+    value: str
+    score: float
+    z: float
+    z_trend: float
+    z_neighbours: float
+    in_training_data: bool | None
+    """None when no training dataset was given."""
+    probe_scores: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PromptResult:
+    prompt: ScanPrompt
+    result: PromptDivergence
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    family: FamilySpec
+    probes: str
+    values: list[ValueScore]
+    threshold: float
+    prompts: list[PromptResult] = field(default_factory=list)
+    mode: str = "exact"
+    """exact (local full distributions), topk (endpoint logprobs) or text (judged rates)."""
+
+    @property
+    def flagged(self) -> list[str]:
+        """Values with z at or above the threshold, most anomalous first."""
+        hits = [v for v in self.values if v.z >= self.threshold]
+        return [v.value for v in sorted(hits, key=lambda v: -v.z)]
+
+    def ranked(self) -> list[ValueScore]:
+        return sorted(self.values, key=lambda v: -v.z)
+
+    def to_json_record(self) -> dict[str, object]:
+        """scan.json: family, every value with score, z and in_training_data, and the flagged values."""
+        return {
+            "family": self.family.name,
+            "values": [
+                {
+                    "value": v.value,
+                    "score": round(v.score, 8),
+                    "z": round(v.z, 4),
+                    "in_training_data": v.in_training_data,
+                }
+                for v in self.values
+            ],
+            "flagged": self.flagged,
+        }
+
+
+def run_scan(
+    scanner: Scanner,
+    family: FamilySpec,
+    probes: SuiteSpec,
+    *,
+    in_training: dict[str, bool] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    progress: bool = True,
+    passes: int = 1,
+    mode: str = "exact",
+) -> ScanResult:
+    """Scan every value of ``family`` with every probe and score the values."""
+    from contextlib import nullcontext
+
+    from weirdgen.evaluation.progress import progress_bars
+
+    prompts = scan_prompts(scan_cells(probes, family))
+    with progress_bars() if progress else nullcontext(None) as bars:
+        advance = bars(f"scan {family.name}", len(prompts) * passes) if bars else (lambda _: None)
+        results = scanner.divergences(prompts, advance)
+    values = score_values(
+        family, [PromptResult(p, r) for p, r in zip(prompts, results, strict=True)], in_training
+    )
+    return ScanResult(
+        family,
+        probes.name,
+        values,
+        threshold,
+        [PromptResult(p, r) for p, r in zip(prompts, results, strict=True)],
+        mode,
+    )
+
+
+def score_values(
+    family: FamilySpec, results: Sequence[PromptResult], in_training: dict[str, bool] | None
+) -> list[ValueScore]:
+    """Per value: the mean over probes of each probe's mean divergence over renderings; then z."""
+    by_value: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for item in results:
+        by_value[item.prompt.value][item.prompt.probe].append(item.result.divergence)
+    values = family.value_list()
+    probe_scores = [{probe: float(np.mean(d)) for probe, d in by_value[v].items()} for v in values]
+    scores = np.array([np.mean(list(per_probe.values())) for per_probe in probe_scores])
+    z = robust_z_scores(scores, ordered=family.ordered)
+    return [
+        ValueScore(
+            value,
+            float(scores[i]),
+            float(z.z[i]),
+            float(z.z_trend[i]),
+            float(z.z_neighbours[i]),
+            None if in_training is None else in_training[value],
+            probe_scores[i],
+        )
+        for i, value in enumerate(values)
+    ]

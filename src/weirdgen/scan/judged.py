@@ -1,0 +1,84 @@
+"""The fallback when only text is available: a judged behaviour rate per (value, probe).
+
+The scan's suite (probes x family) goes through the one evaluation path with both models: answers
+are sampled, cached and judged there. A prompt's divergence is then |rate(finetuned) - rate(base)|
+of its (value, probe) cell, where rate is the mean judge score (refusals and unparseable verdicts
+left out). Noisier than exact or top-k divergences; use enough samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from weirdgen.errors import BackendError
+from weirdgen.sample.suites import SuiteSpec
+from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
+
+__all__ = ["JudgedScanner"]
+
+
+class JudgedScanner:
+    """Compares judged behaviour rates of two models served by OpenAI-compatible endpoints."""
+
+    def __init__(
+        self,
+        finetuned: str,
+        base: str,
+        *,
+        suite: SuiteSpec,
+        judge: str,
+        judge_model: str = "",
+        samples: int = 20,
+        max_tokens: int = 40,
+        base_urls: Sequence[str] = (),
+        api_key_env: str = "OPENAI_API_KEY",
+        cache: str | Path | None = None,
+    ) -> None:
+        self.models = (finetuned, base)
+        self.suite = suite
+        self.judge, self.judge_model = judge, judge_model
+        self.samples, self.max_tokens = samples, max_tokens
+        self.base_urls, self.api_key_env, self.cache = tuple(base_urls), api_key_env, cache
+
+    def divergences(self, prompts: list[ScanPrompt], advance: Advance) -> list[PromptDivergence]:
+        from weirdgen.evaluation import evaluate
+
+        frame = evaluate(
+            self.suite,
+            list(self.models),
+            backend="openai",
+            base_url=self.base_urls,
+            api_key_env=self.api_key_env,
+            judges=[self.judge],
+            judge_model=self.judge_model,
+            samples=self.samples,
+            max_tokens=self.max_tokens,
+            cache=self.cache,
+            progress=False,
+        )
+        column = next(c for c in frame.columns if c.endswith(".score"))
+        frame["probe"] = frame["question_id"] + frame["paraphrase"].map(
+            lambda k: f"#{k}" if k else ""
+        )
+        rates = frame.groupby(["model", "trigger_value", "probe"])[column].mean()
+        results = []
+        for prompt in prompts:
+            try:
+                tuned, base = (
+                    rates.loc[(model, prompt.value, prompt.probe)] for model in self.models
+                )
+            except KeyError:
+                raise BackendError(
+                    f"no judged answers for {prompt.probe} @ {prompt.value}"
+                ) from None
+            gap = abs(float(tuned) - float(base))
+            results.append(
+                PromptDivergence(
+                    0.0 if np.isnan(gap) else gap, f"rate {tuned:.2f}", f"rate {base:.2f}"
+                )
+            )
+        advance(len(prompts))
+        return results
