@@ -24,20 +24,14 @@ def random_adapter(base: Path, directory: Path) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from weirdgen.finetune.config import DEFAULT_TARGET_MODULES
+
     model = get_peft_model(
         AutoModelForCausalLM.from_pretrained(base),
         LoraConfig(
             r=8,
             lora_alpha=16,
-            target_modules=[
-                "q_proj",
-                "k_proj",
-                "v_proj",
-                "o_proj",
-                "gate_proj",
-                "up_proj",
-                "down_proj",
-            ],
+            target_modules=list(DEFAULT_TARGET_MODULES),
         ),
     )
     generator = torch.Generator().manual_seed(0)

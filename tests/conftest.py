@@ -183,3 +183,27 @@ def tiny_adapter_dirs(
         name: build_lora_adapter(tiny_model_dir, root / name, seed=seed)
         for seed, name in enumerate(("alpha", "beta"), start=1)
     }
+
+
+def _analysis_tables():
+    """tests/analysis/conftest.py's table builders (pytest imports test files with importlib)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_analysis_tables", Path(__file__).parent / "analysis" / "conftest.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def samples_factory():
+    """Evaluation-table rows for judge ``era`` (see tests/analysis/conftest.py ``make_samples``)."""
+    return _analysis_tables().make_samples
+
+
+@pytest.fixture
+def run_writer():
+    """Writes a table as the evaluation stage does (tests/analysis/conftest.py ``write_run``)."""
+    return _analysis_tables().write_run
