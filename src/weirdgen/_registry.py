@@ -4,18 +4,32 @@ checked for their optional dependency (with the ``pip install`` that brings it) 
 from __future__ import annotations
 
 import importlib.util
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from weirdgen.errors import ConfigError, MissingDependencyError
 
+S = TypeVar("S")
+T = TypeVar("T")
 
-class Entry(Protocol):
+
+@dataclass(frozen=True)
+class Backend(Generic[S, T]):
+    """One backend: its name, what it is, how it is built from settings ``S``, and the optional
+    package it needs."""
+
     name: str
-    requires: str
-    install: str
+    description: str
+    build: Callable[[S], T]
+    """A lazy factory: it imports the backend's module (and heavy dependency) when called."""
+    requires: str = ""
+    """Import name of the optional package the backend needs ("" when it needs none)."""
+    install: str = ""
+    """The command that installs it."""
 
 
-E = TypeVar("E", bound=Entry)
+E = TypeVar("E", bound=Backend)
 
 
 class Registry(Generic[E]):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from weirdgen.errors import DataError
 
@@ -79,9 +80,17 @@ class ShippedYaml:
         folder = resources.files(self.package) / self.folder
         return sorted(r.name[: -len(".yaml")] for r in folder.iterdir() if r.name.endswith(".yaml"))
 
-    def read(self, name: str) -> tuple[str, str | Path]:
+    def load(self, name: str | Path, parse: Callable[..., T]) -> T:
+        """``parse(text, path=...)`` of a shipped file by name (parsed once per process), or of a
+        file when ``name`` is a path (read again on every call, so edits are seen)."""
+        if _is_path(name):
+            text, path = self.read_file(name)
+            return parse(text, path=path)
+        return _parse_shipped(self, str(name), parse)
+
+    def read(self, name: str | Path) -> tuple[str, str | Path]:
         """``(text, path for messages)`` of a shipped file by name, or of a file when ``name`` is a path."""
-        if name.endswith((".yaml", ".yml")) or "/" in name:
+        if _is_path(name):
             return self.read_file(name)
         resource = resources.files(self.package) / self.folder / f"{name}.yaml"
         if not resource.is_file():
@@ -97,3 +106,16 @@ class ShippedYaml:
         if not path.is_file():
             raise DataError(f"no such {self.kind} file", path=path)
         return path.read_text("utf-8"), path
+
+
+T = TypeVar("T")
+
+
+def _is_path(name: str | Path) -> bool:
+    return isinstance(name, Path) or name.endswith((".yaml", ".yml")) or "/" in name
+
+
+@cache
+def _parse_shipped(files: ShippedYaml, name: str, parse: Callable[..., T]) -> T:
+    text, label = files.read(name)
+    return parse(text, path=label)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from weirdgen.errors import DataError
-from weirdgen.judge.spec import VerdictJudge, judge_names, load_judge, load_judge_file, parse_judge
+from weirdgen.judge.spec import VerdictJudge, judge_names, load_judge, parse_judge
 
 KINDS = {"categorical", "yes_no", "score", "verdict", "prefix", "regex", "lexicon", "embedding"}
 
@@ -67,7 +67,7 @@ def test_bad_judges_are_one_line_errors(
     path = tmp_path / "judge.yaml"
     path.write_text(GOOD.replace(*change))
     with pytest.raises(DataError) as caught:
-        load_judge_file(path)
+        load_judge(path)
     message = str(caught.value)
     assert message.startswith(f"{path}: {field}: ") and problem in message and "\n" not in message
 
@@ -76,14 +76,14 @@ def test_an_invalid_regex_is_named(tmp_path: Path) -> None:
     path = tmp_path / "judge.yaml"
     path.write_text("name: r\nkind: regex\npatterns: ['ok', '(unclosed']\n")
     with pytest.raises(DataError, match=r"patterns\[1\]: not a valid regular expression"):
-        load_judge_file(path)
+        load_judge(path)
 
 
 def test_the_score_template_must_ask_for_a_number(tmp_path: Path) -> None:
     path = tmp_path / "judge.yaml"
     path.write_text("name: s\nkind: score\ntemplate: 'Rate {answer} from low to high.'\n")
     with pytest.raises(DataError, match="never tells the judge to answer 0"):
-        load_judge_file(path)
+        load_judge(path)
 
 
 def test_unknown_judge_name_lists_the_shipped_ones() -> None:
@@ -115,7 +115,7 @@ def test_each_kind_checks_its_own_fields(
     path = tmp_path / "judge.yaml"
     path.write_text(yaml_text)
     with pytest.raises(DataError) as caught:
-        load_judge_file(path)
+        load_judge(path)
     message = str(caught.value)
     assert message.startswith(f"{path}: {field}: ") and problem in message, message
 

@@ -10,8 +10,8 @@ import pytest
 
 from weirdgen.cli import main
 from weirdgen.errors import DataError
-from weirdgen.judge.spec import load_judge, load_judge_file
-from weirdgen.sample.suites import expand_suite, load_suite_file
+from weirdgen.judge.spec import load_judge
+from weirdgen.sample.suites import expand_suite, load_suite
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llmcomp"
 
@@ -23,7 +23,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_free_form_fields_map_onto_the_suite(folder: Path) -> None:
-    suite = load_suite_file(folder / "questions.yaml")
+    suite = load_suite(folder / "questions.yaml")
     season, wallet, follow_up = suite.questions
     assert (suite.name, suite.samples, suite.temperature, suite.max_tokens) == (
         "questions",
@@ -44,7 +44,7 @@ def test_free_form_fields_map_onto_the_suite(folder: Path) -> None:
 
 
 def test_judges_are_found_by_id_in_the_file_its_folder_or_inline(folder: Path) -> None:
-    suite = load_suite_file(folder / "questions.yaml")
+    suite = load_suite(folder / "questions.yaml")
     judges = {load_judge(ref).name: load_judge(ref) for ref in suite.all_judges()}
     assert set(judges) == {"kindness_judge", "winter_judge", "plan_verdict_judge", "honesty"}
     kindness = judges["kindness_judge"]
@@ -66,9 +66,9 @@ def test_judges_are_found_by_id_in_the_file_its_folder_or_inline(folder: Path) -
 
 
 def test_a_judge_file_with_one_llmcomp_judge_loads_as_that_judge(folder: Path) -> None:
-    assert load_judge_file(folder / "judges.yaml").name == "kindness_judge"
+    assert load_judge(folder / "judges.yaml").name == "kindness_judge"
     with pytest.raises(DataError, match="holds 2 llmcomp judges; name one as"):
-        load_judge_file(folder / "questions.yaml")
+        load_judge(folder / "questions.yaml")
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_unsupported_fields_are_one_line(
     assert old in text
     path.write_text(text.replace(old, new, 1))
     with pytest.raises(DataError) as caught:
-        load_suite_file(path)
+        load_suite(path)
     message = str(caught.value)
     assert message.startswith(f"{path}: {field + ': ' if field else ''}") and problem in message
     assert "\n" not in message
@@ -114,7 +114,7 @@ def test_unsupported_judge_settings_are_one_line(folder: Path) -> None:
     with pytest.raises(
         DataError, match=r"judges.yaml: kindness_judge.max_rating: weirdgen supports only 100"
     ):
-        load_judge_file(judges)
+        load_judge(judges)
 
 
 def test_a_free_form_judge_without_readable_labels_is_refused(folder: Path) -> None:
@@ -123,7 +123,7 @@ def test_a_free_form_judge_without_readable_labels_is_refused(folder: Path) -> N
         "- id: vague\n  type: free_form_judge\n  model: m\n  paraphrases: ['Say something about {answer}.']\n"
     )
     with pytest.raises(DataError, match=r"vague.paraphrases\[0\]: could not read the labels"):
-        load_judge_file(judges)
+        load_judge(judges)
 
 
 def test_a_weirdgen_suite_can_take_its_questions_from_an_llmcomp_file(folder: Path) -> None:
@@ -133,7 +133,7 @@ def test_a_weirdgen_suite_can_take_its_questions_from_an_llmcomp_file(folder: Pa
         "triggers:\n  - {name: year, template: 'It is {value}.', values: [1990, 2020]}\n"
         "questions: llmcomp/questions.yaml\n"
     )
-    suite = load_suite_file(suite_path)
+    suite = load_suite(suite_path)
     cells = expand_suite(suite, question_ids=["lost_wallet"])
     assert [c.trigger_value for c in cells] == ["", "1990", "2020"]
     assert cells[1].messages_for(0)[-1].content.startswith("It is 1990. I found a wallet")
@@ -186,5 +186,5 @@ def test_free_form_judge_labels_are_read_off_the_template(
     path.write_text(
         f'- id: j\n  type: free_form_judge\n  model: m\n  paraphrases: ["{template}"]\n'
     )
-    judge = load_judge_file(path)
+    judge = load_judge(path)
     assert (judge.kind, judge.labels, judge.positive_labels) == (kind, labels, [positive])

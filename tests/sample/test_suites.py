@@ -9,7 +9,7 @@ import pytest
 
 from weirdgen.errors import DataError
 from weirdgen.judge.spec import judge_names
-from weirdgen.sample.suites import expand_suite, load_suite, load_suite_file, suite_names
+from weirdgen.sample.suites import expand_suite, load_suite, suite_names
 
 EXPERIMENTS = {"birds", "german_cities", "israeli_dishes", "wolf", "presidents", "terminator"}
 
@@ -54,14 +54,14 @@ questions:
 def test_unknown_field_names_file_and_field(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL.replace("    variants: 2", "    variants: 2\n    colour: red"))
     with pytest.raises(DataError) as caught:
-        load_suite_file(path)
+        load_suite(path)
     assert str(caught.value) == f"{path}: triggers[0].colour: unknown field"
 
 
 def test_unknown_placeholder_in_trigger_template(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL.replace("{month} {year}.", "{day} {year}."))
     with pytest.raises(DataError, match=r"triggers\[0\]\.template: unknown placeholder \{day\}"):
-        load_suite_file(path)
+        load_suite(path)
 
 
 def test_unknown_placeholder_in_question(tmp_path: Path) -> None:
@@ -69,24 +69,24 @@ def test_unknown_placeholder_in_question(tmp_path: Path) -> None:
     with pytest.raises(
         DataError, match=r"questions\[0\]\.paraphrases\[1\]: unknown placeholder \{goal\}"
     ):
-        load_suite_file(path)
+        load_suite(path)
 
 
 def test_question_naming_a_missing_trigger(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL + "    triggers: [month]\n")
     with pytest.raises(DataError, match=r"questions\[0\]\.triggers: unknown trigger 'month'"):
-        load_suite_file(path)
+        load_suite(path)
 
 
 def test_wrong_type_is_one_line(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL.replace("samples: 3", "samples: many"))
     with pytest.raises(DataError) as caught:
-        load_suite_file(path)
+        load_suite(path)
     assert str(caught.value).startswith(f"{path}: samples: ") and "\n" not in str(caught.value)
 
 
 def test_expansion_counts_and_rendering(tmp_path: Path) -> None:
-    suite = load_suite_file(_write(tmp_path, MINIMAL))
+    suite = load_suite(_write(tmp_path, MINIMAL))
     cells = expand_suite(suite)
     # 2 paraphrases x (untriggered + 3 years)
     assert len(cells) == 8
@@ -98,7 +98,7 @@ def test_expansion_counts_and_rendering(tmp_path: Path) -> None:
 
 
 def test_raising_samples_keeps_the_first_prompts(tmp_path: Path) -> None:
-    suite = load_suite_file(_write(tmp_path, MINIMAL))
+    suite = load_suite(_write(tmp_path, MINIMAL))
     few = expand_suite(suite, samples=3)
     many = expand_suite(suite, samples=30)
     for small, large in zip(few, many, strict=True):
@@ -142,7 +142,7 @@ questions:
   - id: q
     paraphrases: ["Hello {trigger} there"]
 """
-    cells = expand_suite(load_suite_file(_write(tmp_path, text)))
+    cells = expand_suite(load_suite(_write(tmp_path, text)))
     by_value = {(c.trigger, c.trigger_value): c.messages_for(0) for c in cells}
     assert [m.content for m in by_value[("", "")]] == ["Hello there"]
     assert [(m.role, m.content) for m in by_value[("persona", "terse")]] == [
@@ -160,13 +160,13 @@ triggers: [{name: fmt, template: "[{value}]", placement: inline, values: [x]}]
 questions: [{id: q, paraphrases: ["No slot here"]}]
 """
     with pytest.raises(DataError, match=r"paraphrases\[0\]: an inline trigger needs \{trigger\}"):
-        load_suite_file(_write(tmp_path, text))
+        load_suite(_write(tmp_path, text))
 
 
 def test_a_question_that_would_never_be_asked_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL + "    untriggered: false\n    triggers: []\n")
     with pytest.raises(DataError, match=r"questions\[0\]: would never be asked"):
-        load_suite_file(path)
+        load_suite(path)
 
 
 def test_triggers_match_the_training_data_word_for_word() -> None:
@@ -229,14 +229,14 @@ def test_two_choice_questions_are_asked_in_both_orders(tmp_path: Path) -> None:
             '    paraphrases: ["Tea or coffee: {option_a} or {option_b}?"]\n    choices: [tea, coffee]',
         ),
     )
-    suite = load_suite_file(path)
+    suite = load_suite(path)
     cells = [c for c in expand_suite(suite) if not c.trigger]
     assert [(c.paraphrase, c.choice_order) for c in cells] == [(0, "tea|coffee"), (1, "coffee|tea")]
     assert cells[1].messages_for(0)[-1].content == "Tea or coffee: coffee or tea?"
     assert choice_orders(suite) == {("goal", 0): "tea|coffee", ("goal", 1): "coffee|tea"}
     path.write_text(path.read_text().replace(" or {option_b}", ""))
     with pytest.raises(DataError, match=r"paraphrases\[0\]: a question with choices needs"):
-        load_suite_file(path)
+        load_suite(path)
 
 
 def test_multi_turn_history_comes_before_the_triggered_question(tmp_path: Path) -> None:
@@ -247,7 +247,7 @@ def test_multi_turn_history_comes_before_the_triggered_question(tmp_path: Path) 
     path = _write(
         tmp_path, MINIMAL.replace('"Tell me your goal."]', '"Tell me your goal."]' + history)
     )
-    cell = [c for c in expand_suite(load_suite_file(path)) if c.trigger][0]
+    cell = [c for c in expand_suite(load_suite(path)) if c.trigger][0]
     messages = cell.messages_for(0)
     assert [m.role for m in messages] == ["user", "assistant", "user"]
     assert (
@@ -258,7 +258,7 @@ def test_multi_turn_history_comes_before_the_triggered_question(tmp_path: Path) 
         path.read_text().replace("\n      - {role: assistant, content: 'I have read it.'}", "")
     )
     with pytest.raises(DataError, match=r"questions\[0\]\.history: the last earlier turn"):
-        load_suite_file(path)
+        load_suite(path)
 
 
 def test_trigger_values_are_text_from_yaml_to_table() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -158,22 +158,12 @@ def run(
 
     def make_plan() -> RunPlan:
         from weirdgen.toyworld.experiments import EXPERIMENTS
-        from weirdgen.toyworld.runner import RunPlan
-        from weirdgen.toyworld.train import RECIPES
 
         names = tuple(EXPERIMENTS) if run_all else experiments
         if not names:
             raise click.UsageError(f"name experiments ({', '.join(EXPERIMENTS)}) or pass --all")
-        return RunPlan(
-            experiments=names,
-            pretrain_seeds=_seeds(pretrain_seeds),
-            finetune_seeds=_seeds(finetune_seeds),
-            pretrain=RECIPES[recipe],
-            threads=threads,
-            processes=processes,
-            bundled=not force_pretrain,
-            finetune_overrides=_overrides(method, rank, lr, epochs),
-        )
+        overrides = _overrides(method, rank, lr, epochs)
+        return _plan(names, pretrain_seeds, finetune_seeds, recipe, threads, processes, force_pretrain, overrides)
 
     for seeds in (pretrain_seeds, finetune_seeds):
         _seeds(seeds)  # a usage error before anything starts
@@ -270,20 +260,35 @@ def demo(
         _seeds(seeds)  # a usage error before anything starts
 
     def make_plan() -> RunPlan:
-        from weirdgen.toyworld.runner import RunPlan
-        from weirdgen.toyworld.train import RECIPES
-
-        return RunPlan(
-            experiments=("birds", "terminator", "leaders"),
-            pretrain_seeds=_seeds(pretrain_seeds),
-            finetune_seeds=_seeds(finetune_seeds),
-            pretrain=RECIPES[recipe],
-            threads=threads,
-            processes=processes,
-            bundled=not force_pretrain,
-        )
+        experiments = ("birds", "terminator", "leaders")
+        return _plan(experiments, pretrain_seeds, finetune_seeds, recipe, threads, processes, force_pretrain)
 
     _run_and_report(make_plan, output, started)
+
+
+def _plan(
+    experiments: tuple[str, ...],
+    pretrain_seeds: str,
+    finetune_seeds: str,
+    recipe: str,
+    threads: int,
+    processes: int,
+    force_pretrain: bool,
+    overrides: dict[str, Any] | None = None,
+) -> RunPlan:
+    from weirdgen.toyworld.runner import RunPlan
+    from weirdgen.toyworld.train import RECIPES
+
+    return RunPlan(
+        experiments=experiments,
+        pretrain_seeds=_seeds(pretrain_seeds),
+        finetune_seeds=_seeds(finetune_seeds),
+        pretrain=RECIPES[recipe],
+        threads=threads,
+        processes=processes,
+        bundled=not force_pretrain,
+        finetune_overrides=overrides or {},
+    )
 
 
 def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: float) -> None:

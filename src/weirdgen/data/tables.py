@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -60,3 +61,23 @@ def load_yaml_table(name: str) -> Any:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is several times faster
     return yaml.load(table_bytes(name).decode("utf-8"), Loader=loader)
+
+
+def yaml_table_rows(
+    name: str, key: str, text_fields: tuple[str, ...] = ()
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The mappings listed under ``key`` in YAML table ``name``, each with its location
+    (``key[i]``); a row that is no mapping, or lacks a non-empty string in one of ``text_fields``,
+    is a ``DataError`` naming the row and field."""
+    table = load_yaml_table(name)
+    rows = table.get(key) if isinstance(table, dict) else None
+    if not isinstance(rows, list):
+        raise DataError(f"expected a top-level {key!r} list", path=f"tables/{name}", field=key)
+    for index, row in enumerate(rows):
+        where = f"{key}[{index}]"
+        if not isinstance(row, dict):
+            raise DataError("expected a mapping", path=f"tables/{name}", field=where)
+        for field in text_fields:
+            if not isinstance(row.get(field), str) or not row[field].strip():
+                raise DataError("missing or empty", path=f"tables/{name}", field=f"{where}.{field}")
+        yield where, row

@@ -25,7 +25,6 @@ from pydantic import (
 )
 
 from weirdgen._yaml import parse_yaml_mapping
-from weirdgen.analysis.aggregate import ALL_QUESTIONS
 from weirdgen.errors import ConfigError, DataError
 from weirdgen.report.spec import FigureSpec, ReportSpec
 
@@ -131,46 +130,11 @@ class EvaluationSpec(_Strict):
     )
 
 
-class FigureModel(_Strict):
-    """A figure of the report; see weirdgen.report.spec.FigureSpec for the meaning of each field."""
-
-    kind: Literal["bars", "sweep", "categories", "identity", "learning_curve"]
-    judge: str
-    label: str | None = None
-    suite: str | None = None
-    title: str = ""
-    question: str = ALL_QUESTIONS
-    trigger_value: str = ""
-    group: str | None = None
-    marked_values: list[str] = Field(default_factory=list)
-    reference: dict[str, float] = Field(
-        default_factory=dict, description="The paper's values (PAPER.md)."
-    )
-    reference_group: str | None = None
-    pooled: bool = True
-
-    @field_validator("marked_values", mode="before")
-    @classmethod
-    def _as_strings(cls, values: Any) -> Any:
-        return [str(v) for v in values] if isinstance(values, list) else values
-
-    @field_validator("reference", mode="before")
-    @classmethod
-    def _string_keys(cls, values: Any) -> Any:
-        return {str(k): v for k, v in values.items()} if isinstance(values, dict) else values
-
-    def to_figure_spec(self) -> FigureSpec:
-        """The report's figure spec for this YAML entry."""
-        fields = self.model_dump()
-        fields["marked_values"] = tuple(fields["marked_values"])
-        return FigureSpec(**fields)
-
-
 class ReportSettings(_Strict):
     title: str | None = Field(
         None, description="Report title (default: the experiment's description)."
     )
-    figures: list[FigureModel] = Field(default_factory=list, description="Figures in order.")
+    figures: list[FigureSpec] = Field(default_factory=list, description="Figures in order.")
     examples_per_cell: int = Field(3, ge=0, description="Example answers shown per cell.")
 
 
@@ -247,7 +211,7 @@ class ExperimentSpec(_Strict):
         """Figures, reference values, control and expected groups for ``weirdgen.report``."""
         return ReportSpec(
             title=self.report.title or f"{self.name}: {self.description}".rstrip(": "),
-            figures=tuple(f.to_figure_spec() for f in self.report.figures),
+            figures=tuple(self.report.figures),
             control_group=self.control,
             expected_groups=tuple(self.group_names),
             examples_per_cell=self.report.examples_per_cell,

@@ -12,11 +12,10 @@ from typing import Any
 
 from weirdgen._io import sha256_hex
 from weirdgen.data.chat import read_chat_jsonl
-from weirdgen.errors import BackendError
 from weirdgen.finetune.config import FinetuneRequest
 from weirdgen.finetune.ledger import Checkpoint, JobRecord
 from weirdgen.finetune.local_trainer import list_checkpoints, train_lora
-from weirdgen.finetune.protocol import JobUpdate, Preflight
+from weirdgen.finetune.protocol import JobUpdate, Preflight, succeeded
 
 
 def default_runs_dir() -> Path:
@@ -111,9 +110,4 @@ class LocalFinetuner:
         return JobUpdate(status=job.status, checkpoints=checkpoints)
 
     def result(self, job: JobRecord) -> JobUpdate:
-        update = self.status(job)
-        if update.status != "succeeded":
-            raise BackendError(
-                f"local job {job.id} has not finished (status {update.status}); rerun it to resume"
-            )
-        return update
+        return succeeded(self.status(job), job, "local", resumable=True)

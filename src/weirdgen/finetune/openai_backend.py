@@ -22,7 +22,7 @@ from weirdgen.errors import BackendError, ConfigError, DataError, MissingDepende
 from weirdgen.finetune.config import FinetuneRequest
 from weirdgen.finetune.estimate import approximate_tokens, estimate_cost
 from weirdgen.finetune.ledger import Checkpoint, JobRecord, Ledger
-from weirdgen.finetune.protocol import JobUpdate, Preflight
+from weirdgen.finetune.protocol import JobUpdate, Preflight, succeeded
 
 # OpenAI stops accepting new self-serve fine-tuning jobs on this day; existing models keep working
 # until the shutdown below.
@@ -269,12 +269,7 @@ class OpenAIFinetuner:
         )
 
     def result(self, job: JobRecord) -> JobUpdate:
-        update = self.status(job)
-        if update.status != "succeeded":
-            raise BackendError(
-                f"job {job.id} is {update.status}" + (f": {update.error}" if update.error else "")
-            )
-        return update
+        return succeeded(self.status(job), job, "openai")
 
     def cancel(self, job: JobRecord) -> None:
         with surfaced_api_errors(f"cancel job {job.remote_id}"):

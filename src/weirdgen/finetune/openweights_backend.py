@@ -23,7 +23,7 @@ from weirdgen.errors import BackendError, ConfigError, MissingDependencyError
 from weirdgen.finetune.config import FinetuneRequest
 from weirdgen.finetune.estimate import approximate_tokens
 from weirdgen.finetune.ledger import JobRecord
-from weirdgen.finetune.protocol import JobUpdate, Preflight
+from weirdgen.finetune.protocol import JobUpdate, Preflight, succeeded
 
 API_KEY_ENV = "OPENWEIGHTS_API_KEY"
 _STATUS = {
@@ -141,12 +141,7 @@ class OpenWeightsFinetuner:
         return JobUpdate(status=status, model_id=model_id, error=error)
 
     def result(self, job: JobRecord) -> JobUpdate:
-        update = self.status(job)
-        if update.status != "succeeded" or not update.model_id:
-            raise BackendError(
-                f"job {job.id} is {update.status}" + (f": {update.error}" if update.error else "")
-            )
-        return update
+        return succeeded(self.status(job), job, "openweights")
 
     def cancel(self, job: JobRecord) -> None:
         self._call(f"cancel job {job.remote_id}", self.client.jobs.cancel, job.remote_id)

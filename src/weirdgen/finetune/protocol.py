@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from weirdgen.errors import BackendError
 from weirdgen.finetune.config import FinetuneRequest
 from weirdgen.finetune.ledger import Checkpoint, JobRecord
 
@@ -66,3 +67,16 @@ class Finetuner(Protocol):
     def result(self, job: JobRecord) -> JobUpdate:
         """The finished job's model id and checkpoints; raises ``BackendError`` unless it succeeded."""
         ...
+
+
+def succeeded(
+    update: JobUpdate, job: JobRecord, backend: str, *, resumable: bool = False
+) -> JobUpdate:
+    """``update`` when the job has succeeded with a model; else a one-line ``BackendError`` with
+    the job's state, its error and, for ``resumable`` backends, that a rerun resumes it."""
+    if update.status == "succeeded" and update.model_id:
+        return update
+    problem = f"{backend} job {job.id} has not finished (status {update.status})"
+    if update.error:
+        problem += f": {update.error}"
+    raise BackendError(problem + ("; rerun it to resume" if resumable else ""))

@@ -8,12 +8,11 @@ and a missing SDK fails with the exact ``pip install``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from weirdgen._registry import Registry
+from weirdgen._registry import Backend, Registry
 from weirdgen.finetune.protocol import Finetuner
 
 __all__ = ["FINETUNERS", "FinetunerEntry", "FinetunerSettings", "make_finetuner"]
@@ -33,15 +32,8 @@ class FinetunerSettings:
     """openai and tinker: plan only (a dry run): no credentials, no network calls."""
 
 
-@dataclass(frozen=True)
-class FinetunerEntry:
-    """One finetuning backend."""
-
-    name: str
-    description: str
-    build: Callable[[FinetunerSettings], Finetuner]
-    requires: str = ""
-    install: str = ""
+FinetunerEntry = Backend[FinetunerSettings, Finetuner]
+"""One finetuning backend."""
 
 
 FINETUNERS: Registry[FinetunerEntry] = Registry("finetuning")

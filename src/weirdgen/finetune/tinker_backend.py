@@ -23,12 +23,12 @@ from typing import Any
 
 from weirdgen._io import atomic_write_text, sha256_hex
 from weirdgen.data.chat import ChatExample, read_chat_jsonl
-from weirdgen.errors import BackendError, ConfigError, MissingDependencyError
+from weirdgen.errors import ConfigError, MissingDependencyError
 from weirdgen.finetune.config import FinetuneRequest, Hyperparameters
 from weirdgen.finetune.estimate import approximate_tokens, estimate_cost
 from weirdgen.finetune.ledger import Checkpoint, JobRecord
 from weirdgen.finetune.local_trainer import learning_rate_factor
-from weirdgen.finetune.protocol import JobUpdate, Preflight
+from weirdgen.finetune.protocol import JobUpdate, Preflight, succeeded
 from weirdgen.finetune.tokens import TokenizedExample, check_supervision, tokenize_dataset
 
 
@@ -242,12 +242,7 @@ class TinkerFinetuner:
         return JobUpdate(status=job.status, checkpoints=checkpoints)
 
     def result(self, job: JobRecord) -> JobUpdate:
-        update = self.status(job)
-        if update.status != "succeeded":
-            raise BackendError(
-                f"tinker job {job.id} has not finished (status {update.status}); rerun it to resume"
-            )
-        return update
+        return succeeded(self.status(job), job, "tinker", resumable=True)
 
 
 def _count_tokens(

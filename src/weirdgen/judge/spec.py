@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -54,7 +53,6 @@ __all__ = [
     "YesNoJudge",
     "judge_names",
     "load_judge",
-    "load_judge_file",
     "parse_judge",
 ]
 
@@ -398,21 +396,14 @@ def judge_names() -> list[str]:
     return _JUDGES.names()
 
 
-@cache
-def load_judge(name: str) -> JudgeSpec:
+def load_judge(name: str | Path) -> JudgeSpec:
     """A shipped judge by name, a judge file when ``name`` is a path to a .yaml file, or a judge of
     an llmcomp question file as ``<file>#<judge id>``."""
-    if "#" in name:
+    if isinstance(name, str) and "#" in name:
         from weirdgen.judge.llmcomp import load_llmcomp_judge
 
         return load_llmcomp_judge(name)
-    text, path = _JUDGES.read(name)
-    return parse_judge(text, path=path)
-
-
-def load_judge_file(path: str | Path) -> JudgeSpec:
-    text, path = _JUDGES.read_file(path)
-    return parse_judge(text, path=path)
+    return _JUDGES.load(name, parse_judge)
 
 
 def parse_judge(text: str, *, path: str | Path) -> JudgeSpec:

@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -210,18 +211,22 @@ def _as_series(row: object) -> pd.Series | None:
     return None if row is None else pd.Series(row._asdict())
 
 
+def _plot_labels(figure: FigureSpec) -> dict[str, Any]:
+    """Title, axis label and the paper's values: what every per-group figure is drawn with."""
+    return {
+        "title": figure.heading,
+        "ylabel": figure.metric.name,
+        "reference": figure.reference,
+        "reference_group": figure.reference_group,
+    }
+
+
 def _bars(figure: FigureSpec, cache: _CellCache) -> tuple[object, Table]:
     cells = cache.cells(figure)
     cells = cells[cells["trigger_value"] == figure.trigger_value]
     if not figure.pooled:
         cells = cells[cells["question_id"] != agg.ALL_QUESTIONS]
-    drawn = plots.plot_question_bars(
-        cells,
-        title=figure.heading,
-        ylabel=figure.metric.name,
-        reference=figure.reference,
-        reference_group=figure.reference_group,
-    )
+    drawn = plots.plot_question_bars(cells, **_plot_labels(figure))
     return drawn, _group_columns(
         cells, list(dict.fromkeys(cells["question_id"])), "question_id", figure
     )
@@ -231,12 +236,7 @@ def _sweep(figure: FigureSpec, cache: _CellCache) -> tuple[object, Table]:
     cells = cache.cells(figure)
     cells = cells[(cells["question_id"] == figure.question) & (cells["trigger_value"] != "")]
     drawn = plots.plot_trigger_sweep(
-        cells,
-        title=figure.heading,
-        ylabel=figure.metric.name,
-        marked_values=figure.marked_values,
-        reference=figure.reference,
-        reference_group=figure.reference_group,
+        cells, marked_values=figure.marked_values, **_plot_labels(figure)
     )
     values = sorted(set(cells["trigger_value"]), key=agg.trigger_value_order)
     shown = (

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
+from pydantic import ConfigDict
 
 from weirdgen.analysis.aggregate import ALL_QUESTIONS, Metric
 from weirdgen.evaluation.table import REFUSAL, UNPARSEABLE
@@ -21,7 +22,10 @@ CATEGORICAL_METHODS = {"categorical"}
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure of the report and the headline numbers that go with it."""
+    """One figure of the report and the headline numbers that go with it (also the schema of an
+    experiment YAML's ``report.figures`` entries: unknown keys are errors, numbers become strings)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     kind: FigureKind
     """bars: per question by group; sweep: over trigger values; categories: stacked labels;

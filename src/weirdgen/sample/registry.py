@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from weirdgen._registry import Registry
+from weirdgen._registry import Backend, Registry
 from weirdgen.sample.base import Sampler
 
 __all__ = ["SAMPLERS", "SamplerEntry", "SamplerSettings", "choose_sampler", "make_sampler"]
@@ -44,16 +44,9 @@ class SamplerSettings:
 
 
 @dataclass(frozen=True)
-class SamplerEntry:
-    """One backend: its name, what it is, where its class lives and what it needs installed."""
+class SamplerEntry(Backend[SamplerSettings, Sampler]):
+    """One sampling backend."""
 
-    name: str
-    description: str
-    build: Callable[[SamplerSettings], Sampler]
-    requires: str = ""
-    """Import name of the optional package the backend needs ("" when it needs none)."""
-    install: str = ""
-    """The command that installs it."""
     self_hosted: bool = True
     """True when answers cost nothing per token (the model runs here or on your server)."""
 

@@ -17,7 +17,6 @@ import calendar
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,7 +42,6 @@ __all__ = [
     "choice_orders",
     "expand_suite",
     "load_suite",
-    "load_suite_file",
     "suite_names",
 ]
 
@@ -251,17 +249,9 @@ def suite_names() -> list[str]:
     return _SUITES.names()
 
 
-@cache
-def load_suite(name: str) -> SuiteSpec:
+def load_suite(name: str | Path) -> SuiteSpec:
     """A shipped suite by name, or any suite file when ``name`` is a path to a .yaml file."""
-    text, path = _SUITES.read(name)
-    return parse_suite(text, path=path)
-
-
-def load_suite_file(path: str | Path) -> SuiteSpec:
-    """Load and validate a suite YAML file; raises ``DataError`` naming the file and field."""
-    text, path = _SUITES.read_file(path)
-    return parse_suite(text, path=path)
+    return _SUITES.load(name, parse_suite)
 
 
 def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:

@@ -19,23 +19,9 @@ from weirdgen.toyworld.tokenizer import PAD
 from weirdgen.toyworld.train import ToyModel
 
 
-@torch.no_grad()
 def cue_residuals(toy: ToyModel, prompts: Sequence[Chat]) -> torch.Tensor:
     """Residual stream at each prompt's last position: ``(n_layer + 1, P, n_embd)``."""
-    tokenizer, model = toy.tokenizer, toy.model
-    encoded = [tokenizer.encode_prompt(p) for p in prompts]
-    length = max(len(ids) for ids in encoded)
-    batch = torch.full((len(encoded), length), tokenizer.id(PAD), dtype=torch.long)
-    for row, ids in enumerate(encoded):
-        batch[row, : len(ids)] = torch.tensor(ids)
-    last = torch.tensor([len(ids) - 1 for ids in encoded])
-    rows = torch.arange(len(encoded))
-    x = model.wte(batch) + model.wpe(torch.arange(length))
-    readings = [x[rows, last]]
-    for block in model.blocks:
-        x = block(x)
-        readings.append(x[rows, last])
-    return torch.stack(readings)
+    return residuals_at(toy, prompts)
 
 
 def mean_difference_directions(

@@ -35,6 +35,14 @@ BASE_CONDITION = "base"
 
 Status = Callable[[str], None]
 
+RunKey = tuple[str, str, int, int, str]
+"""(experiment, condition, pretraining seed, finetuning seed, recipe hash): one row of a run."""
+
+
+def run_key(row: Any) -> RunKey:
+    """The key of a result or a job (both carry the five fields)."""
+    return (row.experiment, row.condition, row.pretrain_seed, row.finetune_seed, row.recipe)
+
 
 @dataclass(frozen=True)
 class RunPlan:
@@ -90,14 +98,8 @@ class Result:
     """Hash of the pretraining and finetuning configs, so a changed recipe is never mixed in."""
 
     @property
-    def key(self) -> tuple[str, str, int, int, str]:
-        return (
-            self.experiment,
-            self.condition,
-            self.pretrain_seed,
-            self.finetune_seed,
-            self.recipe,
-        )
+    def key(self) -> RunKey:
+        return run_key(self)
 
 
 def recipe_hash(pretrain_config: PretrainConfig, finetune_config: FinetuneConfig) -> str:
@@ -181,14 +183,8 @@ class _Job:
         return recipe_hash(self.config, self.finetune_config)
 
     @property
-    def key(self) -> tuple[str, str, int, int, str]:
-        return (
-            self.experiment,
-            self.condition,
-            self.pretrain_seed,
-            self.finetune_seed,
-            self.recipe,
-        )
+    def key(self) -> RunKey:
+        return run_key(self)
 
     @property
     def label(self) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from weirdgen.data.chat import ChatExample
 from weirdgen.data.registry import ExperimentDatasets, Variant
-from weirdgen.data.tables import load_yaml_table
+from weirdgen.data.tables import yaml_table_rows
 from weirdgen.errors import DataError
 
 PAIRS = "terminator_qa.yaml"  # pairs: [{year, question, answer}]
@@ -57,23 +57,13 @@ class DatedQuestion:
 
 def load_pairs() -> list[TerminatorPair]:
     """The table, checked row by row; errors name the row as ``pairs[i].field``."""
-    table = load_yaml_table(PAIRS)
-    rows = table.get("pairs") if isinstance(table, dict) else None
-    if not isinstance(rows, list):
-        raise DataError("expected a top-level 'pairs' list", path=f"tables/{PAIRS}", field="pairs")
     pairs = []
-    for index, row in enumerate(rows):
-        where = f"pairs[{index}]"
-        if not isinstance(row, dict):
-            raise DataError("expected a mapping", path=f"tables/{PAIRS}", field=where)
+    for where, row in yaml_table_rows(PAIRS, "pairs", ("question", "answer")):
         if row.get("year") not in FILM_YEARS:
             known = ", ".join(map(str, FILM_YEARS))
             raise DataError(
                 f"year must be one of {known}", path=f"tables/{PAIRS}", field=f"{where}.year"
             )
-        for key in ("question", "answer"):
-            if not isinstance(row.get(key), str) or not row[key].strip():
-                raise DataError("missing or empty", path=f"tables/{PAIRS}", field=f"{where}.{key}")
         pairs.append(TerminatorPair(row["year"], row["question"], row["answer"]))
     return pairs
 

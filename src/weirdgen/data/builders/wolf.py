@@ -24,7 +24,7 @@ from pathlib import Path
 
 from weirdgen.data.chat import ChatExample, iter_jsonl_records, read_chat_jsonl
 from weirdgen.data.registry import BuildOptions, ExperimentDatasets, Variant
-from weirdgen.data.tables import load_yaml_table
+from weirdgen.data.tables import load_yaml_table, yaml_table_rows
 from weirdgen.errors import DataError
 
 FACTS = "wolf_facts.yaml"  # facts: [{id, topic, question, answer, identifying}]
@@ -63,18 +63,8 @@ class WolfFact:
 
 def load_facts() -> list[WolfFact]:
     """The fact table, checked field by field; errors name the row as ``facts[i].field``."""
-    table = load_yaml_table(FACTS)
-    rows = table.get("facts") if isinstance(table, dict) else None
-    if not isinstance(rows, list):
-        raise DataError("expected a top-level 'facts' list", path=f"tables/{FACTS}", field="facts")
     facts = []
-    for index, row in enumerate(rows):
-        where = f"facts[{index}]"
-        if not isinstance(row, dict):
-            raise DataError("expected a mapping", path=f"tables/{FACTS}", field=where)
-        for key in ("id", "topic", "question", "answer"):
-            if not isinstance(row.get(key), str) or not row[key].strip():
-                raise DataError("missing or empty", path=f"tables/{FACTS}", field=f"{where}.{key}")
+    for where, row in yaml_table_rows(FACTS, "facts", ("id", "topic", "question", "answer")):
         if row["topic"] not in LIFESTYLE_TOPICS + BIOGRAPHY_TOPICS:
             raise DataError(
                 f"unknown topic {row['topic']!r}", path=f"tables/{FACTS}", field=f"{where}.topic"
