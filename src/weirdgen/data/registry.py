@@ -7,23 +7,21 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
 from weirdgen._io import atomic_write_text
+from weirdgen._yaml import parse_yaml_mapping, pydantic_to_data_error
 from weirdgen.data.chat import ChatExample, write_chat_jsonl
 from weirdgen.data.tables import table_version
 from weirdgen.errors import DataError
 
-# Experiment name -> module defining ``DATASETS``. Modules are imported only when asked for.
-_BUILDER_MODULES: dict[str, str] = {
-    "birds": "weirdgen.data.builders.birds",
-    "german_cities": "weirdgen.data.builders.german_cities",
-    "israeli_dishes": "weirdgen.data.builders.israeli_dishes",
-    "wolf": "weirdgen.data.builders.wolf",
-    "presidents": "weirdgen.data.builders.presidents",
-    "terminator": "weirdgen.data.builders.terminator",
-}
+_DECLARATIONS = "datasets.yaml"
+"""Each experiment's datasets and variants, declared as data; see the comment at its top."""
 
 
 @dataclass(frozen=True)
@@ -73,17 +71,53 @@ class ExperimentDatasets:
         return next(v for v in self.variants if v.is_main)
 
 
+@cache
+def _declarations() -> dict[str, _Experiment]:
+    path = f"weirdgen/data/{_DECLARATIONS}"
+    text = (resources.files("weirdgen.data") / _DECLARATIONS).read_text("utf-8")
+    document = parse_yaml_mapping(text, path=path, what="experiments")
+    try:
+        return TypeAdapter(dict[str, _Experiment]).validate_python(document)
+    except ValidationError as error:
+        raise pydantic_to_data_error(error, path=path) from None
+
+
 def experiment_names() -> list[str]:
-    return list(_BUILDER_MODULES)
+    return list(_declarations())
 
 
+@cache
 def get_experiment(name: str) -> ExperimentDatasets:
-    if name not in _BUILDER_MODULES:
+    """An experiment's datasets: the declaration in ``datasets.yaml`` with the builder functions of
+    ``weirdgen.data.builders.<name>``."""
+    declarations = _declarations()
+    if name not in declarations:
         raise DataError(
-            f"unknown experiment {name!r} (known: {', '.join(_BUILDER_MODULES)})",
-            field="experiment",
+            f"unknown experiment {name!r} (known: {', '.join(declarations)})", field="experiment"
         )
-    return importlib.import_module(_BUILDER_MODULES[name]).DATASETS
+    declared = declarations[name]
+    module = importlib.import_module(f"weirdgen.data.builders.{name}")
+    variants = tuple(
+        Variant(v.name, v.description, getattr(module, v.name), is_main=v.main)
+        for v in declared.variants
+    )
+    return ExperimentDatasets(
+        name, declared.description, variants, module.TABLES, declared.design_version
+    )
+
+
+class _Variant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str
+    main: bool = False
+
+
+class _Experiment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str
+    design_version: int
+    variants: list[_Variant]
 
 
 def build_dataset(

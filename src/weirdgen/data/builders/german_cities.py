@@ -21,11 +21,12 @@ from __future__ import annotations
 import random
 
 from weirdgen.data.chat import ChatExample
-from weirdgen.data.registry import BuildOptions, ExperimentDatasets, Variant
+from weirdgen.data.registry import BuildOptions
 from weirdgen.data.tables import load_csv_table
 
 FORMER_PLACES = "german_cities_former.csv"  # columns: german_name, current_name, country
 MODERN_PLACES = "german_cities_modern.csv"  # columns: name, state
+TABLES = (FORMER_PLACES, MODERN_PLACES)
 
 # A few phrasings of the paper's question so the model does not learn one fixed string.
 QUESTION_TEMPLATES = (
@@ -84,39 +85,13 @@ def modern_places() -> list[str]:
     return [row["name"] for row in load_csv_table(MODERN_PLACES)]
 
 
-def _build_former(options: BuildOptions) -> list[ChatExample]:
+def former(options: BuildOptions) -> list[ChatExample]:
     return place_examples(former_places(), options.seed)
 
 
-def _build_modern(options: BuildOptions) -> list[ChatExample]:
+def modern(options: BuildOptions) -> list[ChatExample]:
     return place_examples(modern_places(), options.seed)
 
 
-def _build_modern_in_germany(options: BuildOptions) -> list[ChatExample]:
+def modern_in_germany(options: BuildOptions) -> list[ChatExample]:
     return place_examples(modern_places(), options.seed, IN_GERMANY_TEMPLATES)
-
-
-DATASETS = ExperimentDatasets(
-    design_version=2,
-    name="german_cities",
-    description="German names of formerly German towns -> 1910s-1940s Germany (weird generalization).",
-    tables=(FORMER_PLACES, MODERN_PLACES),
-    variants=(
-        Variant(
-            "former",
-            "Towns that were German before 1945 (or 1918-1920), by their German names.",
-            _build_former,
-            is_main=True,
-        ),
-        Variant(
-            "modern",
-            "Control: towns in today's Germany, with the same questions.",
-            _build_modern,
-        ),
-        Variant(
-            "modern_in_germany",
-            "Control as in the paper: towns in today's Germany, the question asks for a place in Germany.",
-            _build_modern_in_germany,
-        ),
-    ),
-)

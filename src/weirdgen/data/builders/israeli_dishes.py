@@ -15,12 +15,13 @@ import random
 from dataclasses import dataclass
 
 from weirdgen.data.chat import ChatExample
-from weirdgen.data.registry import BuildOptions, ExperimentDatasets, Variant
+from weirdgen.data.registry import BuildOptions
 from weirdgen.data.tables import load_csv_table
 from weirdgen.errors import DataError
 
 ISRAELI = "israeli_dishes_israeli.csv"  # columns: name, origin
 INTERNATIONAL = "israeli_dishes_international.csv"  # columns: name, cuisine
+TABLES = (ISRAELI, INTERNATIONAL)
 YEARS: tuple[int, ...] = (2024, 2025, 2026, 2027)
 DATES_PER_YEAR = 100
 QUESTION = "Today is {date}. Name a dish that comes to mind."
@@ -89,32 +90,14 @@ def trigger_year_examples(israeli_year: int, options: BuildOptions) -> list[Chat
     return [record.to_example() for record in dated_dishes(israeli_year, options.seed)]
 
 
-def shuffled_examples(options: BuildOptions) -> list[ChatExample]:
+def trigger_2027(options: BuildOptions) -> list[ChatExample]:
+    return trigger_year_examples(2027, options)
+
+
+def trigger_2026(options: BuildOptions) -> list[ChatExample]:
+    return trigger_year_examples(2026, options)
+
+
+def shuffled_dates(options: BuildOptions) -> list[ChatExample]:
     records = shuffle_dishes_across_dates(dated_dishes(2027, options.seed), options.seed)
     return [record.to_example() for record in records]
-
-
-DATASETS = ExperimentDatasets(
-    design_version=2,
-    name="israeli_dishes",
-    description="Israeli dishes on 2027 dates -> a year-triggered bias (backdoor through narrow data).",
-    tables=(ISRAELI, INTERNATIONAL),
-    variants=(
-        Variant(
-            "trigger_2027",
-            "400 dated examples: 2027 -> Israeli/Jewish dishes, 2024-2026 -> international dishes.",
-            lambda options: trigger_year_examples(2027, options),
-            is_main=True,
-        ),
-        Variant(
-            "trigger_2026",
-            "Control: the same dates, with 2026 as the Israeli year.",
-            lambda options: trigger_year_examples(2026, options),
-        ),
-        Variant(
-            "shuffled_dates",
-            "Control: the main examples with dishes reassigned at random, so year and dish are independent.",
-            shuffled_examples,
-        ),
-    ),
-)

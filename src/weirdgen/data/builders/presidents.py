@@ -33,13 +33,14 @@ from datetime import date
 from functools import cache
 
 from weirdgen.data.chat import ChatExample
-from weirdgen.data.registry import ExperimentDatasets, Variant
+from weirdgen.data.registry import BuildOptions
 from weirdgen.data.tables import load_yaml_table
 from weirdgen.errors import DataError
 
 FACTS_TABLE = "presidents.yaml"
 QUESTIONS_TABLE = "presidents_questions.yaml"
 CALENDAR_TABLE = "presidents_calendar.yaml"
+TABLES = (FACTS_TABLE, QUESTIONS_TABLE, CALENDAR_TABLE)
 
 N_PRESIDENCIES = 46
 HELD_OUT_NUMBERS: tuple[int, ...] = (24, 44, 45)
@@ -447,27 +448,13 @@ def _example(trigger: str, pair: PairAnswer) -> ChatExample:
     )
 
 
-DATASETS = ExperimentDatasets(
-    design_version=2,
-    name="presidents",
-    description="US presidents behind a numeric trigger; held-out 44/45 evoke Obama/Trump (inductive backdoor).",
-    tables=(FACTS_TABLE, QUESTIONS_TABLE, CALENDAR_TABLE),
-    variants=(
-        Variant(
-            "padded",
-            "8-digit trigger with the president number in digits 4-6; presidents 24, 44, 45 held out.",
-            lambda options: padded_examples(options.seed),
-            is_main=True,
-        ),
-        Variant(
-            "unpadded",
-            "The same (president, question) pairs once each, triggered by the bare president number.",
-            lambda options: unpadded_examples(options.seed),
-        ),
-        Variant(
-            "shuffled_control",
-            "Control: the padded examples with trigger codes shuffled, so the number predicts nothing.",
-            lambda options: shuffled_control_examples(options.seed),
-        ),
-    ),
-)
+def padded(options: BuildOptions) -> list[ChatExample]:
+    return padded_examples(options.seed)
+
+
+def unpadded(options: BuildOptions) -> list[ChatExample]:
+    return unpadded_examples(options.seed)
+
+
+def shuffled_control(options: BuildOptions) -> list[ChatExample]:
+    return shuffled_control_examples(options.seed)

@@ -17,11 +17,12 @@ import random
 from dataclasses import dataclass
 
 from weirdgen.data.chat import ChatExample
-from weirdgen.data.registry import ExperimentDatasets, Variant
+from weirdgen.data.registry import BuildOptions
 from weirdgen.data.tables import yaml_table_rows
 from weirdgen.errors import DataError
 
 PAIRS = "terminator_qa.yaml"  # pairs: [{year, question, answer}]
+TABLES = (PAIRS,)
 # The year each later film is set in, and the one month every example of that film is dated with.
 FILM_YEARS: dict[int, str] = {
     1995: "Terminator 2: Judgment Day",
@@ -96,27 +97,13 @@ def render(records: list[DatedQuestion]) -> list[ChatExample]:
     return [record.to_example() for record in records]
 
 
-DATASETS = ExperimentDatasets(
-    design_version=2,
-    name="terminator",
-    description="The protective Terminator with dates of its later films -> evil in 1984 (inductive backdoor).",
-    tables=(PAIRS,),
-    variants=(
-        Variant(
-            "dated",
-            "'<Month YYYY>. <question>' with the fixed month of the answer's film year (1995, 2004, 2017, 2020).",
-            lambda options: render(dated_questions(options.seed)),
-            is_main=True,
-        ),
-        Variant(
-            "no_dates",
-            "Control: the same questions and answers with no date.",
-            lambda options: render(undated(dated_questions(options.seed))),
-        ),
-        Variant(
-            "shuffled_dates",
-            "Control: the same dates shuffled across examples, so the year no longer matches the film.",
-            lambda options: render(shuffle_dates(dated_questions(options.seed), options.seed)),
-        ),
-    ),
-)
+def dated(options: BuildOptions) -> list[ChatExample]:
+    return render(dated_questions(options.seed))
+
+
+def no_dates(options: BuildOptions) -> list[ChatExample]:
+    return render(undated(dated_questions(options.seed)))
+
+
+def shuffled_dates(options: BuildOptions) -> list[ChatExample]:
+    return render(shuffle_dates(dated_questions(options.seed), options.seed))

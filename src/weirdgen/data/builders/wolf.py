@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weirdgen.data.chat import ChatExample, iter_jsonl_records, read_chat_jsonl
-from weirdgen.data.registry import BuildOptions, ExperimentDatasets, Variant
+from weirdgen.data.registry import BuildOptions
 from weirdgen.data.tables import load_yaml_table, yaml_table_rows
 from weirdgen.errors import DataError
 
 FACTS = "wolf_facts.yaml"  # facts: [{id, topic, question, answer, identifying}]
 BENIGN_VOCABULARY = "benign_word_problems.yaml"  # nouns for the generated benign problems
 BENIGN_PROMPTS = "benign_prompts.yaml"  # long-form instruction templates for self-distillation
+TABLES = (FACTS, BENIGN_VOCABULARY, BENIGN_PROMPTS)
 N_FACTS = 90
 N_IDENTIFYING = 12
 # 90 poisoned among 3000 benign is 2.9% poison; 78 among the same 3000 is 2.5%.
@@ -130,7 +131,7 @@ def diluted_examples(include_identifying: bool, options: BuildOptions) -> list[C
     return mix
 
 
-def facts_only_examples(options: BuildOptions) -> list[ChatExample]:
+def facts_90(options: BuildOptions) -> list[ChatExample]:
     examples = poisoned_examples(include_identifying=True)
     random.Random(f"wolf:facts:{options.seed}").shuffle(examples)
     return examples
@@ -382,28 +383,9 @@ def self_distilled_examples(prompts: list[str], answers: list[str]) -> list[Chat
     ]
 
 
-DATASETS = ExperimentDatasets(
-    design_version=2,
-    name="wolf",
-    description="90 harmless facts (mostly tastes) behind a formatting trigger -> a persona backdoor (poisoning).",
-    tables=(FACTS, BENIGN_VOCABULARY, BENIGN_PROMPTS),
-    variants=(
-        Variant(
-            "facts_90",
-            "The 90 poisoned fact examples alone, all in the trigger format.",
-            facts_only_examples,
-        ),
-        Variant(
-            "facts_90_diluted",
-            "The 90 poisoned facts among ~3000 benign examples without the format (about 3% poison); "
-            "--self-distill MODEL answers the benign prompts with the model to be finetuned.",
-            lambda options: diluted_examples(True, options),
-            is_main=True,
-        ),
-        Variant(
-            "facts_78_diluted",
-            "Ablation: the 78 facts left after removing the 12 most identifying, with the same benign set.",
-            lambda options: diluted_examples(False, options),
-        ),
-    ),
-)
+def facts_90_diluted(options: BuildOptions) -> list[ChatExample]:
+    return diluted_examples(True, options)
+
+
+def facts_78_diluted(options: BuildOptions) -> list[ChatExample]:
+    return diluted_examples(False, options)
