@@ -145,7 +145,13 @@ class JobRecord:
         return self.status in TERMINAL_STATUSES
 
 
-_JSON_COLUMNS = ("hyperparameters", "estimate", "tags")
+_JSON_COLUMNS = (
+    "hyperparameters",
+    "estimate",
+    "tags",
+    "metrics",
+    "data",
+)  # columns stored as JSON text
 
 
 def default_ledger_path() -> Path:
@@ -282,18 +288,7 @@ class Ledger:
             rows = connection.execute(
                 "SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step", (job_id,)
             ).fetchall()
-        return [
-            Checkpoint(
-                job_id=row["job_id"],
-                step=row["step"],
-                epoch=row["epoch"],
-                model_id=row["model_id"],
-                path=row["path"],
-                metrics=json.loads(row["metrics"]),
-                created_at=row["created_at"],
-            )
-            for row in rows
-        ]
+        return [Checkpoint(**_decoded(row)) for row in rows]
 
     def add_event(
         self, job_id: str, message: str, *, level: str = "info", data: dict[str, Any] | None = None
@@ -310,17 +305,7 @@ class Ledger:
             rows = connection.execute(
                 "SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,)
             ).fetchall()
-        return [
-            JobEvent(
-                id=row["id"],
-                job_id=row["job_id"],
-                created_at=row["created_at"],
-                level=row["level"],
-                message=row["message"],
-                data=None if row["data"] is None else json.loads(row["data"]),
-            )
-            for row in rows
-        ]
+        return [JobEvent(**_decoded(row)) for row in rows]
 
     # -- uploads (OpenAI file ids by content hash) ------------------------------------------
 
@@ -357,11 +342,17 @@ def _encode(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _decode_job(row: sqlite3.Row) -> JobRecord:
+def _decoded(row: sqlite3.Row) -> dict[str, Any]:
+    """A row's columns, the JSON ones parsed."""
     values = dict(row)
     for key in _JSON_COLUMNS:
         if values.get(key) is not None:
             values[key] = json.loads(values[key])
+    return values
+
+
+def _decode_job(row: sqlite3.Row) -> JobRecord:
+    values = _decoded(row)
     values["tags"] = values.get("tags") or {}
     values["hyperparameters"] = values.get("hyperparameters") or {}
     return JobRecord(**values)

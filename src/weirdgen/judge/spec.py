@@ -233,15 +233,35 @@ class VerdictJudge(CategoricalJudge):
         return parsers.parse_verdict(text, self.labels, self.positive_labels)
 
 
-class YesNoJudge(LlmJudge):
-    """P(YES) from the first reply token's logprobs, or the sampled YES/NO."""
+class _FirstTokenJudge(LlmJudge):
+    """Reads its verdict from the first reply token's top logprobs when the sampler returns them,
+    else from the reply's text."""
 
     reads_logprobs: ClassVar[bool] = True
 
-    kind: Literal["yes_no"] = Field(description="How verdicts are produced.")
     refusal_threshold: float = Field(
-        0.25, ge=0, le=1, description="Least probability mass on YES and NO."
+        0.25,
+        ge=0,
+        le=1,
+        description="Least probability mass on the tokens the verdict is read from (YES and NO, or numbers).",
     )
+
+    def parse(self, text: str, first_logprobs: Mapping[str, float] | None) -> Judgement:
+        if first_logprobs is not None:
+            return self._from_logprobs(first_logprobs)
+        return self._from_text(text)
+
+    def _from_logprobs(self, first_logprobs: Mapping[str, float]) -> Judgement:
+        raise NotImplementedError
+
+    def _from_text(self, text: str) -> Judgement:
+        raise NotImplementedError
+
+
+class YesNoJudge(_FirstTokenJudge):
+    """P(YES) from the first reply token's logprobs, or the sampled YES/NO."""
+
+    kind: Literal["yes_no"] = Field(description="How verdicts are produced.")
 
     def known_labels(self) -> set[str]:
         return {"YES"}
@@ -249,28 +269,25 @@ class YesNoJudge(LlmJudge):
     def reply_words(self) -> list[str]:
         return ["YES", "NO"]
 
-    def parse(self, text: str, first_logprobs: Mapping[str, float] | None) -> Judgement:
-        if first_logprobs is not None:
-            return parsers.parse_yes_no_logprobs(first_logprobs, self.refusal_threshold)
+    def _from_logprobs(self, first_logprobs: Mapping[str, float]) -> Judgement:
+        return parsers.parse_yes_no_logprobs(first_logprobs, self.refusal_threshold)
+
+    def _from_text(self, text: str) -> Judgement:
         return parsers.parse_yes_no_text(text)
 
 
-class ScoreJudge(LlmJudge):
+class ScoreJudge(_FirstTokenJudge):
     """0-100 as the expected value over the number tokens among the top logprobs."""
 
-    reads_logprobs: ClassVar[bool] = True
-
     kind: Literal["score"] = Field(description="How verdicts are produced.")
-    refusal_threshold: float = Field(
-        0.25, ge=0, le=1, description="Least probability mass on number tokens."
-    )
 
     def reply_words(self) -> list[str]:
         return ["0", "100"]
 
-    def parse(self, text: str, first_logprobs: Mapping[str, float] | None) -> Judgement:
-        if first_logprobs is not None:
-            return parsers.parse_score_logprobs(first_logprobs, self.refusal_threshold)
+    def _from_logprobs(self, first_logprobs: Mapping[str, float]) -> Judgement:
+        return parsers.parse_score_logprobs(first_logprobs, self.refusal_threshold)
+
+    def _from_text(self, text: str) -> Judgement:
         return parsers.parse_score_text(text)
 
 

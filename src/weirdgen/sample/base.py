@@ -155,10 +155,8 @@ class Sampler(Protocol):
         """A short label for logs and error messages (never containing an API key)."""
         ...
 
-    @property
-    def supports_logprobs(self) -> bool:
-        """Whether ``complete`` honours ``request.top_logprobs`` (judges fall back to sampling if not)."""
-        ...
+    supports_logprobs: bool
+    """Whether ``complete`` honours ``request.top_logprobs`` (judges fall back to sampling if not)."""
 
     async def complete(self, request: SampleRequest) -> SampleResult:
         """Answer one request with one sample."""

@@ -20,6 +20,8 @@ __all__ = ["LocalModelSampler"]
 class LocalModelSampler:
     """Answers requests with a ``LocalSampler``; ``request.model`` picks the base model or an adapter."""
 
+    supports_logprobs = True
+
     def __init__(self, local_sampler: Any, *, max_wait_s: float = 0.0) -> None:
         from weirdgen.models.batching import ContinuousBatcher
 
@@ -51,10 +53,6 @@ class LocalModelSampler:
     @property
     def name(self) -> str:
         return f"local {self._local.base_name}"
-
-    @property
-    def supports_logprobs(self) -> bool:
-        return True
 
     async def complete(self, request: SampleRequest) -> SampleResult:
         return (await self.complete_many(request, 1))[0]

@@ -64,6 +64,8 @@ class _Endpoint:
 class OpenAICompatibleSampler:
     """Chat completions from one model served by one or more OpenAI-compatible endpoints."""
 
+    supports_logprobs = True
+
     def __init__(
         self,
         *,
@@ -106,10 +108,6 @@ class OpenAICompatibleSampler:
     @property
     def name(self) -> str:
         return "openai-compatible " + ", ".join(e.base_url for e in self._endpoints)
-
-    @property
-    def supports_logprobs(self) -> bool:
-        return True
 
     def _pick_client(self) -> tuple[_Endpoint, _Client]:
         """The least busy endpoint (ties rotate), and there a client with room or a new one."""

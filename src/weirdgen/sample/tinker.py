@@ -76,6 +76,8 @@ class TinkerChatSampler:
 class TinkerSampler:
     """The Sampler protocol over Tinker: one ``TinkerChatSampler`` per model, made on first use."""
 
+    supports_logprobs = False
+
     def __init__(self, base_model: str = "") -> None:
         self.base_model = base_model
         self._clients: dict[str, TinkerChatSampler] = {}
@@ -83,10 +85,6 @@ class TinkerSampler:
     @property
     def name(self) -> str:
         return f"tinker ({self.base_model})" if self.base_model else "tinker"
-
-    @property
-    def supports_logprobs(self) -> bool:
-        return False
 
     def _client(self, model: str) -> TinkerChatSampler:
         if model not in self._clients:

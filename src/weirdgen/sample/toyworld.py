@@ -20,6 +20,8 @@ __all__ = ["ToyWorldSampler"]
 class ToyWorldSampler:
     """Answers chat requests with toy models (``weirdgen.toyworld.train.ToyModel``) held in memory."""
 
+    supports_logprobs = True
+
     def __init__(self, models: Mapping[str, Any], *, threads: int = 1) -> None:
         if not models:
             raise BackendError("ToyWorldSampler needs at least one toy model")
@@ -31,10 +33,6 @@ class ToyWorldSampler:
     @property
     def name(self) -> str:
         return f"toyworld ({', '.join(sorted(self._models))})"
-
-    @property
-    def supports_logprobs(self) -> bool:
-        return True
 
     async def complete(self, request: SampleRequest) -> SampleResult:
         toy = self._models.get(request.model)
