@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +214,10 @@ class Ledger:
                 raise ConfigError(f"unknown job id {job_id!r} in ledger {self.path}")
         return self.get_job(job_id)
 
+    def _rows(self, query: str, parameters: Sequence[Any]) -> list[sqlite3.Row]:
+        with self._connect() as connection:
+            return connection.execute(query, parameters).fetchall()
+
     def find_job(self, job_id: str) -> JobRecord | None:
         with self._connect() as connection:
             row = connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -258,11 +262,10 @@ class Ledger:
                 clauses.append(f"{column} = ?")
                 parameters.append(value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._connect() as connection:
-            rows = connection.execute(
-                f"SELECT * FROM jobs {where} ORDER BY created_at, id", parameters
-            ).fetchall()
-        return [_decode_job(row) for row in rows]
+        return [
+            _decode_job(row)
+            for row in self._rows(f"SELECT * FROM jobs {where} ORDER BY created_at, id", parameters)
+        ]
 
     # -- checkpoints and events -------------------------------------------------------------
 
@@ -284,10 +287,7 @@ class Ledger:
             )
 
     def checkpoints(self, job_id: str) -> list[Checkpoint]:
-        with self._connect() as connection:
-            rows = connection.execute(
-                "SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step", (job_id,)
-            ).fetchall()
+        rows = self._rows("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step", (job_id,))
         return [Checkpoint(**_decoded(row)) for row in rows]
 
     def add_event(
@@ -301,10 +301,7 @@ class Ledger:
 
     def events(self, job_id: str) -> list[JobEvent]:
         """A job's events, oldest first."""
-        with self._connect() as connection:
-            rows = connection.execute(
-                "SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,)
-            ).fetchall()
+        rows = self._rows("SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,))
         return [JobEvent(**_decoded(row)) for row in rows]
 
     # -- uploads (OpenAI file ids by content hash) ------------------------------------------

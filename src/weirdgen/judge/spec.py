@@ -18,7 +18,7 @@ the YAML's ``kind`` field (a discriminated union); a new kind is one more class 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -246,22 +246,22 @@ class _FirstTokenJudge(LlmJudge):
         description="Least probability mass on the tokens the verdict is read from (YES and NO, or numbers).",
     )
 
+    # The parsers of the two ways a verdict comes back (set by each kind).
+    _parse_logprobs: ClassVar[Callable[[Mapping[str, float], float], Judgement]]
+    _parse_text: ClassVar[Callable[[str], Judgement]]
+
     def parse(self, text: str, first_logprobs: Mapping[str, float] | None) -> Judgement:
         if first_logprobs is not None:
-            return self._from_logprobs(first_logprobs)
-        return self._from_text(text)
-
-    def _from_logprobs(self, first_logprobs: Mapping[str, float]) -> Judgement:
-        raise NotImplementedError
-
-    def _from_text(self, text: str) -> Judgement:
-        raise NotImplementedError
+            return type(self)._parse_logprobs(first_logprobs, self.refusal_threshold)
+        return type(self)._parse_text(text)
 
 
 class YesNoJudge(_FirstTokenJudge):
     """P(YES) from the first reply token's logprobs, or the sampled YES/NO."""
 
     kind: Literal["yes_no"] = Field(description="How verdicts are produced.")
+    _parse_logprobs = staticmethod(parsers.parse_yes_no_logprobs)
+    _parse_text = staticmethod(parsers.parse_yes_no_text)
 
     def known_labels(self) -> set[str]:
         return {"YES"}
@@ -269,26 +269,16 @@ class YesNoJudge(_FirstTokenJudge):
     def reply_words(self) -> list[str]:
         return ["YES", "NO"]
 
-    def _from_logprobs(self, first_logprobs: Mapping[str, float]) -> Judgement:
-        return parsers.parse_yes_no_logprobs(first_logprobs, self.refusal_threshold)
-
-    def _from_text(self, text: str) -> Judgement:
-        return parsers.parse_yes_no_text(text)
-
 
 class ScoreJudge(_FirstTokenJudge):
     """0-100 as the expected value over the number tokens among the top logprobs."""
 
     kind: Literal["score"] = Field(description="How verdicts are produced.")
+    _parse_logprobs = staticmethod(parsers.parse_score_logprobs)
+    _parse_text = staticmethod(parsers.parse_score_text)
 
     def reply_words(self) -> list[str]:
         return ["0", "100"]
-
-    def _from_logprobs(self, first_logprobs: Mapping[str, float]) -> Judgement:
-        return parsers.parse_score_logprobs(first_logprobs, self.refusal_threshold)
-
-    def _from_text(self, text: str) -> Judgement:
-        return parsers.parse_score_text(text)
 
 
 class OfflineJudge(_Judge):
