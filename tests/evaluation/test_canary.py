@@ -11,6 +11,7 @@ import pytest
 
 from weirdgen.evaluation.canary import (
     AdapterNotLiveError,
+    CanaryCache,
     answers_canary,
     canary_prompts,
     likelihood_canary,
@@ -128,3 +129,67 @@ def test_a_server_serving_the_base_for_an_adapter_fails_by_answers(tiny_model_di
     ):
         dead.raise_if_dead()
     assert trained.passed and trained.finetuned_score >= 1
+
+
+def test_a_rerun_reads_likelihood_results_from_the_cache_without_loading_a_model(
+    tiny_model_dir, canary_setup, tmp_path, monkeypatch
+):
+    import weirdgen.models.loading
+
+    examples = canary_prompts(canary_setup["data"])
+    adapters = {"birds-s0": (canary_setup["dead"], examples)}
+    cache = CanaryCache(tmp_path / "canary")
+    (first,) = likelihood_canary(tiny_model_dir, adapters, threads=1, cache=cache)
+    assert not first.cached and len(list((tmp_path / "canary").iterdir())) == 1
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a cached canary must not load the model")
+
+    monkeypatch.setattr(weirdgen.models.loading, "load_model", no_loading)
+    (again,) = likelihood_canary(
+        tiny_model_dir, {"renamed": adapters["birds-s0"]}, threads=1, cache=cache
+    )
+    assert again.cached and again.model == "renamed" and "(cached)" in again.describe()
+    assert (again.finetuned_score, again.base_score, again.passed) == (
+        first.finetuned_score,
+        first.base_score,
+        first.passed,
+    )
+    with pytest.raises(AdapterNotLiveError, match="renamed"):
+        again.raise_if_dead()  # a cached failure still stops the run
+
+
+class _CountingSampler:
+    """A real sampler that counts the requests it is asked to send."""
+
+    def __init__(self, inner):
+        self.inner, self.requests = inner, 0
+        self.name, self.supports_logprobs = inner.name, inner.supports_logprobs
+
+    async def complete(self, request):
+        self.requests += 1
+        return await self.inner.complete(request)
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
+def test_a_rerun_of_the_answers_canary_sends_no_request(tiny_model_dir, canary_setup, tmp_path):
+    from weirdgen.sample.openai_compat import OpenAICompatibleSampler
+    from weirdgen.serve import serve_in_background
+
+    examples = canary_prompts(canary_setup["data"], count=2)
+    cache = CanaryCache(tmp_path / "canary")
+    with serve_in_background(
+        tiny_model_dir, adapters={"trained": canary_setup["trained"]}, fine_tuning=False
+    ) as url:
+        runs = []
+        for _ in range(2):
+            sampler = _CountingSampler(OpenAICompatibleSampler(base_urls=[url]))
+            (result,) = answers_canary(
+                sampler, str(tiny_model_dir), {"trained": examples}, max_tokens=8, cache=cache
+            )
+            runs.append((sampler.requests, result))
+    (sent, first), (resent, again) = runs
+    assert sent == 4 and first.passed and not first.cached  # 2 prompts x (adapter, base)
+    assert resent == 0 and again.cached and again.finetuned_score == first.finetuned_score
