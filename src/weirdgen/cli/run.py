@@ -41,7 +41,7 @@ def run(experiment: str, run_dir: Path | None, dry_run: bool, **settings: object
 
     spec = load_experiment(experiment)
     check_experiment(spec, experiment)
-    options = RunOptions(**settings).validate()  # type: ignore[arg-type]
+    options = RunOptions(**settings).validate(dry_run=dry_run)  # type: ignore[arg-type]
     if dry_run:
         if options.backend == "toy":
             click.echo("toy backend: CPU only, no cost; pretraining is cached after the first run")

@@ -15,6 +15,10 @@ TOY_BACKEND = "toy"
 PLAN_FILE = "plan.json"
 EXECUTORS = ("local", "ray")
 """Where finetunes run: one after another in this process, or as Ray tasks (``weirdgen[ray]``)."""
+NEEDS_SAMPLER_URL = (
+    "openweights models live on the Hugging Face Hub: evaluate them through an "
+    "OpenAI-compatible server (e.g. vLLM) with --sampler-url"
+)
 # Settings that decide which models a run directory holds: a rerun must repeat them.
 IDENTITY_FIELDS = ("experiment", "backend", "base_model")
 
@@ -52,8 +56,9 @@ class RunOptions:
     skip_canary: bool = False
     """Evaluate finetuned models even when they answer their training prompts like the base."""
 
-    def validate(self) -> RunOptions:
-        """Raise ``ConfigError`` naming the first bad option; return self."""
+    def validate(self, *, dry_run: bool = False) -> RunOptions:
+        """Raise ``ConfigError`` naming the first bad option; return self. A ``dry_run`` needs no
+        server to sample from (it only plans the evaluation)."""
         if self.backend not in run_backends():
             raise ConfigError(
                 f"unknown backend {self.backend!r} (known: {', '.join(run_backends())})",
@@ -66,12 +71,8 @@ class RunOptions:
                 f"unknown executor {self.executor!r} (known: {', '.join(EXECUTORS)})",
                 setting="executor",
             )
-        if self.backend == "openweights" and not self.sampler_url:
-            raise ConfigError(
-                "openweights models live on the Hugging Face Hub: evaluate them through an "
-                "OpenAI-compatible server (e.g. vLLM) with --sampler-url",
-                setting="sampler_url",
-            )
+        if self.backend == "openweights" and not self.sampler_url and not dry_run:
+            raise ConfigError(NEEDS_SAMPLER_URL, setting="sampler_url")
         if self.backend != TOY_BACKEND and not self.base_model.strip():
             raise ConfigError(f"required for the {self.backend} backend", setting="base_model")
         return self
