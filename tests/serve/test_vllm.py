@@ -82,6 +82,9 @@ def test_cli_dry_run_prints_the_command(ledger, tmp_path, capsys):
     )
     argv = shlex.split(capsys.readouterr().out.strip())
     assert code == 0 and argv[:2] == ["vllm", "serve"] and "--enable-lora" in argv
+    # Every adapter of the experiment, in as many slots, of the rank the largest config asks for.
+    assert argv[argv.index("--max-loras") + 1] == "3"
+    assert argv[argv.index("--max-lora-rank") + 1] == "16"  # ranks 4, 12 and 4 -> vLLM's 16
     assert {m.split("=")[0] for m in argv[argv.index("--lora-modules") + 1 :]} == {
         "old_audubon-s0",
         "old_audubon-s1",
