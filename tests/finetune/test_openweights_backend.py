@@ -77,6 +77,7 @@ def test_job_parameters_are_openweights_training_config(birds_file: Path) -> Non
     assert (parameters["epochs"], parameters["learning_rate"], parameters["seed"]) == (2, 2e-4, 3)
     assert (parameters["r"], parameters["lora_alpha"]) == (8, 16)
     assert parameters["meta"] == {"weirdgen_group": "birds/old_audubon"}
+    assert parameters["merge_before_push"] is False  # an adapter vLLM can serve beside its base
 
 
 def test_a_job_is_uploaded_created_and_followed_to_its_hub_model(
