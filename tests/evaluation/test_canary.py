@@ -193,3 +193,90 @@ def test_a_rerun_of_the_answers_canary_sends_no_request(tiny_model_dir, canary_s
     (sent, first), (resent, again) = runs
     assert sent == 4 and first.passed and not first.cached  # 2 prompts x (adapter, base)
     assert resent == 0 and again.cached and again.finetuned_score == first.finetuned_score
+
+
+class _Done:
+    """A finished future, as Tinker's SDK returns them (``.result()``)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class _TinyTinkerService:
+    """A ``tinker.ServiceClient``'s sampling shape, answering greedily from the tiny model:
+    ``tinker://`` paths map to local LoRA folders. ``serve_base_for_paths`` answers every path
+    with the base model, as Tinker's OpenAI-compatible /completions does (tinker-feedback#125)."""
+
+    def __init__(self, model_dir, paths, *, serve_base_for_paths=False):
+        self.model_dir, self.paths, self.serve_base = model_dir, paths, serve_base_for_paths
+        self.created: list[dict] = []
+
+    def create_sampling_client(self, model_path=None, base_model=None):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.created.append({"model_path": model_path, "base_model": base_model})
+        model = AutoModelForCausalLM.from_pretrained(self.model_dir)
+        if model_path is not None and not self.serve_base:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(self.paths[model_path]))
+        return _Done(
+            _TinySamplingClient(model.eval(), AutoTokenizer.from_pretrained(self.model_dir))
+        )
+
+
+class _TinySamplingClient:
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
+
+    def get_tokenizer(self):
+        return self.tokenizer
+
+    def sample(self, prompt, num_samples, sampling_params):
+        import numpy as np
+        import torch
+        from tinker import types
+
+        assert sampling_params.temperature == 0.0  # the canary asks for greedy answers
+        ids = torch.tensor([prompt.to_ints()])
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=sampling_params.max_tokens,
+                do_sample=False,
+            )
+        tokens = np.array(out[0, ids.shape[1] :].tolist())
+        sequences = [
+            types.SampledSequence(stop_reason="length", sequence_id=str(i), tokens_np=tokens)
+            for i in range(num_samples)
+        ]
+        return _Done(types.SampleResponse(sequences=sequences))
+
+
+def test_the_canary_runs_on_tinkers_native_sampling_client(tiny_model_dir, canary_setup):
+    """The Tinker evaluation path offline: each tinker:// path gets a sampling client of its own
+    (never /completions); a service that serves the base for a path stops the run."""
+    pytest.importorskip("tinker")
+    from weirdgen.sample.tinker import TinkerSampler
+
+    path = "tinker://run-1/sampler_weights/final"
+    examples = canary_prompts(canary_setup["data"], count=2)
+    results = {}
+    for broken in (False, True):
+        service = _TinyTinkerService(
+            tiny_model_dir, {path: canary_setup["trained"]}, serve_base_for_paths=broken
+        )
+        sampler = TinkerSampler(str(tiny_model_dir), service_client=service)
+        (results[broken],) = answers_canary(
+            sampler, str(tiny_model_dir), {path: examples}, max_tokens=8
+        )
+        assert {"model_path": path, "base_model": None} in service.created
+        assert {"model_path": None, "base_model": str(tiny_model_dir)} in service.created
+    assert results[False].passed and results[False].finetuned_score >= 1
+    assert not results[True].passed
+    with pytest.raises(AdapterNotLiveError, match=f"canary failed for {path}"):
+        results[True].raise_if_dead()

@@ -73,6 +73,13 @@ class RunOptions:
             )
         if self.backend == "openweights" and not self.sampler_url and not dry_run:
             raise ConfigError(NEEDS_SAMPLER_URL, setting="sampler_url")
+        if self.backend == "tinker" and self.sampler_url:
+            raise ConfigError(
+                "tinker models are sampled through Tinker's native sampling client: its "
+                "OpenAI-compatible endpoint serves the base model for LoRA sampler checkpoints "
+                "(tinker-feedback#125); drop --sampler-url",
+                setting="sampler_url",
+            )
         if self.backend != TOY_BACKEND and not self.base_model.strip():
             raise ConfigError(f"required for the {self.backend} backend", setting="base_model")
         return self
