@@ -25,6 +25,15 @@ def test_an_unknown_executor_is_a_config_error():
         RunOptions(backend="toy", base_model="", executor="slurm").validate()
 
 
+def test_a_task_takes_one_gpu_where_there_are_gpus_and_it_trains_here():
+    from weirdgen.experiments.executor import task_resources
+
+    assert task_resources({"CPU": 16, "GPU": 8}, "local") == {"num_cpus": 1, "num_gpus": 1}
+    assert task_resources({"CPU": 16}, "local") == {"num_cpus": 1, "num_gpus": 0}
+    for hosted in ("openai", "tinker", "openweights", "toy"):  # they wait on a service, or CPU
+        assert task_resources({"CPU": 16, "GPU": 8}, hosted)["num_gpus"] == 0
+
+
 def test_without_ray_the_local_executor_is_used():
     with make_executor(RunOptions(backend="toy", base_model="")) as executor:
         assert executor.name == "local"

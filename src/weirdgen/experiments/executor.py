@@ -1,13 +1,14 @@
 """Where a run's (group, seed) units execute: one after another here, or one Ray task each.
 
-With ``--executor ray`` every (group, seed) is one Ray task that finetunes the model and then
-evaluates it (canary, sampling, judging) through the same ``weirdgen.evaluation`` functions a
-serial run calls; the base model's evaluation is one more task. Each task takes one GPU where the
-cluster has GPUs, one CPU otherwise, and writes to the run directory's ledger, canary folder and
+With ``--executor ray`` every (group, seed) is one Ray task: it finetunes the model and evaluates
+it (canary, sampling, judging) through the same ``weirdgen.evaluation`` functions a serial run
+calls; the base model's evaluation is one more task, and on the toy world a task finetunes and
+measures. A task takes one GPU where the cluster has GPUs and the backend trains or samples on the
+node (local), one CPU otherwise, and writes to the run directory's ledger, canary folder and the
 request cache exactly as a local run does; it returns its tables, and this process only combines
-them (``weirdgen.evaluation.table``). A rerun resumes the same way: finished seeds are skipped by
-the ledger, answers and verdicts come from the cache. On a multi-machine cluster the run directory
-and the cache must be on storage every node sees.
+them (``weirdgen.evaluation.table``). A rerun resumes the same way: the ledger skips finished
+seeds, answers, verdicts and canary results come from their caches. On several machines the run
+directory must be on storage every node sees.
 
     with make_executor(options) as executor:
         results = executor.map(function, items)
@@ -19,7 +20,7 @@ import contextlib
 import dataclasses
 import functools
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -48,18 +49,29 @@ class LocalExecutor:
         return [function(item) for item in items]
 
 
+GPU_BACKENDS = ("local",)
+"""Backends whose tasks train and sample on the node itself; the others (OpenAI, Tinker,
+openweights, the CPU toy world) only wait on a service, or need no GPU."""
+
+
+def task_resources(cluster: Mapping[str, float], backend: str, cpus: int = 1) -> dict[str, int]:
+    """One task's Ray resources: ``cpus`` CPUs, plus one GPU where the cluster has GPUs and the
+    backend uses them."""
+    gpus = 1 if backend in GPU_BACKENDS and cluster.get("GPU", 0) >= 1 else 0
+    return {"num_cpus": cpus, "num_gpus": gpus}
+
+
 class RayExecutor:
-    """Every item as a Ray task: one GPU each where the cluster has GPUs, else ``cpus`` CPUs."""
+    """Every item as a Ray task with ``task_resources``."""
 
     name = "ray"
 
-    def __init__(self, ray: Any, cpus: int = 1) -> None:
+    def __init__(self, ray: Any, backend: str, cpus: int = 1) -> None:
         self._ray = ray
-        self.gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        self.cpus = cpus
+        self.resources = task_resources(ray.cluster_resources(), backend, cpus)
 
     def map(self, function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
-        task = self._ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)(_apply)
+        task = self._ray.remote(**self.resources, max_retries=0)(_apply)
         refs = [task.remote(function, item) for item in items]
         try:
             return list(self._ray.get(refs))
@@ -98,7 +110,7 @@ def make_executor(options: RunOptions) -> Iterator[Executor]:
             **local,
         )
     try:
-        yield RayExecutor(ray, cpus=1)
+        yield RayExecutor(ray, options.backend, cpus=1)
     finally:
         if started:
             ray.shutdown()
