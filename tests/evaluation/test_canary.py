@@ -280,3 +280,27 @@ def test_the_canary_runs_on_tinkers_native_sampling_client(tiny_model_dir, canar
     assert not results[True].passed
     with pytest.raises(AdapterNotLiveError, match=f"canary failed for {path}"):
         results[True].raise_if_dead()
+
+
+def test_a_run_evaluation_stops_on_an_adapter_that_is_its_base(
+    tiny_model_dir, canary_setup, tmp_path
+):
+    """``weirdgen run``'s evaluation stage (serial or one Ray task per seed) checks before sampling."""
+    from weirdgen.experiments import load_experiment
+    from weirdgen.experiments.evaluation import check_models_live, evaluate_all
+    from weirdgen.experiments.finetuning import TrainedModel
+    from weirdgen.experiments.options import RunOptions
+
+    spec = load_experiment("birds")
+    dead = TrainedModel("old_audubon", 0, str(canary_setup["dead"]))
+    datasets = {"old_audubon": canary_setup["data"]}
+    options = RunOptions(
+        backend="local", base_model=str(tiny_model_dir), threads=1, cache_path=tmp_path / "c.sqlite"
+    )
+    with pytest.raises(AdapterNotLiveError) as error:
+        evaluate_all(spec, [dead], options, lambda _: None, datasets, run_dir=tmp_path, base=False)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("canary failed for old_audubon-s0")
+    assert not (tmp_path / "c.sqlite").exists()  # stopped before any sample was asked for
+    skipping = RunOptions(backend="local", base_model=str(tiny_model_dir), skip_canary=True)
+    check_models_live([dead], datasets, skipping, lambda _: None, tmp_path)
