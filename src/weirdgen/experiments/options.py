@@ -14,7 +14,8 @@ TOY_BACKEND = "toy"
 """The run backend that trains and measures on the CPU toy world (``weirdgen.toyworld``)."""
 PLAN_FILE = "plan.json"
 EXECUTORS = ("local", "ray")
-"""Where finetunes run: one after another in this process, or as Ray tasks (``weirdgen[ray]``)."""
+"""Where each (group, seed) is finetuned and evaluated: one after another in this process, or as
+one Ray task each (``weirdgen[ray]``)."""
 NEEDS_SAMPLER_URL = (
     "openweights models live on the Hugging Face Hub: evaluate them through an "
     "OpenAI-compatible server (e.g. vLLM) with --sampler-url"
@@ -48,7 +49,8 @@ class RunOptions:
     concurrency: int = 32
     """Requests in flight per model when sampling."""
     executor: str = "local"
-    """Where each (group, seed) finetune runs: "local" (one after another) or "ray" (one task each)."""
+    """Where each (group, seed) is finetuned and evaluated: "local" (one after another) or "ray"
+    (one task each)."""
     address: str | None = None
     """ray: the cluster to join (``ray start --head`` prints it); None starts a local instance."""
     sampler_url: str | None = None
