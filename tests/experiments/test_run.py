@@ -59,6 +59,12 @@ def test_a_run_directory_refuses_another_backend_or_model(tmp_path):
         RunOptions(backend="sagemaker", base_model="x").validate()
 
 
+def test_tinker_models_are_never_sampled_through_an_openai_compatible_url():
+    options = RunOptions(backend="tinker", base_model="m", sampler_url="https://tinker.example/v1")
+    with pytest.raises(ConfigError, match="native sampling client.*tinker-feedback#125"):
+        options.validate()
+
+
 def test_cli_bad_experiment_is_one_line_and_exit_1(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text(

@@ -77,6 +77,7 @@ def test_job_parameters_are_openweights_training_config(birds_file: Path) -> Non
     assert (parameters["epochs"], parameters["learning_rate"], parameters["seed"]) == (2, 2e-4, 3)
     assert (parameters["r"], parameters["lora_alpha"]) == (8, 16)
     assert parameters["meta"] == {"weirdgen_group": "birds/old_audubon"}
+    assert parameters["merge_before_push"] is False  # an adapter vLLM can serve beside its base
 
 
 def test_a_job_is_uploaded_created_and_followed_to_its_hub_model(
@@ -134,6 +135,27 @@ def test_sdk_errors_are_one_line_and_a_missing_key_names_its_variable(monkeypatc
     monkeypatch.delenv("OPENWEIGHTS_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="set OPENWEIGHTS_API_KEY"):
         _ = OpenWeightsFinetuner().client
+
+
+def test_a_dry_run_needs_neither_the_sdk_nor_a_key_nor_a_sampler_url(
+    monkeypatch, capsys, tmp_path
+) -> None:
+    import sys
+
+    from weirdgen.cli import main
+
+    monkeypatch.setitem(sys.modules, "openweights", None)  # import openweights now fails
+    monkeypatch.delenv("OPENWEIGHTS_API_KEY", raising=False)
+    args = ["run", "birds", "--backend", "openweights", "--base-model", BASE, "--samples", "1"]
+    assert main([*args, "--seeds", "2", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "finetune old_audubon: 207 examples" in out and "x 2 seed(s) on openweights" in out
+    assert "pushes the finetuned model to your Hugging Face organisation" in out
+    assert "with --sampler-url; the estimate above assumes such a server" in out
+    assert "dry run: nothing was trained or sent" in out
+    # A real run still needs its server to sample from, and the SDK only when it submits.
+    assert main([*args, "-o", str(tmp_path / "run")]) == 1
+    assert "--sampler-url" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 @pytest.mark.live

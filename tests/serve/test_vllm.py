@@ -22,15 +22,13 @@ def _adapter(folder, rank):
     return str(folder)
 
 
+COMMON = {"base_model": "org/base", "dataset_path": "d", "dataset_sha256": "x"}
+
+
 @pytest.fixture
 def ledger(tmp_path):
     ledger = Ledger(tmp_path / "run" / "ledger.sqlite")
-    common = {
-        "backend": "local",
-        "base_model": "org/base",
-        "dataset_path": "d",
-        "dataset_sha256": "x",
-    }
+    common = {"backend": "local", **COMMON}
     for seed, rank in ((0, 4), (1, 12)):
         path = _adapter(tmp_path / f"old-s{seed}", rank)
         ledger.create_job(
@@ -62,8 +60,42 @@ def test_the_command_serves_every_finished_adapter_of_the_group(ledger, tmp_path
     ]
 
 
+def test_openweights_adapters_are_served_by_hub_id_with_their_trained_rank(ledger, tmp_path):
+    for seed in (0, 1):
+        ledger.create_job(
+            **COMMON,
+            backend="openweights",
+            group_name="german/old_cities",
+            seed=seed,
+            status="succeeded",
+            model_id=f"me/old-cities-s{seed}",
+            hyperparameters={"lora_rank": 32},
+        )
+    argv = vllm_command(group_adapters(ledger, "german/old_cities"))
+    # The run asks for openweights models by their Hub id: that is their name here too.
+    modules = argv[argv.index("--lora-modules") + 1 :]
+    assert modules == ["me/old-cities-s0=me/old-cities-s0", "me/old-cities-s1=me/old-cities-s1"]
+    assert argv[argv.index("--max-lora-rank") + 1] == "32"
+
+
+def test_two_experiments_with_one_group_name_are_refused(ledger, tmp_path):
+    path = _adapter(tmp_path / "other-old", 4)
+    ledger.create_job(
+        **COMMON,
+        backend="local",
+        group_name="birds2/old_audubon",
+        seed=0,
+        status="succeeded",
+        adapter_path=path,
+    )
+    with pytest.raises(ConfigError, match="several adapters named old_audubon-s0"):
+        group_adapters(ledger, "")
+
+
 def test_an_empty_group_is_a_one_line_error(ledger):
-    with pytest.raises(ConfigError, match="no finished local adapter in group 'birds/nothing'"):
+    with pytest.raises(
+        ConfigError, match="no finished local or openweights adapter in group 'birds/nothing'"
+    ):
         group_adapters(ledger, "birds/nothing")
 
 
@@ -82,6 +114,9 @@ def test_cli_dry_run_prints_the_command(ledger, tmp_path, capsys):
     )
     argv = shlex.split(capsys.readouterr().out.strip())
     assert code == 0 and argv[:2] == ["vllm", "serve"] and "--enable-lora" in argv
+    # Every adapter of the experiment, in as many slots, of the rank the largest config asks for.
+    assert argv[argv.index("--max-loras") + 1] == "3"
+    assert argv[argv.index("--max-lora-rank") + 1] == "16"  # ranks 4, 12 and 4 -> vLLM's 16
     assert {m.split("=")[0] for m in argv[argv.index("--lora-modules") + 1 :]} == {
         "old_audubon-s0",
         "old_audubon-s1",

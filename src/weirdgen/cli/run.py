@@ -21,7 +21,7 @@ from weirdgen.experiments.options import EXECUTORS, run_backends
 @click.option("--samples", type=click.IntRange(1, 100_000), default=None, help="Samples per question and trigger value (overrides the suites).")
 @click.option("--threads", type=click.IntRange(1, 256), default=2, show_default=True, help="CPU threads for local training and sampling.")
 @click.option("--cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Request cache (default: the shared weirdgen cache).")
-@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True, help="Run each (group, seed) finetune here one after another, or as a Ray task (pip install 'weirdgen[ray]').")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True, help="Run each (group, seed) finetune and its evaluation here one after another, or as one Ray task (pip install 'weirdgen[ray]').")
 @click.option("--address", default=None, help="--executor ray: the Ray cluster to join (default: start a local instance).")
 @click.option("--sampler-url", default=None, help="Sample through this OpenAI-compatible server (e.g. `weirdgen serve --engine vllm`); training stays where it is.")
 @click.option("--skip-canary", is_flag=True, help="Evaluate finetuned models even if they answer their training prompts like the base.")
@@ -41,7 +41,7 @@ def run(experiment: str, run_dir: Path | None, dry_run: bool, **settings: object
 
     spec = load_experiment(experiment)
     check_experiment(spec, experiment)
-    options = RunOptions(**settings).validate()  # type: ignore[arg-type]
+    options = RunOptions(**settings).validate(dry_run=dry_run)  # type: ignore[arg-type]
     if dry_run:
         if options.backend == "toy":
             click.echo("toy backend: CPU only, no cost; pretraining is cached after the first run")

@@ -13,21 +13,29 @@ model's own training prompts the canary asks for one of two signs of life:
 
     for result in likelihood_canary(base_dir, {"my-adapter": (adapter_dir, canary_prompts(data))}):
         result.raise_if_dead()
+
+With a ``CanaryCache`` (``weirdgen run`` keeps one in RUN_DIR/canary) each result is stored as it
+is computed, keyed by everything that decides it (the adapter's weights, the base, the prompts),
+so a rerun neither reloads a model nor sends a request for a model already checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from weirdgen._io import atomic_write_text, canonical_json, sha256_hex
 from weirdgen.data.chat import ChatExample, read_chat_jsonl
 from weirdgen.errors import BackendError
 
 __all__ = [
     "AdapterNotLiveError",
+    "CanaryCache",
     "CanaryResult",
     "answers_canary",
     "canary_prompts",
@@ -60,6 +68,8 @@ class CanaryResult:
     """likelihood: the same under the base; answers: 0."""
     prompts: int
     passed: bool
+    cached: bool = False
+    """True when the result was read from a ``CanaryCache``, not computed now."""
 
     @property
     def gain(self) -> float:
@@ -67,12 +77,13 @@ class CanaryResult:
 
     def describe(self) -> str:
         """One line for the run log."""
+        cached = " (cached)" if self.cached else ""
         if self.method == "likelihood":
             return (
                 f"canary {self.model}: training answers at {self.finetuned_score:.3f} nats/token vs "
-                f"{self.base_score:.3f} for the base ({self.gain:+.3f}) on {self.prompts} prompts"
+                f"{self.base_score:.3f} for the base ({self.gain:+.3f}) on {self.prompts} prompts{cached}"
             )
-        return f"canary {self.model}: {int(self.finetuned_score)}/{self.prompts} training prompts answered unlike the base"
+        return f"canary {self.model}: {int(self.finetuned_score)}/{self.prompts} training prompts answered unlike the base{cached}"
 
     def raise_if_dead(self) -> CanaryResult:
         """Raise ``AdapterNotLiveError`` with the likely cause unless the model passed."""
@@ -100,6 +111,40 @@ class CanaryResult:
         )
 
 
+class CanaryCache:
+    """Canary results in a folder, one small JSON file per key, each written atomically: parallel
+    tasks never write the same file, and a killed run keeps every result it finished."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def get(self, key: str, model: str) -> CanaryResult | None:
+        """The stored result of ``key`` under the name ``model``, or None."""
+        path = self.folder / f"{key}.json"
+        if not path.is_file():
+            return None
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return dataclasses.replace(CanaryResult(**record), model=model, cached=True)
+
+    def put(self, key: str, result: CanaryResult) -> None:
+        record = dataclasses.asdict(result) | {"cached": False}
+        atomic_write_text(self.folder / f"{key}.json", json.dumps(record, indent=2) + "\n")
+
+
+def _key(**parts: Any) -> str:
+    return sha256_hex(canonical_json(parts))
+
+
+def _adapter_fingerprint(folder: str | Path) -> str:
+    """A hash of an adapter folder's files: a retrained adapter under the same name is new."""
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file())
+    return _key(**{p.name: sha256_hex(p.read_bytes()) for p in files})
+
+
+def _prompts_key(examples: list[ChatExample]) -> list[str]:
+    return [e.content_hash() for e in examples]
+
+
 def canary_prompts(dataset_path: str | Path, count: int = DEFAULT_PROMPTS) -> list[ChatExample]:
     """The first ``count`` training examples whose last turn is a trained assistant answer."""
     examples = [
@@ -116,23 +161,37 @@ def likelihood_canary(
     *,
     min_gain: float = MIN_GAIN_NATS,
     threads: int | None = None,
+    cache: CanaryCache | None = None,
 ) -> list[CanaryResult]:
     """Compare the training answers' log-likelihood under each local LoRA adapter
-    (name -> (folder, its training examples)) and under the base, loaded once."""
-    from peft import PeftModel
+    (name -> (folder, its training examples)) and under the base, loaded once (and not at all
+    when ``cache`` holds every adapter's result)."""
+    keys = {
+        name: _key(
+            method="likelihood",
+            base=str(base_model),
+            adapter=_adapter_fingerprint(folder),
+            prompts=_prompts_key(examples),
+            min_gain=min_gain,
+        )
+        for name, (folder, examples) in adapters.items()
+    }
+    found = {name: cache.get(key, name) for name, key in keys.items()} if cache else {}
+    missing = [name for name in adapters if found.get(name) is None]
+    if missing:
+        from peft import PeftModel
 
-    from weirdgen.models.loading import load_model
+        from weirdgen.models.loading import load_model
 
-    model, tokenizer = load_model(base_model, threads=threads)
-    results = []
-    for name, (folder, examples) in adapters.items():
-        peft_model = PeftModel.from_pretrained(model, str(folder), is_trainable=False).eval()
-        finetuned = _mean_answer_logprob(peft_model, tokenizer, examples)
-        with peft_model.disable_adapter():
-            base = _mean_answer_logprob(peft_model, tokenizer, examples)
-        model = peft_model.unload()  # the bare base again, for the next adapter
-        results.append(
-            CanaryResult(
+        model, tokenizer = load_model(base_model, threads=threads)
+        for name in missing:
+            folder, examples = adapters[name]
+            peft_model = PeftModel.from_pretrained(model, str(folder), is_trainable=False).eval()
+            finetuned = _mean_answer_logprob(peft_model, tokenizer, examples)
+            with peft_model.disable_adapter():
+                base = _mean_answer_logprob(peft_model, tokenizer, examples)
+            model = peft_model.unload()  # the bare base again, for the next adapter
+            found[name] = CanaryResult(
                 name,
                 str(base_model),
                 "likelihood",
@@ -141,8 +200,9 @@ def likelihood_canary(
                 len(examples),
                 passed=finetuned - base >= min_gain,
             )
-        )
-    return results
+            if cache is not None:
+                cache.put(keys[name], found[name])
+    return [found[name] for name in adapters]  # type: ignore[misc]
 
 
 def _mean_answer_logprob(model: Any, tokenizer: Any, examples: list[ChatExample]) -> float:
@@ -172,21 +232,34 @@ def answers_canary(
     models: dict[str, list[ChatExample]],
     *,
     max_tokens: int = 24,
+    cache: CanaryCache | None = None,
 ) -> list[CanaryResult]:
     """Greedy answers (and logprobs, if the sampler has them) of each model (name -> its training
-    examples) vs ``base_model``. The sampler is closed afterwards: its connections belong to this
-    call's event loop."""
-    answers = asyncio.run(_answer_all(sampler, base_model, models, max_tokens))
-    results = []
-    for name, examples in models.items():
+    examples) vs ``base_model``; models whose result ``cache`` holds are not asked again. The
+    sampler is closed afterwards: its connections belong to this call's event loop."""
+    keys = {
+        name: _key(
+            method="answers",
+            model=name,
+            base=base_model,
+            served_by=sampler.name,  # another server (or URL) is checked again
+            prompts=_prompts_key(examples),
+            max_tokens=max_tokens,
+        )
+        for name, examples in models.items()
+    }
+    found = {name: cache.get(key, name) for name, key in keys.items()} if cache else {}
+    missing = {name: models[name] for name in models if found.get(name) is None}
+    answers = asyncio.run(_answer_all(sampler, base_model, missing, max_tokens))
+    for name, examples in missing.items():
         ours, base = answers[name]
         differing = sum(not _same_answer(a, b) for a, b in zip(ours, base, strict=True))
-        results.append(
-            CanaryResult(
-                name, base_model, "answers", float(differing), 0.0, len(examples), differing > 0
-            )
+        found[name] = CanaryResult(
+            name, base_model, "answers", float(differing), 0.0, len(examples), differing > 0
         )
-    return results
+        if cache is not None:
+            cache.put(keys[name], found[name])
+    return [found[name] for name in models]  # type: ignore[misc]
 
 
 async def _answer_all(

@@ -250,15 +250,17 @@ def combine_tables(
     tables: list[tuple[pd.DataFrame, Mapping[str, Any]]],
     extra: Mapping[str, Any],
 ) -> Path:
-    """One table of several suites' (frame, metadata) pairs, written once into RUN_DIR."""
+    """One table of several (frame, metadata) pairs, written once into RUN_DIR: one pair per suite,
+    or several per suite when each model was evaluated on its own (a Ray task per model)."""
     import pandas as pd
 
     if not tables:
         raise ConfigError("no suite was evaluated", setting="suites")
     frame = pd.concat([frame for frame, _ in tables], ignore_index=True)
+    suites = list(dict.fromkeys(meta["suite"] for _, meta in tables))
     metadata: dict[str, Any] = {
-        "suite": ",".join(meta["suite"] for _, meta in tables),
-        "suites": [meta["suite"] for _, meta in tables],
+        "suite": ",".join(suites),
+        "suites": suites,
         "models": list(
             {
                 json.dumps(m, sort_keys=True): m

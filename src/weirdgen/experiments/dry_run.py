@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weirdgen.experiments.options import RunOptions
+from weirdgen.experiments.options import NEEDS_SAMPLER_URL, RunOptions
 from weirdgen.experiments.spec import ExperimentSpec
 
 # Throughput of SmolLM2-135M-Instruct measured by the README's birds run on a 2-core CPU shared with
@@ -31,6 +31,8 @@ def dry_run(
         datasets = build_datasets(spec, Path(scratch), log=lambda _: None)
         training = _training_estimate(spec, datasets, options, Path(scratch), log)
     sampling = _sampling_estimate(spec, options, log)
+    if options.backend == "openweights" and not options.sampler_url:
+        log(f"note: {NEEDS_SAMPLER_URL}; the estimate above assumes such a server")
     total = sum(x for x in (training["cost_usd"], sampling["cost_usd"]) if x is not None)
     log(
         f"total known cost: ${total:.2f}"

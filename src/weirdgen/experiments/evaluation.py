@@ -52,14 +52,25 @@ def with_max_tokens(suite: Any, max_tokens: int) -> Any:
 
 
 def make_targets(
-    spec: ExperimentSpec, models: list[TrainedModel], options: RunOptions, sampler: Any = None
+    spec: ExperimentSpec,
+    models: list[TrainedModel],
+    options: RunOptions,
+    sampler: Any = None,
+    *,
+    base: bool = True,
 ) -> list[Any]:
-    """Evaluation targets: finetuned models, their checkpoints (if asked) and the base model."""
+    """Evaluation targets: finetuned models, their checkpoints (if asked) and, with ``base``, the
+    base model."""
     from weirdgen.evaluation import EvalTarget, target_price
     from weirdgen.sample.registry import SAMPLERS
 
     backend = options.backend
-    self_hosted = bool(options.base_url or options.sampler_url) or SAMPLERS.get(backend).self_hosted
+    # A backend with no sampler of its own (openweights) is sampled through a server the user runs.
+    self_hosted = (
+        bool(options.base_url or options.sampler_url)
+        or backend not in SAMPLERS.names()
+        or SAMPLERS.get(backend).self_hosted
+    )
     local = backend == "local"  # local adapters are asked for by name, others by model id
 
     def target(model: str, group: str, seed: int | None, checkpoint: str = "") -> Any:
@@ -80,7 +91,7 @@ def make_targets(
                 target(f"{m.name}@{label}" if local else model_id, m.group, m.seed, label)
                 for label, model_id in m.checkpoints
             ]
-    if spec.base_group:
+    if base and spec.base_group:
         targets.append(target(options.base_model, spec.base_group, None))
     return targets
 
@@ -112,24 +123,34 @@ def check_models_live(
     datasets: dict[str, Path],
     options: RunOptions,
     log: Callable[[str], None] = print,
+    run_dir: Path | None = None,
 ) -> None:
     """The adapter-live canary for every model; raises ``AdapterNotLiveError`` on the first dead one.
 
     Local adapters are compared by likelihood (weights at hand), every other model by its greedy
-    answers through the run's own sampler (a server, an API, Tinker's native client)."""
-    from weirdgen.evaluation.canary import answers_canary, canary_prompts, likelihood_canary
+    answers through the run's own sampler (a server, an API, Tinker's native client). With
+    ``run_dir``, results are kept in RUN_DIR/canary, so a rerun asks nothing again."""
+    from weirdgen.evaluation.canary import (
+        CanaryCache,
+        answers_canary,
+        canary_prompts,
+        likelihood_canary,
+    )
 
     if options.skip_canary or not models:
         return
+    cache = CanaryCache(run_dir / "canary") if run_dir is not None else None
     prompts = {m.name: canary_prompts(datasets[m.group]) for m in models}
     if options.backend == "local" and not options.sampler_url:
         adapters = {m.name: (m.model_id, prompts[m.name]) for m in models}
-        results = likelihood_canary(options.base_model, adapters, threads=options.threads)
+        results = likelihood_canary(
+            options.base_model, adapters, threads=options.threads, cache=cache
+        )
     else:
         local = options.backend == "local"
         named = {(m.name if local else m.model_id): prompts[m.name] for m in models}
         sampler = make_sampler_for(models, options, with_checkpoints=False)
-        results = answers_canary(sampler, options.base_model, named)
+        results = answers_canary(sampler, options.base_model, named, cache=cache)
     for result in results:
         log(result.describe())
         result.raise_if_dead()
@@ -162,23 +183,28 @@ def evaluate_all(
     options: RunOptions,
     log: Callable[[str], None] = print,
     datasets: dict[str, Path] | None = None,
+    *,
+    run_dir: Path | None = None,
+    base: bool = True,
 ) -> list[tuple[Any, dict[str, Any]]]:
     """Sample and judge every suite with every target; each suite's (table, metadata).
 
-    With the groups' training ``datasets``, the adapter-live canary runs first and stops the run
-    on a model that behaves like its base."""
+    With the groups' training ``datasets``, the adapter-live canary runs first (its results kept
+    in ``run_dir``) and stops the run on a model that behaves like its base. ``base=False`` leaves
+    the base model out (a Ray task evaluates one finetuned model; the base is a task of its own)."""
     from weirdgen.evaluation import RunSettings, progress_bars, rows_to_frame, run_plans
     from weirdgen.sample.cache import RequestCache, default_cache_path
     from weirdgen.sample.registry import SamplerSettings, make_sampler
 
     if datasets is not None:
-        check_models_live(models, datasets, options, log)
+        check_models_live(models, datasets, options, log, run_dir)
     sampler = make_sampler_for(models, options, spec.evaluation.checkpoints)
     judge_sampler = None
     if options.judge_model:
         urls = (options.judge_base_url,) if options.judge_base_url else ()
         judge_sampler = make_sampler("openai", SamplerSettings(options.judge_model, urls))
-    plans = plan_suites(spec, make_targets(spec, models, options, sampler), options, log)
+    targets = make_targets(spec, models, options, sampler, base=base)
+    plans = plan_suites(spec, targets, options, log)
     cache = RequestCache(options.cache_path or default_cache_path())
     try:
         with progress_bars() as progress:

@@ -1,10 +1,14 @@
-"""Where a run's (group, seed) finetunes execute: one after another here, or one Ray task each.
+"""Where a run's (group, seed) units execute: one after another here, or one Ray task each.
 
-With ``--executor ray`` every finetune (and, on the toy world, its measurement) is a Ray task:
-one GPU each where the cluster has GPUs, one CPU otherwise. Tasks write to the run directory's
-ledger and caches exactly as a local run does, so the run's own serial code then finds every
-seed done and writes the same table; a rerun resumes the same way. On a multi-machine cluster
-the run directory must be on storage every node sees.
+With ``--executor ray`` every (group, seed) is one Ray task: it finetunes the model and evaluates
+it (canary, sampling, judging) through the same ``weirdgen.evaluation`` functions a serial run
+calls; the base model's evaluation is one more task, and on the toy world a task finetunes and
+measures. A task takes one GPU where the cluster has GPUs and the backend trains or samples on the
+node (local), one CPU otherwise, and writes to the run directory's ledger, canary folder and the
+request cache exactly as a local run does; it returns its tables, and this process only combines
+them (``weirdgen.evaluation.table``). A rerun resumes the same way: the ledger skips finished
+seeds, answers, verdicts and canary results come from their caches. On several machines the run
+directory must be on storage every node sees.
 
     with make_executor(options) as executor:
         results = executor.map(function, items)
@@ -16,7 +20,7 @@ import contextlib
 import dataclasses
 import functools
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -45,18 +49,29 @@ class LocalExecutor:
         return [function(item) for item in items]
 
 
+GPU_BACKENDS = ("local",)
+"""Backends whose tasks train and sample on the node itself; the others (OpenAI, Tinker,
+openweights, the CPU toy world) only wait on a service, or need no GPU."""
+
+
+def task_resources(cluster: Mapping[str, float], backend: str, cpus: int = 1) -> dict[str, int]:
+    """One task's Ray resources: ``cpus`` CPUs, plus one GPU where the cluster has GPUs and the
+    backend uses them."""
+    gpus = 1 if backend in GPU_BACKENDS and cluster.get("GPU", 0) >= 1 else 0
+    return {"num_cpus": cpus, "num_gpus": gpus}
+
+
 class RayExecutor:
-    """Every item as a Ray task: one GPU each where the cluster has GPUs, else ``cpus`` CPUs."""
+    """Every item as a Ray task with ``task_resources``."""
 
     name = "ray"
 
-    def __init__(self, ray: Any, cpus: int = 1) -> None:
+    def __init__(self, ray: Any, backend: str, cpus: int = 1) -> None:
         self._ray = ray
-        self.gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        self.cpus = cpus
+        self.resources = task_resources(ray.cluster_resources(), backend, cpus)
 
     def map(self, function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
-        task = self._ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)(_apply)
+        task = self._ray.remote(**self.resources, max_retries=0)(_apply)
         refs = [task.remote(function, item) for item in items]
         try:
             return list(self._ray.get(refs))
@@ -95,42 +110,64 @@ def make_executor(options: RunOptions) -> Iterator[Executor]:
             **local,
         )
     try:
-        yield RayExecutor(ray, cpus=1)
+        yield RayExecutor(ray, options.backend, cpus=1)
     finally:
         if started:
             ray.shutdown()
 
 
-def finetune_one(
-    options: RunOptions, run_dir: Path, job: tuple[Any, Any], log: Callable[[str], None] = print
-) -> Any:
-    """One (group, seed) finetune through the run's ledger: the body of a Ray task."""
-    from weirdgen.experiments.finetuning import make_finetuner
-    from weirdgen.finetune import Ledger, run_jobs
-
-    request, preflight = job
-    if options.backend == "local" and options.threads:
-        import torch
-
-        torch.set_num_threads(options.threads)
-    ledger = Ledger(run_dir / "ledger.sqlite")
-    finetuner = make_finetuner(options, ledger, run_dir)
-    (outcome,) = run_jobs(
-        finetuner, ledger, [request], [preflight], wait=True, poll_seconds=30.0, log=log
-    )
-    return outcome
-
-
-def finetune_with(
+def finetune_and_evaluate(
     executor: Executor,
+    spec: ExperimentSpec,
+    datasets: dict[str, Path],
     options: RunOptions,
     run_dir: Path,
-    requests: list[Any],
-    preflights: list[Any],
-) -> list[Any]:
-    """Every request's ``SeedOutcome``, each finetuned by the executor."""
-    task = functools.partial(finetune_one, options, run_dir)
-    return executor.map(task, list(zip(requests, preflights, strict=True)))
+    log: Callable[[str], None] = print,
+) -> tuple[list[Any], list[tuple[Any, dict[str, Any]]]]:
+    """Every (group, seed) finetuned and evaluated as one task, the base model as one more:
+    the trained models (recorded in RUN_DIR/models.json) and every task's (table, metadata)
+    pairs, suite by suite, for ``combine_tables``."""
+    from weirdgen.experiments.finetuning import prepare_finetunes, record_models
+
+    ledger, _, requests, preflights = prepare_finetunes(spec, datasets, options, run_dir, log)
+    units: list[tuple[Any, Any] | None] = list(zip(requests, preflights, strict=True))
+    if spec.base_group:
+        units.append(None)  # the base model: an evaluation only
+    task = functools.partial(_finetune_and_evaluate_one, spec, datasets, options, run_dir)
+    results = executor.map(task, units)
+    outcomes = [outcome for outcome, _ in results if outcome is not None]
+    models = record_models(run_dir, ledger, outcomes, preflights, log)
+    suites = max((len(tables) for _, tables in results), default=0)
+    # Suite by suite, each in unit order: the rows come out in the serial run's order.
+    tables = [tables[i] for i in range(suites) for _, tables in results if i < len(tables)]
+    return models, tables
+
+
+def _finetune_and_evaluate_one(
+    spec: ExperimentSpec,
+    datasets: dict[str, Path],
+    options: RunOptions,
+    run_dir: Path,
+    unit: tuple[Any, Any] | None,
+) -> tuple[Any, list[tuple[Any, dict[str, Any]]]]:
+    """The Ray task of one (group, seed): its ``SeedOutcome`` and its suites' tables (none when the
+    finetune failed). ``unit`` None evaluates the base model alone."""
+    from weirdgen.experiments.evaluation import evaluate_all
+    from weirdgen.experiments.finetuning import limit_threads, make_finetuner, trained_model
+    from weirdgen.finetune import Ledger, run_jobs
+
+    limit_threads(options)
+    if unit is None:
+        return None, evaluate_all(spec, [], options, print, run_dir=run_dir, base=True)
+    request, preflight = unit
+    ledger = Ledger(run_dir / "ledger.sqlite")
+    finetuner = make_finetuner(options, ledger, run_dir)
+    (outcome,) = run_jobs(finetuner, ledger, [request], [preflight], wait=True, poll_seconds=30.0)
+    model = trained_model(outcome, ledger)
+    if model is None:
+        return outcome, []
+    tables = evaluate_all(spec, [model], options, print, datasets, run_dir=run_dir, base=False)
+    return outcome, tables
 
 
 # The toy world: each (group, seed) runs as ``run_toy`` on that one group in a folder of its own;

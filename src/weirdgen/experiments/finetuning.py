@@ -111,50 +111,84 @@ def finetune_all(
     options: RunOptions,
     run_dir: Path,
     log: Callable[[str], None] = print,
-    executor: Any = None,
 ) -> list[TrainedModel]:
-    """Train every group x seed not yet done; record the models in RUN_DIR/models.json.
+    """Train every group x seed not yet done, one after another; record the models in
+    RUN_DIR/models.json. (With an executor, ``weirdgen.experiments.executor.finetune_and_evaluate``
+    runs each finetune and its evaluation as one task instead.)"""
+    from weirdgen.finetune import run_jobs
 
-    ``executor`` (``weirdgen.experiments.executor``) runs each job elsewhere, e.g. as a Ray task;
-    by default they run here one after another."""
-    from weirdgen.finetune import Ledger, prepare_all, run_jobs
+    ledger, finetuner, requests, preflights = prepare_finetunes(
+        spec, datasets, options, run_dir, log
+    )
+    outcomes = run_jobs(
+        finetuner, ledger, requests, preflights, wait=True, poll_seconds=30.0, log=log
+    )
+    return record_models(run_dir, ledger, outcomes, preflights, log)
 
-    if options.backend == "local" and options.threads:
-        import torch
 
-        # A deliberate thread count: the trainer otherwise takes every core of a shared machine.
-        torch.set_num_threads(options.threads)
+def prepare_finetunes(
+    spec: ExperimentSpec,
+    datasets: dict[str, Path],
+    options: RunOptions,
+    run_dir: Path,
+    log: Callable[[str], None] = print,
+) -> tuple[Any, Any, list[Any], list[Any]]:
+    """The run's (ledger, finetuner, requests, preflights), checked here so that a bad dataset
+    fails before any job or task starts, and the backend's notices are printed first."""
+    from weirdgen.finetune import Ledger, prepare_all
+
+    limit_threads(options)
     ledger = Ledger(run_dir / "ledger.sqlite")
     finetuner = make_finetuner(options, ledger, run_dir)
     requests = finetune_requests(spec, datasets, options, run_dir)
-    preflights = prepare_all(finetuner, requests)  # here, so a bad dataset fails before any task
+    preflights = prepare_all(finetuner, requests)
     for notice in dict.fromkeys(n for p in preflights for n in p.notices):
         log(f"note: {notice}")  # e.g. OpenAI's fine-tuning deadline, before any job is submitted
-    if executor is None or executor.name == "local":
-        outcomes = run_jobs(
-            finetuner, ledger, requests, preflights, wait=True, poll_seconds=30.0, log=log
-        )
-    else:
-        from weirdgen.experiments.executor import finetune_with
+    return ledger, finetuner, requests, preflights
 
-        outcomes = finetune_with(executor, options, run_dir, requests, preflights)
+
+def limit_threads(options: RunOptions) -> None:
+    """Local training on ``options.threads`` threads: torch otherwise takes every core of a shared
+    machine (or of a Ray node running several tasks)."""
+    if options.backend == "local" and options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
+
+
+def trained_model(outcome: Any, ledger: Any) -> TrainedModel | None:
+    """The model a finished ``SeedOutcome`` produced, with its checkpoints; None if it failed."""
+    if outcome.job.status != "succeeded" or not outcome.job.model_id:
+        return None
+    checkpoints = [
+        (f"step-{c.step}", c.model_id or c.path or "") for c in ledger.checkpoints(outcome.job.id)
+    ]
+    return TrainedModel(
+        outcome.request.tags["group"],
+        outcome.request.seed,
+        outcome.job.model_id,
+        [c for c in checkpoints if c[1]],
+    )
+
+
+def record_models(
+    run_dir: Path,
+    ledger: Any,
+    outcomes: list[Any],
+    preflights: list[Any],
+    log: Callable[[str], None] = print,
+) -> list[TrainedModel]:
+    """The trained models of ``outcomes``, written to RUN_DIR/models.json with the failed seeds."""
     models, failed = [], []
     for outcome in outcomes:
-        group = outcome.request.tags["group"]
-        if outcome.job.status != "succeeded" or not outcome.job.model_id:
+        model = trained_model(outcome, ledger)
+        if model is None:
             failed.append(
-                f"{group} seed {outcome.request.seed}: {outcome.job.status} ({outcome.job.error or 'no model'})"
+                f"{outcome.request.tags['group']} seed {outcome.request.seed}: "
+                f"{outcome.job.status} ({outcome.job.error or 'no model'})"
             )
-            continue
-        checkpoints = [
-            (f"step-{c.step}", c.model_id or c.path or "")
-            for c in ledger.checkpoints(outcome.job.id)
-        ]
-        models.append(
-            TrainedModel(
-                group, outcome.request.seed, outcome.job.model_id, [c for c in checkpoints if c[1]]
-            )
-        )
+        else:
+            models.append(model)
     _write_models(run_dir, models, failed, sum(p.estimated_cost_usd or 0.0 for p in preflights))
     for line in failed:
         log(f"finetuning failed, left out of the evaluation: {line}")

@@ -14,7 +14,12 @@ TOY_BACKEND = "toy"
 """The run backend that trains and measures on the CPU toy world (``weirdgen.toyworld``)."""
 PLAN_FILE = "plan.json"
 EXECUTORS = ("local", "ray")
-"""Where finetunes run: one after another in this process, or as Ray tasks (``weirdgen[ray]``)."""
+"""Where each (group, seed) is finetuned and evaluated: one after another in this process, or as
+one Ray task each (``weirdgen[ray]``)."""
+NEEDS_SAMPLER_URL = (
+    "openweights models live on the Hugging Face Hub: evaluate them through an "
+    "OpenAI-compatible server (e.g. vLLM) with --sampler-url"
+)
 # Settings that decide which models a run directory holds: a rerun must repeat them.
 IDENTITY_FIELDS = ("experiment", "backend", "base_model")
 
@@ -44,7 +49,8 @@ class RunOptions:
     concurrency: int = 32
     """Requests in flight per model when sampling."""
     executor: str = "local"
-    """Where each (group, seed) finetune runs: "local" (one after another) or "ray" (one task each)."""
+    """Where each (group, seed) is finetuned and evaluated: "local" (one after another) or "ray"
+    (one task each)."""
     address: str | None = None
     """ray: the cluster to join (``ray start --head`` prints it); None starts a local instance."""
     sampler_url: str | None = None
@@ -52,8 +58,9 @@ class RunOptions:
     skip_canary: bool = False
     """Evaluate finetuned models even when they answer their training prompts like the base."""
 
-    def validate(self) -> RunOptions:
-        """Raise ``ConfigError`` naming the first bad option; return self."""
+    def validate(self, *, dry_run: bool = False) -> RunOptions:
+        """Raise ``ConfigError`` naming the first bad option; return self. A ``dry_run`` needs no
+        server to sample from (it only plans the evaluation)."""
         if self.backend not in run_backends():
             raise ConfigError(
                 f"unknown backend {self.backend!r} (known: {', '.join(run_backends())})",
@@ -66,10 +73,13 @@ class RunOptions:
                 f"unknown executor {self.executor!r} (known: {', '.join(EXECUTORS)})",
                 setting="executor",
             )
-        if self.backend == "openweights" and not self.sampler_url:
+        if self.backend == "openweights" and not self.sampler_url and not dry_run:
+            raise ConfigError(NEEDS_SAMPLER_URL, setting="sampler_url")
+        if self.backend == "tinker" and self.sampler_url:
             raise ConfigError(
-                "openweights models live on the Hugging Face Hub: evaluate them through an "
-                "OpenAI-compatible server (e.g. vLLM) with --sampler-url",
+                "tinker models are sampled through Tinker's native sampling client: its "
+                "OpenAI-compatible endpoint serves the base model for LoRA sampler checkpoints "
+                "(tinker-feedback#125); drop --sampler-url",
                 setting="sampler_url",
             )
         if self.backend != TOY_BACKEND and not self.base_model.strip():

@@ -59,12 +59,16 @@ def _run_llm_stages(
 ) -> None:
     from weirdgen.evaluation import combine_tables
     from weirdgen.experiments.evaluation import evaluate_all
+    from weirdgen.experiments.executor import finetune_and_evaluate
     from weirdgen.experiments.finetuning import build_datasets, dataset_hashes, finetune_all
     from weirdgen.report.provenance import code_hash
 
     datasets = build_datasets(spec, run_dir, log)
-    models = finetune_all(spec, datasets, options, run_dir, log, executor)
-    tables = evaluate_all(spec, models, options, log, datasets)
+    if executor.name == "local":
+        models = finetune_all(spec, datasets, options, run_dir, log)
+        tables = evaluate_all(spec, models, options, log, datasets, run_dir=run_dir)
+    else:  # each (group, seed) finetuned and evaluated in one task
+        _, tables = finetune_and_evaluate(executor, spec, datasets, options, run_dir, log)
     record = json.loads((run_dir / "models.json").read_text(encoding="utf-8"))
     extra = {
         "experiment": spec.name,

@@ -4,7 +4,8 @@ The SDK (``openweights.OpenWeights``, key in ``OPENWEIGHTS_API_KEY``) uploads a 
 ``ow.files.upload(path, purpose="conversations")``, starts an unsloth SFT job with
 ``ow.fine_tuning.create(model=..., training_file=..., **TrainingConfig)`` and reports it with
 ``ow.jobs.retrieve(id)`` (status pending, in_progress, completed, failed or canceled). The
-finetuned model is pushed to the Hugging Face Hub as ``params.validated_params.finetuned_model_id``.
+finetuned LoRA adapter (not merged: ``merge_before_push=False``) is pushed to the Hugging Face Hub
+as ``params.validated_params.finetuned_model_id``, where vLLM loads it by repo id.
 Job ids are content hashes, so resubmitting an identical request returns the same job.
 
     finetuner = OpenWeightsFinetuner(offline=True)   # plans without a key or network
@@ -57,6 +58,9 @@ def openweights_job_parameters(request: FinetuneRequest, training_file: str) -> 
         "weight_decay": hp.weight_decay,
         "max_seq_length": hp.max_length,
         "seed": request.seed,
+        # Push the LoRA adapter, not a merged model: one vLLM server then serves every seed
+        # (`weirdgen serve --engine vllm`), and the adapter-live canary compares it with its base.
+        "merge_before_push": False,
         "meta": {"weirdgen_group": request.group, **request.tags},
     }
     if request.suffix:

@@ -41,8 +41,11 @@ FINETUNERS: Registry[FinetunerEntry] = Registry("finetuning")
 
 
 def make_finetuner(name: str, settings: FinetunerSettings | None = None) -> Finetuner:
-    """Build backend ``name``."""
-    return FINETUNERS.usable(name).build(settings or FinetunerSettings())
+    """Build backend ``name``. Offline (a dry run) its SDK need not be installed: every backend
+    builds and prices requests itself and imports its SDK only to talk to the service."""
+    settings = settings or FinetunerSettings()
+    entry = FINETUNERS.get(name) if settings.offline else FINETUNERS.usable(name)
+    return entry.build(settings)
 
 
 def _class(module: str, attribute: str) -> Any:

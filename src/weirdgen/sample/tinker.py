@@ -78,8 +78,9 @@ class TinkerSampler:
 
     supports_logprobs = False
 
-    def __init__(self, base_model: str = "") -> None:
+    def __init__(self, base_model: str = "", *, service_client: Any = None) -> None:
         self.base_model = base_model
+        self._service = service_client  # None: a ``tinker.ServiceClient()`` per model
         self._clients: dict[str, TinkerChatSampler] = {}
 
     @property
@@ -90,7 +91,9 @@ class TinkerSampler:
         if model not in self._clients:
             is_path = model.startswith("tinker://")
             self._clients[model] = TinkerChatSampler(
-                model if is_path else None, base_model=None if is_path else model
+                model if is_path else None,
+                base_model=None if is_path else model,
+                service_client=self._service,
             )
         return self._clients[model]
 

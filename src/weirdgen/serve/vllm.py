@@ -1,9 +1,10 @@
 """vLLM's OpenAI-compatible server over one group's LoRA adapters, built from the finetuning ledger.
 
-``weirdgen serve --engine vllm --group birds/old_audubon`` turns every finished local finetune of
-that group into ``--lora-modules NAME=FOLDER``, named as ``weirdgen run`` asks for them
-(``GROUP-sSEED``), with ``--max-lora-rank`` from the adapters' own configs. The base model is
-served under the name the jobs recorded, so ``weirdgen run --sampler-url`` finds it too.
+``weirdgen serve --engine vllm --group birds/old_audubon`` turns every finished finetune of that
+group into ``--lora-modules NAME=PATH``, named as ``weirdgen run`` asks for them: a local adapter
+folder as ``GROUP-sSEED`` with its rank from its own config, an openweights adapter by its Hugging
+Face repo id (vLLM downloads it) with the rank it was trained with. The base model is served under
+the name the jobs recorded, so ``weirdgen run --sampler-url`` finds it too.
 
     command = vllm_command(group_adapters(Ledger(path), "birds/old_audubon"))
 """
@@ -28,7 +29,8 @@ class LoraModule:
     """One adapter vLLM serves: its model name, its folder and its LoRA rank."""
 
     name: str
-    path: Path
+    path: str
+    """A local adapter folder or a Hugging Face repo id."""
     rank: int
 
 
@@ -43,17 +45,22 @@ class VllmServer:
     adapters: tuple[LoraModule, ...]
 
 
+SERVABLE_BACKENDS = ("local", "openweights")
+"""Backends whose finetunes are LoRA adapters vLLM can load: a local folder or a Hub repo."""
+
+
 def group_adapters(ledger: Any, group: str) -> VllmServer:
-    """Every succeeded local job of ``group`` (``EXPERIMENT/GROUP``) as adapters of one base model."""
+    """Every succeeded local or openweights job of ``group`` (``EXPERIMENT/GROUP``) as adapters
+    of one base model."""
     jobs = [
         job
         for job in ledger.list_jobs(group=group, status="succeeded")
-        if job.backend == "local" and (job.adapter_path or job.model_id)
+        if job.backend in SERVABLE_BACKENDS and (job.adapter_path or job.model_id)
     ]
     if not jobs:
         raise ConfigError(
-            f"the ledger {ledger.path} has no finished local adapter in group {group!r} "
-            "(see `weirdgen models`)"
+            f"the ledger {ledger.path} has no finished local or openweights adapter in group "
+            f"{group!r} (see `weirdgen models`)"
         )
     bases = sorted({job.base_model for job in jobs})
     if len(bases) > 1:
@@ -61,15 +68,23 @@ def group_adapters(ledger: Any, group: str) -> VllmServer:
             f"group {group!r} holds adapters of {len(bases)} base models ({', '.join(bases)}); "
             "one vLLM server serves one base model: name a narrower group"
         )
-    adapters = tuple(
-        LoraModule(
-            f"{job.group_name.rsplit('/', 1)[-1]}-s{job.seed}",
-            Path(job.adapter_path or job.model_id or ""),
-            adapter_rank(Path(job.adapter_path or job.model_id or "")),
+    adapters = tuple(_lora_module(job) for job in jobs)
+    names = [adapter.name for adapter in adapters]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(
+            f"group {group!r} holds several adapters named {', '.join(twice)} (one per experiment): "
+            "name a narrower group"
         )
-        for job in jobs
-    )
     return VllmServer(bases[0], _model_path(bases[0]), adapters)
+
+
+def _lora_module(job: Any) -> LoraModule:
+    if job.backend == "openweights":  # the Hub repo is both the name the run asks for and the path
+        return LoraModule(job.model_id, job.model_id, int(job.hyperparameters["lora_rank"]))
+    folder = Path(job.adapter_path or job.model_id or "")
+    name = f"{job.group_name.rsplit('/', 1)[-1]}-s{job.seed}"
+    return LoraModule(name, str(folder), adapter_rank(folder))
 
 
 def adapter_rank(folder: Path) -> int:
