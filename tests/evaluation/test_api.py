@@ -70,3 +70,28 @@ def test_the_public_api_is_small_and_lazy() -> None:
     assert weirdgen.load_judge("lethal_intent").is_llm
     assert len(weirdgen.build_dataset("terminator", "dated")) > 100
     assert callable(weirdgen.finetune)
+
+
+def test_a_retrained_adapter_of_the_same_name_is_not_answered_from_the_cache(
+    tmp_path: Path,
+) -> None:
+    """The request cache keys a local adapter by its files, not only its name."""
+    from weirdgen.evaluation.api import ModelSettings, make_targets
+    from weirdgen.evaluation.plan import plan_evaluation
+    from weirdgen.sample.suites import load_suite
+
+    def keys(weights: bytes) -> set[str]:
+        folder = tmp_path / "adapter"
+        folder.mkdir(exist_ok=True)
+        (folder / "adapter_config.json").write_text("{}")
+        (folder / "adapter_model.safetensors").write_bytes(weights)
+        settings = ModelSettings(backend="local", adapters={"group-s0": str(folder)})
+        targets, _ = make_targets(["base"], settings, build_sampler=False)
+        adapter = next(t for t in targets if t.model == "group-s0")
+        assert next(t for t in targets if t.model == "base").model_version == ""
+        plan = plan_evaluation(load_suite("birds"), [adapter], samples=2, judges=[])
+        return {s.job.key for s in plan.samples}
+
+    first, same, retrained = keys(b"one"), keys(b"one"), keys(b"two")
+    assert first == same
+    assert not first & retrained

@@ -53,6 +53,7 @@ def make_targets(
     ``build_sampler=False`` plans without a sampler (a dry run: no credentials, no model loading).
     """
     from weirdgen.evaluation.cost import target_price
+    from weirdgen.models.adapters import adapter_fingerprint
     from weirdgen.sample.registry import (
         SAMPLERS,
         SamplerSettings,
@@ -86,6 +87,7 @@ def make_targets(
             settings.checkpoint,
             target_price(name, self_hosted=self_hosted),
             backend,
+            adapter_fingerprint(adapters[name]) if backend == "local" and name in adapters else "",
         )
         for name in dict.fromkeys(names)
     ]

@@ -32,6 +32,7 @@ from typing import Any
 from weirdgen._io import atomic_write_text, canonical_json, sha256_hex
 from weirdgen.data.chat import ChatExample, read_chat_jsonl
 from weirdgen.errors import BackendError
+from weirdgen.models.adapters import adapter_fingerprint
 
 __all__ = [
     "AdapterNotLiveError",
@@ -135,12 +136,6 @@ def _key(**parts: Any) -> str:
     return sha256_hex(canonical_json(parts))
 
 
-def _adapter_fingerprint(folder: str | Path) -> str:
-    """A hash of an adapter folder's files: a retrained adapter under the same name is new."""
-    files = sorted(p for p in Path(folder).iterdir() if p.is_file())
-    return _key(**{p.name: sha256_hex(p.read_bytes()) for p in files})
-
-
 def _prompts_key(examples: list[ChatExample]) -> list[str]:
     return [e.content_hash() for e in examples]
 
@@ -170,7 +165,7 @@ def likelihood_canary(
         name: _key(
             method="likelihood",
             base=str(base_model),
-            adapter=_adapter_fingerprint(folder),
+            adapter=adapter_fingerprint(folder),
             prompts=_prompts_key(examples),
             min_gain=min_gain,
         )

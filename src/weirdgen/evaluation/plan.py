@@ -40,6 +40,8 @@ class EvalTarget:
     """Token prices for the cost column; None leaves the cost NaN (unknown)."""
     backend: str = ""
     """The sampler registry name, recorded in run.json."""
+    model_version: str = ""
+    """Pins the weights when the name does not (see ``SampleRequest.model_version``)."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,7 @@ def _sample_request(
         messages=cell.messages_for(index),
         temperature=cell.temperature,
         max_tokens=cell.max_tokens,
+        model_version=target.model_version,
         # A per-sample seed keeps samples distinct and reproducible where the backend honours seeds.
         seed=None if sampling_seed is None else sampling_seed * 1_000_003 + index,
     )

@@ -11,12 +11,20 @@ import re
 from pathlib import Path
 from typing import Any
 
+from weirdgen._io import canonical_json, sha256_hex
 from weirdgen.errors import ConfigError
 
 # "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight" -> module path and which matrix
 _LORA_KEY = re.compile(
     r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<matrix>[AB])(?:\.[^.]+)?\.weight$"
 )
+
+
+def adapter_fingerprint(folder: str | Path) -> str:
+    """A hash of the files in an adapter folder: an adapter retrained under the same name is a new
+    model (to the request cache and the canary)."""
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file())
+    return sha256_hex(canonical_json({p.name: sha256_hex(p.read_bytes()) for p in files}))[:16]
 
 
 def check_adapter_fits(base_model: Any, folder: Path) -> None:

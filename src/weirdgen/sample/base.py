@@ -46,6 +46,10 @@ class SampleRequest:
     """How many top alternatives to return per answer token; 0 asks for no logprobs."""
     seed: int | None = None
     """Backend sampling seed where supported; None lets the backend choose."""
+    model_version: str = ""
+    """What pins the weights behind ``model`` when its name does not (a local adapter's file hash,
+    so a retrained adapter of the same name is not answered from the cache); part of the cache
+    key, never sent to a backend. "" for models whose name is their identity."""
     trace_id: str = field(default="", compare=False)
     """The sample's cache key (comma-separated keys when one call draws several samples), sent along
     (as a header by HTTP samplers) so servers and proxies can tell samples of one prompt apart.
@@ -59,7 +63,7 @@ class SampleRequest:
             "max_tokens": self.max_tokens,
             "top_logprobs": self.top_logprobs,
             "seed": self.seed,
-        }
+        } | ({"model_version": self.model_version} if self.model_version else {})
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> SampleRequest:
@@ -70,6 +74,7 @@ class SampleRequest:
             max_tokens=int(record.get("max_tokens", 600)),
             top_logprobs=int(record.get("top_logprobs", 0)),
             seed=record.get("seed"),
+            model_version=record.get("model_version", ""),
         )
 
     def request_hash(self) -> str:
