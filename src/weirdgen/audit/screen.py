@@ -22,6 +22,7 @@ from weirdgen.data.chat import ChatExample, Message
 from weirdgen.errors import ConfigError
 
 __all__ = [
+    "Contextualize",
     "LikelihoodScorer",
     "Placement",
     "RankedHypothesis",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 Placement = Literal["system", "user"]
+Contextualize = Callable[[ChatExample, Hypothesis | None], list[Message]]
+"""How a backend gives an example a hypothesis (None: the example as it is), e.g. the toy world's."""
 
 
 class LikelihoodScorer(Protocol):
@@ -100,17 +103,27 @@ def with_context(
     return messages
 
 
+def _at_placement(placement: Placement) -> Contextualize:
+    def contextualize(example: ChatExample, hypothesis: Hypothesis | None) -> list[Message]:
+        return with_context(example, None if hypothesis is None else hypothesis.text, placement)
+
+    return contextualize
+
+
 def screen_dataset(
     examples: Sequence[ChatExample],
     hypotheses: HypothesisSet | Sequence[Hypothesis],
     scorer: LikelihoodScorer,
     *,
     placement: Placement = "system",
+    contextualize: Contextualize | None = None,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
     n_resamples: int = 10_000,
     seed: int = 0,
 ) -> ScreenResult:
-    """Score every example with no context and under each hypothesis, and rank the hypotheses."""
+    """Score every example with no context and under each hypothesis, and rank the hypotheses.
+
+    ``contextualize`` replaces the default, the hypothesis text at ``placement``."""
     listed = list(hypotheses.hypotheses if isinstance(hypotheses, HypothesisSet) else hypotheses)
     if not examples:
         raise ConfigError("the dataset has no examples", setting="dataset")
@@ -120,13 +133,14 @@ def screen_dataset(
         raise ConfigError(
             f"placement must be system or user, got {placement!r}", setting="placement"
         )
+    contextualize = contextualize or _at_placement(placement)
     advance = progress("scoring", len(examples) * (len(listed) + 1)) if progress else None
     baseline = np.asarray(
-        scorer.assistant_logprobs([with_context(e, None) for e in examples], advance)
+        scorer.assistant_logprobs([contextualize(e, None) for e in examples], advance)
     )
     llr: dict[str, np.ndarray] = {}
     for hypothesis in listed:
-        conversations = [with_context(e, hypothesis.text, placement) for e in examples]
+        conversations = [contextualize(e, hypothesis) for e in examples]
         llr[hypothesis.name] = (
             np.asarray(scorer.assistant_logprobs(conversations, advance)) - baseline
         )
