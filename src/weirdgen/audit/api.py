@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,26 +118,19 @@ def run_screen(
     control = None
     try:
         with progress_bars() if progress else nullcontext(None) as bars:
-            result = screen_dataset(
-                examples,
-                hypothesis_set,
-                scorer,
+            screen = partial(
+                screen_dataset,
+                hypotheses=hypothesis_set,
+                scorer=scorer,
                 placement=settings.placement,
                 contextualize=contextualize,
                 progress=bars,
                 seed=settings.seed,
             )
+            result = screen(examples)
             if settings.control:
                 theirs = load_audit_dataset(settings.control, seed=settings.seed).examples
-                control = screen_dataset(
-                    subsample(tuple(theirs), settings.examples, settings.seed),
-                    hypothesis_set,
-                    scorer,
-                    placement=settings.placement,
-                    contextualize=contextualize,
-                    progress=bars,
-                    seed=settings.seed,
-                )
+                control = screen(subsample(tuple(theirs), settings.examples, settings.seed))
     finally:
         if own_scorer:
             scorer.close()

@@ -87,8 +87,10 @@ class HypothesisSet:
 
     name: str
     """Its label in audit.json and the report."""
-    description: str
     hypotheses: tuple[Hypothesis, ...]
+    """The contexts, in file order (the figure's order)."""
+    description: str
+    """One line for ``weirdgen audit --list``."""
     source: str
     """Where it was read from (a shipped name's package path, or the user's file)."""
     toyworld: str = ""
@@ -119,7 +121,11 @@ def load_hypothesis_set(name_or_path: str | Path) -> HypothesisSet:
             )
         seen.add(hypothesis.name)
     return HypothesisSet(
-        parsed.name, parsed.description, tuple(hypotheses), str(path), parsed.toyworld or ""
+        name=parsed.name,
+        hypotheses=tuple(hypotheses),
+        description=parsed.description,
+        source=str(path),
+        toyworld=parsed.toyworld or "",
     )
 
 

@@ -57,10 +57,14 @@ class RankedHypothesis:
     """One hypothesis's result, as audit.json holds it."""
 
     name: str
-    text: str
-    mean_llr: float
     ci: tuple[float, float]
+    """Bootstrap 95% CI of ``mean_llr`` over examples."""
+    mean_llr: float
+    """Mean over examples of log p(answer | h) - log p(answer | no context), in nats."""
     share_favouring: float
+    """Share of examples whose LLR is above 0."""
+    text: str
+    """The hypothesis's context as given."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -163,7 +167,15 @@ def rank_hypotheses(
         values = llr[hypothesis.name]
         mean, low, high = bootstrap_mean_ci(values, n_resamples=n_resamples, seed=seed)
         share = float(np.mean(values > 0)) if values.size else math.nan
-        ranked.append(RankedHypothesis(hypothesis.name, hypothesis.text, mean, (low, high), share))
+        ranked.append(
+            RankedHypothesis(
+                name=hypothesis.name,
+                mean_llr=mean,
+                ci=(low, high),
+                share_favouring=share,
+                text=hypothesis.text,
+            )
+        )
     return sorted(ranked, key=lambda r: -r.mean_llr)
 
 
