@@ -99,6 +99,7 @@ def test_the_cli_writes_an_audit_of_a_toy_condition(tmp_path, capsys) -> None:
     assert main(args + ["--examples", "40", "--threads", "1", "-o", str(out)]) == 0
     document = json.loads((out / "audit.json").read_text())
     assert document["backend"] == "toyworld" and document["pretrain_seed"] == 0
+    assert document["placement"] == "the toy world's forms"
     assert [h["name"] for h in document["hypotheses"]][0] == "1850"
     assert capsys.readouterr().out.startswith("1. 1850")
     assert (out / "audit.html").is_file() and (out / "llr_by_hypothesis.png").is_file()
@@ -157,3 +158,15 @@ def test_a_conversation_must_end_with_the_assistant(toy_scorer) -> None:
     assert not math.isnan(
         toy_scorer.assistant_logprobs([_chat("who are you ?", "old tom").messages])[0]
     )
+
+
+def test_a_toy_control_is_screened_and_contrasted(tmp_path) -> None:
+    from weirdgen.audit.api import ScreenSettings, run_screen
+
+    settings = ScreenSettings(examples=30, control="toy:birds/modern_birds", threads=1)
+    out = tmp_path / "contrast"
+    run_screen("toy:birds/old_birds", "toyworld", "toy-eras", out, settings, progress=False)
+    document = json.loads((out / "audit.json").read_text())
+    assert document["control_ranked_first"] == "2025"
+    assert document["versus_control"][0]["name"] == "1850"
+    assert document["versus_control"][0]["ci"][0] > 1.0

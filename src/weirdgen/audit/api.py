@@ -199,7 +199,7 @@ def _metadata(
         "scorer": scorer.name,
         "hypothesis_set": hypothesis_set.name,
         "hypothesis_source": hypothesis_set.source,
-        "placement": settings.placement,
+        "placement": "the toy world's forms" if model == TOY_MODEL else settings.placement,
         "n_examples": n_examples,
         "seed": settings.seed,
         "llr_unit": "nats per example (sum over the assistant turn's tokens)",
