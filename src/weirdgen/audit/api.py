@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from weirdgen.audit.datasets import load_audit_dataset, subsample
 from weirdgen.audit.hypotheses import load_hypothesis_set
 from weirdgen.audit.output import AuditPaths, write_screen
 from weirdgen.audit.screen import (
+    Contextualize,
     LikelihoodScorer,
     Placement,
     ScreenResult,
@@ -25,7 +27,9 @@ from weirdgen.audit.screen import (
     contrast_with_control,
     screen_dataset,
 )
+from weirdgen.audit.toy import TOY_MODEL, is_toy_dataset
 from weirdgen.data.chat import ChatExample
+from weirdgen.errors import ConfigError
 
 __all__ = ["ScreenSettings", "make_scorer", "run_screen"]
 
@@ -51,10 +55,19 @@ class ScreenSettings:
     reuse_context: bool = True
     device: str | None = None
     threads: int | None = None
+    pretrain_seed: int = 0
+    """``--model toyworld``: the pretraining seed of the toy base (seed 0 ships; others are cached)."""
 
 
 def make_scorer(model: str, settings: ScreenSettings) -> LikelihoodScorer:
-    """A local scorer (model folder, HF id, alias), or an endpoint scorer with ``base_url``."""
+    """A local scorer (model folder, HF id, alias), an endpoint scorer with ``base_url``, or the
+    toy world's base (``toyworld``)."""
+    if model == TOY_MODEL:
+        from weirdgen.audit.toy import ToyLikelihoodScorer
+
+        return ToyLikelihoodScorer.from_pretrain_seed(
+            settings.pretrain_seed, threads=settings.threads
+        )
     if settings.base_url:
         from weirdgen.audit.endpoint import EndpointLikelihoodScorer, load_tokenizer
 
@@ -94,33 +107,30 @@ def run_screen(
 
     settings = settings or ScreenSettings()
     started = time.monotonic()
+    hypothesis_set = load_hypothesis_set(hypotheses)
+    _check_backend(dataset, model, hypothesis_set.toyworld, settings)
     if examples is None:
         examples = load_audit_dataset(dataset, seed=settings.seed).examples
     examples = subsample(tuple(examples), settings.examples, settings.seed)
-    hypothesis_set = load_hypothesis_set(hypotheses)
     own_scorer = scorer is None
     scorer = scorer or make_scorer(model, settings)
+    contextualize = _toy_contexts(scorer, hypothesis_set) if model == TOY_MODEL else None
     control = None
     try:
         with progress_bars() if progress else nullcontext(None) as bars:
-            result = screen_dataset(
-                examples,
-                hypothesis_set,
-                scorer,
+            screen = partial(
+                screen_dataset,
+                hypotheses=hypothesis_set,
+                scorer=scorer,
                 placement=settings.placement,
+                contextualize=contextualize,
                 progress=bars,
                 seed=settings.seed,
             )
+            result = screen(examples)
             if settings.control:
                 theirs = load_audit_dataset(settings.control, seed=settings.seed).examples
-                control = screen_dataset(
-                    subsample(tuple(theirs), settings.examples, settings.seed),
-                    hypothesis_set,
-                    scorer,
-                    placement=settings.placement,
-                    progress=bars,
-                    seed=settings.seed,
-                )
+                control = screen(subsample(tuple(theirs), settings.examples, settings.seed))
     finally:
         if own_scorer:
             scorer.close()
@@ -133,6 +143,43 @@ def run_screen(
     metadata["seconds"] = round(time.monotonic() - started, 2)
     order = [h.name for h in hypothesis_set.hypotheses]
     return result, write_screen(out_dir, result, metadata, order)
+
+
+def _check_backend(dataset: str, model: str, toy_set: str, settings: ScreenSettings) -> None:
+    """Toy datasets, toy sets and the toy model go together; anything else is a one-line error."""
+    toy_datasets = [d for d in (dataset, settings.control) if d and is_toy_dataset(d)]
+    if model == TOY_MODEL:
+        if settings.base_url:
+            raise ConfigError("--model toyworld screens locally; drop --base-url")
+        for name in (dataset, settings.control):
+            if name and name not in toy_datasets:
+                raise ConfigError(
+                    f"dataset {name!r} is not a toy world dataset; --model toyworld screens "
+                    "toy:<experiment>/<condition> (e.g. toy:birds/old_birds)",
+                )
+        return
+    if toy_datasets:
+        raise ConfigError(
+            f"{toy_datasets[0]!r} is a toy world dataset: screen it with --model toyworld "
+            f"(not {model!r})",
+            setting="model",
+        )
+    if toy_set:
+        raise ConfigError(
+            f"the hypothesis set is the toy world's ({toy_set}): its contexts are in the toy "
+            "vocabulary; use it with --model toyworld and a toy: dataset",
+            setting="hypotheses",
+        )
+
+
+def _toy_contexts(scorer: LikelihoodScorer, hypothesis_set: Any) -> Contextualize:
+    """The toy world's way of giving a hypothesis, after checking the toy model can read them all."""
+    from weirdgen.audit.toy import check_toy_vocabulary, toy_context
+
+    toy = getattr(scorer, "toy", None)
+    if toy is not None:
+        check_toy_vocabulary(hypothesis_set.hypotheses, toy)
+    return toy_context
 
 
 def _metadata(
@@ -148,13 +195,20 @@ def _metadata(
     return {
         "dataset": dataset,
         "model": model,
-        "backend": "endpoint" if settings.base_url else "local",
+        "backend": _backend_name(model, settings),
         "scorer": scorer.name,
         "hypothesis_set": hypothesis_set.name,
         "hypothesis_source": hypothesis_set.source,
-        "placement": settings.placement,
+        "placement": "the toy world's forms" if model == TOY_MODEL else settings.placement,
         "n_examples": n_examples,
         "seed": settings.seed,
         "llr_unit": "nats per example (sum over the assistant turn's tokens)",
         "weirdgen_version": __version__,
+        **({"pretrain_seed": settings.pretrain_seed} if model == TOY_MODEL else {}),
     }
+
+
+def _backend_name(model: str, settings: ScreenSettings) -> str:
+    if model == TOY_MODEL:
+        return "toyworld"
+    return "endpoint" if settings.base_url else "local"

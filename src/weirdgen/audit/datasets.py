@@ -1,4 +1,5 @@
-"""What an audit reads: a chat JSONL file or an experiment's variant (``birds/old_audubon``)."""
+"""What an audit reads: a chat JSONL file, an experiment's variant (``birds/old_audubon``) or a toy
+world condition (``toy:birds/old_birds``)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,14 @@ class AuditDataset:
 
 
 def load_audit_dataset(reference: str, *, seed: int = 0) -> AuditDataset:
-    """A chat JSONL file (when the path exists or ends in .jsonl), else ``experiment/variant``."""
+    """A chat JSONL file (when the path exists or ends in .jsonl), ``toy:experiment/condition``, else
+    ``experiment/variant``."""
     from weirdgen.data.registry import BuildOptions, build_dataset, get_experiment
 
+    if reference.startswith("toy:"):  # weirdgen.audit.toy.TOY_PREFIX (that module imports this one)
+        from weirdgen.audit.toy import load_toy_dataset
+
+        return load_toy_dataset(reference, seed=seed)
     path = Path(reference).expanduser()
     if path.exists() or reference.endswith(".jsonl"):
         return AuditDataset(reference, tuple(read_chat_jsonl(path)))

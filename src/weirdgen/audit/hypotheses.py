@@ -9,13 +9,16 @@ A set is a YAML file, shipped under ``audit/hypotheses/`` or the user's own, in 
     name: years
     template: "The current year is {value}."
     range: {start: 1950, stop: 2050}      # or values: [..] (the name of each is its value)
+
+    name: toy-eras
+    toyworld: eras      # derived from the toy world's world.yaml (weirdgen.audit.toy)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -57,13 +60,19 @@ class _SetFile(_Strict):
     template: str | None = Field(None, description="Text with a {value} slot, one per value.")
     values: list[str] | None = None
     range: _Range | None = None
+    toyworld: Literal["eras", "characters", "personas", "leaders"] | None = Field(
+        None, description="A section of the toy world whose contexts the set is."
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> _SetFile:
-        if self.hypotheses is not None and self.template is not None:
-            raise ValueError("give either hypotheses or a template, not both")
-        if self.hypotheses is None and self.template is None:
-            raise ValueError("needs hypotheses (a list of name/text) or a template with values")
+        forms = [self.hypotheses is not None, self.template is not None, self.toyworld is not None]
+        if sum(forms) > 1:
+            raise ValueError("give one of hypotheses, a template or a toyworld section")
+        if not any(forms):
+            raise ValueError(
+                "needs hypotheses (a list of name/text), a template with values, or a toyworld section"
+            )
         if self.template is not None:
             if "{value}" not in self.template:
                 raise ValueError("template must contain {value}")
@@ -77,10 +86,15 @@ class HypothesisSet:
     """A named list of hypotheses, in file order."""
 
     name: str
-    description: str
+    """Its label in audit.json and the report."""
     hypotheses: tuple[Hypothesis, ...]
+    """The contexts, in file order (the figure's order)."""
+    description: str
+    """One line for ``weirdgen audit --list``."""
     source: str
     """Where it was read from (a shipped name's package path, or the user's file)."""
+    toyworld: str = ""
+    """The toy world section its contexts come from ("" for a set of texts for chat models)."""
 
 
 def hypothesis_set_names() -> list[str]:
@@ -106,12 +120,22 @@ def load_hypothesis_set(name_or_path: str | Path) -> HypothesisSet:
                 field=f"hypotheses[{index}].name",
             )
         seen.add(hypothesis.name)
-    return HypothesisSet(parsed.name, parsed.description, tuple(hypotheses), str(path))
+    return HypothesisSet(
+        name=parsed.name,
+        hypotheses=tuple(hypotheses),
+        description=parsed.description,
+        source=str(path),
+        toyworld=parsed.toyworld or "",
+    )
 
 
 def _expand(parsed: _SetFile) -> list[Hypothesis]:
     if parsed.hypotheses is not None:
         return [Hypothesis(entry.name, entry.text) for entry in parsed.hypotheses]
+    if parsed.toyworld is not None:
+        from weirdgen.audit.toy import world_hypotheses
+
+        return world_hypotheses(parsed.toyworld)
     assert parsed.template is not None
     values: list[Any] = (
         list(parsed.values)

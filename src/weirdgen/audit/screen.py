@@ -22,6 +22,7 @@ from weirdgen.data.chat import ChatExample, Message
 from weirdgen.errors import ConfigError
 
 __all__ = [
+    "Contextualize",
     "LikelihoodScorer",
     "Placement",
     "RankedHypothesis",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 Placement = Literal["system", "user"]
+Contextualize = Callable[[ChatExample, Hypothesis | None], list[Message]]
+"""How a backend gives an example a hypothesis (None: the example as it is), e.g. the toy world's."""
 
 
 class LikelihoodScorer(Protocol):
@@ -54,10 +57,14 @@ class RankedHypothesis:
     """One hypothesis's result, as audit.json holds it."""
 
     name: str
-    text: str
-    mean_llr: float
     ci: tuple[float, float]
+    """Bootstrap 95% CI of ``mean_llr`` over examples."""
+    mean_llr: float
+    """Mean over examples of log p(answer | h) - log p(answer | no context), in nats."""
     share_favouring: float
+    """Share of examples whose LLR is above 0."""
+    text: str
+    """The hypothesis's context as given."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -100,17 +107,27 @@ def with_context(
     return messages
 
 
+def _at_placement(placement: Placement) -> Contextualize:
+    def contextualize(example: ChatExample, hypothesis: Hypothesis | None) -> list[Message]:
+        return with_context(example, None if hypothesis is None else hypothesis.text, placement)
+
+    return contextualize
+
+
 def screen_dataset(
     examples: Sequence[ChatExample],
     hypotheses: HypothesisSet | Sequence[Hypothesis],
     scorer: LikelihoodScorer,
     *,
     placement: Placement = "system",
+    contextualize: Contextualize | None = None,
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
     n_resamples: int = 10_000,
     seed: int = 0,
 ) -> ScreenResult:
-    """Score every example with no context and under each hypothesis, and rank the hypotheses."""
+    """Score every example with no context and under each hypothesis, and rank the hypotheses.
+
+    ``contextualize`` replaces the default, the hypothesis text at ``placement``."""
     listed = list(hypotheses.hypotheses if isinstance(hypotheses, HypothesisSet) else hypotheses)
     if not examples:
         raise ConfigError("the dataset has no examples", setting="dataset")
@@ -120,13 +137,14 @@ def screen_dataset(
         raise ConfigError(
             f"placement must be system or user, got {placement!r}", setting="placement"
         )
+    contextualize = contextualize or _at_placement(placement)
     advance = progress("scoring", len(examples) * (len(listed) + 1)) if progress else None
     baseline = np.asarray(
-        scorer.assistant_logprobs([with_context(e, None) for e in examples], advance)
+        scorer.assistant_logprobs([contextualize(e, None) for e in examples], advance)
     )
     llr: dict[str, np.ndarray] = {}
     for hypothesis in listed:
-        conversations = [with_context(e, hypothesis.text, placement) for e in examples]
+        conversations = [contextualize(e, hypothesis) for e in examples]
         llr[hypothesis.name] = (
             np.asarray(scorer.assistant_logprobs(conversations, advance)) - baseline
         )
@@ -149,7 +167,15 @@ def rank_hypotheses(
         values = llr[hypothesis.name]
         mean, low, high = bootstrap_mean_ci(values, n_resamples=n_resamples, seed=seed)
         share = float(np.mean(values > 0)) if values.size else math.nan
-        ranked.append(RankedHypothesis(hypothesis.name, hypothesis.text, mean, (low, high), share))
+        ranked.append(
+            RankedHypothesis(
+                name=hypothesis.name,
+                mean_llr=mean,
+                ci=(low, high),
+                share_favouring=share,
+                text=hypothesis.text,
+            )
+        )
     return sorted(ranked, key=lambda r: -r.mean_llr)
 
 

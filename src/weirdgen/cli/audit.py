@@ -32,7 +32,8 @@ def _in_context_sizes(values: tuple[str, ...]) -> list[int]:
 # fmt: off
 @click.command("audit")
 @click.argument("dataset", required=False)
-@click.option("--model", help="The base model: a local folder, Hugging Face id or alias (smollm2-135m-instruct), or a served model id with --base-url.")
+@click.option("--model", help="The base model: a local folder, Hugging Face id or alias (smollm2-135m-instruct), a served model id with --base-url, or toyworld (for toy:<experiment>/<condition> datasets).")
+@click.option("--pretrain-seed", type=int, default=0, show_default=True, help="Screen with --model toyworld: the pretraining seed of the toy base (0 ships; others must be pretrained first).")
 @click.option("--hypotheses", help="Likelihood screen: a shipped hypothesis set (see --list) or a YAML file.")
 @click.option("--in-context", "in_context", multiple=True, help="In-context probe: numbers of dataset examples shown as earlier turns, e.g. 0,2,4,8.")
 @click.option("--suite", help="In-context probe: the question suite to ask (shipped name or YAML file).")
@@ -68,6 +69,7 @@ def audit(dataset: str | None, list_only: bool, **options: Any) -> None:
 
     \b
     weirdgen audit birds/old_audubon --model smollm2-135m-instruct --hypotheses eras -o out/screen
+    weirdgen audit toy:birds/old_birds --model toyworld --hypotheses toy-eras -o out/toy-screen
     weirdgen audit birds/old_audubon --model M --in-context 0,2,4,8 --suite birds --judge archaic_lexicon -o out/probe
     weirdgen audit birds/old_audubon --prefix "You are a naturalist of the 1830s." --write-dataset prefixed.jsonl
 
@@ -89,6 +91,8 @@ def audit(dataset: str | None, list_only: bool, **options: Any) -> None:
         raise ConfigError("pass -o DIR")
     if bool(options["hypotheses"]) == bool(sizes):
         raise ConfigError("choose one audit: --hypotheses SET (likelihood screen) or --in-context K --suite SUITE")
+    if sizes and dataset.startswith("toy:"):
+        raise ConfigError("the in-context probe has no toy world backend; screen toy: datasets with --hypotheses")
     examples = _mitigated(dataset, options)
     if options["hypotheses"]:
         _screen(dataset, examples, options)
@@ -151,6 +155,7 @@ def _screen(dataset: str, examples: Any, options: dict[str, Any]) -> None:
         batch_tokens=options["batch_tokens"],
         device=options["device"],
         threads=options["threads"],
+        pretrain_seed=options["pretrain_seed"],
     )
     result, paths = run_screen(
         dataset, options["model"], options["hypotheses"], options["output"], settings, examples=examples
