@@ -7,6 +7,7 @@ questions asked with K dataset examples as earlier turns, against K control exam
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -144,19 +145,7 @@ def _benign_examples(reference: str, seed: int) -> list[Any]:
 def _screen(dataset: str, examples: Any, options: dict[str, Any]) -> None:
     from weirdgen.audit.api import ScreenSettings, run_screen
 
-    settings = ScreenSettings(
-        base_url=options["base_url"],
-        tokenizer=options["tokenizer"],
-        api_key_env=options["api_key_env"],
-        examples=options["examples"],
-        seed=options["seed"],
-        control=options["control"],
-        placement=options["placement"],
-        batch_tokens=options["batch_tokens"],
-        device=options["device"],
-        threads=options["threads"],
-        pretrain_seed=options["pretrain_seed"],
-    )
+    settings = _settings(ScreenSettings, options)
     result, paths = run_screen(
         dataset, options["model"], options["hypotheses"], options["output"], settings, examples=examples
     )
@@ -180,24 +169,20 @@ def _probe(dataset: str, examples: Any, sizes: list[int], options: dict[str, Any
 
     if not options["suite"]:
         raise ConfigError("the in-context probe needs --suite SUITE")
-    settings = ProbeSettings(
+    settings = _settings(
+        ProbeSettings,
+        options,
         sizes=tuple(sizes),
-        draws=options["draws"],
-        seed=options["seed"],
-        control=options["control"],
-        backend=options["backend"],
-        base_url=options["base_url"],
-        api_key_env=options["api_key_env"],
         judges=tuple(options["judges"]) or None,
-        judge_model=options["judge_model"],
-        judge_base_url=options["judge_base_url"],
-        samples=options["samples"],
-        max_tokens=options["max_tokens"],
         questions=tuple(options["questions"]) or None,
-        metric=options["metric"],
         cache=options["cache_path"],
-        threads=options["threads"],
     )
     result = run_probe(dataset, options["model"], options["suite"], options["output"], settings, examples=examples)
     for line in result.lines():
         click.echo(line)
+
+
+def _settings(cls: Any, options: dict[str, Any], **given: Any) -> Any:
+    """Settings dataclass ``cls`` from the options of the same names, and ``given`` for the rest."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    return cls(**{name: value for name, value in options.items() if name in names} | given)
