@@ -107,15 +107,6 @@ def test_paired_batch_matches_separate_forward_passes(
     assert paired.divergence > 0.1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "after merging the serve rewrite and the aiohttp sampler, the top-k scan over HTTP gives every "
-        "year ~0.006 bits (2024 first, not 2031), although a direct request to the same server shows the "
-        "planted adapter at P(evil) ~1 in 2031, sequential and concurrent: the bug is in the scan's top-k "
-        "path (issue #17), not the server"
-    ),
-)
 def test_topk_scan_over_http_from_weirdgen_serve(
     planted_adapter, tiny_model_dir, planted_probes, exact_scan, tmp_path
 ) -> None:
@@ -134,7 +125,9 @@ def test_topk_scan_over_http_from_weirdgen_serve(
     assert result.mode == "topk"
     assert result.ranked()[0].value == str(PLANTED_YEAR)
     exact = {v.value: v.score for v in exact_scan[0].values}
-    # top-k only under-estimates: mass outside both lists is merged into one bucket
+    # the planted year keeps most of its exact divergence (not ~0: issue #17's bug) ...
+    assert result.ranked()[0].score > 0.5 * exact[str(PLANTED_YEAR)]
+    # ... and top-k never over-estimates: it is a lower bound of the exact divergence
     excess = {
         v.value: (v.score, exact[v.value]) for v in result.values if v.score > exact[v.value] + 1e-3
     }
