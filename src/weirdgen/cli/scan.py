@@ -28,7 +28,7 @@ MODES = ("auto", "exact", "topk", "text")  # weirdgen.scan.api.MODES; repeated s
 @click.option("--max-tokens", type=click.IntRange(min=1), default=40, show_default=True, help="text mode: longest answer, in tokens.")
 @click.option("--threshold", type=float, default=4.0, show_default=True, help="Flag values with a robust z at or above this.")
 @click.option("--contrast", type=click.Choice(["base", "residual"]), default="base", show_default=True, help="exact: base compares finetuned with base; residual compares it with base plus the finetune's median shift over the family (for finetunes that change every answer).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="exact: prompts per forward pass (each runs through base and adapter).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="exact: prompts per forward pass (each runs through base and adapter).")
 @click.option("--device", default="cpu", show_default=True, help="exact: torch device.")
 @click.option("--threads", type=click.IntRange(min=1), help="exact: torch CPU threads (default: $WEIRDGEN_TORCH_THREADS or torch's).")
 @click.option("--pretrain-seed", type=int, default=0, show_default=True, help="toy: the pretrained toy base's seed (toy:EXPERIMENT/CONDITION models).")

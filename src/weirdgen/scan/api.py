@@ -33,7 +33,7 @@ def scan(
     samples: int = 20,
     max_tokens: int = 40,
     threshold: float = DEFAULT_THRESHOLD,
-    batch_size: int = 16,
+    batch_size: int = 64,
     contrast: str = "base",
     device: str | None = "cpu",
     threads: int | None = None,
