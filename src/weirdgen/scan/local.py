@@ -49,7 +49,6 @@ class LocalScanner:
         batch_size: int = 16,
         contrast: str = "base",
         sharing: str = "tree",
-        merge_adapter: bool = False,
     ) -> None:
         if sharing not in SHARING:
             raise ConfigError(f"sharing must be one of {', '.join(SHARING)}", setting="sharing")
@@ -60,17 +59,8 @@ class LocalScanner:
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
-        self.paired = is_adapter_folder(finetuned) and not merge_adapter
-        if is_adapter_folder(finetuned) and merge_adapter:
-            # The adapter folded into a copy of the base: two plain models, no LoRA hooks per call.
-            import copy
-
-            from peft import PeftModel
-
-            self.model, self.tokenizer = load_model(base, device=device, threads=threads)
-            tuned = PeftModel.from_pretrained(copy.deepcopy(self.model), str(finetuned))
-            self.other = tuned.merge_and_unload().eval()
-        elif self.paired:
+        self.paired = is_adapter_folder(finetuned)
+        if self.paired:
             sampler = LocalSampler.from_pretrained(
                 base, adapters={ADAPTER: finetuned}, device=device, threads=threads
             )
