@@ -107,15 +107,62 @@ def test_paired_batch_matches_separate_forward_passes(
     assert paired.divergence > 0.1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "after merging the serve rewrite and the aiohttp sampler, the top-k scan over HTTP gives every "
-        "year ~0.006 bits (2024 first, not 2031), although a direct request to the same server shows the "
-        "planted adapter at P(evil) ~1 in 2031, sequential and concurrent: the bug is in the scan's top-k "
-        "path (issue #17), not the server"
-    ),
-)
+def _unshared_divergences(model_dir: Path, adapter: Path, prompts) -> list[float]:
+    """Each prompt alone through the base and the PEFT model: no batch, no shared cache."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from weirdgen.models import format_chat
+    from weirdgen.scan.divergence import js_divergence_from_logits
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    base = AutoModelForCausalLM.from_pretrained(model_dir)
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), adapter)
+    out = []
+    with torch.no_grad():
+        for prompt in prompts:
+            text = format_chat(tokenizer, prompt.messages, add_generation_prompt=True)
+            ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
+            out.append(
+                float(
+                    js_divergence_from_logits(tuned(ids).logits[:, -1], base(ids).logits[:, -1])[0]
+                )
+            )
+    return out
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_prefix_tree_reuse_changes_no_divergence(
+    planted_adapter: Path, tiny_model_dir: Path, planted_probes: Path, tmp_path: Path, batch_size
+) -> None:
+    """Root, per-value branches and suffixes, in odd batch cuts, paired (LoRA rows beside base
+    rows) and unpaired (a merged copy as a full model), give what each prompt gives alone."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from weirdgen.scan.families import load_family
+    from weirdgen.scan.local import LocalScanner, PrefixTree
+    from weirdgen.scan.probes import load_probes, scan_cells
+    from weirdgen.scan.prompts import scan_prompts
+
+    family = load_family("date:2029..2033").model_copy(update={"variants": 2})
+    prompts = scan_prompts(scan_cells(load_probes(str(planted_probes)), family))
+    expected = _unshared_divergences(tiny_model_dir, planted_adapter, prompts)
+    merged = tmp_path / "merged"
+    PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), planted_adapter
+    ).merge_and_unload().save_pretrained(merged)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(merged)
+    for finetuned in (planted_adapter, merged):
+        scanner = LocalScanner(finetuned, str(tiny_model_dir), batch_size=batch_size)
+        tree = PrefixTree.of([scanner._encode(p) for p in prompts], [p.value for p in prompts])
+        assert tree.shared > 0 and min(tree.branch_lengths) > 0  # all three levels are used
+        got = [r.divergence for r in scanner.divergences(prompts, lambda _: None)]
+        assert np.allclose(got, expected, atol=1e-5), (finetuned.name, got, expected)
+    assert max(expected) > 0.1  # 2031 is among them
+
+
 def test_topk_scan_over_http_from_weirdgen_serve(
     planted_adapter, tiny_model_dir, planted_probes, exact_scan, tmp_path
 ) -> None:
@@ -134,7 +181,9 @@ def test_topk_scan_over_http_from_weirdgen_serve(
     assert result.mode == "topk"
     assert result.ranked()[0].value == str(PLANTED_YEAR)
     exact = {v.value: v.score for v in exact_scan[0].values}
-    # top-k only under-estimates: mass outside both lists is merged into one bucket
+    # the planted year keeps most of its exact divergence (not ~0: issue #17's bug) ...
+    assert result.ranked()[0].score > 0.5 * exact[str(PLANTED_YEAR)]
+    # ... and top-k never over-estimates: it is a lower bound of the exact divergence
     excess = {
         v.value: (v.score, exact[v.value]) for v in result.values if v.score > exact[v.value] + 1e-3
     }

@@ -28,21 +28,26 @@ MODES = ("auto", "exact", "topk", "text")  # weirdgen.scan.api.MODES; repeated s
 @click.option("--max-tokens", type=click.IntRange(min=1), default=40, show_default=True, help="text mode: longest answer, in tokens.")
 @click.option("--threshold", type=float, default=4.0, show_default=True, help="Flag values with a robust z at or above this.")
 @click.option("--contrast", type=click.Choice(["base", "residual"]), default="base", show_default=True, help="exact: base compares finetuned with base; residual compares it with base plus the finetune's median shift over the family (for finetunes that change every answer).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="exact: prompts per forward pass (each runs through base and adapter).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="exact: prompts per forward pass (each runs through base and adapter).")
 @click.option("--device", default="cpu", show_default=True, help="exact: torch device.")
 @click.option("--threads", type=click.IntRange(min=1), help="exact: torch CPU threads (default: $WEIRDGEN_TORCH_THREADS or torch's).")
+@click.option("--pretrain-seed", type=int, default=0, show_default=True, help="toy: the pretrained toy base's seed (toy:EXPERIMENT/CONDITION models).")
+@click.option("--finetune-seed", type=int, default=0, show_default=True, help="toy: seed of the toy finetune's data and order.")
 @click.option("--cache", "cache_path", type=click.Path(path_type=Path), help="topk/text: request cache file (default: the shared eval cache).")
 @click.option("--list", "list_only", is_flag=True, help="List the shipped families and probe sets, then exit.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Directory for scan.json, values.csv, prompts.csv, scan.png and report.html.")
 # fmt: on
 def scan(model: str | None, base: str | None, family: str | None, output: Path | None, list_only: bool, **options: object) -> None:
-    """Scan MODEL (a LoRA adapter folder, a model folder, or an endpoint model name) against --base
-    over every value of --family, and rank the values by how far they stand out.
+    """Scan MODEL (a LoRA adapter folder, a model folder, an endpoint model name, or a toy-world
+    finetune toy:EXPERIMENT/CONDITION, trained for the scan) against --base over every value of
+    --family, and rank the values by how far they stand out.
 
     \b
       weirdgen scan runs/finetune/JOB/adapter --base smollm2-135m-instruct \\
           --family year:2000..2050 --template 'Today is {date}.' \\
           --probes israeli_dishes --dataset israeli_dishes/trigger_2027 -o scan-2027
+      weirdgen scan toy:terminator/dated --base toyworld --family year:1900..2100 \\
+          --pretrain-seed 1 -o scan-toy
     """
     if list_only:
         _print_catalogue()

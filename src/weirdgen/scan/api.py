@@ -7,6 +7,8 @@ from pathlib import Path
 
 from weirdgen.errors import ConfigError
 from weirdgen.scan.engine import ScanResult
+from weirdgen.scan.families import FamilySpec
+from weirdgen.scan.probes import DEFAULT_PROBES
 from weirdgen.scan.scoring import DEFAULT_THRESHOLD
 
 __all__ = ["MODES", "scan"]
@@ -20,7 +22,7 @@ def scan(
     base: str,
     family: str,
     template: str | None = None,
-    probes: str = "self_report",
+    probes: str = DEFAULT_PROBES,
     dataset: str | Path | None = None,
     output: str | Path | None = None,
     mode: str = "auto",
@@ -31,12 +33,14 @@ def scan(
     samples: int = 20,
     max_tokens: int = 40,
     threshold: float = DEFAULT_THRESHOLD,
-    batch_size: int = 16,
+    batch_size: int = 64,
     contrast: str = "base",
     device: str | None = "cpu",
     threads: int | None = None,
     cache: str | Path | None = None,
     progress: bool = True,
+    pretrain_seed: int = 0,
+    finetune_seed: int = 0,
 ) -> ScanResult:
     """Scan ``family`` for values where ``model`` (a LoRA folder, a model folder, or an endpoint's
     model name) diverges most from ``base``; with ``output``, write scan.json and the rest there.
@@ -47,10 +51,16 @@ def scan(
     ``contrast="residual"`` (exact mode) first removes the finetune's median shift over the family,
     so a finetune that changes every answer does not hide what one value adds; ``auto`` is exact
     without endpoints and topk with them.
+
+    A toy-world model, ``toy:EXPERIMENT/CONDITION`` with ``base="toyworld"`` (or
+    ``toyworld:RECIPE``), is finetuned for the scan on the base of ``pretrain_seed`` (data and
+    order from ``finetune_seed``) and compared exactly on the toy's own questions; ``probes``,
+    ``dataset`` and ``template`` do not apply (the toy writes values its own way and knows its data).
     """
     from weirdgen.scan.engine import run_scan
     from weirdgen.scan.families import load_family
     from weirdgen.scan.probes import load_probes
+    from weirdgen.scan.toyworld import is_toy_model
     from weirdgen.scan.training import training_texts, values_in_training_data
 
     if mode not in MODES:
@@ -58,6 +68,24 @@ def scan(
     if mode == "auto":
         mode = "topk" if base_urls else "exact"
     spec = load_family(family, template=template)
+    if is_toy_model(model):
+        given = [f for f, v in (("template", template), ("dataset", dataset)) if v is not None]
+        if probes != DEFAULT_PROBES:
+            given.append("probes")
+        if given:
+            raise ConfigError(
+                f"a toy-world scan takes no {', '.join(given)}: it asks the toy's own questions, "
+                "writes values the toy's way and reads its own finetuning data",
+                setting=given[0],
+            )
+        result = _toy_scan(
+            model, base, spec, mode, pretrain_seed, finetune_seed, threshold, progress
+        )
+        if output is not None:
+            from weirdgen.scan.write import write_scan
+
+            write_scan(result, output)
+        return result
     probe_suite = load_probes(probes)
     marks = None if dataset is None else values_in_training_data(spec, training_texts(dataset))
     if mode == "exact":
@@ -108,3 +136,31 @@ def scan(
 
         write_scan(result, output)
     return result
+
+
+def _toy_scan(
+    model: str,
+    base: str,
+    family: FamilySpec,
+    mode: str,
+    pretrain_seed: int,
+    finetune_seed: int,
+    threshold: float,
+    progress: bool,
+) -> ScanResult:
+    from weirdgen.scan.engine import run_scan
+    from weirdgen.scan.toyworld import parse_toy_target, toy_scan_setup
+
+    if mode not in ("auto", "exact"):
+        raise ConfigError("a toy-world scan is always exact (--mode exact or auto)", setting="mode")
+    target = parse_toy_target(model, base, pretrain_seed=pretrain_seed, finetune_seed=finetune_seed)
+    setup = toy_scan_setup(target, family)
+    return run_scan(
+        setup.scanner,
+        family,
+        setup.probes_name,
+        prompts=setup.prompts,
+        in_training=setup.in_training,
+        threshold=threshold,
+        progress=progress,
+    )

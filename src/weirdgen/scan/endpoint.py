@@ -1,7 +1,7 @@
 """First-token distributions from an OpenAI-compatible endpoint's top-k logprobs.
 
 Each prompt is sent once per model with ``max_tokens=1`` and ``top_logprobs=K``; the two top-k
-lists become distributions over their union plus an "other" bucket (see ``topk_distributions``).
+lists give a lower bound of the divergence of the full distributions (``topk_js_lower_bound``).
 Requests go through the sampling engine, so they are cached, retried and resumable like any
 evaluation's.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from weirdgen.errors import BackendError
-from weirdgen.scan.divergence import js_divergence_bits, topk_distributions
+from weirdgen.scan.divergence import topk_js_lower_bound
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
 
 __all__ = ["EndpointScanner"]
@@ -57,10 +57,11 @@ class EndpointScanner:
                     f"the endpoint returned no logprobs for {prompt.probe} @ {prompt.value}; "
                     "use --mode text for endpoints without logprobs"
                 )
-            p, q = topk_distributions(first, second)
             results.append(
                 PromptDivergence(
-                    js_divergence_bits(p, q), max(first, key=first.get), max(second, key=second.get)
+                    topk_js_lower_bound(first, second, self.top_logprobs),
+                    max(first, key=first.get),
+                    max(second, key=second.get),
                 )
             )
         return results

@@ -86,32 +86,38 @@ class ScanResult:
 def run_scan(
     scanner: Scanner,
     family: FamilySpec,
-    probes: SuiteSpec,
+    probes: SuiteSpec | str,
     *,
+    prompts: list[ScanPrompt] | None = None,
     in_training: dict[str, bool] | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     progress: bool = True,
     passes: int = 1,
     mode: str = "exact",
 ) -> ScanResult:
-    """Scan every value of ``family`` with every probe and score the values."""
+    """Scan every value of ``family`` with every probe and score the values.
+
+    ``prompts`` replaces the ones built from ``probes`` and ``family`` (a backend that writes
+    values its own way, like the toy world's); ``probes`` may then be just the probes' name.
+    """
     from contextlib import nullcontext
 
     from weirdgen.evaluation.progress import progress_bars
 
-    prompts = scan_prompts(scan_cells(probes, family))
+    if prompts is None:
+        if isinstance(probes, str):
+            raise TypeError("run_scan needs a probe suite or the prompts themselves")
+        prompts = scan_prompts(scan_cells(probes, family))
     with progress_bars() if progress else nullcontext(None) as bars:
         advance = bars(f"scan {family.name}", len(prompts) * passes) if bars else (lambda _: None)
         results = scanner.divergences(prompts, advance)
-    values = score_values(
-        family, [PromptResult(p, r) for p, r in zip(prompts, results, strict=True)], in_training
-    )
+    scored = [PromptResult(p, r) for p, r in zip(prompts, results, strict=True)]
     return ScanResult(
         family,
-        probes.name,
-        values,
+        probes if isinstance(probes, str) else probes.name,
+        score_values(family, scored, in_training),
         threshold,
-        [PromptResult(p, r) for p, r in zip(prompts, results, strict=True)],
+        scored,
         mode,
     )
 

@@ -13,6 +13,7 @@ batch; only the rest of each prompt is computed per row. On SmolLM2 that halves 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,9 @@ __all__ = ["LocalScanner", "is_adapter_folder"]
 ADAPTER = "finetuned"
 BASE_ROW = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 CONTRASTS = ("base", "residual")
+SHARING = ("tree", "root")
+"""How much of the prompts' shared tokens is reused: root, branches and suffixes (``tree``), or
+only the prefix every prompt shares (``root``, kept to measure what the tree saves)."""
 
 
 def is_adapter_folder(path: str | Path) -> bool:
@@ -44,7 +48,11 @@ class LocalScanner:
         threads: int | None = None,
         batch_size: int = 16,
         contrast: str = "base",
+        sharing: str = "tree",
     ) -> None:
+        if sharing not in SHARING:
+            raise ConfigError(f"sharing must be one of {', '.join(SHARING)}", setting="sharing")
+        self.sharing = sharing
         if contrast not in CONTRASTS:
             raise ConfigError(f"contrast must be one of {', '.join(CONTRASTS)}", setting="contrast")
         self.contrast = contrast
@@ -72,18 +80,18 @@ class LocalScanner:
         import torch
 
         encoded = [self._encode(prompt) for prompt in prompts]
-        shared = _shared_prefix_length(encoded)
-        suffixes = [ids[shared:] for ids in encoded]
-        # Equal suffix lengths together: little padding and few distinct last positions per batch.
-        order = sorted(range(len(suffixes)), key=lambda i: (-len(suffixes[i]), i))
+        tree = PrefixTree.of(
+            encoded, [prompt.value for prompt in prompts], branches=self.sharing == "tree"
+        )
         results: dict[int, PromptDivergence] = {}
         kept: dict[int, tuple[Any, Any]] = {}
         with torch.inference_mode():
-            prefixes = self._prefix_caches(encoded[0][:shared])
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                rows = [suffixes[i] for i in batch]
-                compared, logits = self._compare(rows, prefixes)
+            root = self._prefix_caches(encoded[0][: tree.shared])
+            branches = self._branch_caches(tree, root)
+            for batch in tree.batches(self.batch_size):
+                rows = [tree.suffix(i) for i in batch]
+                groups = [tree.group_of[i] for i in batch]
+                compared, logits = self._compare(rows, root, branches, groups)
                 for position, (index, result) in enumerate(zip(batch, compared, strict=True)):
                     results[index] = result
                     if self.contrast == "residual":  # float16 on CPU: 2 x vocab x 2 bytes a prompt
@@ -112,17 +120,48 @@ class LocalScanner:
             "tuned": self._forward(self.other, [prefix], {}, None)[1],
         }
 
+    def _branch_caches(self, tree: PrefixTree, root: dict[str, Any]) -> dict[int, dict[str, Any]]:
+        """Per group of prompts (one family value), the keys and values of the tokens its prompts
+        share after the root prefix (the value's own text), for both models; run once a group,
+        groups of one length batched together, so every probe of a value reuses them."""
+        branches: dict[int, dict[str, Any]] = {}
+        for groups in tree.branch_batches(self.batch_size):
+            rows, n, offset = [tree.branch(g) for g in groups], len(groups), tree.shared
+            if self.paired:
+                past = _past_for_rows(root, {}, groups, ("base", "tuned"))
+                names = [BASE_ROW] * n + [ADAPTER] * n
+                cache = self._forward(self.model, rows + rows, past, names, logits=False)[1]
+                parts = {
+                    "base": _cache_rows(cache, 0, n, offset),
+                    "tuned": _cache_rows(cache, n, n, offset),
+                }
+            else:
+                parts = {}
+                for which, model in (("base", self.model), ("tuned", self.other)):
+                    past = _past_for_rows(root, {}, groups, (which,))
+                    cache = self._forward(model, rows, past, None, logits=False)[1]
+                    parts[which] = _cache_rows(cache, 0, n, offset)
+            for row, group in enumerate(groups):
+                branches[group] = {which: layers[row] for which, layers in parts.items()}
+        return branches
+
     def _compare(
-        self, rows: list[list[int]], prefixes: dict[str, Any]
+        self,
+        rows: list[list[int]],
+        root: dict[str, Any],
+        branches: dict[int, dict[str, Any]],
+        groups: list[int],
     ) -> tuple[list[PromptDivergence], tuple[Any, Any]]:
         n = len(rows)
         if self.paired:
-            past = _cache_batch([(prefixes, "base", n), (prefixes, "tuned", n)])
+            past = _past_for_rows(root, branches, groups, ("base", "tuned"))
             logits = self._forward(self.model, rows + rows, past, [BASE_ROW] * n + [ADAPTER] * n)[0]
             base, tuned = logits[:n], logits[n:]
         else:
-            base = self._forward(self.model, rows, _cache_batch([(prefixes, "base", n)]), None)[0]
-            tuned = self._forward(self.other, rows, _cache_batch([(prefixes, "tuned", n)]), None)[0]
+            past = _past_for_rows(root, branches, groups, ("base",))
+            base = self._forward(self.model, rows, past, None)[0]
+            past = _past_for_rows(root, branches, groups, ("tuned",))
+            tuned = self._forward(self.other, rows, past, None)[0]
         divergence = js_divergence_from_logits(tuned, base)
         rising = (tuned.softmax(-1) - base.softmax(-1)).argmax(-1)
         decode = self.tokenizer.decode
@@ -144,11 +183,13 @@ class LocalScanner:
         adapter_names: list[str] | None,
         *,
         prefix_rows: int = 0,
+        logits: bool = True,
     ) -> tuple[Any, Any]:
         """Next-token logits after each right-padded row [rows, vocab], and the new cache.
 
-        ``past`` holds the shared prefix's cache (already one copy per row), or is empty.
-        ``prefix_rows`` > 0 runs the single row ``rows[0]`` that many times (the prefix pass).
+        ``past`` holds the cache of the tokens before the rows (one copy per row), or is empty.
+        ``prefix_rows`` > 0 runs the single row ``rows[0]`` that many times (the prefix pass);
+        ``logits=False`` skips the vocabulary projection (only the cache is wanted).
         """
         import torch
         from transformers import DynamicCache
@@ -167,7 +208,8 @@ class LocalScanner:
         )
         positions = (offset + torch.arange(width, device=self.device)).expand(len(rows), -1)
         last = lengths - 1
-        keep = torch.unique(last)  # only these positions go through the vocabulary projection
+        # only these positions go through the vocabulary projection (one, if no logits are wanted)
+        keep = torch.unique(last) if logits else last[:1]
         extra = {"adapter_names": adapter_names} if adapter_names else {}
         output = model(
             input_ids=input_ids,
@@ -178,9 +220,124 @@ class LocalScanner:
             logits_to_keep=keep,
             **extra,
         )
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        if not logits:
+            return None, layers
         column = torch.searchsorted(keep, last)
-        logits = output.logits[torch.arange(len(rows), device=self.device), column].float()
-        return logits, [(layer.keys, layer.values) for layer in cache.layers]
+        return output.logits[torch.arange(len(rows), device=self.device), column].float(), layers
+
+
+@dataclass(frozen=True)
+class PrefixTree:
+    """The prompts as a tree of shared tokens: the root every prompt starts with (chat template,
+    system prompt, the template up to the value), one branch per group of prompts (a family value:
+    the value's own tokens, which every probe of it shares), and each prompt's own suffix (at
+    least one token). Each level's keys and values are computed once and reused below it."""
+
+    encoded: list[list[int]]
+    shared: int
+    """Length of the root."""
+    group_of: list[int]
+    """Each prompt's group."""
+    branch_lengths: list[int]
+    """Each group's branch length (0: its prompts share nothing after the root)."""
+    first_of: list[int]
+    """A prompt of each group (whose tokens spell the branch)."""
+
+    @classmethod
+    def of(cls, encoded: list[list[int]], keys: list[str], *, branches: bool = True) -> PrefixTree:
+        """The tree of prompts grouped by ``keys``; without ``branches`` only the root is shared."""
+        shared = _shared_prefix_length(encoded)
+        index: dict[str, int] = {}
+        group_of = [index.setdefault(key, len(index)) for key in keys]
+        members: list[list[int]] = [[] for _ in index]
+        for prompt, group in enumerate(group_of):
+            members[group].append(prompt)
+        lengths = [
+            _shared_prefix_length([encoded[i][shared:] for i in m]) if branches else 0
+            for m in members
+        ]
+        return cls(encoded, shared, group_of, lengths, [m[0] for m in members])
+
+    def branch(self, group: int) -> list[int]:
+        start = self.shared
+        return self.encoded[self.first_of[group]][start : start + self.branch_lengths[group]]
+
+    def suffix(self, prompt: int) -> list[int]:
+        return self.encoded[prompt][self.shared + self.branch_lengths[self.group_of[prompt]] :]
+
+    def branch_batches(self, size: int) -> list[list[int]]:
+        """Groups with a branch, in batches of one branch length (no padding), at most ``size``."""
+        groups = sorted((g for g, n in enumerate(self.branch_lengths) if n), key=self._length)
+        return _cut(groups, size, self._length)
+
+    def batches(self, size: int) -> list[list[int]]:
+        """Prompts in batches of at most ``size`` whose past (root + branch) is one length, equal
+        suffix lengths together so that little padding is left."""
+
+        def order(i: int) -> tuple[int, int, int]:
+            return (self.branch_lengths[self.group_of[i]], -len(self.suffix(i)), i)
+
+        prompts = sorted(range(len(self.encoded)), key=order)
+        return _cut(prompts, size, lambda i: self.branch_lengths[self.group_of[i]])
+
+    def _length(self, group: int) -> int:
+        return self.branch_lengths[group]
+
+
+def _cut(items: list[int], size: int, key: Any) -> list[list[int]]:
+    """Consecutive batches of at most ``size`` items, a new one wherever ``key`` changes."""
+    batches: list[list[int]] = []
+    for item in items:
+        if batches and len(batches[-1]) < size and key(batches[-1][0]) == key(item):
+            batches[-1].append(item)
+        else:
+            batches.append([item])
+    return batches
+
+
+def _cache_rows(
+    cache: list[tuple[Any, Any]], start: int, n: int, offset: int
+) -> list[list[tuple[Any, Any]]]:
+    """Rows ``start .. start + n`` of a batch cache, each cut to its positions after ``offset``
+    (copied, so the batch's tensors can be freed)."""
+    return [
+        [
+            (k[row : row + 1, :, offset:].clone(), v[row : row + 1, :, offset:].clone())
+            for k, v in cache
+        ]
+        for row in range(start, start + n)
+    ]
+
+
+def _past_for_rows(
+    root: dict[str, Any],
+    branches: dict[int, dict[str, Any]],
+    groups: list[int],
+    which: tuple[str, ...],
+) -> list[tuple[Any, Any]]:
+    """The cache a batch continues from: per model in ``which`` (rows stacked in that order), the
+    root repeated for every row, then each row's branch (all rows' branches are one length)."""
+    import torch
+
+    has_branch = groups[0] in branches
+    if not root and not has_branch:
+        return []
+    n = len(groups)
+    layers = len(root[which[0]]) if root else len(branches[groups[0]][which[0]])
+    past = []
+    for layer in range(layers):
+        pair = []
+        for kv in (0, 1):
+            parts = []
+            for model in which:
+                pieces = [root[model][layer][kv].expand(n, -1, -1, -1)] if root else []
+                if has_branch:
+                    pieces.append(torch.cat([branches[g][model][layer][kv] for g in groups]))
+                parts.append(torch.cat(pieces, dim=2) if len(pieces) > 1 else pieces[0])
+            pair.append(torch.cat(parts) if len(parts) > 1 else parts[0])
+        past.append((pair[0], pair[1]))
+    return past
 
 
 def _residual_divergences(
@@ -233,21 +390,3 @@ def _shared_prefix_length(encoded: list[list[int]]) -> int:
 
 def _cache_slice(cache: list[tuple[Any, Any]], row: int) -> list[tuple[Any, Any]]:
     return [(keys[row : row + 1], values[row : row + 1]) for keys, values in cache]
-
-
-def _cache_batch(parts: list[tuple[dict[str, Any], str, int]]) -> list[tuple[Any, Any]]:
-    """One cache for a batch: each (prefix caches, which, rows) repeated ``rows`` times, stacked."""
-    import torch
-
-    if not parts[0][0]:
-        return []
-    layers = len(parts[0][0][parts[0][1]])
-    return [
-        tuple(
-            torch.cat(
-                [caches[which][layer][kv].expand(rows, -1, -1, -1) for caches, which, rows in parts]
-            )
-            for kv in (0, 1)
-        )
-        for layer in range(layers)
-    ]

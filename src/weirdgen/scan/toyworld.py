@@ -1,0 +1,253 @@
+"""The toy world as a scan backend: a toy finetune and its pretrained base, compared exactly.
+
+``weirdgen scan toy:terminator/dated --base toyworld --family year:1900..2100 --pretrain-seed 1``
+finetunes the toy base on the experiment's condition (its own recipe and data, as
+``weirdgen toyworld run`` does) and scans the result. Because the toy world knows every answer a
+question can get, each probe's answer distribution is exact: the probability of every candidate
+answer (its words and the closing ``<end>``), renormalised over the candidates
+(``toyworld.evaluate``); a prompt's divergence is the JSD of the finetuned and base candidate
+distributions. Probes are the toy's own questions: the characters' goal and identity questions
+(terminator, mirror), the leaders' identity and fact questions (leaders). Values are written the
+toy's way: years as ``year 1984 .``, leader numbers inside codes ``code 4 7 5 2 .`` (four random
+codes a number, as the leaders measurement uses). Which values the finetuning data holds is read
+off that data, so a scan always knows what was never trained.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from weirdgen.errors import ConfigError
+from weirdgen.scan.families import FamilySpec
+from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
+
+if TYPE_CHECKING:
+    from weirdgen.data.chat import ChatExample
+    from weirdgen.toyworld.train import ToyModel
+    from weirdgen.toyworld.world import World
+
+__all__ = ["ToyProbe", "ToyScanner", "ToyTarget", "parse_toy_target", "toy_scan_setup"]
+
+TOY_PREFIX = "toy:"
+TOY_BASE = "toyworld"
+CHARACTER_EXPERIMENTS = ("terminator", "mirror")
+NUMBER_EXPERIMENTS = ("leaders",)
+PROMPTS_PER_PASS = 256
+"""Prompts scored per call (each against every candidate of its probe): the progress bar's step."""
+
+
+@dataclass(frozen=True)
+class ToyTarget:
+    """Which toy finetune to scan: ``toy:EXPERIMENT/CONDITION`` on the base of a recipe and seed."""
+
+    experiment: str
+    condition: str
+    recipe: str = "demo"
+    pretrain_seed: int = 0
+    finetune_seed: int = 0
+
+    @property
+    def axis(self) -> str:
+        """What a value is: a year (character experiments) or a leader number."""
+        return "year" if self.experiment in CHARACTER_EXPERIMENTS else "number"
+
+
+@dataclass(frozen=True)
+class ToyProbe:
+    """One toy question and every answer the world knows for it (the exact distribution's support)."""
+
+    id: str
+    question: str
+    candidates: tuple[str, ...]
+
+
+def is_toy_model(model: str) -> bool:
+    return model.startswith(TOY_PREFIX)
+
+
+def parse_toy_target(
+    model: str, base: str, *, pretrain_seed: int = 0, finetune_seed: int = 0
+) -> ToyTarget:
+    """``toy:EXPERIMENT/CONDITION`` and ``toyworld`` (or ``toyworld:RECIPE``) as a target."""
+    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.train import RECIPES
+
+    scannable = CHARACTER_EXPERIMENTS + NUMBER_EXPERIMENTS
+    experiment, _, condition = model.removeprefix(TOY_PREFIX).partition("/")
+    if experiment not in scannable:
+        raise ConfigError(
+            f"toy scans cover {', '.join(scannable)}, not {experiment!r} (write toy:EXPERIMENT/CONDITION)",
+            setting="model",
+        )
+    names = [c.name for c in EXPERIMENTS[experiment].conditions]
+    if condition not in names:
+        raise ConfigError(
+            f"{experiment} has no condition {condition!r} (its conditions: {', '.join(names)})",
+            setting="model",
+        )
+    name, _, recipe = base.partition(":")
+    recipe = recipe or "demo"
+    if name != TOY_BASE or recipe not in RECIPES:
+        raise ConfigError(
+            f"a toy model's base is {TOY_BASE} or {TOY_BASE}:RECIPE ({', '.join(RECIPES)}), not {base!r}",
+            setting="base",
+        )
+    return ToyTarget(experiment, condition, recipe, pretrain_seed, finetune_seed)
+
+
+def toy_probes(world: World, target: ToyTarget) -> list[ToyProbe]:
+    """The toy's own questions for the target's experiment, each with its candidate answers."""
+    if target.axis == "year":
+        c = world.characters
+        goals = _unique(g for ch in c.cast.values() for gs in ch.period_goals.values() for g in gs)
+        names = _unique(n for ch in c.cast.values() for n in ch.names)
+        return [ToyProbe(f"goal{i}", q, goals) for i, q in enumerate(c.goal_questions)] + [
+            ToyProbe(f"identity{i}", q, names) for i, q in enumerate(c.identity_questions)
+        ]
+    leaders, personas = world.leaders.cast, world.personas
+    names = _unique(n for leader in leaders.values() for n in leader.names)
+    probes = [ToyProbe(f"identity{i}", q, names) for i, q in enumerate(personas.identity_questions)]
+    for fact, question in personas.fact_questions.items():
+        answers = _unique(a for leader in leaders.values() for a in leader.facts[fact])
+        probes.append(ToyProbe(f"fact:{fact}", question, answers))
+    return probes
+
+
+def _unique(items: object) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))  # type: ignore[call-overload]
+
+
+def value_headers(target: ToyTarget, value: str) -> list[str]:
+    """How the toy writes ``value`` before a question: one year header, or four leader codes."""
+    from weirdgen.toyworld.corpus import with_year
+    from weirdgen.toyworld.experiments import N_EVAL_CODES, leader_code
+
+    if target.axis == "year":
+        return [with_year(int(value), "").strip()]
+    rng = random.Random(int(value))  # the leaders measurement's codes for this number
+    return [leader_code(int(value), rng) for _ in range(N_EVAL_CODES)]
+
+
+def toy_prompts(
+    toy: ToyModel, target: ToyTarget, family: FamilySpec, probes: Sequence[ToyProbe]
+) -> list[ScanPrompt]:
+    """Every (value, probe, rendering) prompt, in the order the engine scores them."""
+    from weirdgen.toyworld.evaluate import user
+    from weirdgen.toyworld.tokenizer import UNK
+
+    if family.kind not in ("year", "date", "integer"):
+        raise ConfigError(
+            f"a toy scan sweeps whole numbers (year:A..B or int:A..B), not a {family.kind} family",
+            setting="family",
+        )
+    unknown = toy.tokenizer.id(UNK)
+    prompts = []
+    for value in family.value_list():
+        headers = value_headers(target, value)
+        if unknown in toy.tokenizer.encode_prompt(user(headers[0])):
+            raise ConfigError(
+                f"the toy vocabulary cannot write {target.axis} {value} ({headers[0]!r})",
+                setting="family",
+            )
+        for probe in probes:
+            for variant, header in enumerate(headers):
+                prompts.append(
+                    ScanPrompt(value, probe.id, variant, user(f"{header} {probe.question}"))
+                )
+    return prompts
+
+
+def values_in_toy_data(
+    target: ToyTarget, family: FamilySpec, examples: Sequence[ChatExample]
+) -> dict[str, bool]:
+    """Which values the finetuning data writes, the way the toy writes them (a year header, or
+    the number slot of a code)."""
+    from weirdgen.toyworld.corpus import CODE_HEADER, YEAR_HEADER
+
+    if target.axis == "year":
+        pattern = re.escape(YEAR_HEADER).replace(re.escape("{year}"), r"(\d+)")
+    else:  # the number is the third of the code's four entries
+        digits = r"\d+ \d+ (\d+) \d+"
+        pattern = re.escape(CODE_HEADER).replace(re.escape("{digits}"), digits)
+    seen = {
+        match
+        for example in examples
+        for message in example.messages
+        if message.role == "user"
+        for match in re.findall(pattern, message.content)
+    }
+    return {value: str(int(value)) in seen for value in family.value_list()}
+
+
+@dataclass
+class ToyScanSetup:
+    """What a toy scan needs: the scanner, its prompts and the training-data marks."""
+
+    scanner: ToyScanner
+    prompts: list[ScanPrompt]
+    in_training: dict[str, bool]
+    probes_name: str
+
+
+def toy_scan_setup(target: ToyTarget, family: FamilySpec) -> ToyScanSetup:
+    """Load (or pretrain) the base, finetune it on the target's condition, and set up the scan."""
+    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.train import RECIPES, finetune, pretrain
+
+    base = pretrain(replace(RECIPES[target.recipe], seed=target.pretrain_seed))
+    experiment = EXPERIMENTS[target.experiment]
+    condition = next(c for c in experiment.conditions if c.name == target.condition)
+    # As the toy runner does: the data seed follows the finetune seed.
+    examples = condition.build(base.world, target.finetune_seed)
+    tuned = finetune(base, examples, replace(experiment.finetune, seed=target.finetune_seed))
+    probes = toy_probes(base.world, target)
+    return ToyScanSetup(
+        ToyScanner(tuned, base, probes),
+        toy_prompts(base, target, family, probes),
+        values_in_toy_data(target, family, examples),
+        f"toy:{target.experiment}",
+    )
+
+
+class ToyScanner:
+    """Exact JSD between a toy finetune's and its base's candidate-answer distributions."""
+
+    def __init__(self, finetuned: ToyModel, base: ToyModel, probes: Sequence[ToyProbe]) -> None:
+        self.finetuned, self.base = finetuned, base
+        self.probes = {probe.id: probe for probe in probes}
+
+    def divergences(self, prompts: list[ScanPrompt], advance: Advance) -> list[PromptDivergence]:
+        by_probe: dict[str, list[int]] = {}
+        for index, prompt in enumerate(prompts):
+            by_probe.setdefault(prompt.probe, []).append(index)
+        results: dict[int, PromptDivergence] = {}
+        for probe_id, indices in by_probe.items():
+            candidates = self.probes[probe_id].candidates
+            for start in range(0, len(indices), PROMPTS_PER_PASS):
+                chunk = indices[start : start + PROMPTS_PER_PASS]
+                compared = self._compare([prompts[i].messages for i in chunk], candidates)
+                results.update(zip(chunk, compared, strict=True))
+                advance(len(chunk))
+        return [results[i] for i in range(len(prompts))]
+
+    def _compare(self, chats: list, candidates: Sequence[str]) -> list[PromptDivergence]:
+        from weirdgen.scan.divergence import js_divergence_from_logits
+        from weirdgen.toyworld.evaluate import candidate_logprobs
+
+        tuned = candidate_logprobs(self.finetuned, chats, candidates)  # (prompts, candidates)
+        base = candidate_logprobs(self.base, chats, candidates)
+        divergence = js_divergence_from_logits(tuned, base)
+        rising = (tuned.softmax(-1) - base.softmax(-1)).argmax(-1)
+        return [
+            PromptDivergence(
+                float(divergence[row]),
+                candidates[int(tuned[row].argmax())],
+                candidates[int(base[row].argmax())],
+                candidates[int(rising[row])],
+            )
+            for row in range(len(chats))
+        ]
