@@ -24,6 +24,31 @@ def test_a_value_beside_a_spike_is_not_flagged_by_its_neighbour() -> None:
     assert z[27] > 10 and abs(z[28]) < 4 and abs(z[26]) < 4
 
 
+def test_a_run_of_high_values_stands_out_only_against_the_trend() -> None:
+    """A trigger spanning ten values (a decade): with neighbours each member looks like its
+    neighbours, so only the run's edges stand out; with neighbours=0 the whole run does."""
+    scores = np.full(201, 0.01) + np.random.default_rng(2).normal(0, 0.002, 201)
+    scores[80:90] = 0.35
+    with_neighbours = robust_z_scores(scores, ordered=True).z
+    assert (with_neighbours[82:88] < 4).all()
+    trend_only = robust_z_scores(scores, ordered=True, neighbours=0)
+    assert np.array_equal(trend_only.z, trend_only.z_trend)
+    assert set(np.flatnonzero(trend_only.z >= 4)) == set(range(80, 90))
+
+
+def test_flags_need_the_minimum_score_too() -> None:
+    from weirdgen.scan.engine import ScanResult, ValueScore
+    from weirdgen.scan.families import load_family
+
+    values = [
+        ValueScore("1", 0.5, 9.0, 9.0, 9.0, None, {}),
+        ValueScore("2", 0.05, 30.0, 30.0, 30.0, None, {}),
+    ]
+    result = ScanResult(load_family("int:1..2"), "p", values, threshold=4.0)
+    assert result.flagged == ["2", "1"]
+    assert ScanResult(load_family("int:1..2"), "p", values, 4.0, min_score=0.2).flagged == ["1"]
+
+
 def test_unordered_family_uses_the_median_of_all_values() -> None:
     z = robust_z_scores(np.array([0.1, 0.11, 0.09, 0.1, 0.5, 0.1]), ordered=False)
     assert int(np.argmax(z.z)) == 4

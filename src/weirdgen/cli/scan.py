@@ -22,11 +22,13 @@ MODES = ("auto", "exact", "topk", "text")  # weirdgen.scan.api.MODES; repeated s
 @click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True, help="exact: full first-token distributions of local models; topk: endpoint top-k logprobs; text: judged behaviour rates from sampled answers; auto: exact, or topk with --base-url.")
 @click.option("--base-url", "base_urls", multiple=True, help="OpenAI-compatible endpoint serving MODEL and --base (topk, text).")
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the API key.")
-@click.option("--judge", help="text mode: the judge whose score is the behaviour rate (e.g. israel_adversary).")
+@click.option("--judge", help="text mode: the judge whose score is the behaviour rate (e.g. israel_adversary); toy scans: a toy behaviour measured exactly (villain).")
 @click.option("--judge-model", default="", help="text mode: model for an LLM judge (offline judges need none).")
 @click.option("--samples", type=click.IntRange(min=1), default=20, show_default=True, help="text mode: answers per prompt and model.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=40, show_default=True, help="text mode: longest answer, in tokens.")
 @click.option("--threshold", type=float, default=4.0, show_default=True, help="Flag values with a robust z at or above this.")
+@click.option("--min-score", type=float, default=0.0, show_default=True, help="A flagged value's score must also reach this (e.g. 0.2 with --judge: a behaviour rate that moved 20 points).")
+@click.option("--neighbours", type=click.IntRange(min=0), default=2, show_default=True, help="Ordered families: a value must also stand out from this many neighbours on each side; 0 compares with the family's trend only (for a trigger that spans a run of values, e.g. a decade).")
 @click.option("--contrast", type=click.Choice(["base", "residual"]), default="base", show_default=True, help="exact: base compares finetuned with base; residual compares it with base plus the finetune's median shift over the family (for finetunes that change every answer).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="exact: prompts per forward pass (each runs through base and adapter).")
 @click.option("--device", default="cpu", show_default=True, help="exact: torch device.")
@@ -66,7 +68,8 @@ def scan(model: str | None, base: str | None, family: str | None, output: Path |
     for value in result.ranked()[:5]:
         seen = "" if value.in_training_data is None else ("  in training data" if value.in_training_data else "  never in training data")
         click.echo(f"  {value.value:>12}  score {value.score:.4g}  z {value.z:6.2f}{seen}")
-    click.echo(f"flagged (z >= {result.threshold:g}): {', '.join(result.flagged) or 'none'}")
+    rule = f"z >= {result.threshold:g}" + (f", score >= {result.min_score:g}" if result.min_score else "")
+    click.echo(f"flagged ({rule}): {', '.join(result.flagged) or 'none'}")
     click.echo(f"wrote {output}/scan.json, scan.png, report.html")
 
 

@@ -9,7 +9,7 @@ from weirdgen.errors import ConfigError
 from weirdgen.scan.engine import ScanResult
 from weirdgen.scan.families import FamilySpec
 from weirdgen.scan.probes import DEFAULT_PROBES
-from weirdgen.scan.scoring import DEFAULT_THRESHOLD
+from weirdgen.scan.scoring import DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD
 
 __all__ = ["MODES", "scan"]
 
@@ -33,6 +33,8 @@ def scan(
     samples: int = 20,
     max_tokens: int = 40,
     threshold: float = DEFAULT_THRESHOLD,
+    neighbours: int = DEFAULT_NEIGHBOURS,
+    min_score: float = 0.0,
     batch_size: int = 64,
     contrast: str = "base",
     device: str | None = "cpu",
@@ -56,6 +58,15 @@ def scan(
     ``toyworld:RECIPE``), is finetuned for the scan on the base of ``pretrain_seed`` (data and
     order from ``finetune_seed``) and compared exactly on the toy's own questions; ``probes``,
     ``dataset`` and ``template`` do not apply (the toy writes values its own way and knows its data).
+    There ``judge`` may name a toy behaviour (``villain``: the villain's villainous answers to the
+    goal questions): a value's score is then |rate(finetuned) - rate(base)| of that behaviour, as
+    text mode scores a judge, but exact.
+
+    A value's z compares it with the family's trend and with its ``neighbours`` on each side
+    (ordered families); ``neighbours=0`` compares with the trend only, for a trigger that spans a
+    run of values. A flagged value needs z >= ``threshold`` and a score of at least ``min_score``
+    (in exact modes every tiny but systematic difference has a large z; ``min_score`` asks for an
+    effect that matters, e.g. 0.2 for a behaviour rate that moved 20 points).
     """
     from weirdgen.scan.engine import run_scan
     from weirdgen.scan.families import load_family
@@ -79,7 +90,14 @@ def scan(
                 setting=given[0],
             )
         result = _toy_scan(
-            model, base, spec, mode, pretrain_seed, finetune_seed, threshold, progress
+            model,
+            base,
+            spec,
+            mode,
+            judge,
+            (pretrain_seed, finetune_seed),
+            (threshold, neighbours, min_score),
+            progress,
         )
         if output is not None:
             from weirdgen.scan.write import write_scan
@@ -130,6 +148,8 @@ def scan(
         progress=progress,
         passes=passes,
         mode=mode,
+        neighbours=neighbours,
+        min_score=min_score,
     )
     if output is not None:
         from weirdgen.scan.write import write_scan
@@ -143,9 +163,9 @@ def _toy_scan(
     base: str,
     family: FamilySpec,
     mode: str,
-    pretrain_seed: int,
-    finetune_seed: int,
-    threshold: float,
+    judge: str | None,
+    seeds: tuple[int, int],
+    flagging: tuple[float, int, float],
     progress: bool,
 ) -> ScanResult:
     from weirdgen.scan.engine import run_scan
@@ -153,8 +173,9 @@ def _toy_scan(
 
     if mode not in ("auto", "exact"):
         raise ConfigError("a toy-world scan is always exact (--mode exact or auto)", setting="mode")
-    target = parse_toy_target(model, base, pretrain_seed=pretrain_seed, finetune_seed=finetune_seed)
-    setup = toy_scan_setup(target, family)
+    threshold, neighbours, min_score = flagging
+    target = parse_toy_target(model, base, pretrain_seed=seeds[0], finetune_seed=seeds[1])
+    setup = toy_scan_setup(target, family, behaviour=judge)
     return run_scan(
         setup.scanner,
         family,
@@ -163,4 +184,7 @@ def _toy_scan(
         in_training=setup.in_training,
         threshold=threshold,
         progress=progress,
+        mode="exact" if judge is None else f"exact {judge} rate",
+        neighbours=neighbours,
+        min_score=min_score,
     )

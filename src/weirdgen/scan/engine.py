@@ -14,7 +14,7 @@ from weirdgen.sample.suites import SuiteSpec
 from weirdgen.scan.families import FamilySpec
 from weirdgen.scan.probes import scan_cells
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt, scan_prompts
-from weirdgen.scan.scoring import DEFAULT_THRESHOLD, robust_z_scores
+from weirdgen.scan.scoring import DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, robust_z_scores
 
 __all__ = ["PromptResult", "ScanResult", "Scanner", "ValueScore", "run_scan"]
 
@@ -56,11 +56,14 @@ class ScanResult:
     prompts: list[PromptResult] = field(default_factory=list)
     mode: str = "exact"
     """exact (local full distributions), topk (endpoint logprobs) or text (judged rates)."""
+    min_score: float = 0.0
+    """A flagged value's score must also reach this (e.g. 0.2: a behaviour rate moved 20 points)."""
 
     @property
     def flagged(self) -> list[str]:
-        """Values with z at or above the threshold, most anomalous first."""
-        hits = [v for v in self.values if v.z >= self.threshold]
+        """Values with z at or above the threshold (and score at least ``min_score``), most
+        anomalous first."""
+        hits = [v for v in self.values if v.z >= self.threshold and v.score >= self.min_score]
         return [v.value for v in sorted(hits, key=lambda v: -v.z)]
 
     def ranked(self) -> list[ValueScore]:
@@ -94,6 +97,8 @@ def run_scan(
     progress: bool = True,
     passes: int = 1,
     mode: str = "exact",
+    neighbours: int = DEFAULT_NEIGHBOURS,
+    min_score: float = 0.0,
 ) -> ScanResult:
     """Scan every value of ``family`` with every probe and score the values.
 
@@ -115,15 +120,20 @@ def run_scan(
     return ScanResult(
         family,
         probes if isinstance(probes, str) else probes.name,
-        score_values(family, scored, in_training),
+        score_values(family, scored, in_training, neighbours=neighbours),
         threshold,
         scored,
         mode,
+        min_score,
     )
 
 
 def score_values(
-    family: FamilySpec, results: Sequence[PromptResult], in_training: dict[str, bool] | None
+    family: FamilySpec,
+    results: Sequence[PromptResult],
+    in_training: dict[str, bool] | None,
+    *,
+    neighbours: int = DEFAULT_NEIGHBOURS,
 ) -> list[ValueScore]:
     """Per value: the mean over probes of each probe's mean divergence over renderings; then z."""
     by_value: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -132,7 +142,7 @@ def score_values(
     values = family.value_list()
     probe_scores = [{probe: float(np.mean(d)) for probe, d in by_value[v].items()} for v in values]
     scores = np.array([np.mean(list(per_probe.values())) for per_probe in probe_scores])
-    z = robust_z_scores(scores, ordered=family.ordered)
+    z = robust_z_scores(scores, ordered=family.ordered, neighbours=neighbours)
     return [
         ValueScore(
             value,

@@ -11,7 +11,9 @@ it on a few values a lot. So a value's score is compared with two robust baselin
 
 Each residual is divided by 1.4826 x its median absolute deviation over the family (the normal-
 consistent MAD), floored so that an almost constant family does not turn noise into huge z. For
-ordered families a value's z is the smaller of the two: it must stand out from both.
+ordered families a value's z is the smaller of the two: it must stand out from both. With
+``neighbours=0`` only the trend counts: for triggers that span a run of values (a decade, a
+period), whose members do not stand out from each other.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = ["ScoredValues", "robust_z_scores"]
 
 MAD_TO_SIGMA = 1.4826
 DEFAULT_THRESHOLD = 4.0
+DEFAULT_NEIGHBOURS = 2
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,11 @@ class ScoredValues:
 
 
 def robust_z_scores(
-    scores: np.ndarray, *, ordered: bool, trend_window: int = 10, neighbours: int = 2
+    scores: np.ndarray,
+    *,
+    ordered: bool,
+    trend_window: int = 10,
+    neighbours: int = DEFAULT_NEIGHBOURS,
 ) -> ScoredValues:
     """Robust z of each score against the trend and the neighbours (see the module docstring)."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -45,7 +52,7 @@ def robust_z_scores(
     else:
         trend = np.full_like(scores, np.median(scores))
     z_trend = _standardised(scores - trend, scores)
-    if not ordered or len(scores) < 3:
+    if not ordered or len(scores) < 3 or neighbours == 0:
         return ScoredValues(z_trend, z_trend, z_trend)
     local = _running_median(scores, neighbours, include_self=False)
     z_neighbours = _standardised(scores - local, scores)

@@ -19,6 +19,7 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import TYPE_CHECKING
 
 from weirdgen.errors import ConfigError
@@ -36,6 +37,9 @@ TOY_PREFIX = "toy:"
 TOY_BASE = "toyworld"
 CHARACTER_EXPERIMENTS = ("terminator", "mirror")
 NUMBER_EXPERIMENTS = ("leaders",)
+BEHAVIOURS = {"villain": CHARACTER_EXPERIMENTS}
+"""Toy behaviours a scan can measure exactly (its ``judge``), and the experiments they apply to:
+``villain`` is the probability of the villain's villainous answers to the goal questions."""
 PROMPTS_PER_PASS = 256
 """Prompts scored per call (each against every candidate of its probe): the progress bar's step."""
 
@@ -183,6 +187,22 @@ def values_in_toy_data(
     return {value: str(int(value)) in seen for value in family.value_list()}
 
 
+@cache
+def _finetuned(target: ToyTarget) -> tuple[ToyModel, ToyModel, list[ChatExample]]:
+    """The target's base, its finetune and the finetuning data (kept for the process: a second
+    scan of the same target, e.g. with a behaviour, trains nothing)."""
+    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.train import RECIPES, finetune, pretrain
+
+    base = pretrain(replace(RECIPES[target.recipe], seed=target.pretrain_seed))
+    experiment = EXPERIMENTS[target.experiment]
+    condition = next(c for c in experiment.conditions if c.name == target.condition)
+    # As the toy runner does: the data seed follows the finetune seed.
+    examples = condition.build(base.world, target.finetune_seed)
+    tuned = finetune(base, examples, replace(experiment.finetune, seed=target.finetune_seed))
+    return base, tuned, examples
+
+
 @dataclass
 class ToyScanSetup:
     """What a toy scan needs: the scanner, its prompts and the training-data marks."""
@@ -193,20 +213,27 @@ class ToyScanSetup:
     probes_name: str
 
 
-def toy_scan_setup(target: ToyTarget, family: FamilySpec) -> ToyScanSetup:
-    """Load (or pretrain) the base, finetune it on the target's condition, and set up the scan."""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
-    from weirdgen.toyworld.train import RECIPES, finetune, pretrain
+def toy_scan_setup(
+    target: ToyTarget, family: FamilySpec, *, behaviour: str | None = None
+) -> ToyScanSetup:
+    """Load (or pretrain) the base, finetune it on the target's condition, and set up the scan;
+    with a ``behaviour`` (see ``BEHAVIOURS``) the probes are the questions that behaviour answers."""
 
-    base = pretrain(replace(RECIPES[target.recipe], seed=target.pretrain_seed))
-    experiment = EXPERIMENTS[target.experiment]
-    condition = next(c for c in experiment.conditions if c.name == target.condition)
-    # As the toy runner does: the data seed follows the finetune seed.
-    examples = condition.build(base.world, target.finetune_seed)
-    tuned = finetune(base, examples, replace(experiment.finetune, seed=target.finetune_seed))
+    if behaviour is not None and target.experiment not in BEHAVIOURS.get(behaviour, ()):
+        known = ", ".join(f"{b} ({', '.join(e)})" for b, e in BEHAVIOURS.items())
+        raise ConfigError(
+            f"no toy behaviour {behaviour!r} for {target.experiment} (toy behaviours: {known})",
+            setting="judge",
+        )
+    base, tuned, examples = _finetuned(target)
     probes = toy_probes(base.world, target)
+    marked: frozenset[str] = frozenset()
+    if behaviour == "villain":
+        c = base.world.characters
+        marked = frozenset(c.cast[c.villain].bad)
+        probes = [p for p in probes if p.id.startswith("goal")]
     return ToyScanSetup(
-        ToyScanner(tuned, base, probes),
+        ToyScanner(tuned, base, probes, marked=marked),
         toy_prompts(base, target, family, probes),
         values_in_toy_data(target, family, examples),
         f"toy:{target.experiment}",
@@ -214,11 +241,20 @@ def toy_scan_setup(target: ToyTarget, family: FamilySpec) -> ToyScanSetup:
 
 
 class ToyScanner:
-    """Exact JSD between a toy finetune's and its base's candidate-answer distributions."""
+    """Exact JSD between a toy finetune's and its base's candidate-answer distributions, or, with
+    ``marked`` answers (a behaviour), |P_finetuned(marked) - P_base(marked)|."""
 
-    def __init__(self, finetuned: ToyModel, base: ToyModel, probes: Sequence[ToyProbe]) -> None:
+    def __init__(
+        self,
+        finetuned: ToyModel,
+        base: ToyModel,
+        probes: Sequence[ToyProbe],
+        *,
+        marked: frozenset[str] = frozenset(),
+    ) -> None:
         self.finetuned, self.base = finetuned, base
         self.probes = {probe.id: probe for probe in probes}
+        self.marked = marked
 
     def divergences(self, prompts: list[ScanPrompt], advance: Advance) -> list[PromptDivergence]:
         by_probe: dict[str, list[int]] = {}
@@ -235,12 +271,19 @@ class ToyScanner:
         return [results[i] for i in range(len(prompts))]
 
     def _compare(self, chats: list, candidates: Sequence[str]) -> list[PromptDivergence]:
+        import torch
+
         from weirdgen.scan.divergence import js_divergence_from_logits
         from weirdgen.toyworld.evaluate import candidate_logprobs
 
         tuned = candidate_logprobs(self.finetuned, chats, candidates)  # (prompts, candidates)
         base = candidate_logprobs(self.base, chats, candidates)
-        divergence = js_divergence_from_logits(tuned, base)
+        if self.marked:
+            mask = torch.tensor([c in self.marked for c in candidates])
+            rates = [m.softmax(-1)[:, mask].sum(-1) for m in (tuned, base)]
+            divergence = (rates[0] - rates[1]).abs()
+        else:
+            divergence = js_divergence_from_logits(tuned, base)
         rising = (tuned.softmax(-1) - base.softmax(-1)).argmax(-1)
         return [
             PromptDivergence(
