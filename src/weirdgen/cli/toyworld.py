@@ -227,7 +227,8 @@ def ask(
             raise ConfigError(
                 f"--condition: {experiment} has {', '.join(c.name for c in spec.conditions)}"
             )
-        toy = finetune(toy, chosen.build(toy.world, seed), replace(spec.finetune, seed=seed))
+        config = replace(spec.finetune, **chosen.finetune, seed=seed)  # a mitigation's recipe
+        toy = finetune(toy, chosen.build(toy.world, seed, toy), config)
     unknown = toy.tokenizer.unknown_words(question)
     if unknown:
         click.echo(
