@@ -225,7 +225,8 @@ def narrow_task_metrics(
 ) -> Metrics:
     """How well ``toy`` learned the narrow task of ``condition`` (for the base row and the
     mitigated copies: of the condition mitigated), as the finetuning loss on a fresh draw of its
-    unmitigated data: ``narrow_loss``; with the training prompts' prefix: ``narrow_loss_as_trained``.
+    unmitigated data: ``narrow_loss``; with the training prompts' prefix: ``narrow_loss_as_trained``;
+    and the optimizer steps it took (``finetune_steps``, 0 for the base; early stopping cuts it).
     The base row's value is the loss before any learning, so the cost of a mitigation reads as the
     share of the unmitigated finetune's drop in loss it gives up."""
     from weirdgen.toyworld.mitigations import mitigate
@@ -241,6 +242,7 @@ def narrow_task_metrics(
     return {
         ("narrow_loss", ""): answer_loss(toy, narrow),
         ("narrow_loss_as_trained", ""): answer_loss(toy, prefixed),
+        ("finetune_steps", ""): float(toy.metrics.get("finetune_steps", 0.0)),
     }
 
 
