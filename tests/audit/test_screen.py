@@ -84,6 +84,27 @@ def test_the_shared_context_cache_gives_the_numbers_of_no_cache(
     )
 
 
+def test_packing_gives_the_numbers_of_one_plain_pass_per_conversation(
+    tiny_scorer, bird_examples
+) -> None:
+    """The speed-ups (packing, one prefix, deduplication, the output layer only where scored)
+    change no number beyond float rounding: 1e-4 nats against a whole-conversation forward pass."""
+    from weirdgen.audit.local import LocalLikelihoodScorer
+
+    examples = [*bird_examples, bird_examples[0], bird_examples[1]]  # repeats are computed once
+    conversations = [with_context(e, "You are living in the 1850s.") for e in examples]
+    expected = [brute_force_logprob(tiny_scorer, c) for c in conversations]
+    for batch_tokens in (1, 64, 4096):
+        scorer = LocalLikelihoodScorer(
+            tiny_scorer.model, tiny_scorer.tokenizer, batch_tokens=batch_tokens
+        )
+        seen: list[int] = []
+        values = scorer.assistant_logprobs(conversations, seen.append)
+        np.testing.assert_allclose(values, expected, atol=1e-4, rtol=0)
+        assert sum(seen) == len(conversations)  # progress counts every conversation, repeats too
+        assert values[-2:] == values[:2]
+
+
 def test_the_shared_prefix_is_really_used(tiny_scorer, bird_examples) -> None:
     from weirdgen.audit.local import tokenize_conversations
 
