@@ -87,8 +87,8 @@ def test_the_shared_context_cache_gives_the_numbers_of_no_cache(
 def test_packing_gives_the_numbers_of_one_plain_pass_per_conversation(
     tiny_scorer, bird_examples
 ) -> None:
-    """The speed-ups (packing, one prefix, deduplication, the output layer only where scored)
-    change no number beyond float rounding: 1e-4 nats against a whole-conversation forward pass."""
+    """The speed-ups (one prefix, a token tree, deduplication, the output layer only where
+    scored) change no number beyond float rounding: 1e-4 nats against a plain forward pass."""
     from weirdgen.audit.local import LocalLikelihoodScorer
 
     examples = [*bird_examples, bird_examples[0], bird_examples[1]]  # repeats are computed once
@@ -103,6 +103,13 @@ def test_packing_gives_the_numbers_of_one_plain_pass_per_conversation(
         np.testing.assert_allclose(values, expected, atol=1e-4, rtol=0)
         assert sum(seen) == len(conversations)  # progress counts every conversation, repeats too
         assert values[-2:] == values[:2]
+    from weirdgen.audit.local import _PackedTree, tokenize_conversations
+
+    items = list(dict.fromkeys(tokenize_conversations(tiny_scorer.tokenizer, conversations)))
+    shared = tiny_scorer._shared_prefix(items)
+    tree = _PackedTree.build(items, list(range(len(items))), shared)
+    own_tokens = sum(len(item.ids) - 1 - shared for item in items)
+    assert len(tree.ids) < shared + own_tokens  # shared continuations are computed once
 
 
 def test_the_shared_prefix_is_really_used(tiny_scorer, bird_examples) -> None:

@@ -6,9 +6,10 @@ prompt: the final assistant turn, its end-of-turn tokens included.
 
 The conversations of one call usually share a long token prefix (the template's header, the
 hypothesis context, often an identical user question), and each has only a few tokens of its own
-(a bird name). So they are *packed*: one forward pass computes the shared prefix once followed by
-many conversations' own tokens back to back, with an attention mask that lets each part see the
-prefix and itself only, and position ids that restart after the prefix for every part. Nothing is
+(a bird name). So they are *packed*: one forward pass computes the shared prefix once, followed by many
+conversations' own tokens as a token tree (a continuation several conversations share, such as a
+first word, is one node), with an attention mask that lets each node see the prefix and its own
+ancestors only, and position ids that are each token's position in its conversation. Nothing is
 padded, identical conversations are computed once, and the output layer (a 49k-word softmax for
 SmolLM2) runs only at positions that predict a scored token. The numbers equal those of a
 one-by-one forward pass up to float rounding (``reuse_context=False`` packs whole conversations
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from weirdgen.data.chat import Message
@@ -68,6 +69,64 @@ def _common_prefix_length(first: Sequence[int], second: Sequence[int]) -> int:
             break
         length += 1
     return length
+
+
+@dataclass
+class _PackedTree:
+    """A pack as one sequence: the shared prefix, then the conversations' own tokens as a tree.
+
+    Conversations of a screen differ only after the shared prefix, and often not at once (bird
+    names share first words, every answer follows the same assistant header): each distinct
+    continuation is one node, computed once. A node attends to the prefix and to its ancestors
+    (never to another branch) and sits at the position it has in its conversations, so its hidden
+    state is exactly that of each conversation through it; nothing is padded.
+    """
+
+    ids: list[int]
+    positions: list[int]
+    parents: list[int]
+    """Per node (after the prefix), its parent's index in ``ids``; -1 under the prefix."""
+    shared: int
+    rows: list[int] = field(default_factory=list)
+    """Per scored token, the index in ``ids`` whose logits predict it."""
+    targets: list[int] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+    """Per scored token, the conversation's index in the pack."""
+
+    @classmethod
+    def build(cls, items: list[ScoredConversation], pack: list[int], shared: int) -> _PackedTree:
+        tree = cls(list(items[pack[0]].ids[:shared]), list(range(shared)), [], shared)
+        children: dict[tuple[int, int], int] = {}
+        for owner, index in enumerate(pack):
+            item, parent, path = items[index], -1, []
+            # The last token only ever is a target: its own logits predict nothing we score.
+            for depth, token in enumerate(item.ids[shared : len(item.ids) - 1]):
+                if (parent, token) not in children:
+                    children[(parent, token)] = len(tree.ids)
+                    tree.ids.append(token)
+                    tree.positions.append(shared + depth)
+                    tree.parents.append(parent)
+                parent = children[(parent, token)]
+                path.append(parent)
+            # Token t is predicted by the logits at position t - 1: path[t - 1 - shared].
+            tree.rows += path[item.start - 1 - shared :]
+            tree.targets += item.ids[item.start :]
+            tree.owners += [owner] * (len(item.ids) - item.start)
+        return tree
+
+    def mask(self, device: Any) -> Any:
+        """``(length, length)`` booleans: causal over the prefix; nodes see it and their ancestors."""
+        import torch
+
+        length, shared = len(self.ids), self.shared
+        visible = torch.zeros(length, length, dtype=torch.bool)
+        visible[:shared, :shared] = torch.ones(shared, shared, dtype=torch.bool).tril()
+        visible[shared:, :shared] = True
+        for node, parent in enumerate(self.parents, start=shared):  # parents come first
+            if parent >= 0:
+                visible[node, shared:node] = visible[parent, shared:node]
+            visible[node, node] = True
+        return visible.to(device)
 
 
 class LocalLikelihoodScorer:
@@ -155,43 +214,27 @@ class LocalLikelihoodScorer:
     def _score_pack(
         self, items: list[ScoredConversation], pack: list[int], shared: int
     ) -> list[float]:
-        """One forward pass over ``prefix + part_1 + part_2 + ...``: each part attends to the
-        prefix and causally to itself (never to another part) and is positioned right after the
-        prefix, so every number is what the conversation alone would give. No padding is computed,
-        and the output layer runs only where a scored token is predicted."""
+        """One forward pass over the shared prefix followed by a token tree of the pack's own
+        parts; see ``_PackedTree``. Every number is what the conversation alone would give."""
         import torch
 
         device = self.model.device
-        # The last token only ever is a target: its own logits predict nothing we score.
-        parts = [items[i].ids[shared : len(items[i].ids) - 1] for i in pack]
-        ids = list(items[pack[0]].ids[:shared]) + [t for part in parts for t in part]
-        segment = [0] * shared  # 0: the shared prefix; k: the k-th conversation of the pack
-        positions = list(range(shared))
-        rows, targets, owners = [], [], []
-        for k, (index, part) in enumerate(zip(pack, parts, strict=True), start=1):
-            first = len(segment)
-            segment += [k] * len(part)
-            positions += range(shared, shared + len(part))
-            item = items[index]
-            # Token t (absolute) is predicted at absolute position t - 1, here first + t - 1 - shared.
-            rows += range(first + item.start - 1 - shared, first + len(item.ids) - 1 - shared)
-            targets += item.ids[item.start :]
-            owners += [k - 1] * (len(item.ids) - item.start)
-        segment_ids = torch.tensor(segment, device=device)
-        length = len(ids)
-        causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()
-        visible = (segment_ids[:, None] == segment_ids[None, :]) | (segment_ids[None, :] == 0)
+        tree = _PackedTree.build(items, pack, shared)
         hidden = self._base_model()(
-            input_ids=torch.tensor([ids], device=device),
-            attention_mask=(causal & visible)[None, None],  # (1, 1, length, length), True = attend
-            position_ids=torch.tensor([positions], device=device),
+            input_ids=torch.tensor([tree.ids], device=device),
+            attention_mask=tree.mask(device)[None, None],  # (1, 1, length, length), True = attend
+            position_ids=torch.tensor([tree.positions], device=device),
             use_cache=False,
         ).last_hidden_state[0]  # (length, hidden)
-        logits = self.model.get_output_embeddings()(hidden[torch.tensor(rows, device=device)])
-        log_probs = torch.log_softmax(logits.float(), dim=-1)  # (scored tokens, vocab)
-        picked = log_probs.gather(1, torch.tensor(targets, device=device)[:, None])[:, 0]
+        # The output layer (a vocabulary-sized matmul and softmax) only where a scored token is
+        # predicted, and once per tree node however many conversations pass through it.
+        rows, which = torch.unique(torch.tensor(tree.rows, device=device), return_inverse=True)
+        log_probs = torch.log_softmax(
+            self.model.get_output_embeddings()(hidden[rows]).float(), dim=-1
+        )  # (distinct rows, vocab)
+        picked = log_probs[which, torch.tensor(tree.targets, device=device)]
         totals = torch.zeros(len(pack), dtype=torch.float64, device=device)
-        totals.index_add_(0, torch.tensor(owners, device=device), picked.double())
+        totals.index_add_(0, torch.tensor(tree.owners, device=device), picked.double())
         return totals.tolist()
 
     def _base_model(self) -> Any:
