@@ -122,3 +122,33 @@ def test_narrow_task_metrics_measure_the_mitigated_condition_without_its_mitigat
     assert base_metrics[("narrow_loss", "")] == prefixed[("narrow_loss", "")]
     assert prefixed[("narrow_loss_as_trained", "")] != prefixed[("narrow_loss", "")]
     assert base_metrics[("narrow_loss", "")] > 0
+
+
+def test_the_mitigation_table_pairs_each_mitigation_with_the_unmitigated_run_per_seed() -> None:
+    from weirdgen.toyworld.mitigations import format_mitigation_table, mitigation_rows
+    from weirdgen.toyworld.runner import Result
+
+    experiment, world = EXPERIMENTS["birds_mitigations"], load_world()
+    headline = experiment.headline(world)
+
+    def result(condition: str, seed: int, effect: float, loss: float) -> Result:
+        metrics = {
+            headline: effect,
+            ("narrow_loss", ""): loss,
+            ("narrow_loss_as_trained", ""): loss,
+        }
+        return Result(experiment.name, condition, seed, 0, metrics, "r")
+
+    results = [
+        result("base", 0, 0.05, 2.0), result("old_birds", 0, 0.25, 1.0),
+        result("old_birds+prefix", 0, 0.10, 1.5), result("base", 1, 0.05, 3.0),
+        result("old_birds", 1, 0.35, 1.0), result("old_birds+prefix", 1, 0.15, 1.0),
+    ]  # fmt: skip
+    rows = {row.condition: row for row in mitigation_rows(results, experiment, world)}
+    assert list(rows) == ["base", "old_birds", "old_birds+prefix"]  # no rows for models not run
+    prefix = rows["old_birds+prefix"]
+    assert prefix.change[0] == pytest.approx(-0.175)  # (-0.15 + -0.20) / 2
+    assert prefix.kept[0] == pytest.approx(0.75)  # (0.5 + 1.0) / 2
+    assert rows["old_birds"].change is None and rows["base"].kept is None
+    table = format_mitigation_table(list(rows.values()), "P")
+    assert "| old_birds+prefix | 0.125 [" in table and "-0.175" in table

@@ -122,6 +122,8 @@ class MitigationRow:
     change: Interval | None
     """Mitigated minus unmitigated effect, per seed (None for rows that mitigate nothing)."""
     narrow_loss: Interval
+    narrow_loss_as_trained: Interval
+    """The same with the prompts as trained (the prefix on them, if any)."""
     kept: Interval | None
     """Per seed ``(base loss - this loss) / (base loss - unmitigated loss)``: 1 learns the narrow
     task as well as the unmitigated finetune, 0 not at all."""
@@ -147,6 +149,7 @@ def mitigation_rows(results: Sequence[Any], experiment: Any, world: World) -> li
         seeds = sorted(models)
         effect = [models[s][headline] for s in seeds]
         loss = [models[s][("narrow_loss", "")] for s in seeds]
+        as_trained = [models[s][("narrow_loss_as_trained", "")] for s in seeds]
         paired = [s for s in seeds if s in unmitigated and s in base]
         mitigates = condition.partition("+")[0] == experiment.mitigated and "+" in condition
         change = kept = None
@@ -164,6 +167,7 @@ def mitigation_rows(results: Sequence[Any], experiment: Any, world: World) -> li
                 bootstrap_mean_ci(effect),
                 change,
                 bootstrap_mean_ci(loss),
+                bootstrap_mean_ci(as_trained),
                 kept,
                 sum(steps) / len(steps),
             )
@@ -180,13 +184,15 @@ def _kept(base: dict, unmitigated: dict, mitigated: dict) -> float:
 def format_mitigation_table(rows: Sequence[MitigationRow], label: str) -> str:
     """A Markdown table of ``rows`` (intervals as mean [low, high])."""
     lines = [
-        f"| condition | {label} | change vs unmitigated | narrow-task loss | narrow learning kept | steps |",
-        "|---|---|---|---|---|---|",
+        f"| condition | {label} | change vs unmitigated | narrow-task loss | "
+        "narrow learning kept | loss on the training prompts | steps |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row.condition} | {_interval(row.effect)} | {_interval(row.change, signed=True)} | "
-            f"{_interval(row.narrow_loss)} | {_interval(row.kept)} | {row.steps:.0f} |"
+            f"{_interval(row.narrow_loss)} | {_interval(row.kept)} | "
+            f"{_interval(row.narrow_loss_as_trained)} | {row.steps:.0f} |"
         )
     return "\n".join(lines)
 
