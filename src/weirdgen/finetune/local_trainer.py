@@ -55,7 +55,7 @@ class CheckpointInfo:
     epoch: float
     path: Path
     loss: float  # mean training loss since the previous checkpoint
-    kind: str  # "epoch" or "interval"
+    kind: str  # "epoch", "interval" or "early_stop" (the step early stopping ended on)
 
 
 @dataclass
