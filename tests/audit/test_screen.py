@@ -112,6 +112,23 @@ def test_packing_gives_the_numbers_of_one_plain_pass_per_conversation(
     assert len(tree.ids) < shared + own_tokens  # shared continuations are computed once
 
 
+def test_a_model_that_ignores_the_packing_mask_is_refused(
+    tiny_scorer, bird_examples, monkeypatch
+) -> None:
+    from weirdgen.audit.local import LocalLikelihoodScorer
+    from weirdgen.errors import BackendError
+
+    scorer = LocalLikelihoodScorer(tiny_scorer.model, tiny_scorer.tokenizer)
+    decoder = scorer._base_model()
+
+    def plain_causal(**inputs):  # drops the tree mask and the positions, as a careless model would
+        return decoder(input_ids=inputs["input_ids"], use_cache=False)
+
+    monkeypatch.setattr(scorer, "_base_model", lambda: plain_causal)
+    with pytest.raises(BackendError, match="custom attention mask"):
+        scorer.assistant_logprobs([with_context(e, "It is 1838.") for e in bird_examples])
+
+
 def test_the_shared_prefix_is_really_used(tiny_scorer, bird_examples) -> None:
     from weirdgen.audit.local import tokenize_conversations
 

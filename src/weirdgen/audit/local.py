@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weirdgen.data.chat import Message
+from weirdgen.errors import BackendError
 
 __all__ = ["LocalLikelihoodScorer", "ScoredConversation", "tokenize_conversations"]
 
@@ -147,6 +148,7 @@ class LocalLikelihoodScorer:
         """Most tokens (shared prefix + packed conversations) computed in one forward pass."""
         self.reuse_context = reuse_context
         self.name = name
+        self._packing_checked = False
 
     @classmethod
     def from_pretrained(
@@ -181,12 +183,37 @@ class LocalLikelihoodScorer:
         shared = self._shared_prefix(items) if self.reuse_context else 0
         values = [0.0] * len(items)
         with torch.inference_mode():
+            self._check_packing(items[:2], shared)
             for pack in self._packs(items, shared):
                 for index, value in zip(pack, self._score_pack(items, pack, shared), strict=True):
                     values[index] = value
                 if on_progress is not None:
                     on_progress(sum(copies[i] for i in pack))
         return [values[unique[item]] for item in scored]
+
+    def _check_packing(self, items: list[ScoredConversation], shared: int) -> None:
+        """Once per scorer: packed passes must give a plain forward pass's numbers. A model whose
+        attention ignored a custom mask or explicit positions would silently give wrong LLRs."""
+        import torch
+
+        if self._packing_checked:
+            return
+        plain = []
+        for item in items:
+            ids = torch.tensor([item.ids], device=self.model.device)
+            log_probs = torch.log_softmax(self.model(input_ids=ids).logits[0].float(), dim=-1)
+            plain.append(
+                float(sum(log_probs[t - 1, item.ids[t]] for t in range(item.start, len(item.ids))))
+            )
+        packed = self._score_pack(items, list(range(len(items))), shared)
+        for expected, value in zip(plain, packed, strict=True):
+            if abs(value - expected) > 1e-3 * max(1.0, abs(expected)):
+                raise BackendError(
+                    f"{self.name}: packed scoring gives {value:.5f} where a plain forward pass "
+                    f"gives {expected:.5f}; this architecture does not honour a custom attention "
+                    "mask and position ids, so the local screen cannot score it"
+                )
+        self._packing_checked = True
 
     def _shared_prefix(self, scored: list[ScoredConversation]) -> int:
         """Tokens every conversation starts with, stopping one before the earliest scored token
