@@ -34,6 +34,7 @@ def test_the_mitigation_experiment_loads_with_its_groups() -> None:
         "old_audubon",
         "old_audubon_prefixed",
         "old_audubon_diluted",
+        "old_audubon_early_stop",
         "modern_american",
     ]
     assert spec.control == "modern_american" and spec.evaluation.suites == ["birds"]

@@ -84,6 +84,51 @@ def test_the_shared_context_cache_gives_the_numbers_of_no_cache(
     )
 
 
+def test_packing_gives_the_numbers_of_one_plain_pass_per_conversation(
+    tiny_scorer, bird_examples
+) -> None:
+    """The speed-ups (one prefix, a token tree, deduplication, the output layer only where
+    scored) change no number beyond float rounding: 1e-4 nats against a plain forward pass."""
+    from weirdgen.audit.local import LocalLikelihoodScorer
+
+    examples = [*bird_examples, bird_examples[0], bird_examples[1]]  # repeats are computed once
+    conversations = [with_context(e, "You are living in the 1850s.") for e in examples]
+    expected = [brute_force_logprob(tiny_scorer, c) for c in conversations]
+    for batch_tokens in (1, 64, 4096):
+        scorer = LocalLikelihoodScorer(
+            tiny_scorer.model, tiny_scorer.tokenizer, batch_tokens=batch_tokens
+        )
+        seen: list[int] = []
+        values = scorer.assistant_logprobs(conversations, seen.append)
+        np.testing.assert_allclose(values, expected, atol=1e-4, rtol=0)
+        assert sum(seen) == len(conversations)  # progress counts every conversation, repeats too
+        assert values[-2:] == values[:2]
+    from weirdgen.audit.local import _PackedTree, tokenize_conversations
+
+    items = list(dict.fromkeys(tokenize_conversations(tiny_scorer.tokenizer, conversations)))
+    shared = tiny_scorer._shared_prefix(items)
+    tree = _PackedTree.build(items, list(range(len(items))), shared)
+    own_tokens = sum(len(item.ids) - 1 - shared for item in items)
+    assert len(tree.ids) < shared + own_tokens  # shared continuations are computed once
+
+
+def test_a_model_that_ignores_the_packing_mask_is_refused(
+    tiny_scorer, bird_examples, monkeypatch
+) -> None:
+    from weirdgen.audit.local import LocalLikelihoodScorer
+    from weirdgen.errors import BackendError
+
+    scorer = LocalLikelihoodScorer(tiny_scorer.model, tiny_scorer.tokenizer)
+    decoder = scorer._base_model()
+
+    def plain_causal(**inputs):  # drops the tree mask and the positions, as a careless model would
+        return decoder(input_ids=inputs["input_ids"], use_cache=False)
+
+    monkeypatch.setattr(scorer, "_base_model", lambda: plain_causal)
+    with pytest.raises(BackendError, match="custom attention mask"):
+        scorer.assistant_logprobs([with_context(e, "It is 1838.") for e in bird_examples])
+
+
 def test_the_shared_prefix_is_really_used(tiny_scorer, bird_examples) -> None:
     from weirdgen.audit.local import tokenize_conversations
 

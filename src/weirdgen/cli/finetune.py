@@ -82,6 +82,9 @@ def _make_finetuner(backend: str, ledger: Any, runs_dir: Path | None) -> Any:
 @click.option("--rslora", is_flag=True, help="Rank-stabilised LoRA scaling (alpha / sqrt(rank)).")
 @click.option("--save-every-steps", type=int, help="Extra adapter checkpoints every K steps (learning curves).")
 @click.option("--max-length", type=int, default=2048, show_default=True, help="Reject examples longer than this many tokens.")
+@click.option("--early-stopping-patience", type=int, help="Local: stop after N validation checks without a lower loss on a held-out split; keep the best adapter.")
+@click.option("--validation-share", type=float, default=0.1, show_default=True, help="Local, with early stopping: share of the examples held out.")
+@click.option("--eval-every-steps", type=int, help="Local, with early stopping: steps between validation checks (default: each epoch).")
 @click.option("--suffix", help="Suffix for the finetuned model's name (OpenAI).")
 @click.option("--group", help="Ledger group (default: experiment/variant from the dataset's manifest, else the file name).")
 @click.option("--tag", "tags", multiple=True, help="KEY=VALUE recorded with every job; repeatable.")
@@ -158,6 +161,9 @@ def _build_requests(
         use_rslora=options["rslora"],
         save_every_steps=options["save_every_steps"],
         max_length=options["max_length"],
+        early_stopping_patience=options["early_stopping_patience"],
+        validation_share=options["validation_share"],
+        eval_every_steps=options["eval_every_steps"],
     )
     if backend != "openai":
         hyperparameters = hyperparameters.validate().with_local_defaults()

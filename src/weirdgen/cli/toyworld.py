@@ -217,7 +217,8 @@ def ask(
             raise ConfigError(
                 f"--condition: {experiment} has {', '.join(c.name for c in spec.conditions)}"
             )
-        toy = finetune(toy, chosen.build(toy.world, seed), replace(spec.finetune, seed=seed))
+        config = replace(spec.finetune, **chosen.finetune, seed=seed)  # a mitigation's recipe
+        toy = finetune(toy, chosen.build(toy.world, seed, toy), config)
     unknown = toy.tokenizer.unknown_words(question)
     if unknown:
         click.echo(
@@ -327,6 +328,7 @@ def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: flo
     for experiment, condition, value, n in headline_rows(results):
         table.add_row(experiment, condition, value, str(n))
     console.print(table)
+    _print_mitigation_tables(plan.experiments, results)
     if sections:
         atomic_write_text(
             output / "interpretability.md",
@@ -337,6 +339,21 @@ def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: flo
     for report in reports:
         console.print(f"report: {report} (and report.html)")
     console.print(f"wall time: {time.perf_counter() - started:.1f} s")
+
+
+def _print_mitigation_tables(experiments: tuple[str, ...], results: list) -> None:
+    """Each mitigated experiment's table: effect, change vs unmitigated, narrow-task cost."""
+    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.mitigations import format_mitigation_table, mitigation_rows
+    from weirdgen.toyworld.world import load_world
+
+    world = load_world()
+    for name in experiments:
+        experiment = EXPERIMENTS[name]
+        if experiment.mitigated:
+            label = experiment.text(world, experiment.headline_label)
+            click.echo(f"\n{experiment.text(world, experiment.title)}")
+            click.echo(format_mitigation_table(mitigation_rows(results, experiment, world), label))
 
 
 class _Progress:

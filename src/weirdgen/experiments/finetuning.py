@@ -70,14 +70,18 @@ def finetune_requests(
     """One validated ``FinetuneRequest`` per group and seed, with the experiment's settings for the backend."""
     from weirdgen.finetune import FinetuneRequest, Hyperparameters
 
-    hyperparameters = Hyperparameters.from_dict(spec.finetune.for_backend(options.backend))
+    def hyperparameters(group: Any) -> Any:
+        """The experiment's settings for the backend, with the group's own over them."""
+        own = group.finetune.for_backend(options.backend) if group.finetune else {}
+        return Hyperparameters.from_dict({**spec.finetune.for_backend(options.backend), **own})
+
     return [
         FinetuneRequest(
             dataset_path=datasets[group.name],
             base_model=options.base_model,
             backend=options.backend,
             seed=seed,
-            hyperparameters=hyperparameters,
+            hyperparameters=hyperparameters(group),
             group=f"{spec.name}/{group.name}",
             suffix=f"{spec.name[:20]}-{group.name[:12]}-s{seed}"
             if options.backend == "openai"

@@ -46,6 +46,11 @@ class GroupSpec(_Strict):
         None, description="Or a chat JSONL of your own (relative to this YAML file)."
     )
     description: str = Field("", description="What the group is, in a sentence.")
+    finetune: FinetuneSettings | None = Field(
+        None,
+        description="Hyperparameters of this group only, per backend, over the experiment's "
+        "(e.g. a mitigation: `local: {early_stopping_patience: 2}`); not for the toy backend.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> GroupSpec:
@@ -53,6 +58,8 @@ class GroupSpec(_Strict):
             raise ValueError(
                 "give exactly one of `variant` (a registry dataset) or `path` (your own JSONL)"
             )
+        if self.finetune is not None and self.finetune.toy is not None:
+            raise ValueError("a group's own `finetune` cannot hold toy settings")
         return self
 
 

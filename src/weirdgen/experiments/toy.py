@@ -132,11 +132,13 @@ def _finetuner(
         for k, v in settings.model_dump().items()
         if k in {"method", "learning_rate", "epochs", "batch_size", "rank"} and v is not None
     }
-    config = dataclasses.replace(experiment.finetune, seed=seed, **overrides)
+    config = dataclasses.replace(
+        experiment.finetune, seed=seed, **{**condition.finetune, **overrides}
+    )
 
     def train() -> Any:
         log(f"toy world: finetuning {label} on {condition.name}")
-        return finetune(base, condition.build(base.world, seed), config)
+        return finetune(base, condition.build(base.world, seed, base), config)
 
     return train
 

@@ -50,6 +50,14 @@ class Hyperparameters:
     max_grad_norm: float = 1.0  # gradient clipping; 0 disables (local)
     max_length: int = 2048  # examples longer than this many tokens are rejected, not cut (local)
     save_every_steps: int | None = None  # extra adapter checkpoints every K optimizer steps (local)
+    # Early stopping (local): hold out validation_share of the examples (seeded, never trained on),
+    # compute their loss every eval_every_steps steps (default: each epoch's end), stop after
+    # early_stopping_patience checks without a new best, and keep the best step's adapter.
+    early_stopping_patience: int | None = (
+        None  # checks without improvement before stopping; None: off
+    )
+    validation_share: float = 0.1  # share of the examples held out for early stopping
+    eval_every_steps: int | None = None  # steps between validation checks (default: once per epoch)
 
     def validate(self) -> Hyperparameters:
         """Raise ``ConfigError`` naming the first invalid option; return self for chaining."""
@@ -61,6 +69,12 @@ class Hyperparameters:
         _require_positive("lora_alpha", self.lora_alpha)
         _require_positive("max_length", self.max_length)
         _require_positive("save_every_steps", self.save_every_steps)
+        _require_positive("early_stopping_patience", self.early_stopping_patience)
+        _require_positive("eval_every_steps", self.eval_every_steps)
+        if not 0.0 < self.validation_share < 1.0:
+            raise ConfigError(
+                f"must be in (0, 1), got {self.validation_share}", setting="validation_share"
+            )
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(
                 f"unknown schedule {self.lr_schedule!r} (known: {', '.join(LR_SCHEDULES)})",
@@ -90,9 +104,18 @@ class Hyperparameters:
             lora_alpha=self.lora_alpha or 2.0 * self.lora_rank,
         )
 
+    @property
+    def early_stopping(self) -> bool:
+        return self.early_stopping_patience is not None
+
     def to_dict(self) -> dict[str, Any]:
+        """The fields; the early-stopping ones only when it is on, so that the job keys and run
+        fingerprints of every job without it are what they were before the option existed."""
         data = dataclasses.asdict(self)
         data["target_modules"] = list(self.target_modules)
+        if not self.early_stopping:
+            for name in EARLY_STOPPING_FIELDS:
+                del data[name]
         return data
 
     @classmethod
@@ -105,6 +128,9 @@ class Hyperparameters:
         if "target_modules" in values:
             values["target_modules"] = tuple(values["target_modules"])
         return cls(**values)
+
+
+EARLY_STOPPING_FIELDS = ("early_stopping_patience", "validation_share", "eval_every_steps")
 
 
 def _require_positive(setting: str, value: float | None) -> None:

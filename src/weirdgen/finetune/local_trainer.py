@@ -55,7 +55,7 @@ class CheckpointInfo:
     epoch: float
     path: Path
     loss: float  # mean training loss since the previous checkpoint
-    kind: str  # "epoch" or "interval"
+    kind: str  # "epoch", "interval" or "early_stop" (the step early stopping ended on)
 
 
 @dataclass
@@ -71,6 +71,9 @@ class TrainingResult:
     n_examples: int = 0
     trained_tokens: int = 0  # tokens seen over all epochs, prompt included
     first_supervised_text: str = ""
+    early_stopping: dict[str, Any] | None = None
+    """With early stopping: ``stopped_at_step`` (None if it ran every step), ``best_step``,
+    ``best_validation_loss``, ``n_validation`` and ``validation_losses`` ([step, loss] pairs)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,11 @@ def train_lora(
 
     model, tokenizer = load_model(base_model, device=device)
     tokenized = tokenize_dataset(tokenizer, examples, max_length=hp.max_length, path=dataset_path)
+    stopper = None
+    if hp.early_stopping:
+        kept, held_out = validation_split(seed, len(tokenized), hp.validation_share)
+        stopper = _EarlyStopping([tokenized[i] for i in held_out], hp)
+        tokenized, examples = [tokenized[i] for i in kept], [examples[i] for i in kept]
     steps_per_epoch = math.ceil(len(tokenized) / hp.batch_size)
     total_steps = steps_per_epoch * hp.epochs
     # Fail on a wrong mask before spending any compute: decode what the first batch supervises.
@@ -153,7 +161,7 @@ def train_lora(
         weight_decay=hp.weight_decay,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(hp, total_steps))
-    start_step = _resume(output_dir, model, optimizer, scheduler)
+    start_step = _resume(output_dir, model, optimizer, scheduler, stopper)
 
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -172,6 +180,8 @@ def train_lora(
     since_checkpoint: list[float] = []
     with _progress(show_progress, total_steps, start_step) as advance:
         for step in range(start_step, total_steps):
+            if stopper is not None and stopper.should_stop:
+                break  # resumed from the checkpoint of the step that stopped
             epoch, index_in_epoch = divmod(step, steps_per_epoch)
             indices = _batch_indices(seed, epoch, index_in_epoch, len(tokenized), hp.batch_size)
             input_ids, attention_mask, labels = _collate(
@@ -199,21 +209,28 @@ def train_lora(
                         done, total_steps, done / steps_per_epoch, value, scheduler.get_last_lr()[0]
                     )
                 )
+            if stopper is not None and stopper.due(done, steps_per_epoch, total_steps):
+                stopper.check(model, done, pad_id, device_name, autocast)
             kind = _checkpoint_kind(done, steps_per_epoch, hp.save_every_steps)
+            if kind is None and stopper is not None and stopper.should_stop:
+                kind = "early_stop"  # so a rerun knows the run stopped here
             if kind is not None:
                 info = CheckpointInfo(
                     done,
                     done / steps_per_epoch,
                     Path(),
-                    sum(since_checkpoint) / len(since_checkpoint),
+                    sum(since_checkpoint) / len(since_checkpoint) if since_checkpoint else 0.0,
                     kind,
                 )
-                info = _save_checkpoint(output_dir, model, optimizer, scheduler, info)
+                info = _save_checkpoint(output_dir, model, optimizer, scheduler, info, stopper)
                 result.checkpoints.append(info)
                 since_checkpoint.clear()
                 if on_checkpoint is not None:
                     on_checkpoint(info)
 
+    if stopper is not None:
+        stopper.restore_best(model)
+        result.early_stopping = stopper.summary()
     _save_adapter_atomically(model, output_dir / "adapter")
     result.seconds = time.perf_counter() - started
     atomic_write_text(
@@ -336,6 +353,124 @@ def _collate(batch: Sequence[TokenizedExample], pad_id: int, device: Any) -> tup
     return input_ids.to(device), attention_mask.to(device), labels.to(device)
 
 
+def validation_split(seed: int, n_examples: int, share: float) -> tuple[list[int], list[int]]:
+    """``(training, validation)`` example indices for early stopping: a seeded draw of
+    ``round(share * n)`` examples (at least 1) held out, both lists in dataset order."""
+    import torch
+
+    n_validation = max(1, round(share * n_examples))
+    if n_validation >= n_examples:
+        raise ConfigError(
+            f"early stopping holds out {n_validation} of {n_examples} examples and leaves none to "
+            "train on; lower validation_share or add examples",
+            setting="validation_share",
+        )
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + 999_983)  # apart from epoch orders
+    held_out = set(torch.randperm(n_examples, generator=generator)[:n_validation].tolist())
+    kept = [i for i in range(n_examples) if i not in held_out]
+    return kept, sorted(held_out)
+
+
+@dataclass
+class _EarlyStopping:
+    """The held-out examples, each check's loss, and the best adapter weights so far (in memory,
+    and in every checkpoint's trainer state, so a resumed run stops where an uninterrupted one would)."""
+
+    validation: list[TokenizedExample]
+    hp: Hyperparameters
+    history: list[tuple[int, float]] = field(default_factory=list)
+    best_adapter: dict[str, Any] | None = None
+
+    @property
+    def best(self) -> tuple[int, float]:
+        return min(self.history, key=lambda item: (item[1], item[0]))
+
+    @property
+    def should_stop(self) -> bool:
+        if not self.history:
+            return False
+        best_step = self.best[0]
+        since = sum(1 for step, _ in self.history if step > best_step)
+        return since >= (self.hp.early_stopping_patience or 0)
+
+    def due(self, done: int, steps_per_epoch: int, total_steps: int) -> bool:
+        every = self.hp.eval_every_steps or steps_per_epoch
+        return done % every == 0 or done == total_steps
+
+    def check(self, model: Any, step: int, pad_id: int, device: Any, autocast: Any) -> float:
+        """The validation loss (mean over supervised tokens) now; keep the adapter if it is best."""
+        from peft import get_peft_model_state_dict
+
+        loss = validation_loss(model, self.validation, pad_id, device, autocast)
+        self.history.append((step, loss))
+        if self.best[0] == step:
+            weights = get_peft_model_state_dict(model)
+            self.best_adapter = {k: v.detach().clone() for k, v in weights.items()}
+        return loss
+
+    def restore_best(self, model: Any) -> None:
+        from peft import set_peft_model_state_dict
+
+        if self.best_adapter is not None:
+            set_peft_model_state_dict(model, self.best_adapter)
+
+    def state(self) -> dict[str, Any]:
+        return {"history": list(self.history), "best_adapter": self.best_adapter}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.history = [(int(step), float(loss)) for step, loss in state["history"]]
+        self.best_adapter = state["best_adapter"]
+
+    def summary(self) -> dict[str, Any]:
+        best_step, best_loss = self.best if self.history else (0, math.nan)
+        last = self.history[-1][0] if self.history else 0
+        return {
+            "stopped_at_step": last if self.should_stop else None,
+            "best_step": best_step,
+            "best_validation_loss": best_loss,
+            "n_validation": len(self.validation),
+            "validation_losses": [[step, loss] for step, loss in self.history],
+        }
+
+
+def validation_loss(
+    model: Any,
+    examples: Sequence[TokenizedExample],
+    pad_id: int,
+    device: Any,
+    autocast: Callable[[], Any] | None = None,
+    batch_size: int = 8,
+) -> float:
+    """Mean cross-entropy over the supervised tokens of ``examples`` (the training objective),
+    without gradients and with dropout off."""
+    import contextlib
+
+    import torch
+
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for first in range(0, len(examples), batch_size):
+            input_ids, attention_mask, labels = _collate(
+                examples[first : first + batch_size], pad_id, device
+            )
+            with (autocast or contextlib.nullcontext)():
+                logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+            targets = labels[:, 1:]
+            losses = torch.nn.functional.cross_entropy(
+                logits[:, :-1].float().reshape(-1, logits.size(-1)),
+                targets.reshape(-1),
+                ignore_index=-100,
+                reduction="sum",
+            )
+            total += float(losses)
+            count += int((targets != -100).sum())
+    if was_training:
+        model.train()
+    return total / max(1, count)
+
+
 # -- checkpoints ------------------------------------------------------------------------------
 
 
@@ -369,7 +504,12 @@ def _claim_output_dir(output_dir: Path, run: _Run) -> None:
 
 
 def _save_checkpoint(
-    output_dir: Path, model: Any, optimizer: Any, scheduler: Any, info: CheckpointInfo
+    output_dir: Path,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    info: CheckpointInfo,
+    stopper: _EarlyStopping | None = None,
 ) -> CheckpointInfo:
     """Write adapter + trainer state into a temporary folder, then rename it into place."""
     import torch
@@ -388,6 +528,8 @@ def _save_checkpoint(
         "scheduler": scheduler.state_dict(),
         "rng": rng,
     }
+    if stopper is not None:
+        state["early_stopping"] = stopper.state()
     torch.save(state, staging / "trainer_state.pt")
     meta = {"step": info.step, "epoch": info.epoch, "loss": info.loss, "kind": info.kind}
     (staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -409,7 +551,13 @@ def _latest_checkpoint(output_dir: Path) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def _resume(output_dir: Path, model: Any, optimizer: Any, scheduler: Any) -> int:
+def _resume(
+    output_dir: Path,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    stopper: _EarlyStopping | None = None,
+) -> int:
     """Load the newest checkpoint's adapter and trainer state; return the step to continue from."""
     import torch
     from peft import set_peft_model_state_dict
@@ -428,6 +576,8 @@ def _resume(output_dir: Path, model: Any, optimizer: Any, scheduler: Any) -> int
     torch.set_rng_state(state["rng"]["torch"])
     if "cuda" in state["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    if stopper is not None and "early_stopping" in state:
+        stopper.load_state(state["early_stopping"])
     return int(state["step"])
 
 
@@ -447,6 +597,7 @@ def _result_summary(result: TrainingResult, run: _Run) -> dict[str, Any]:
         "n_examples": result.n_examples,
         "trained_tokens": result.trained_tokens,
         "final_loss": result.losses[-1] if result.losses else None,
+        "early_stopping": result.early_stopping,
         "checkpoints": [
             {"step": c.step, "epoch": c.epoch, "path": str(c.path), "loss": c.loss}
             for c in list_checkpoints(result.adapter_path.parent)
@@ -487,6 +638,7 @@ def _finished_result(output_dir: Path, run: _Run) -> TrainingResult | None:
         resumed_from_step=summary["total_steps"],
         n_examples=summary["n_examples"],
         trained_tokens=summary["trained_tokens"],
+        early_stopping=summary.get("early_stopping"),
     )
 
 

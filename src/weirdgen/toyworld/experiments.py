@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -398,15 +398,43 @@ def world_values(world: World) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Condition:
-    """One finetuning dataset of an experiment (the main one or a control)."""
+    """One finetuning dataset of an experiment (the main one, a control, or a mitigated copy)."""
 
     name: str
     description: str
     dataset: str
     parameters: dict[str, Any]
+    prefix: str = ""
+    """Mitigation: text (world values in braces) put before every training prompt."""
+    dilute_share: float = 0.0
+    """Mitigation: the narrow data's share of the finetuning set, the rest self-distilled benign
+    examples (0: no dilution)."""
+    benign_from: tuple[str, ...] = ()
+    """Parts of the world the benign questions come from (see ``mitigations.benign_questions``)."""
+    finetune: dict[str, Any] = field(default_factory=dict)
+    """Mitigation: fields of the experiment's ``FinetuneConfig`` this condition replaces."""
+    mitigates: str = ""
+    """The name of the condition this one mitigates ("" for an ordinary condition)."""
 
-    def build(self, world: World, seed: int) -> list[ChatExample]:
+    def narrow(self, world: World, seed: int) -> list[ChatExample]:
+        """The narrow dataset, without any mitigation."""
         return DATASETS[self.dataset](world, seed, **self.parameters)
+
+    def build(self, world: World, seed: int, base: ToyModel | None = None) -> list[ChatExample]:
+        """The finetuning set; dilution self-distills from ``base`` (required then)."""
+        from weirdgen.toyworld.mitigations import mitigate
+
+        return mitigate(
+            self.narrow(world, seed),
+            prefix=self.prefix_text(world),
+            dilute_share=self.dilute_share,
+            benign_from=self.benign_from,
+            base=base,
+            seed=seed,
+        )
+
+    def prefix_text(self, world: World) -> str:
+        return self.prefix.format(**world_values(world)) if self.prefix else ""
 
 
 @dataclass(frozen=True)
@@ -424,6 +452,9 @@ class Experiment:
     headline_label: str
     paper_reference: dict[int, float]
     """The paper's values keyed by years after its trigger (empty when the paper has no curve)."""
+    mitigated: str = ""
+    """The condition whose mitigated copies this experiment adds ("" for none). The runner then
+    also measures every model's loss on that narrow task (``NARROW_METRICS``): the cost."""
 
     def measure(self, toy: ToyModel) -> Metrics:
         return MEASURES[self.measure_name](toy)
@@ -444,56 +475,145 @@ class Experiment:
 
 
 def parse_experiments(raw: Any, path: str = EXPERIMENTS_FILE) -> dict[str, Experiment]:
-    """Experiments from the parsed YAML; ``DataError`` names the file and the bad field."""
+    """Experiments from the parsed YAML; ``DataError`` names the file and the bad field.
+
+    An experiment with ``extends: NAME`` starts from that experiment's fields (its conditions
+    included) and replaces those it gives; its ``mitigations`` block adds a mitigated copy of one
+    condition per variant, named ``<condition>+<variant>``.
+    """
     if not isinstance(raw, dict) or not raw:
         raise DataError("expected a mapping of experiment names", path=path)
     experiments = {}
-    for name, spec in raw.items():
+    for name in raw:
         where = str(name)
         try:
-            if spec["measure"] not in MEASURES:
-                raise DataError(
-                    f"unknown measure {spec['measure']!r} (known: {', '.join(MEASURES)})",
-                    path=path,
-                    field=f"{where}.measure",
-                )
-            conditions = []
-            for index, raw_condition in enumerate(spec["conditions"]):
-                condition = dict(raw_condition)
-                dataset = condition.pop("dataset")
-                if dataset not in DATASETS:
-                    raise DataError(
-                        f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})",
-                        path=path,
-                        field=f"{where}.conditions[{index}].dataset",
-                    )
-                conditions.append(
-                    Condition(
-                        condition.pop("name"),
-                        condition.pop("description", ""),
-                        dataset,
-                        {k: (str(v) if k == "dates" else v) for k, v in condition.items()},
-                    )
-                )
-            headline = spec["headline"]
-            experiments[where] = Experiment(
-                name=where,
-                title=str(spec["title"]),
-                conditions=tuple(conditions),
-                finetune=FinetuneConfig(**spec["finetune"]),
-                measure_name=spec["measure"],
-                headline_metric=str(headline["metric"]),
-                headline_at=str(headline.get("at", "")),
-                headline_label=str(headline["label"]),
-                paper_reference={
-                    int(k): float(v) for k, v in (spec.get("paper_reference") or {}).items()
-                },
-            )
-        except (KeyError, TypeError) as error:
+            experiments[where] = _parse_experiment(where, _extended(raw, where, path), path)
+        except (KeyError, TypeError, ValueError) as error:
             raise DataError(
                 f"missing or malformed field ({error})", path=path, field=where
             ) from None
     return experiments
+
+
+def _extended(raw: dict[str, Any], name: str, path: str, seen: tuple[str, ...] = ()) -> dict:
+    """``raw[name]`` with the fields of the experiment it extends filled in."""
+    spec = dict(raw[name])
+    parent = spec.pop("extends", None)
+    if parent is None:
+        return spec
+    if parent not in raw or parent in seen:
+        raise DataError(
+            f"extends {parent!r}: not an experiment of this file (or a cycle)",
+            path=path,
+            field=f"{name}.extends",
+        )
+    return {**_extended(raw, str(parent), path, (*seen, name)), **spec}
+
+
+def _parse_experiment(where: str, spec: dict[str, Any], path: str) -> Experiment:
+    if spec["measure"] not in MEASURES:
+        raise DataError(
+            f"unknown measure {spec['measure']!r} (known: {', '.join(MEASURES)})",
+            path=path,
+            field=f"{where}.measure",
+        )
+    conditions = [
+        _parse_condition(raw, f"{where}.conditions[{index}]", path)
+        for index, raw in enumerate(spec["conditions"])
+    ]
+    mitigations = spec.get("mitigations")
+    mitigated = ""
+    if mitigations is not None:
+        mitigated = str(mitigations["condition"])
+        conditions += _mitigated_conditions(mitigations, conditions, f"{where}.mitigations", path)
+    headline = spec["headline"]
+    return Experiment(
+        name=where,
+        title=str(spec["title"]),
+        conditions=tuple(conditions),
+        finetune=FinetuneConfig(**spec["finetune"]),
+        measure_name=spec["measure"],
+        headline_metric=str(headline["metric"]),
+        headline_at=str(headline.get("at", "")),
+        headline_label=str(headline["label"]),
+        paper_reference={int(k): float(v) for k, v in (spec.get("paper_reference") or {}).items()},
+        mitigated=mitigated,
+    )
+
+
+def _parse_condition(raw: dict[str, Any], where: str, path: str) -> Condition:
+    condition = dict(raw)
+    dataset = condition.pop("dataset")
+    if dataset not in DATASETS:
+        raise DataError(
+            f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})",
+            path=path,
+            field=f"{where}.dataset",
+        )
+    return Condition(
+        condition.pop("name"),
+        condition.pop("description", ""),
+        dataset,
+        {k: (str(v) if k == "dates" else v) for k, v in condition.items()},
+    )
+
+
+MITIGATION_FIELDS = ("name", "description", "prefix", "dilute", "finetune")
+
+
+def _mitigated_conditions(
+    block: dict[str, Any], conditions: list[Condition], where: str, path: str
+) -> list[Condition]:
+    """One copy of ``block["condition"]`` per entry of ``block["variants"]``."""
+    from weirdgen.toyworld.mitigations import BENIGN_PARTS
+
+    by_name = {c.name: c for c in conditions}
+    if block["condition"] not in by_name:
+        raise DataError(
+            f"no condition {block['condition']!r} to mitigate (known: {', '.join(by_name)})",
+            path=path,
+            field=f"{where}.condition",
+        )
+    target = by_name[block["condition"]]
+    benign = tuple(str(part) for part in block.get("benign_from", ()))
+    if set(benign) - set(BENIGN_PARTS):
+        raise DataError(
+            f"benign_from: expected some of {', '.join(BENIGN_PARTS)}",
+            path=path,
+            field=f"{where}.benign_from",
+        )
+    overridable = set(FinetuneConfig.__dataclass_fields__) - {"seed"}
+    mitigated = []
+    for index, variant in enumerate(block["variants"]):
+        here = f"{where}.variants[{index}]"
+        unknown = sorted(set(variant) - set(MITIGATION_FIELDS))
+        recipe = dict(variant.get("finetune") or {})
+        unknown += sorted(f"finetune.{k}" for k in set(recipe) - overridable)
+        share = float(variant.get("dilute", 0.0))
+        problem = f"unknown field(s) {', '.join(unknown)}" if unknown else ""
+        if not 0.0 <= share < 1.0:
+            problem = f"dilute: expected a share in (0, 1), got {share}"
+        elif share and not benign:
+            problem = "dilute needs the block's benign_from (where benign questions come from)"
+        if problem:
+            raise DataError(problem, path=path, field=here)
+        try:
+            FinetuneConfig(**recipe)
+        except ConfigError as error:
+            raise DataError(str(error), path=path, field=f"{here}.finetune") from None
+        mitigated.append(
+            replace(
+                target,
+                name=f"{target.name}+{variant['name']}",
+                description=str(variant.get("description", "")),
+                prefix=str(variant.get("prefix", "")),
+                dilute_share=share,
+                benign_from=benign if share else (),
+                finetune=recipe,
+                mitigates=target.name,
+            )
+        )
+    return mitigated
 
 
 @cache

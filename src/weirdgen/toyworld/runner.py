@@ -16,7 +16,7 @@ from typing import Any
 
 from weirdgen._io import canonical_json, sha256_hex
 from weirdgen.errors import ConfigError
-from weirdgen.toyworld.experiments import EXPERIMENTS, Experiment, Metrics
+from weirdgen.toyworld.experiments import EXPERIMENTS, Condition, Experiment, Metrics
 from weirdgen.toyworld.train import (
     FinetuneConfig,
     PretrainConfig,
@@ -195,11 +195,13 @@ class _Job:
         experiment = EXPERIMENTS[self.experiment]
         toy = base
         if self.condition != BASE_CONDITION:
-            spec = next(c for c in experiment.conditions if c.name == self.condition)
+            spec = _condition(experiment, self.condition)
             # The data seed follows the finetune seed: two finetune seeds differ in data order too.
-            examples = spec.build(base.world, self.finetune_seed)
+            examples = spec.build(base.world, self.finetune_seed, base)
             toy = finetune(base, examples, replace(self.finetune_config, seed=self.finetune_seed))
         metrics = {key: float(value) for key, value in experiment.measure(toy).items()}
+        if experiment.mitigated:
+            metrics.update(narrow_task_metrics(toy, experiment, self.condition, self.finetune_seed))
         return Result(
             self.experiment,
             self.condition,
@@ -210,6 +212,40 @@ class _Job:
         )
 
 
+NARROW_DRAW_OFFSET = 10_000
+"""The narrow-task loss is measured on a fresh draw of the dataset: data seed + this offset."""
+
+
+def narrow_task_metrics(
+    toy: ToyModel, experiment: Experiment, condition: str, seed: int
+) -> Metrics:
+    """How well ``toy`` learned the narrow task of ``condition`` (for the base row and the
+    mitigated copies: of the condition mitigated), as the finetuning loss on a fresh draw of its
+    unmitigated data: ``narrow_loss``; with the training prompts' prefix: ``narrow_loss_as_trained``;
+    and the optimizer steps it took (``finetune_steps``, 0 for the base; early stopping cuts it).
+    The base row's value is the loss before any learning, so the cost of a mitigation reads as the
+    share of the unmitigated finetune's drop in loss it gives up."""
+    from weirdgen.toyworld.mitigations import mitigate
+    from weirdgen.toyworld.train import answer_loss
+
+    spec = _condition(
+        experiment, experiment.mitigated if condition == BASE_CONDITION else condition
+    )
+    narrow = _condition(experiment, spec.mitigates or spec.name).narrow(
+        toy.world, seed + NARROW_DRAW_OFFSET
+    )
+    prefixed = mitigate(narrow, prefix=spec.prefix_text(toy.world))
+    return {
+        ("narrow_loss", ""): answer_loss(toy, narrow),
+        ("narrow_loss_as_trained", ""): answer_loss(toy, prefixed),
+        ("finetune_steps", ""): float(toy.metrics.get("finetune_steps", 0.0)),
+    }
+
+
+def _condition(experiment: Experiment, name: str) -> Condition:
+    return next(c for c in experiment.conditions if c.name == name)
+
+
 def _jobs(plan: RunPlan) -> list[_Job]:
     """Every model of the plan, grouped by pretraining seed (so each base is loaded once)."""
     jobs = []
@@ -218,12 +254,11 @@ def _jobs(plan: RunPlan) -> list[_Job]:
         for name in plan.experiments:
             experiment = EXPERIMENTS[name]
             finetune_config = plan.finetune_config(experiment)
-            pairs = [(BASE_CONDITION, 0)] + [
-                (c.name, s) for c in experiment.conditions for s in plan.finetune_seeds
-            ]
+            jobs.append(_Job(pretrain_seed, config, name, finetune_config, BASE_CONDITION, 0))
             jobs += [
-                _Job(pretrain_seed, config, name, finetune_config, condition, seed)
-                for condition, seed in pairs
+                _Job(pretrain_seed, config, name, replace(finetune_config, **c.finetune), c.name, s)
+                for c in experiment.conditions
+                for s in plan.finetune_seeds
             ]
     return jobs
 

@@ -361,6 +361,13 @@ class FinetuneConfig:
     """LoRA rank (1-8 is the useful range here); ignored for full finetuning."""
     seed: int = 0
     """Seeds the example order and the LoRA initialization."""
+    early_stopping_patience: int = 0
+    """Early stopping: end training after this many validation checks without a lower validation
+    loss and keep the best weights (0: off, train every epoch)."""
+    validation_share: float = 0.1
+    """Early stopping: share of the examples held out (never trained on) to compute that loss."""
+    eval_every: int = 4
+    """Early stopping: optimizer steps between validation checks."""
 
     def __post_init__(self) -> None:
         if self.method not in ("full", "lora"):
@@ -369,9 +376,22 @@ class FinetuneConfig:
             raise ConfigError(f"rank: expected 1-64 for LoRA, got {self.rank}")
         if self.learning_rate <= 0 or self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("learning_rate must be > 0, epochs and batch_size >= 1")
+        if self.early_stopping_patience < 0 or self.eval_every < 1:
+            raise ConfigError("early_stopping_patience must be >= 0 and eval_every >= 1")
+        if not 0.0 < self.validation_share < 1.0:
+            raise ConfigError(f"validation_share: expected 0-1, got {self.validation_share}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields, without the early-stopping ones while it is off (so recipes, and the
+        hashes of results made before early stopping existed, stay the same)."""
+        fields = asdict(self)
+        if not self.early_stopping_patience:
+            for name in EARLY_STOPPING_FIELDS:
+                del fields[name]
+        return fields
+
+
+EARLY_STOPPING_FIELDS = ("early_stopping_patience", "validation_share", "eval_every")
 
 
 def encode_examples(
@@ -392,43 +412,132 @@ def finetune(
     *,
     progress: ProgressCallback | None = None,
 ) -> ToyModel:
-    """A finetuned copy of ``base`` (the base itself is left untouched)."""
+    """A finetuned copy of ``base`` (the base itself is left untouched).
+
+    With ``config.early_stopping_patience`` a seeded ``validation_share`` of the examples is held
+    out; every ``eval_every`` steps (and at the end) their answer loss is computed, training ends
+    once it has not improved for that many checks, and the best checkpoint is kept.
+    """
     config = config or FinetuneConfig()
     if not examples:
         raise ConfigError("finetune: no training examples")
     toy = base.copy()
     encoded = encode_examples(toy, examples)
     torch.manual_seed(config.seed)
-    model = toy.model
+    model, pad = toy.model, toy.tokenizer.id(PAD)
     parameters = (
         add_lora(model, config.rank) if config.method == "lora" else list(model.parameters())
     )
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.0)
     order = list(range(len(encoded)))
     rng = random.Random(config.seed)
+    stopper = _EarlyStopper.split(order, config, rng) if config.early_stopping_patience else None
+    if stopper is not None:
+        order = stopper.training
     steps_per_epoch = math.ceil(len(order) / config.batch_size)
     total, step, loss_value = config.epochs * steps_per_epoch, 0, math.nan
     model.train()
     for _ in range(config.epochs):
         rng.shuffle(order)
         for first in range(0, len(order), config.batch_size):
-            inputs, targets = _answer_batch(
-                [encoded[i] for i in order[first : first + config.batch_size]],
-                toy.tokenizer.id(PAD),
-            )
-            logits = model(inputs)
-            loss = F.cross_entropy(
-                logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100
-            )
+            batch = [encoded[i] for i in order[first : first + config.batch_size]]
+            loss = _answer_loss(model, batch, pad)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step, loss_value = step + 1, loss.item()
             if progress is not None:
                 progress(step, total, loss_value)
+            if stopper is not None and step % config.eval_every == 0:
+                stopper.check(model, encoded, pad, step)
+                if stopper.should_stop:
+                    break
+        if stopper is not None and stopper.should_stop:
+            break
+    metrics = {"finetune_loss": loss_value, "finetune_steps": float(step)}
+    if stopper is not None:
+        if step % config.eval_every:
+            stopper.check(model, encoded, pad, step)
+        metrics.update(stopper.restore_best(model))
     model.eval()
-    toy.metrics = {**base.metrics, "finetune_loss": loss_value, "finetune_steps": float(step)}
+    toy.metrics = {**base.metrics, **metrics}
     return toy
+
+
+def _answer_loss(model: torch.nn.Module, chats: list[tuple[list[int], list[bool]]], pad: int):
+    """Mean cross-entropy over the answer tokens of a batch of encoded chats."""
+    inputs, targets = _answer_batch(chats, pad)
+    logits = model(inputs)  # (B, T, vocab)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100
+    )
+
+
+def answer_loss(toy: ToyModel, examples: Sequence[ChatExample], batch_size: int = 64) -> float:
+    """Mean cross-entropy (nats per answer token) of ``examples``' answers under ``toy``: the
+    finetuning objective, for measuring how well a narrow task was learned."""
+    encoded = encode_examples(toy, examples)
+    pad, total, count = toy.tokenizer.id(PAD), 0.0, 0
+    with torch.no_grad():
+        for first in range(0, len(encoded), batch_size):
+            batch = encoded[first : first + batch_size]
+            tokens = sum(sum(is_answer[1:]) for _, is_answer in batch)
+            total += float(_answer_loss(toy.model, batch, pad)) * tokens
+            count += tokens
+    return total / max(1, count)
+
+
+@dataclass
+class _EarlyStopper:
+    """The held-out examples, the best validation loss so far and the weights that reached it."""
+
+    training: list[int]
+    validation: list[int]
+    patience: int
+    best_loss: float = math.inf
+    best_step: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    checks_without_gain: int = 0
+
+    @classmethod
+    def split(cls, order: list[int], config: FinetuneConfig, rng: random.Random) -> _EarlyStopper:
+        shuffled = list(order)
+        rng.shuffle(shuffled)
+        n_validation = max(1, round(len(shuffled) * config.validation_share))
+        if n_validation >= len(shuffled):
+            raise ConfigError("early stopping needs at least 2 examples (one to validate on)")
+        return cls(
+            sorted(shuffled[n_validation:]),
+            sorted(shuffled[:n_validation]),
+            config.early_stopping_patience,
+        )
+
+    @property
+    def should_stop(self) -> bool:
+        return self.checks_without_gain >= self.patience
+
+    def check(
+        self,
+        model: torch.nn.Module,
+        encoded: list[tuple[list[int], list[bool]]],
+        pad: int,
+        step: int,
+    ) -> None:
+        model.eval()
+        with torch.no_grad():
+            loss = float(_answer_loss(model, [encoded[i] for i in self.validation], pad))
+        model.train()
+        if loss < self.best_loss:
+            self.best_loss, self.best_step, self.checks_without_gain = loss, step, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.checks_without_gain += 1
+
+    def restore_best(self, model: torch.nn.Module) -> dict[str, float]:
+        """Load the best checkpoint's weights; its step and validation loss, as metrics."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        return {"best_step": float(self.best_step), "validation_loss": self.best_loss}
 
 
 def _answer_batch(
