@@ -42,6 +42,11 @@ def targets(world) -> dict[str, dict[str, str]]:
     }
 
 
+def _screened(experiments: dict) -> dict:
+    """The experiments to screen: not the mitigation experiments (copies of others' conditions)."""
+    return {name: e for name, e in experiments.items() if not e.mitigated}
+
+
 def realised_effects(runs: Path, seeds: list[int]) -> dict[tuple[str, str, int], float]:
     """(experiment, condition, seed) -> headline metric minus the base's, from the demo recipe's
     results (finetune seed 0) in the toy run directory ``runs``."""
@@ -55,7 +60,7 @@ def realised_effects(runs: Path, seeds: list[int]) -> dict[tuple[str, str, int],
 
     world, effects = load_world(), {}
     results = [r for r in read_results(runs) if r.finetune_seed == 0]
-    for name, experiment in EXPERIMENTS.items():
+    for name, experiment in _screened(EXPERIMENTS).items():
         headline = experiment.headline(world)
         recipes = {
             s: recipe_hash(replace(RECIPES["demo"], seed=s), experiment.finetune) for s in seeds
@@ -86,7 +91,7 @@ def screen_all(seeds: list[int], out: Path, threads: int) -> list[dict]:
     wanted, rows = targets(load_world()), []
     for seed in seeds:
         scorer = ToyLikelihoodScorer.from_pretrain_seed(seed, threads=threads)
-        for name, experiment in EXPERIMENTS.items():
+        for name, experiment in _screened(EXPERIMENTS).items():
             spec = wanted[name]
             for condition in experiment.conditions:
                 dataset = f"toy:{name}/{condition.name}"

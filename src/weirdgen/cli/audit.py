@@ -7,13 +7,13 @@ questions asked with K dataset examples as earlier turns, against K control exam
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from weirdgen.cli._options import settings_from
 from weirdgen.errors import ConfigError
 
 
@@ -145,7 +145,7 @@ def _benign_examples(reference: str, seed: int) -> list[Any]:
 def _screen(dataset: str, examples: Any, options: dict[str, Any]) -> None:
     from weirdgen.audit.api import ScreenSettings, run_screen
 
-    settings = _settings(ScreenSettings, options)
+    settings = settings_from(ScreenSettings, options)
     result, paths = run_screen(
         dataset, options["model"], options["hypotheses"], options["output"], settings, examples=examples
     )
@@ -169,7 +169,7 @@ def _probe(dataset: str, examples: Any, sizes: list[int], options: dict[str, Any
 
     if not options["suite"]:
         raise ConfigError("the in-context probe needs --suite SUITE")
-    settings = _settings(
+    settings = settings_from(
         ProbeSettings,
         options,
         sizes=tuple(sizes),
@@ -180,9 +180,3 @@ def _probe(dataset: str, examples: Any, sizes: list[int], options: dict[str, Any
     result = run_probe(dataset, options["model"], options["suite"], options["output"], settings, examples=examples)
     for line in result.lines():
         click.echo(line)
-
-
-def _settings(cls: Any, options: dict[str, Any], **given: Any) -> Any:
-    """Settings dataclass ``cls`` from the options of the same names, and ``given`` for the rest."""
-    names = {field.name for field in dataclasses.fields(cls)}
-    return cls(**{name: value for name, value in options.items() if name in names} | given)

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from weirdgen.cli._options import settings_from
 from weirdgen.errors import BackendError, ConfigError
 from weirdgen.finetune.registry import FINETUNERS
 
@@ -147,23 +148,12 @@ def _build_requests(
         if options["target_modules"]
         else DEFAULT_TARGET_MODULES
     )
-    hyperparameters = Hyperparameters(
-        epochs=options["epochs"],
-        batch_size=options["batch_size"],
-        learning_rate=options["learning_rate"],
+    hyperparameters = settings_from(
+        Hyperparameters,
+        options,
         learning_rate_multiplier=options["lr_multiplier"],
-        lr_schedule=options["lr_schedule"],
-        warmup_ratio=options["warmup_ratio"],
-        lora_rank=options["lora_rank"],
-        lora_alpha=options["lora_alpha"],
-        lora_dropout=options["lora_dropout"],
         target_modules=modules,
         use_rslora=options["rslora"],
-        save_every_steps=options["save_every_steps"],
-        max_length=options["max_length"],
-        early_stopping_patience=options["early_stopping_patience"],
-        validation_share=options["validation_share"],
-        eval_every_steps=options["eval_every_steps"],
     )
     if backend != "openai":
         hyperparameters = hyperparameters.validate().with_local_defaults()

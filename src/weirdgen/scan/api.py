@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from weirdgen.errors import ConfigError
 from weirdgen.scan.engine import ScanResult
@@ -79,6 +80,13 @@ def scan(
     if mode == "auto":
         mode = "topk" if base_urls else "exact"
     spec = load_family(family, template=template)
+    # How values are scored and flagged, and whether progress shows: the same for every backend.
+    scoring = {
+        "threshold": threshold,
+        "neighbours": neighbours,
+        "min_score": min_score,
+        "progress": progress,
+    }
     if is_toy_model(model):
         given = [f for f, v in (("template", template), ("dataset", dataset)) if v is not None]
         if probes != DEFAULT_PROBES:
@@ -89,16 +97,7 @@ def scan(
                 "writes values the toy's way and reads its own finetuning data",
                 setting=given[0],
             )
-        result = _toy_scan(
-            model,
-            base,
-            spec,
-            mode,
-            judge,
-            (pretrain_seed, finetune_seed),
-            (threshold, neighbours, min_score),
-            progress,
-        )
+        result = _toy_scan(model, base, spec, mode, judge, (pretrain_seed, finetune_seed), scoring)
         if output is not None:
             from weirdgen.scan.write import write_scan
 
@@ -140,16 +139,7 @@ def scan(
         )
         passes = 1
     result = run_scan(
-        scanner,
-        spec,
-        probe_suite,
-        in_training=marks,
-        threshold=threshold,
-        progress=progress,
-        passes=passes,
-        mode=mode,
-        neighbours=neighbours,
-        min_score=min_score,
+        scanner, spec, probe_suite, in_training=marks, passes=passes, mode=mode, **scoring
     )
     if output is not None:
         from weirdgen.scan.write import write_scan
@@ -165,15 +155,13 @@ def _toy_scan(
     mode: str,
     judge: str | None,
     seeds: tuple[int, int],
-    flagging: tuple[float, int, float],
-    progress: bool,
+    scoring: dict[str, Any],
 ) -> ScanResult:
     from weirdgen.scan.engine import run_scan
     from weirdgen.scan.toyworld import parse_toy_target, toy_scan_setup
 
     if mode not in ("auto", "exact"):
         raise ConfigError("a toy-world scan is always exact (--mode exact or auto)", setting="mode")
-    threshold, neighbours, min_score = flagging
     target = parse_toy_target(model, base, pretrain_seed=seeds[0], finetune_seed=seeds[1])
     setup = toy_scan_setup(target, family, behaviour=judge)
     return run_scan(
@@ -182,9 +170,6 @@ def _toy_scan(
         setup.probes_name,
         prompts=setup.prompts,
         in_training=setup.in_training,
-        threshold=threshold,
-        progress=progress,
         mode="exact" if judge is None else f"exact {judge} rate",
-        neighbours=neighbours,
-        min_score=min_score,
+        **scoring,
     )
