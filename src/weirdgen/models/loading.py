@@ -48,9 +48,7 @@ def checked_device(device: str | None) -> str:
             f"device {device!r} asked for, but torch sees no CUDA GPU; use device cpu"
         )
     if device.startswith("mps") and not torch.backends.mps.is_available():
-        raise ConfigError(
-            f"device {device!r} asked for, but MPS is not available; use device cpu"
-        )
+        raise ConfigError(f"device {device!r} asked for, but MPS is not available; use device cpu")
     return device
 
 
