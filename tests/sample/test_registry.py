@@ -45,6 +45,7 @@ def test_the_backend_is_chosen_from_the_model(tmp_path) -> None:
     assert choose_sampler(str(tmp_path), [], None) == "local"
     assert choose_sampler(str(tmp_path), ["http://127.0.0.1:8000/v1"], None) == "openai"
     assert choose_sampler("x", [], "toy") == "toy"
+    assert choose_sampler("smollm2-135m-instruct", [], None) == "local"  # a bundled alias
 
 
 def test_the_toy_backend_is_built_from_settings() -> None:

@@ -149,12 +149,9 @@ def answer_prompts(prompts: list[str], settings: SamplingSettings, seed: int) ->
     retries, progress, graceful Ctrl-C): a rerun of an interrupted build asks only for the missing.
     This is the one place the data command touches the sampling stage."""
     from weirdgen.evaluation import evaluate
-    from weirdgen.models.resolve import BUNDLED_MODELS
     from weirdgen.sample.suites import QuestionSpec, SuiteSpec
 
-    backend = settings.backend or (
-        "local" if settings.model in BUNDLED_MODELS and not settings.base_urls else None
-    )
+    backend = settings.backend  # None: a folder or bundled alias samples locally, else the API
     suite = SuiteSpec(
         name="benign_prompts",
         experiment="wolf",

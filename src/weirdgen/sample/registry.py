@@ -62,12 +62,15 @@ def make_sampler(name: str, settings: SamplerSettings | None = None) -> Sampler:
 
 def choose_sampler(model: str, base_urls: list[str] | tuple[str, ...], backend: str | None) -> str:
     """An explicit backend wins; a base URL means an OpenAI-compatible server; an existing folder
-    means a local model; anything else is an OpenAI model id."""
+    or a bundled alias (``smollm2-135m-instruct``) means a local model; anything else is an OpenAI
+    model id."""
+    from weirdgen.models.resolve import BUNDLED_MODELS
+
     if backend is not None:
         return SAMPLERS.get(backend).name
     if base_urls:
         return "openai"
-    return "local" if Path(model).is_dir() else "openai"
+    return "local" if Path(model).is_dir() or model in BUNDLED_MODELS else "openai"
 
 
 def _lazy(
