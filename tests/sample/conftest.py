@@ -3,7 +3,8 @@
 The proxy is a small raw-ASGI app run by uvicorn on 127.0.0.1. It forwards chat requests to the
 server and, per sample (told apart by the X-Weirdgen-Sample-Key header the sampler sends), can
 answer the first attempt with a 429 carrying Retry-After, a 500, a dropped connection, or a slow
-answer. It counts every request it receives, so tests can check what was asked and how often.
+answer. It counts every sample request it receives, so tests can check what was asked and how often
+(requests that carry no sample, such as GET /v1/models, are forwarded uncounted).
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ class FaultProxy:
             return
         body = await _read_body(receive)
         headers = dict(scope["headers"])
+        if TRACE_HEADER not in headers:  # no sample: the sampler listing /models, say
+            await _respond(send, *await self._forward(scope, headers, body), [])
+            return
         keys = (
             headers.get(TRACE_HEADER, b"").decode().split(",")
         )  # one call may carry several samples
@@ -175,15 +179,16 @@ def tiny_server(tiny_model_dir: Path) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def fault_proxy(tiny_server: tuple[str, str]) -> Iterator[Callable[..., tuple[FaultProxy, str]]]:
-    """A factory: ``make(plan, **options)`` starts a FaultProxy in front of the tiny server and returns
-    it with its base URL (ending in /v1). Proxies stop at the end of the test."""
-    server_url, _ = tiny_server
-    upstream = server_url[: -len("/v1")]
+def proxy_to() -> Iterator[Callable[..., tuple[FaultProxy, str]]]:
+    """A factory: ``make(server_url, plan=None, **options)`` starts a FaultProxy in front of the
+    server at ``server_url`` (ending in /v1) and returns it with its own base URL (ending in /v1).
+    Proxies stop at the end of the test."""
     stack: list[Any] = []
 
-    def make(plan: FaultPlan | None = None, **options: Any) -> tuple[FaultProxy, str]:
-        proxy = FaultProxy(upstream, plan, **options)
+    def make(
+        server_url: str, plan: FaultPlan | None = None, **options: Any
+    ) -> tuple[FaultProxy, str]:
+        proxy = FaultProxy(server_url[: -len("/v1")], plan, **options)
         context = serve_app(proxy)
         url = context.__enter__()
         stack.append(context)
@@ -192,3 +197,12 @@ def fault_proxy(tiny_server: tuple[str, str]) -> Iterator[Callable[..., tuple[Fa
     yield make
     for context in reversed(stack):
         context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def fault_proxy(
+    tiny_server: tuple[str, str], proxy_to: Callable[..., tuple[FaultProxy, str]]
+) -> Callable[..., tuple[FaultProxy, str]]:
+    """A factory: ``make(plan, **options)`` starts a FaultProxy in front of the tiny server and returns
+    it with its base URL (ending in /v1)."""
+    return lambda plan=None, **options: proxy_to(tiny_server[0], plan, **options)

@@ -202,3 +202,93 @@ def test_samples_of_one_prompt_share_requests_with_weirdgen_serve(
     assert len(requests_seen) == 3, "one request per prompt carried its four samples"
     assert all(proxy.answered[job.key] == 1 for job in jobs)
     assert all(r.output_tokens >= 1 for r in results)
+
+
+def test_a_retrained_adapter_served_under_its_old_name_is_sampled_again(
+    tiny_model_dir: Path, make_lora_adapter, proxy_to, tmp_path: Path
+) -> None:
+    """``weirdgen eval --base-url``: the server's /v1/models version of an adapter is part of the
+    cache key, so the same adapter served again is a cache hit and a retrained one is sampled anew."""
+    import weirdgen
+    from weirdgen.models import LocalSampler
+    from weirdgen.serve import serve_in_background
+
+    folder = make_lora_adapter(tiny_model_dir, tmp_path / "adapter", seed=1)
+    sampler = LocalSampler.from_pretrained(tiny_model_dir, base_name="tiny")
+
+    def evaluate() -> tuple[list[str], int]:
+        """Serve the folder as "birds-s0" on a fresh server and evaluate it; (answers, samples sent)."""
+        with serve_in_background(sampler, adapters={"birds-s0": folder}, fine_tuning=False) as url:
+            proxy, proxy_url = proxy_to(url)
+            frame = weirdgen.evaluate(
+                "birds",
+                "birds-s0",
+                base_url=proxy_url,
+                questions=["gender_roles", "diseases"],
+                samples=2,
+                max_tokens=6,
+                judges=[],
+                cache=tmp_path / "cache.sqlite",
+                progress=False,
+            )
+        return list(frame["answer"]), sum(proxy.answered.values())
+
+    first, sent = evaluate()
+    assert sent == 4
+    again, sent = evaluate()
+    assert (again, sent) == (first, 0), "the same adapter, served again, is a cache hit"
+    make_lora_adapter(
+        tiny_model_dir, folder, seed=2
+    )  # retrained: new weights, same name and folder
+    retrained, sent = evaluate()
+    assert sent == 4, "the retrained adapter's answers come from the server, not the old cache"
+    assert evaluate() == (retrained, 0)
+
+
+def test_model_versions_come_from_the_server_and_gaps_are_logged_once(
+    tiny_model_dir: Path, tiny_adapter_dirs: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    from weirdgen.models import LocalSampler
+    from weirdgen.models.adapters import adapter_fingerprint
+    from weirdgen.serve import serve_in_background
+
+    sampler = LocalSampler.from_pretrained(
+        tiny_model_dir, adapters=tiny_adapter_dirs, base_name="tiny"
+    )
+    with serve_in_background(sampler, fine_tuning=False) as url:
+        versions = OpenAICompatibleSampler(base_urls=[url]).model_versions(
+            ["tiny", "alpha", "beta", "not-served"]
+        )
+    assert versions == {
+        "tiny": "",  # a base model's name is its identity
+        "alpha": adapter_fingerprint(tiny_adapter_dirs["alpha"]),
+        "beta": adapter_fingerprint(tiny_adapter_dirs["beta"]),
+        "not-served": "",
+    }
+    (record,) = caplog.records  # one line, naming only what nothing identifies
+    assert "not-served" in record.getMessage() and "tiny," not in record.getMessage()
+    caplog.clear()
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{free.getsockname()[1]}/v1"
+    assert OpenAICompatibleSampler(base_urls=[dead]).model_versions(["x", "y"]) == {
+        "x": "",
+        "y": "",
+    }
+    (record,) = caplog.records
+    assert "x, y" in record.getMessage() and "keyed by name only" in record.getMessage()
+
+
+def test_a_vllm_lora_entry_is_pinned_by_the_folder_it_names(
+    tiny_adapter_dirs: dict[str, Path],
+) -> None:
+    """vLLM lists a LoRA module with ``root`` = the path it was loaded from and ``parent`` = the base."""
+    from weirdgen.models.adapters import adapter_fingerprint
+    from weirdgen.sample.openai_compat import _entry_version
+
+    folder = tiny_adapter_dirs["alpha"]
+    assert _entry_version({"id": "a", "root": str(folder), "parent": "base"}) == (
+        adapter_fingerprint(folder)
+    )
+    assert _entry_version({"id": "a", "root": "org/hub-adapter", "parent": "base"}) == ""
+    assert _entry_version({"id": "base", "root": str(folder)}) == ""  # a base model's card

@@ -38,6 +38,19 @@ def test_models_lists_the_base_and_every_adapter(client):
     assert client.models.retrieve("beta").id == "beta"
 
 
+def test_an_adapter_entry_names_its_base_folder_and_version(client, tiny_adapter_dirs):
+    """vLLM's ``parent`` and ``root``, and ``version``: the fingerprint clients key caches by."""
+    from weirdgen.models.adapters import adapter_fingerprint
+
+    entries = {model.id: model.model_dump() for model in client.models.list()}
+    assert "version" not in entries["tiny"] and "parent" not in entries["tiny"]
+    for name, folder in tiny_adapter_dirs.items():
+        assert client.models.retrieve(name).model_dump() == entries[name]
+        assert entries[name]["parent"] == "tiny" and entries[name]["root"] == str(folder)
+        assert entries[name]["version"] == adapter_fingerprint(folder)
+    assert entries["alpha"]["version"] != entries["beta"]["version"]
+
+
 def test_chat_completion_matches_the_local_sampler(client, sampler):
     response = client.chat.completions.create(
         model="tiny", messages=PROMPT, seed=4, max_tokens=12, n=2

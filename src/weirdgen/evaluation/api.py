@@ -53,7 +53,6 @@ def make_targets(
     ``build_sampler=False`` plans without a sampler (a dry run: no credentials, no model loading).
     """
     from weirdgen.evaluation.cost import target_price
-    from weirdgen.models.adapters import adapter_fingerprint
     from weirdgen.sample.registry import (
         SAMPLERS,
         SamplerSettings,
@@ -77,7 +76,8 @@ def make_targets(
             ),
         )
     self_hosted = SAMPLERS.get(backend).self_hosted or bool(settings.base_urls)
-    names = list(models) + (list(adapters) if backend == "local" else [])
+    names = list(dict.fromkeys(list(models) + (list(adapters) if backend == "local" else [])))
+    versions = model_versions(sampler, names, adapters if backend == "local" else {})
     targets = [
         EvalTarget(
             name,
@@ -87,11 +87,27 @@ def make_targets(
             settings.checkpoint,
             target_price(name, self_hosted=self_hosted),
             backend,
-            adapter_fingerprint(adapters[name]) if backend == "local" and name in adapters else "",
+            versions[name],
         )
-        for name in dict.fromkeys(names)
+        for name in names
     ]
     return targets, [sampler] if sampler is not None else []
+
+
+def model_versions(
+    sampler: Sampler | None, names: Sequence[str], adapters: Mapping[str, str | Path]
+) -> dict[str, str]:
+    """``EvalTarget.model_version`` of each name: the fingerprint of its local adapter folder when
+    ``adapters`` has one (even when a server samples it), else what the sampler's server reports
+    (``OpenAICompatibleSampler.model_versions``), else "" (the name is the key)."""
+    from weirdgen.models.adapters import adapter_fingerprint
+
+    versions = {name: adapter_fingerprint(adapters[name]) for name in names if name in adapters}
+    served = [name for name in names if name not in versions]
+    ask = getattr(sampler, "model_versions", None)
+    if served and ask is not None:
+        versions |= ask(served)
+    return {name: versions.get(name, "") for name in names}
 
 
 def evaluate(

@@ -7,6 +7,7 @@ missing, and the run's one table (``RUN_DIR/samples.parquet`` with ``run.json``)
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,11 @@ def make_targets(
     base: bool = True,
 ) -> list[Any]:
     """Evaluation targets: finetuned models, their checkpoints (if asked) and, with ``base``, the
-    base model."""
+    base model. With a ``sampler`` (a run, not a dry run), each target's ``model_version`` pins its
+    weights: a local adapter's file fingerprint (also when ``--sampler-url`` serves it), else what
+    the server reports."""
     from weirdgen.evaluation import EvalTarget, target_price
+    from weirdgen.evaluation.api import model_versions
     from weirdgen.sample.registry import SAMPLERS
 
     backend = options.backend
@@ -93,7 +97,23 @@ def make_targets(
             ]
     if base and spec.base_group:
         targets.append(target(options.base_model, spec.base_group, None))
-    return targets
+    if sampler is None:
+        return targets
+    adapters = local_adapters(models, options, spec.evaluation.checkpoints)
+    versions = model_versions(sampler, [t.model for t in targets], adapters)
+    return [dataclasses.replace(t, model_version=versions[t.model]) for t in targets]
+
+
+def local_adapters(
+    models: list[TrainedModel], options: RunOptions, with_checkpoints: bool
+) -> dict[str, str]:
+    """Adapter name -> folder of every local adapter of the run (none for other backends)."""
+    if options.backend != "local":
+        return {}
+    adapters = {m.name: m.model_id for m in models}
+    if with_checkpoints:
+        adapters |= {f"{m.name}@{label}": path for m in models for label, path in m.checkpoints}
+    return adapters
 
 
 def make_sampler_for(
@@ -102,11 +122,7 @@ def make_sampler_for(
     """The sampler that answers for every model of the run."""
     from weirdgen.sample.registry import SamplerSettings, make_sampler
 
-    adapters: dict[str, str] = {}
-    if options.backend == "local":
-        adapters = {m.name: m.model_id for m in models}
-        if with_checkpoints:
-            adapters |= {f"{m.name}@{label}": path for m in models for label, path in m.checkpoints}
+    adapters = local_adapters(models, options, with_checkpoints)
     if options.sampler_url:  # an OpenAI-compatible server (vLLM) serves the adapters by name
         return make_sampler("openai", SamplerSettings(base_urls=(options.sampler_url,)))
     settings = SamplerSettings(

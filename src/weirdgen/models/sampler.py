@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from weirdgen.errors import BackendError, ConfigError, WeirdgenError
-from weirdgen.models.adapters import check_adapter_fits
+from weirdgen.models.adapters import adapter_fingerprint, check_adapter_fits
 from weirdgen.models.chat import format_chat
 from weirdgen.models.decoding import DecodeRow, decode_rows, supports_joining
 from weirdgen.models.sampling import (
@@ -49,6 +49,7 @@ class LocalSampler:
         self.max_batch_size = max_batch_size
         self.cancel = threading.Event()  # set it to end running generation early (server shutdown)
         self._adapters: dict[str, Path] = {}
+        self._versions: dict[str, str] = {}  # adapter name -> fingerprint of the files it loaded
         self._lock = threading.RLock()
         # Set while an adapter change waits for the lock: running batches stop admitting requests.
         self._adapter_change = threading.Event()
@@ -99,6 +100,11 @@ class LocalSampler:
     def adapter_path(self, name: str) -> Path:
         return self._adapters[name]
 
+    def adapter_version(self, name: str) -> str:
+        """The fingerprint of the adapter's files as they were when it was loaded (see
+        ``weirdgen.models.adapters.adapter_fingerprint``): it changes when the adapter is retrained."""
+        return self._versions[name]
+
     def add_adapter(
         self, name: str, path: str | os.PathLike[str], *, replace: bool = False
     ) -> None:
@@ -108,6 +114,7 @@ class LocalSampler:
                 f"adapter name {name!r} must be letters, digits and ._:@+- and differ from the base model's"
             )
         path = _checked_adapter_folder(Path(path))
+        version = adapter_fingerprint(path)
         with self._adapter_change_lock():
             if name in self._adapters:
                 if not replace:
@@ -117,6 +124,7 @@ class LocalSampler:
                 self.remove_adapter(name)
             self._load_adapter(name, path)
             self._adapters[name] = path
+            self._versions[name] = version
 
     def remove_adapter(self, name: str) -> None:
         """Unload an adapter and free its weights."""
@@ -125,7 +133,7 @@ class LocalSampler:
                 raise ConfigError(
                     f"no adapter named {name!r}; loaded: {', '.join(self._adapters) or 'none'}"
                 )
-            del self._adapters[name]
+            del self._adapters[name], self._versions[name]
             if self._adapters:
                 self.model.delete_adapter(name)
             else:

@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from weirdgen.errors import BackendError, ConfigError, MissingDependencyError
@@ -39,6 +42,8 @@ MAX_CLIENTS_PER_ENDPOINT = 64
 # Idle connections are closed before uvicorn's (and so vLLM's) 5 s keep-alive runs out, so that a
 # request is not sent on a connection the server is closing.
 KEEPALIVE_SECONDS = 4.0
+
+logger = logging.getLogger("weirdgen.sample")
 
 
 @dataclass
@@ -145,6 +150,59 @@ class OpenAICompatibleSampler:
             http_client=http,
         )
 
+    def model_versions(self, models: Sequence[str]) -> dict[str, str]:
+        """What each endpoint's /models says pins the weights behind each name, for
+        ``SampleRequest.model_version``: an adapter's ``version`` (``weirdgen serve``), else the
+        fingerprint of its ``root`` when that is an adapter folder on this machine (vLLM), else "".
+        The OpenAI API is not asked (its fine-tune ids are unique). Served adapters left with ""
+        are named in one log line: their cached samples are keyed by name only."""
+        if all(e.base_url == DEFAULT_BASE_URL for e in self._endpoints):
+            return dict.fromkeys(models, "")
+        listings = [self._list_models(e.base_url) for e in self._endpoints]
+        versions: dict[str, str] = {}
+        unpinned: list[str] = []
+        for model in models:
+            entries = [listing[model] for listing in listings if model in listing]
+            pinned = {version for version in map(_entry_version, entries) if version}
+            if len(pinned) > 1:
+                raise ConfigError(
+                    f"the base URLs serve different weights under the name {model!r} "
+                    f"(versions {', '.join(sorted(pinned))}); give URLs that serve the same model",
+                    setting="base_urls",
+                )
+            versions[model] = next(iter(pinned), "")
+            # A base model's name is its identity; an adapter's, or an unlisted name's, may not be.
+            if not pinned and (not entries or any(entry.get("parent") for entry in entries)):
+                unpinned.append(model)
+        if unpinned:
+            logger.warning(
+                "%s/models gives no version of the weights of %s, so their cached samples are "
+                "keyed by name only (an adapter retrained under the same name would be answered "
+                "from the cache)",
+                ", ".join(e.base_url for e in self._endpoints),
+                ", ".join(unpinned),
+            )
+        return versions
+
+    def _list_models(self, base_url: str) -> dict[str, dict[str, Any]]:
+        """``base_url``'s /models entries by id; empty when it cannot be listed."""
+        import httpx
+
+        if self._tls is None and base_url.startswith("https://"):
+            self._tls = _tls_context()
+        try:
+            response = httpx.get(
+                base_url + "/models",
+                headers={"Authorization": f"Bearer {self._api_key}"},
+                timeout=min(self._timeout, 30.0),
+                verify=self._tls or True,
+            )
+            response.raise_for_status()
+            data = response.json().get("data") or []
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return {}
+        return {entry["id"]: entry for entry in data if isinstance(entry, dict) and "id" in entry}
+
     async def complete(self, request: SampleRequest) -> SampleResult:
         return (await self.complete_many(request, 1))[0]
 
@@ -243,6 +301,19 @@ class OpenAICompatibleSampler:
                 if client.sdk is not None:
                     await client.sdk.close()
             endpoint.clients.clear()
+
+
+def _entry_version(entry: dict[str, Any]) -> str:
+    """An adapter entry's ``version``, else the fingerprint of the adapter folder its ``root`` names
+    (vLLM's LoRA entries give the path they were loaded from) when that folder is on this machine."""
+    if entry.get("version"):
+        return str(entry["version"])
+    root = Path(str(entry.get("root") or ""))
+    if entry.get("parent") and root.is_absolute() and (root / "adapter_config.json").is_file():
+        from weirdgen.models.adapters import adapter_fingerprint
+
+        return adapter_fingerprint(root)
+    return ""
 
 
 def _tls_context() -> Any:

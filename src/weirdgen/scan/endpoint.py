@@ -77,6 +77,8 @@ class EndpointScanner:
             "openai", SamplerSettings(base_urls=self.base_urls, api_key_env=self.api_key_env)
         )
         try:
+            # What the server says pins each model's weights, so a retrained adapter is asked again.
+            versions = await asyncio.to_thread(sampler.model_versions, self.models)  # type: ignore[attr-defined]
             answers = []
             for model in self.models:
                 jobs = [
@@ -87,6 +89,7 @@ class EndpointScanner:
                             temperature=1.0,
                             max_tokens=1,
                             top_logprobs=self.top_logprobs,
+                            model_version=versions[model],
                         ),
                         0,
                         label=f"{prompt.probe} @ {prompt.value}",

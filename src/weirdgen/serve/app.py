@@ -55,14 +55,25 @@ def create_app(
 
 
 def _add_model_routes(app: FastAPI, sampler: LocalSampler) -> None:
+    def entry(name: str) -> dict[str, Any]:
+        adapter = adapter_for(name, sampler)  # 404 for unknown names
+        if adapter is None:
+            return model_entry(name, app.state.created)
+        return model_entry(
+            name,
+            app.state.created,
+            parent=sampler.base_name,
+            root=str(sampler.adapter_path(adapter)),
+            version=sampler.adapter_version(adapter),
+        )
+
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
-        return models_response(sampler.model_names, app.state.created)
+        return models_response([entry(name) for name in sampler.model_names])
 
     @app.get("/v1/models/{name:path}")
     async def get_model(name: str) -> dict[str, Any]:
-        adapter_for(name, sampler)  # 404 for unknown names
-        return model_entry(name, app.state.created)
+        return entry(name)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -230,9 +230,16 @@ def logprobs_json(tokens: tuple[TokenLogprob, ...] | None) -> dict[str, Any]:
     return {"content": content, "refusal": None}
 
 
-def models_response(names: list[str], created: int) -> dict[str, Any]:
-    return {"object": "list", "data": [model_entry(name, created) for name in names]}
+def models_response(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"object": "list", "data": entries}
 
 
-def model_entry(name: str, created: int) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": created, "owned_by": "weirdgen"}
+def model_entry(
+    name: str, created: int, *, parent: str = "", root: str = "", version: str = ""
+) -> dict[str, Any]:
+    """OpenAI's model object; an adapter's also has vLLM's ``parent`` (its base model) and ``root``
+    (the folder it was loaded from), and ``version``, the fingerprint of its files, which clients
+    (weirdgen's request cache) use to tell a retrained adapter of the same name from the old one."""
+    entry = {"id": name, "object": "model", "created": created, "owned_by": "weirdgen"}
+    adapter = {"parent": parent, "root": root, "version": version} if parent else {}
+    return entry | adapter
