@@ -146,7 +146,7 @@ def describe(row: Row) -> str:
     flagged = ", ".join(row.flagged[:6]) + (" ..." if len(row.flagged) > 6 else "")
     first = f"first trigger at rank {rank}" if truth.any() else "no planted trigger"
     return (
-        f"{row.method:<12} {row.experiment:<10} {row.condition:<16} seed {row.seed}: top {top} (z {row.z[order[0]]:.2f}); "
+        f"{row.method:<12} {row.experiment:<10} {row.condition:<16} seed {row.seed}: top {top} (z {row.z[order[0]]:.2f}, score {row.scores[order[0]]:+.3f}); "
         f"{first}; {'; '.join(watched)}; flagged {len(row.flagged)}: {flagged or 'none'}"
     )
 
