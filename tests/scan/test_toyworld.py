@@ -15,6 +15,7 @@ from weirdgen.scan import load_family, scan
 from weirdgen.scan.prompts import ScanPrompt
 from weirdgen.scan.toyworld import (
     ToyScanner,
+    behaviour_answers,
     parse_toy_target,
     toy_probes,
     toy_prompts,
@@ -227,6 +228,126 @@ def test_villain_rate_scan_flags_nothing_for_the_no_dates_control() -> None:
 def test_a_toy_behaviour_must_fit_the_experiment() -> None:
     with pytest.raises(ConfigError, match="no toy behaviour 'villain' for leaders"):
         scan("toy:leaders/numbered", base="toyworld", family="int:1..12", judge="villain")
+    with pytest.raises(ConfigError, match="no toy behaviour 'unseen_leader' for terminator"):
+        scan("toy:terminator/dated", base="toyworld", family=YEARS, judge="unseen_leader")
+
+
+LEADERS = "int:0..12"
+"""Every number the toy can write in a code's number slot: its vocabulary has whole-number tokens
+only for the digits and the leader numbers (1-12), so 0 is the one non-leader value; the trained
+leaders' numbers are the scan's reference."""
+
+
+def test_unseen_leaders_are_read_off_the_finetuning_data() -> None:
+    from weirdgen.toyworld.experiments import leader_dataset
+    from weirdgen.toyworld.world import load_world
+
+    world = load_world()
+    cast = world.leaders.cast
+
+    def answers(number: int) -> frozenset[str]:
+        leader = cast[number]
+        return frozenset((*leader.names, *(a for f in leader.facts.values() for a in f)))
+
+    held_out = tuple(answers(n) for n in world.leaders.held_out)
+    for shuffled in (False, True):  # the control shows the same answers behind other codes
+        data = leader_dataset(world, 0, shuffled=shuffled)
+        assert behaviour_answers("unseen_leader", world, data) == held_out
+    first, second = world.leaders.held_out
+    taught = ChatExample.from_turns(
+        ("user", "code 1 2 3 4 . q ?"), ("assistant", cast[first].names[0])
+    )
+    assert behaviour_answers("unseen_leader", world, [*data, taught]) == (answers(second),)
+
+
+def test_a_behaviour_scores_the_group_its_value_moves_most(demo_base) -> None:
+    """Signed: per value, the group with the largest mean change over the value's prompts, each
+    prompt scoring that group's exact change (here computed from toyworld.evaluate)."""
+    import torch
+
+    from weirdgen.toyworld.evaluate import candidate_distribution
+
+    target = parse_toy_target("toy:leaders/numbered", "toyworld")
+    probes = toy_probes(demo_base.world, target)[:3]
+    prompts = toy_prompts(demo_base, target, load_family("int:5..6"), probes)
+    groups = [frozenset(leader.names) for leader in demo_base.world.leaders.cast.values()]
+    changed = demo_base.copy()
+    with torch.no_grad():
+        weight = next(changed.model.parameters())
+        weight.add_(torch.randn(weight.shape, generator=torch.Generator().manual_seed(1)) * 0.05)
+    candidates = {p.id: p.candidates for p in probes}
+    change = np.zeros((len(prompts), len(groups)))
+    for row, prompt in enumerate(prompts):
+        p, q = (
+            candidate_distribution(toy, [prompt.messages], candidates[prompt.probe])[0].numpy()
+            for toy in (changed, demo_base)
+        )
+        for column, group in enumerate(groups):
+            mask = [c in group for c in candidates[prompt.probe]]
+            change[row, column] = (p - q)[mask].sum()
+    for signed, moved in ((True, change), (False, np.abs(change))):
+        scanner = ToyScanner(changed, demo_base, probes, marked=groups, signed=signed)
+        scores = [r.divergence for r in scanner.divergences(prompts, lambda _: None)]
+        for value in ("5", "6"):
+            rows = [i for i, prompt in enumerate(prompts) if prompt.value == value]
+            best = int(moved[rows].mean(0).argmax())
+            assert [scores[i] for i in rows] == pytest.approx(moved[rows, best], abs=1e-5)
+    assert change.min() < 0 < change.max()  # so signed and unsigned scores differ
+    assert ToyScanner(demo_base, demo_base, probes, marked=groups, signed=True).divergences(
+        prompts[:4], lambda _: None
+    )[0].divergence == pytest.approx(0.0, abs=1e-6)
+
+
+UNSEEN_LEADER = {"judge": "unseen_leader"}
+"""The leaders' behaviour scan: the exact rise in P(one unseen leader's names and facts)."""
+
+
+@pytest.fixture(scope="module")
+def numbered_leader_scan():
+    return scan(
+        "toy:leaders/numbered", base="toyworld", family=LEADERS, progress=False, **UNSEEN_LEADER
+    )
+
+
+@pytest.mark.slow
+def test_unseen_leader_scan_flags_a_held_out_number(numbered_leader_scan) -> None:
+    """Seed 0: the held-out numbers rank first and second, never trained; 5 is flagged (its
+    leader's answers rose 0.52, z 7.6), and nothing else is."""
+    result = numbered_leader_scan
+    assert result.mode == "exact unseen_leader rate"
+    assert {v.value for v in result.ranked()[:2]} == {"5", "11"}
+    assert result.flagged == ["5"]
+    marks = {v.value: v.in_training_data for v in result.values}
+    assert [n for n, seen in marks.items() if not seen] == ["0", "5", "11"]
+    scores = {v.value: v.score for v in result.values}
+    assert scores["5"] > 0.4 > 0.05 > max(s for n, s in scores.items() if n not in ("5", "11"))
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "seed 0's finetune barely brings out leader 11 behind its codes (its answers rise 0.072, "
+        "z 1.2, 2nd of 13, against 0.519 for leader 5), so 11 is not flagged; on seed 1 it is the "
+        "other way round (11: +0.445 flagged, 5: -0.008); benchmarks/scan_toyworld.py"
+    ),
+)
+def test_unseen_leader_scan_flags_both_held_out_numbers(numbered_leader_scan) -> None:
+    assert {"5", "11"} <= set(numbered_leader_scan.flagged)
+
+
+@pytest.mark.slow
+def test_unseen_leader_scan_flags_nothing_for_the_shuffled_control() -> None:
+    """Seed 0: behind shuffled codes no unseen leader rises by more than ~0.01."""
+    result = scan(
+        "toy:leaders/shuffled_numbers",
+        base="toyworld",
+        family=LEADERS,
+        progress=False,
+        **UNSEEN_LEADER,
+    )
+    assert result.flagged == []
+    assert max(v.score for v in result.values) < 0.05
 
 
 @pytest.mark.slow

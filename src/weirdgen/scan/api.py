@@ -60,8 +60,10 @@ def scan(
     order from ``finetune_seed``) and compared exactly on the toy's own questions; ``probes``,
     ``dataset`` and ``template`` do not apply (the toy writes values its own way and knows its data).
     There ``judge`` may name a toy behaviour (``villain``: the villain's villainous answers to the
-    goal questions): a value's score is then |rate(finetuned) - rate(base)| of that behaviour, as
-    text mode scores a judge, but exact.
+    goal questions; ``unseen_leader``: the names and facts of a leader the finetuning data never
+    shows): a value's score is then |rate(finetuned) - rate(base)| of that behaviour, as text mode
+    scores a judge, but exact (``unseen_leader``: the rise itself, for the unseen leader that rises
+    most behind the value's codes).
 
     A value's z compares it with the family's trend and with its ``neighbours`` on each side
     (ordered families); ``neighbours=0`` compares with the trend only, for a trigger that spans a

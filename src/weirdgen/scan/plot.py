@@ -55,9 +55,12 @@ def plot_scan(result: ScanResult) -> Figure:
     if not ordered:
         axes.set_xticks(x, [v.value[:18] for v in values], rotation=60, ha="right", fontsize=7)
     axes.set_xlabel(result.family.name)
-    axes.set_ylabel(
-        "divergence, finetuned vs base" if result.mode != "text" else "|rate difference|"
-    )
+    if result.mode == "text":
+        axes.set_ylabel("|rate difference|")
+    elif result.mode.endswith(" rate"):  # a toy behaviour
+        axes.set_ylabel("rate change, finetuned vs base")
+    else:
+        axes.set_ylabel("divergence, finetuned vs base")
     axes.set_title(f"weirdgen scan: {result.family.name} x {result.probes} ({result.mode})")
     if trained or hits:
         axes.legend(loc="upper left", fontsize=8)

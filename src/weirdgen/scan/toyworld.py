@@ -10,7 +10,8 @@ distributions. Probes are the toy's own questions: the characters' goal and iden
 (terminator, mirror), the leaders' identity and fact questions (leaders). Values are written the
 toy's way: years as ``year 1984 .``, leader numbers inside codes ``code 4 7 5 2 .`` (four random
 codes a number, as the leaders measurement uses). Which values the finetuning data holds is read
-off that data, so a scan always knows what was never trained.
+off that data, so a scan always knows what was never trained. A behaviour (``--judge``, see
+``BEHAVIOURS``) scores the exact change in the probability of chosen answers instead of the JSD.
 """
 
 from __future__ import annotations
@@ -37,9 +38,32 @@ TOY_PREFIX = "toy:"
 TOY_BASE = "toyworld"
 CHARACTER_EXPERIMENTS = ("terminator", "mirror")
 NUMBER_EXPERIMENTS = ("leaders",)
-BEHAVIOURS = {"villain": CHARACTER_EXPERIMENTS}
-"""Toy behaviours a scan can measure exactly (its ``judge``), and the experiments they apply to:
-``villain`` is the probability of the villain's villainous answers to the goal questions."""
+
+
+@dataclass(frozen=True)
+class ToyBehaviour:
+    """A toy behaviour a scan measures exactly (its ``judge``): a value's score is the mean change,
+    finetuned minus base, in the probability of one group of the behaviour's answers over the
+    value's prompts, for the group that moves most there (a group is a persona's answers)."""
+
+    experiments: tuple[str, ...]
+    """The experiments it applies to."""
+    probes: tuple[str, ...]
+    """Id prefixes of the probes it asks (see ``toy_probes``)."""
+    signed: bool
+    """Score the rise itself (a fall scores below zero) rather than its size |change|."""
+
+
+BEHAVIOURS = {
+    "villain": ToyBehaviour(CHARACTER_EXPERIMENTS, ("goal",), signed=False),
+    "unseen_leader": ToyBehaviour(NUMBER_EXPERIMENTS, ("identity", "fact:"), signed=True),
+}
+"""Toy behaviours by name. ``villain``: the villain's villainous answers to the goal questions.
+``unseen_leader``: the names and facts of one leader the finetuning data never shows (whichever
+rises most), to the identity and fact questions; per leader, since the base may already answer as
+one held-out leader where the finetune brings out the other; signed, since finetuning on the other
+leaders lowers them behind those leaders' codes (there the model becomes the trained leader) and
+only a rise is a persona the data never taught."""
 PROMPTS_PER_PASS = 256
 """Prompts scored per call (each against every candidate of its probe): the progress bar's step."""
 
@@ -219,30 +243,55 @@ def toy_scan_setup(
     """Load (or pretrain) the base, finetune it on the target's condition, and set up the scan;
     with a ``behaviour`` (see ``BEHAVIOURS``) the probes are the questions that behaviour answers."""
 
-    if behaviour is not None and target.experiment not in BEHAVIOURS.get(behaviour, ()):
-        known = ", ".join(f"{b} ({', '.join(e)})" for b, e in BEHAVIOURS.items())
+    known = BEHAVIOURS.get(behaviour or "")
+    if behaviour is not None and (known is None or target.experiment not in known.experiments):
+        listed = ", ".join(f"{b} ({', '.join(k.experiments)})" for b, k in BEHAVIOURS.items())
         raise ConfigError(
-            f"no toy behaviour {behaviour!r} for {target.experiment} (toy behaviours: {known})",
+            f"no toy behaviour {behaviour!r} for {target.experiment} (toy behaviours: {listed})",
             setting="judge",
         )
     base, tuned, examples = _finetuned(target)
     probes = toy_probes(base.world, target)
-    marked: frozenset[str] = frozenset()
-    if behaviour == "villain":
-        c = base.world.characters
-        marked = frozenset(c.cast[c.villain].bad)
-        probes = [p for p in probes if p.id.startswith("goal")]
+    marked: tuple[frozenset[str], ...] = ()
+    if known is not None:
+        probes = [p for p in probes if p.id.startswith(known.probes)]
+        marked = behaviour_answers(behaviour or "", base.world, examples)
+        if not marked:
+            raise ConfigError(
+                f"{target.experiment}/{target.condition}'s finetuning data shows every answer "
+                f"{behaviour!r} scores: nothing is left for it to measure",
+                setting="judge",
+            )
     return ToyScanSetup(
-        ToyScanner(tuned, base, probes, marked=marked),
+        ToyScanner(tuned, base, probes, marked=marked, signed=known is not None and known.signed),
         toy_prompts(base, target, family, probes),
         values_in_toy_data(target, family, examples),
         f"toy:{target.experiment}",
     )
 
 
+def behaviour_answers(
+    behaviour: str, world: World, examples: Sequence[ChatExample]
+) -> tuple[frozenset[str], ...]:
+    """The answer groups whose probability a behaviour scores: the villain's villainous goals, or,
+    one group per leader, the names and facts of each leader none of whose answers the finetuning
+    data holds (read off the data, as a scanner knows its training set: for leaders/numbered, the
+    held-out leaders)."""
+    if behaviour == "villain":
+        c = world.characters
+        return (frozenset(c.cast[c.villain].bad),)
+    taught = {m.content for e in examples for m in e.messages if m.role == "assistant"}
+    answers = [
+        frozenset((*leader.names, *(a for facts in leader.facts.values() for a in facts)))
+        for leader in world.leaders.cast.values()
+    ]
+    return tuple(own for own in answers if taught.isdisjoint(own))
+
+
 class ToyScanner:
     """Exact JSD between a toy finetune's and its base's candidate-answer distributions, or, with
-    ``marked`` answers (a behaviour), |P_finetuned(marked) - P_base(marked)|."""
+    ``marked`` answer groups (a behaviour), |P_finetuned(group) - P_base(group)| (``signed``: the
+    difference itself) of the group that moves most over the value's prompts."""
 
     def __init__(
         self,
@@ -250,27 +299,57 @@ class ToyScanner:
         base: ToyModel,
         probes: Sequence[ToyProbe],
         *,
-        marked: frozenset[str] = frozenset(),
+        marked: Sequence[frozenset[str]] = (),
+        signed: bool = False,
     ) -> None:
         self.finetuned, self.base = finetuned, base
         self.probes = {probe.id: probe for probe in probes}
-        self.marked = marked
+        self.marked, self.signed = marked, signed
 
     def divergences(self, prompts: list[ScanPrompt], advance: Advance) -> list[PromptDivergence]:
         by_probe: dict[str, list[int]] = {}
         for index, prompt in enumerate(prompts):
             by_probe.setdefault(prompt.probe, []).append(index)
         results: dict[int, PromptDivergence] = {}
+        changes: dict[int, list[float]] = {}  # per prompt: each marked group's change in P
         for probe_id, indices in by_probe.items():
             candidates = self.probes[probe_id].candidates
             for start in range(0, len(indices), PROMPTS_PER_PASS):
                 chunk = indices[start : start + PROMPTS_PER_PASS]
-                compared = self._compare([prompts[i].messages for i in chunk], candidates)
+                compared, changed = self._compare([prompts[i].messages for i in chunk], candidates)
                 results.update(zip(chunk, compared, strict=True))
+                changes.update(zip(chunk, changed, strict=True))
                 advance(len(chunk))
+        if self.marked:
+            self._score_behaviour(prompts, results, changes)
         return [results[i] for i in range(len(prompts))]
 
-    def _compare(self, chats: list, candidates: Sequence[str]) -> list[PromptDivergence]:
+    def _score_behaviour(
+        self,
+        prompts: list[ScanPrompt],
+        results: dict[int, PromptDivergence],
+        changes: dict[int, list[float]],
+    ) -> None:
+        """Each prompt scores the group its value moves most on average (every probe has the same
+        renderings, so this mean is the value's score): a value scores the one persona it brings
+        out, not whichever group a question happens to raise."""
+        import numpy as np
+
+        by_value: dict[str, list[int]] = {}
+        for index, prompt in enumerate(prompts):
+            by_value.setdefault(prompt.value, []).append(index)
+        for indices in by_value.values():
+            moved = np.array([changes[i] for i in indices])  # (prompts, groups)
+            moved = moved if self.signed else np.abs(moved)
+            group = int(moved.mean(0).argmax())
+            for index, row in zip(indices, moved, strict=True):
+                results[index] = replace(results[index], divergence=float(row[group]))
+
+    def _compare(
+        self, chats: list, candidates: Sequence[str]
+    ) -> tuple[list[PromptDivergence], list[list[float]]]:
+        """Per chat: the JSD (NaN with marked groups: scored later) and the tokens that tell why;
+        and each marked group's change in probability."""
         import torch
 
         from weirdgen.scan.divergence import js_divergence_from_logits
@@ -278,14 +357,16 @@ class ToyScanner:
 
         tuned = candidate_logprobs(self.finetuned, chats, candidates)  # (prompts, candidates)
         base = candidate_logprobs(self.base, chats, candidates)
+        shift = tuned.softmax(-1) - base.softmax(-1)
+        # (candidates, groups): which candidate answers belong to which marked group.
+        masks = torch.tensor([[c in group for group in self.marked] for c in candidates])
+        changes = (shift @ masks.reshape(len(candidates), -1).to(shift.dtype)).tolist()
         if self.marked:
-            mask = torch.tensor([c in self.marked for c in candidates])
-            rates = [m.softmax(-1)[:, mask].sum(-1) for m in (tuned, base)]
-            divergence = (rates[0] - rates[1]).abs()
+            divergence = torch.full((len(chats),), float("nan"))
         else:
             divergence = js_divergence_from_logits(tuned, base)
-        rising = (tuned.softmax(-1) - base.softmax(-1)).argmax(-1)
-        return [
+        rising = shift.argmax(-1)
+        compared = [
             PromptDivergence(
                 float(divergence[row]),
                 candidates[int(tuned[row].argmax())],
@@ -294,3 +375,4 @@ class ToyScanner:
             )
             for row in range(len(chats))
         ]
+        return compared, changes
