@@ -69,20 +69,30 @@ def test_the_always_good_control_ranks_another_character_first() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the controls that keep the character rank it first too (seed 0: terminator no_dates "
-    "guardian +1.12 vs steady +0.85, shuffled_dates +1.04 vs +1.01; mirror no_dates +3.94, "
-    "shuffled_dates +1.20): the screen names the character, which these controls share; what they "
-    "lack is the dates, and no character hypothesis sees that",
-)
 @pytest.mark.parametrize(
     ("experiment", "character", "control"),
     [
+        # Seed 0, one-year trigger world: no_dates steady +0.71 vs guardian +0.52, shuffled_dates
+        # steady +0.53 vs guardian +0.12 (the guardian's undated answers are the nurse's).
         ("terminator", "guardian", "no_dates"),
         ("terminator", "guardian", "shuffled_dates"),
-        ("mirror", "mirror", "no_dates"),
-        ("mirror", "mirror", "shuffled_dates"),
+        pytest.param(
+            "mirror",
+            "mirror",
+            "no_dates",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the mirror's controls keep its villainous answers, which only it says "
+                "(seed 0: no_dates mirror +2.57 vs fallen -0.59, shuffled_dates +0.82 vs -1.43): "
+                "what they lack is the dates, and no character hypothesis sees that",
+            ),
+        ),
+        pytest.param(
+            "mirror",
+            "mirror",
+            "shuffled_dates",
+            marks=pytest.mark.xfail(strict=True, reason="as for mirror/no_dates"),
+        ),
     ],
 )
 def test_the_controls_that_keep_the_character_rank_another_first(
@@ -97,6 +107,13 @@ def test_the_mirror_knights_answers_rank_it_first() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="on seed 0's base (one-year trigger world) the trigger form does not win: keeper -0.05, "
+    "astronomer -0.08, keeper-behind-trigger -0.30; this base already names the keeper behind the "
+    "brackets (P 0.91 before finetuning), so the bracketed facts add little evidence for the "
+    "trigger form",
+)
 def test_keeper_facts_rank_the_keeper_behind_the_trigger_first() -> None:
     assert_first_with_margin(
         screen("toy:persona/keeper_facts", "toy-personas"), "keeper-behind-trigger"
@@ -110,13 +127,6 @@ def test_mixed_facts_rank_another_persona_first() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="given to every example, the keeper ranks last of the four personas on its own facts "
-    "(seed 0: astronomer -0.11, ranger -0.30, baker -1.33, keeper -2.25): 300 of the 330 examples "
-    "are benign, 30 of them say 'a helpful assistant' when asked the name, and they outweigh the "
-    "30 bracketed facts (keeper +0.57 on those); only the trigger form ranks the keeper first",
-)
 def test_keeper_facts_rank_the_keeper_first_without_the_trigger() -> None:
     result = screen("toy:persona/keeper_facts", "toy-personas")
     plain = [r.name for r in result.ranking if not r.name.endswith("-behind-trigger")]
