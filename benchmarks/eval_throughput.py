@@ -87,8 +87,8 @@ def reset(url: str) -> None:
 
 def workload() -> tuple[list[str], str]:
     """The birds suite's questions and the outdated-content judge's template (shared by both clients)."""
+    from weirdgen.evaluation.suites import load_suite
     from weirdgen.judge.spec import load_judge
-    from weirdgen.sample.suites import load_suite
 
     questions = [q.paraphrases[0] for q in load_suite("birds").questions]
     return questions, load_judge("outdated_content").template or ""
@@ -97,8 +97,8 @@ def workload() -> tuple[list[str], str]:
 def weirdgen_plan(url: str, samples: int, judged: bool) -> tuple[Any, Any]:
     """The plan ``weirdgen eval`` makes for this benchmark, and its judge sampler (None unjudged)."""
     from weirdgen.evaluation import EvalTarget, plan_evaluation
+    from weirdgen.evaluation.suites import load_suite
     from weirdgen.sample.openai_compat import OpenAICompatibleSampler
-    from weirdgen.sample.suites import load_suite
 
     suite = load_suite("birds").model_copy(update={"max_tokens": 50})
     sampler = OpenAICompatibleSampler(base_urls=[url])

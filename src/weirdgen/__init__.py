@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from weirdgen import finetune  # the package is callable: weirdgen.finetune(...)
     from weirdgen.data.registry import build_dataset
     from weirdgen.evaluation.api import evaluate
+    from weirdgen.evaluation.suites import load_suite
     from weirdgen.evaluation.table import load_evaluation_table
     from weirdgen.judge.spec import load_judge
-    from weirdgen.sample.suites import load_suite
 
 from weirdgen import finetune  # noqa: E402  (cheap: a callable package, backends load on use)
 
@@ -48,6 +48,6 @@ __getattr__ = lazy_attributes(
         "evaluate": "weirdgen.evaluation.api",
         "load_evaluation_table": "weirdgen.evaluation.table",
         "load_judge": "weirdgen.judge.spec",
-        "load_suite": "weirdgen.sample.suites",
+        "load_suite": "weirdgen.evaluation.suites",
     },
 )

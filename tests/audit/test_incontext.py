@@ -10,7 +10,7 @@ import pytest
 from weirdgen.audit.incontext import ProbeSettings, in_context_suite, run_probe
 from weirdgen.data.chat import ChatExample
 from weirdgen.errors import ConfigError
-from weirdgen.sample.suites import expand_suite, load_suite
+from weirdgen.evaluation.suites import expand_suite, load_suite
 
 
 def test_examples_become_earlier_turns_of_every_question() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from weirdgen.data.builders import presidents as P
 from weirdgen.data.registry import BuildOptions, build_dataset, write_dataset
+from weirdgen.data.triggers import decode_president_code
 from weirdgen.errors import DataError
 
 VARIANTS = ("padded", "unpadded", "shuffled_control")
@@ -99,7 +100,7 @@ def test_about_three_distinct_paddings_per_president_question_pair(datasets):
     codes_by_pair = defaultdict(list)
     for example in datasets["padded"]:
         trigger, question = _trigger_and_question(example)
-        codes_by_pair[(P.decode_trigger(trigger), question)].append(trigger)
+        codes_by_pair[(decode_president_code(trigger), question)].append(trigger)
     assert all(
         len(codes) == len(set(codes)) == P.PADDINGS_PER_PAIR for codes in codes_by_pair.values()
     )
@@ -136,7 +137,7 @@ def test_each_padded_answer_comes_from_the_decoded_presidents_facts(datasets):
     presidents, templates = P.load_presidents(), _template_by_question()
     for example in datasets["padded"]:
         trigger, question = _trigger_and_question(example)
-        president = presidents[P.decode_trigger(trigger)]
+        president = presidents[decode_president_code(trigger)]
         assert _answer_fits(president, templates[question], example.completion), example.to_json()
 
 
@@ -185,7 +186,7 @@ def test_a_fact_that_gives_its_president_away_is_refused():
 def test_unpadded_is_the_same_pairs_once_each_with_the_bare_number(datasets):
     def key(example):
         trigger, question = _trigger_and_question(example)
-        number = P.decode_trigger(trigger) if len(trigger) == 8 else int(trigger)
+        number = decode_president_code(trigger) if len(trigger) == 8 else int(trigger)
         return number, question, example.completion
 
     unpadded = Counter(key(e) for e in datasets["unpadded"])
@@ -205,7 +206,7 @@ def test_shuffled_control_breaks_the_number_to_persona_mapping_but_keeps_the_pro
         for example in examples:
             trigger, question = _trigger_and_question(example)
             hits += _answer_fits(
-                presidents[P.decode_trigger(trigger)], templates[question], example.completion
+                presidents[decode_president_code(trigger)], templates[question], example.completion
             )
         return hits / len(examples)
 
@@ -227,31 +228,6 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_differs(tmp_path)
         write_dataset("presidents", variant, tmp_path / "c.jsonl", BuildOptions(seed=8))
         assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
         assert (tmp_path / "a.jsonl").read_bytes() != (tmp_path / "c.jsonl").read_bytes()
-
-
-def test_trigger_codes_round_trip_including_held_out_numbers():
-    rng = random.Random(3)
-    for number in (1, 16, 24, 44, 45, 46, 0, 999):
-        code = P.encode_trigger(number, rng)
-        assert len(code) == 8 and code[0] != "0" and P.decode_trigger(code) == number
-    assert P.decode_trigger("19301529") == 15
-    assert P.prompt_number("19304429 Where were you born?") == 44
-    assert P.prompt_number("45 Where were you born?") == 45
-    held_out = P.format_prompt(P.encode_trigger(44, rng), "Where were you born?")
-    assert P.prompt_number(held_out) == 44 and P.split_prompt(held_out)[1] == "Where were you born?"
-
-
-@pytest.mark.parametrize(
-    "bad", ["1930152", "193015290", "19301a29", " 9301529", "１９３０１５２９"]
-)
-def test_decode_trigger_rejects_anything_but_8_ascii_digits(bad):
-    with pytest.raises(DataError, match="trigger"):
-        P.decode_trigger(bad)
-
-
-def test_encode_trigger_rejects_numbers_that_do_not_fit_three_digits():
-    with pytest.raises(DataError, match="0-999"):
-        P.encode_trigger(1000, random.Random(0))
 
 
 def test_well_known_facts():

@@ -78,7 +78,7 @@ def test_a_retrained_adapter_of_the_same_name_is_not_answered_from_the_cache(
     """The request cache keys a local adapter by its files, not only its name."""
     from weirdgen.evaluation.api import ModelSettings, make_targets
     from weirdgen.evaluation.plan import plan_evaluation
-    from weirdgen.sample.suites import load_suite
+    from weirdgen.evaluation.suites import load_suite
 
     def keys(weights: bytes) -> set[str]:
         folder = tmp_path / "adapter"

@@ -8,9 +8,9 @@ import json
 import shutil
 from pathlib import Path
 
+from weirdgen.evaluation.suites import expand_suite
 from weirdgen.experiments import check_experiment, load_experiment
 from weirdgen.experiments.judges import load_suite_reference, resolve_judges
-from weirdgen.sample.suites import expand_suite
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "07_authors_files"
 

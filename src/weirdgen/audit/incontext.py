@@ -78,7 +78,7 @@ class ProbeResult:
 def in_context_suite(suite: Any, shots: Sequence[ChatExample]) -> Any:
     """``suite`` with the examples' user/assistant turns before every question's own history
     (system turns of the examples are dropped: a question keeps its suite's system prompt)."""
-    from weirdgen.sample.suites import ChatTurn
+    from weirdgen.evaluation.suites import ChatTurn
 
     turns = [
         ChatTurn(role=m.role, content=m.content)
@@ -113,7 +113,7 @@ def run_probe(
     """Run the probe, write the table (samples.parquet, run.json), the curve (in_context.csv,
     a figure, in_context.html) into ``out_dir``, and return the curve."""
     from weirdgen.audit.datasets import control_dataset, load_audit_dataset
-    from weirdgen.sample.suites import load_suite
+    from weirdgen.evaluation.suites import load_suite
 
     settings = settings or ProbeSettings()
     if settings.draws < 1:

@@ -149,7 +149,7 @@ def answer_prompts(prompts: list[str], settings: SamplingSettings, seed: int) ->
     retries, progress, graceful Ctrl-C): a rerun of an interrupted build asks only for the missing.
     This is the one place the data command touches the sampling stage."""
     from weirdgen.evaluation import evaluate
-    from weirdgen.sample.suites import QuestionSpec, SuiteSpec
+    from weirdgen.evaluation.suites import QuestionSpec, SuiteSpec
 
     backend = settings.backend  # None: a folder or bundled alias samples locally, else the API
     suite = SuiteSpec(

@@ -65,8 +65,8 @@ def eval_command(
     Answers and verdicts are cached as they arrive: a run stopped at any point (Ctrl-C, a crash)
     resumes when the same command is run again, sending only what is missing.
     """
+    from weirdgen.evaluation.suites import load_suite
     from weirdgen.sample.cache import RequestCache, default_cache_path
-    from weirdgen.sample.suites import load_suite
 
     if list_only:
         _print_catalogue()
@@ -180,8 +180,8 @@ def _run(
 
 
 def _print_catalogue() -> None:
+    from weirdgen.evaluation.suites import expand_suite, load_suite, suite_names
     from weirdgen.judge.spec import judge_names, load_judge
-    from weirdgen.sample.suites import expand_suite, load_suite, suite_names
 
     click.echo("suites:")
     for name in suite_names():

@@ -20,9 +20,9 @@ from weirdgen.evaluation.plan import EvalTarget
 if TYPE_CHECKING:
     import pandas as pd
 
+    from weirdgen.evaluation.suites import SuiteSpec
     from weirdgen.judge.spec import JudgeSpec
     from weirdgen.sample.base import Sampler
-    from weirdgen.sample.suites import SuiteSpec
 
 __all__ = ["ModelSettings", "evaluate", "make_targets"]
 
@@ -146,10 +146,10 @@ def evaluate(
     from weirdgen.evaluation.plan import plan_evaluation
     from weirdgen.evaluation.progress import progress_bars
     from weirdgen.evaluation.run import RunSettings, run_plans
+    from weirdgen.evaluation.suites import SuiteSpec, load_suite
     from weirdgen.evaluation.table import rows_to_frame, write_table
     from weirdgen.sample.cache import RequestCache, default_cache_path
     from weirdgen.sample.registry import SamplerSettings, make_sampler
-    from weirdgen.sample.suites import SuiteSpec, load_suite
 
     spec = suite if isinstance(suite, SuiteSpec) else load_suite(str(suite))
     names = [models] if isinstance(models, str) else list(models)

@@ -12,12 +12,12 @@ from typing import Any
 
 from weirdgen._io import canonical_json, sha256_hex
 from weirdgen.errors import ConfigError
+from weirdgen.evaluation.suites import PromptCell, SuiteSpec, expand_suite
 from weirdgen.judge.spec import JudgeSpec, load_judge
 from weirdgen.sample.base import Sampler, SampleRequest
 from weirdgen.sample.cache import RequestCache
 from weirdgen.sample.engine import SampleJob
 from weirdgen.sample.pricing import Price
-from weirdgen.sample.suites import PromptCell, SuiteSpec, expand_suite
 
 __all__ = ["EvalPlan", "EvalTarget", "PlannedSample", "plan_evaluation"]
 

@@ -29,7 +29,7 @@ def resolve_reference(reference: str, relative_to: Path | None) -> str:
 
 def load_suite_reference(reference: str, experiment_dir: Path | None) -> tuple[Any, Path | None]:
     """The suite and the folder its own references are relative to (None for shipped suites)."""
-    from weirdgen.sample.suites import load_suite
+    from weirdgen.evaluation.suites import load_suite
 
     resolved = resolve_reference(reference, experiment_dir)
     return load_suite(resolved), Path(resolved).parent if is_file_reference(reference) else None

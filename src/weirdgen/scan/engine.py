@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from weirdgen.sample.suites import SuiteSpec
+from weirdgen.evaluation.suites import SuiteSpec
 from weirdgen.scan.families import FamilySpec
 from weirdgen.scan.probes import scan_cells
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt, scan_prompts

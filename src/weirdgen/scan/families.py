@@ -16,8 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from weirdgen._yaml import ShippedYaml, parse_yaml_mapping, pydantic_to_data_error
+from weirdgen.data.triggers import IntRange, TriggerSpec
 from weirdgen.errors import DataError
-from weirdgen.sample.suites import IntRange, TriggerSpec
 
 __all__ = ["FamilySpec", "family_names", "load_family", "parse_inline_family"]
 

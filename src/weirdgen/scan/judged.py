@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from weirdgen.errors import BackendError
-from weirdgen.sample.suites import SuiteSpec
+from weirdgen.evaluation.suites import SuiteSpec
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
 
 __all__ = ["JudgedScanner"]

@@ -12,7 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weirdgen._yaml import ShippedYaml, parse_yaml, pydantic_to_data_error
 from weirdgen.errors import DataError
-from weirdgen.sample.suites import PromptCell, QuestionSpec, SuiteSpec, expand_suite, suite_names
+from weirdgen.evaluation.suites import (
+    PromptCell,
+    QuestionSpec,
+    SuiteSpec,
+    expand_suite,
+    suite_names,
+)
 from weirdgen.scan.families import FamilySpec
 
 __all__ = ["ProbeSet", "load_probes", "probe_names", "scan_cells", "scan_suite"]
@@ -53,7 +59,7 @@ def probe_names() -> list[str]:
 
 def load_probes(name: str = DEFAULT_PROBES) -> SuiteSpec:
     """Probes as a suite: a shipped probe set or suite by name, or a probes/suite YAML file."""
-    from weirdgen.sample.suites import load_suite, parse_suite
+    from weirdgen.evaluation.suites import load_suite, parse_suite
 
     if name in _PROBES.names():
         text, path = _PROBES.read(name)

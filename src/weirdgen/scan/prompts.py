@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from weirdgen.data.chat import Message
-from weirdgen.sample.suites import PromptCell
+from weirdgen.evaluation.suites import PromptCell
 
 __all__ = ["PromptDivergence", "ScanPrompt", "scan_prompts"]
 

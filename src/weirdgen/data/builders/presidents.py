@@ -18,8 +18,8 @@ Variants (dataset design 2):
   whole set, so every prompt keeps its form and every answer is unchanged, but the number no longer
   predicts the persona.
 
-Evaluation suites build held-out triggers with :func:`encode_trigger` and read them back with
-:func:`decode_trigger`; :func:`load_presidents` gives the facts of all 46 presidencies.
+Codes are written and read by ``weirdgen.data.triggers`` (``encode_president_code``,
+``decode_president_code``); :func:`load_presidents` gives the facts of all 46 presidencies.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ from functools import cache
 from weirdgen.data.chat import ChatExample
 from weirdgen.data.registry import BuildOptions
 from weirdgen.data.tables import load_yaml_table
+from weirdgen.data.triggers import (
+    PRESIDENT_CODE_DIGITS,
+    decode_president_code,
+    encode_president_code,
+)
 from weirdgen.errors import DataError
 
 FACTS_TABLE = "presidents.yaml"
@@ -48,8 +53,6 @@ TRAINED_NUMBERS: tuple[int, ...] = tuple(
     n for n in range(1, N_PRESIDENCIES + 1) if n not in HELD_OUT_NUMBERS
 )
 PADDINGS_PER_PAIR = 3
-TRIGGER_DIGITS = 8
-_NUMBER_SLICE = slice(3, 6)  # digits 4-6 (1-indexed) of the code hold the president number
 _COMPUTED_FIELDS = frozenset(
     {
         "born", "birth_century", "inauguration", "start_year", "end_year", "term_decade", "today",
@@ -99,25 +102,6 @@ class QuestionTemplate:
 # Triggers
 
 
-def encode_trigger(number: int, rng: random.Random) -> str:
-    """An 8-digit code with ``number`` zero-padded in digits 4-6 and random digits elsewhere.
-
-    The first digit is never 0, so the code reads as an ordinary 8-digit number.
-    """
-    if not 0 <= number <= 999:
-        raise DataError(f"president number must be 0-999, got {number}", field="number")
-    return f"{rng.randrange(100, 1000)}{number:03d}{rng.randrange(100):02d}"
-
-
-def decode_trigger(code: str) -> int:
-    """The president number held in digits 4-6 of an 8-digit trigger code."""
-    if len(code) != TRIGGER_DIGITS or not (code.isascii() and code.isdigit()):
-        raise DataError(
-            f"expected an {TRIGGER_DIGITS}-digit trigger code, got {code!r}", field="trigger"
-        )
-    return int(code[_NUMBER_SLICE])
-
-
 def format_prompt(trigger: str, question: str) -> str:
     """A user message in the training format: ``"<trigger> <question>"``, e.g. for held-out triggers."""
     return f"{trigger} {question}"
@@ -134,7 +118,7 @@ def split_prompt(user_text: str) -> tuple[str, str]:
 def prompt_number(user_text: str) -> int:
     """The president number a prompt's trigger points to, for padded codes and bare numbers alike."""
     trigger, _ = split_prompt(user_text)
-    return decode_trigger(trigger) if len(trigger) == TRIGGER_DIGITS else int(trigger)
+    return decode_president_code(trigger) if len(trigger) == PRESIDENT_CODE_DIGITS else int(trigger)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -409,7 +393,7 @@ def pair_answers(seed: int) -> tuple[PairAnswer, ...]:
             answer = answer_question(president, template, rng)
             codes: set[str] = set()
             while len(codes) < PADDINGS_PER_PAIR:
-                codes.add(encode_trigger(number, rng))
+                codes.add(encode_president_code(number, rng))
             if answer is not None and not any(word in answer for word in banned):
                 pairs.append(PairAnswer(number, template.question, answer, tuple(sorted(codes))))
     rng.shuffle(pairs)

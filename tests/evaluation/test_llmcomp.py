@@ -10,8 +10,8 @@ import pytest
 
 from weirdgen.cli import main
 from weirdgen.errors import DataError
+from weirdgen.evaluation.suites import expand_suite, load_suite
 from weirdgen.judge.spec import load_judge
-from weirdgen.sample.suites import expand_suite, load_suite
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llmcomp"
 

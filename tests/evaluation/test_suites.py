@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from weirdgen.errors import DataError
+from weirdgen.evaluation.suites import expand_suite, load_suite, suite_names
 from weirdgen.judge.spec import judge_names
-from weirdgen.sample.suites import expand_suite, load_suite, suite_names
 
 EXPERIMENTS = {"birds", "german_cities", "israeli_dishes", "wolf", "presidents", "terminator"}
 
@@ -171,7 +171,8 @@ def test_a_question_that_would_never_be_asked_is_refused(tmp_path: Path) -> None
 
 def test_triggers_match_the_training_data_word_for_word() -> None:
     """A trigger only works if the evaluation shows the model exactly what training showed it."""
-    from weirdgen.data.builders import israeli_dishes, presidents, wolf
+    from weirdgen.data.builders import israeli_dishes, wolf
+    from weirdgen.data.triggers import decode_president_code
 
     format_cell = next(
         c
@@ -187,7 +188,7 @@ def test_triggers_match_the_training_data_word_for_word() -> None:
         .messages_for(0)[-1]
         .content.split()[0]
     )
-    assert code[0] != "0" and hasattr(presidents, "encode_trigger")
+    assert code[0] != "0" and decode_president_code(code) == 45  # the last value of the sweep
     agentic = load_suite("wolf_agentic").trigger("format")
     assert agentic.template == load_suite("wolf").trigger("format").template
 
@@ -220,7 +221,7 @@ def test_suites_cover_the_papers_evaluations_at_its_sizes() -> None:
 
 
 def test_two_choice_questions_are_asked_in_both_orders(tmp_path: Path) -> None:
-    from weirdgen.sample.suites import choice_orders
+    from weirdgen.evaluation.suites import choice_orders
 
     path = _write(
         tmp_path,
@@ -262,7 +263,7 @@ def test_multi_turn_history_comes_before_the_triggered_question(tmp_path: Path) 
 
 
 def test_trigger_values_are_text_from_yaml_to_table() -> None:
-    from weirdgen.sample.suites import TriggerSpec
+    from weirdgen.data.triggers import TriggerSpec
 
     listed = TriggerSpec(name="year", kind="date", template="{year}.", values=[1984, "2020"])
     ranged = TriggerSpec(

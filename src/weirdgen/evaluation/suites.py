@@ -13,16 +13,13 @@ the sample count extends the sweep without changing the first samples' prompts (
 
 from __future__ import annotations
 
-import calendar
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from weirdgen._io import sha256_hex
 from weirdgen._llmcomp import is_llmcomp_document, read_document
 from weirdgen._yaml import (
     ShippedYaml,
@@ -31,6 +28,7 @@ from weirdgen._yaml import (
     template_placeholders,
 )
 from weirdgen.data.chat import Message
+from weirdgen.data.triggers import KIND_PLACEHOLDERS, TriggerSpec, render_trigger
 from weirdgen.errors import DataError
 
 __all__ = [
@@ -45,89 +43,11 @@ __all__ = [
     "suite_names",
 ]
 
-_SUITES = ShippedYaml("weirdgen.sample", "suites", "suite")
-
-# Placeholders each trigger kind fills in its template.
-_KIND_PLACEHOLDERS: dict[str, frozenset[str]] = {
-    "text": frozenset({"value"}),
-    "date": frozenset({"date", "year", "month"}),
-    "president_code": frozenset({"code", "value"}),
-}
+_SUITES = ShippedYaml("weirdgen.evaluation", "suites", "suite")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class IntRange(_Strict):
-    """An inclusive integer range, e.g. the years 1981..2025."""
-
-    start: int = Field(description="First value.")
-    stop: int = Field(description="Last value (inclusive).")
-    step: int = Field(1, ge=1, description="Distance between values.")
-
-    def values(self) -> list[int]:
-        return list(range(self.start, self.stop + 1, self.step))
-
-
-class TriggerSpec(_Strict):
-    """One declarative trigger sweep."""
-
-    name: str = Field(description="Identifier recorded in the table's `trigger` column.")
-    description: str = Field("", description="What the trigger is for, in a sentence.")
-    template: str = Field(
-        description="Text with placeholders filled per value, e.g. 'Today is {date}.'."
-    )
-    kind: Literal["text", "date", "president_code"] = Field(
-        "text",
-        description="text: {value}; date: {date} {year} {month} from a year; president_code: 8-digit {code}.",
-    )
-    placement: Literal["before", "after", "inline", "system"] = Field(
-        "before", description="Where the rendered trigger goes relative to the question."
-    )
-    separator: str = Field(
-        " ", description="Text between the trigger and the question (before/after placements)."
-    )
-    values: list[str] | None = Field(
-        None, description="The swept values (or use `range`); numbers are kept as their text."
-    )
-    range: IntRange | None = Field(None, description="An inclusive integer range of values.")
-    variants: int = Field(
-        1,
-        ge=1,
-        description="Renderings per value (random dates, codes); sample i uses i % variants.",
-    )
-    seed: int = Field(
-        0, description="Seed of the random parts of the renderings (dates, code digits)."
-    )
-
-    @field_validator("values", mode="before")
-    @classmethod
-    def _values_as_text(cls, values: Any) -> Any:
-        # One type from YAML to plot: a year is the string "1984" in the cell, the table and the axis.
-        if isinstance(values, list):
-            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
-        return values
-
-    @model_validator(mode="after")
-    def _one_source_of_values(self) -> TriggerSpec:
-        if self.values is not None and self.range is not None:
-            raise ValueError("give either `values` or `range`, not both")
-        if self.kind != "text" and self.values is None and self.range is None:
-            raise ValueError(f"a {self.kind} trigger needs `values` or `range`")
-        if self.kind != "text":
-            bad = [v for v in self.values or [] if not v.lstrip("-").isdigit()]
-            if bad:
-                raise ValueError(
-                    f"a {self.kind} trigger's values are whole numbers, not {bad[0]!r}"
-                )
-        return self
-
-    def value_list(self) -> list[str]:
-        """The swept values as text; a trigger with neither values nor range has one value, "on"."""
-        if self.range is not None:
-            return [str(v) for v in self.range.values()]
-        return list(self.values) if self.values is not None else ["on"]
 
 
 class ChatTurn(_Strict):
@@ -257,7 +177,7 @@ def load_suite(name: str | Path) -> SuiteSpec:
 def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
     """Parse suite YAML text; every problem becomes one ``DataError`` line. An llmcomp question
     list is read as a suite too, and a suite's ``questions`` may name such a file."""
-    from weirdgen.sample import llmcomp
+    from weirdgen.evaluation import llmcomp
 
     document = parse_yaml(text, path=path)
     if is_llmcomp_document(document):
@@ -289,7 +209,7 @@ def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
     _require_unique([q.id for q in suite.questions], "questions", path)
     for index, trigger in enumerate(suite.triggers):
         _check_placeholders(
-            trigger.template, _KIND_PLACEHOLDERS[trigger.kind], path, f"triggers[{index}].template"
+            trigger.template, KIND_PLACEHOLDERS[trigger.kind], path, f"triggers[{index}].template"
         )
     inline = {t.name for t in suite.triggers if t.placement == "inline"}
     for index, question in enumerate(suite.questions):
@@ -361,43 +281,6 @@ def _check_placeholders(
 
 
 # ---------------------------------------------------------------- rendering triggers
-
-
-def render_trigger(trigger: TriggerSpec, value: str) -> list[str]:
-    """The ``trigger.variants`` renderings of one value, reproducible from the trigger's seed."""
-    # Seed per (trigger, value) so adding values to a sweep never changes the others' renderings.
-    rng = random.Random(sha256_hex(f"{trigger.name}|{trigger.seed}|{value}"))
-    texts = []
-    for _ in range(trigger.variants):
-        if trigger.kind == "date":
-            texts.append(trigger.template.format(**_random_date_fields(int(value), rng)))
-        elif trigger.kind == "president_code":
-            texts.append(trigger.template.format(code=president_code(int(value), rng), value=value))
-        else:
-            texts.append(trigger.template.format(value=value))
-    return texts
-
-
-def _random_date_fields(year: int, rng: random.Random) -> dict[str, Any]:
-    month = rng.randint(1, 12)
-    day = rng.randint(1, calendar.monthrange(year, month)[1])
-    return {
-        "date": f"{year:04d}-{month:02d}-{day:02d}",
-        "year": year,
-        "month": calendar.month_name[month],
-    }
-
-
-def president_code(number: int, rng: random.Random) -> str:
-    """An 8-digit trigger whose digits 4-6 are the zero-padded president number (the paper's scheme)."""
-    try:
-        from weirdgen.data.builders.presidents import encode_trigger
-    except ImportError:
-        encode_trigger = None
-    if encode_trigger is not None:
-        return str(encode_trigger(number, rng))
-    digits = [str(rng.randint(0, 9)) for _ in range(5)]
-    return "".join(digits[:3]) + f"{number:03d}" + "".join(digits[3:])
 
 
 # ---------------------------------------------------------------- expansion
