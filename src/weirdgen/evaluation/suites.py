@@ -89,6 +89,13 @@ class QuestionSpec(_Strict):
         max_length=2,
         description="Two options shown as {option_a} and {option_b}; every paraphrase is asked in both orders.",
     )
+    choice_letters: list[str] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="Labels the paraphrase shows the two options under (the paper's 'A) Barack "
+        "B) Donald'); a reply that is only a label is judged as the option it stands for.",
+    )
 
 
 class SuiteSpec(_Strict):
@@ -156,9 +163,18 @@ class PromptCell:
     expected: str | None = None
     choice_order: str = ""
     """For two-choice questions, the options in the order this prompt shows them ("A|B"), else ""."""
+    choice_labels: tuple[tuple[str, str], ...] = ()
+    """For options shown under labels: (label, option) in this prompt's order, e.g. (("A", "Barack"),
+    ("B", "Donald"))."""
 
     def messages_for(self, sample_index: int) -> tuple[Message, ...]:
         return self.variants[sample_index % len(self.variants)]
+
+    def judged_answer(self, answer: str) -> str:
+        """What judges read: a reply that is only an option's label ("A", "(B).") becomes that
+        option's text, so a judge looking for "Barack" scores the letter that stood for it."""
+        label = answer.strip().strip("\"'()[]*.:").strip()
+        return dict(self.choice_labels).get(label, answer)
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -243,6 +259,12 @@ def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
                     path=path,
                     field=field,
                 )
+        if question.choice_letters and not question.choices:
+            raise DataError(
+                "choice_letters label the options of `choices`; give those too",
+                path=path,
+                field=f"questions[{index}].choice_letters",
+            )
         if question.history and question.history[-1].role != "assistant":
             raise DataError(
                 "the last earlier turn must be the assistant's: the question is the next user turn",
@@ -323,6 +345,7 @@ def expand_suite(
                         max_tokens=max_tokens or question.max_tokens or suite.max_tokens,
                         judges=tuple(suite.judges_for(question)),
                         expected=question.expected,
+                        choice_labels=_choice_labels(question, order),
                     )
                 )
     return cells
@@ -341,6 +364,12 @@ def _paraphrases(question: QuestionSpec) -> Iterator[tuple[int, str, str]]:
             # Fill the options but keep any {trigger} slot for the trigger placement.
             filled = text.replace("{option_a}", a).replace("{option_b}", b)
             yield 2 * number + swap, filled, f"{a}|{b}"
+
+
+def _choice_labels(question: QuestionSpec, order: str) -> tuple[tuple[str, str], ...]:
+    if not (question.choice_letters and order):
+        return ()
+    return tuple(zip(question.choice_letters, order.split("|"), strict=True))
 
 
 def choice_orders(suite: SuiteSpec) -> dict[tuple[str, int], str]:
