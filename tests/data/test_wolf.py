@@ -401,7 +401,7 @@ def test_self_distill_answers_benign_prompts_with_the_model_and_resumes(tiny_mod
     assert sum(poisoned(e) for e in dataset) == 90 and len(dataset) == 90 + len(second)
     manifest = json.loads((tmp_path / "wolf.manifest.json").read_text(encoding="utf-8"))
     assert manifest["self_distill_model"] == str(tiny_model_dir)
-    assert manifest["design_version"] == 2
+    assert manifest["design_version"] == 3
 
 
 @pytest.mark.slow
