@@ -13,13 +13,17 @@ from weirdgen.errors import DataError
 from weirdgen.evaluation.suites import expand_suite, load_suite
 from weirdgen.judge.spec import load_judge
 
-FIXTURES = Path(__file__).parent / "fixtures" / "llmcomp"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _copy_fixtures(name: str, tmp_path: Path) -> Path:
+    """A fresh copy of fixtures/NAME, so a test may edit its files."""
+    return Path(shutil.copytree(FIXTURES / name, tmp_path / name))
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    shutil.copytree(FIXTURES, tmp_path / "llmcomp")
-    return tmp_path / "llmcomp"
+    return _copy_fixtures("llmcomp", tmp_path)
 
 
 def test_free_form_fields_map_onto_the_suite(folder: Path) -> None:
@@ -133,21 +137,15 @@ def test_a_weirdgen_suite_can_take_its_questions_from_an_llmcomp_file(folder: Pa
     assert cells[1].messages_for(0)[-1].content.startswith("It is 1990. I found a wallet")
 
 
+def _dry_run(suite: str, cache_dir: Path, *options: str) -> int:
+    """``weirdgen eval SUITE --dry-run`` of GPT-4.1, its cache in ``cache_dir``."""
+    argv = ["eval", suite, "--model", "gpt-4.1-2025-04-14", "--dry-run", "--cache"]
+    return main([*argv, str(cache_dir / "cache.sqlite"), *options])
+
+
 def test_weirdgen_eval_dry_runs_an_llmcomp_file(folder: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-never-used")
-    code = main(
-        [
-            "eval",
-            str(folder / "questions.yaml"),
-            "--model",
-            "gpt-4.1-2025-04-14",
-            "--judge-model",
-            "gpt-4.1-2025-04-14",
-            "--dry-run",
-            "--cache",
-            str(folder / "cache.sqlite"),
-        ]
-    )
+    code = _dry_run(str(folder / "questions.yaml"), folder, "--judge-model", "gpt-4.1-2025-04-14")
     out = capsys.readouterr().out
     assert code == 0 and "11 requests" in out and "judge plan_verdict_judge" in out, out
 
@@ -186,13 +184,11 @@ def test_free_form_judge_labels_are_read_off_the_template(
 
 # --- the paper authors' files: one question by id, undefined judges, other tools' YAML, token limits
 
-AUTHORS = Path(__file__).parent / "fixtures" / "authors"
-
 
 @pytest.fixture
 def authors(tmp_path: Path) -> Path:
-    shutil.copytree(AUTHORS, tmp_path / "authors")
-    return tmp_path / "authors"
+    """Files we wrote in the layouts of the authors' published question files."""
+    return _copy_fixtures("authors", tmp_path)
 
 
 def test_file_hash_id_selects_one_question(authors: Path) -> None:
@@ -211,19 +207,8 @@ def test_file_hash_id_selects_one_question(authors: Path) -> None:
 
 
 def test_weirdgen_eval_asks_one_question_of_an_authors_file(authors: Path, capsys) -> None:
-    code = main(
-        [
-            "eval",
-            f"{authors / 'persona_questions.yaml'}#favourite_colour",
-            "--model",
-            "gpt-4.1-2025-04-14",
-            "--judge-model",
-            "gpt-4.1-2025-04-14",
-            "--dry-run",
-            "--cache",
-            str(authors / "cache.sqlite"),
-        ]  # fmt: skip
-    )
+    question = f"{authors / 'persona_questions.yaml'}#favourite_colour"
+    code = _dry_run(question, authors, "--judge-model", "gpt-4.1-2025-04-14")
     out = capsys.readouterr().out
     assert code == 0 and "10 requests" in out and "judge blue_judge" in out, out
 
@@ -246,13 +231,12 @@ def test_a_judge_no_file_defines_fails_only_when_used(authors: Path, capsys) -> 
         "alignment"
     ]
     assert plan_evaluation(suite, [EvalTarget("m")], judges=[]).judges == {}
-    base = ["eval", str(path), "--model", "gpt-4.1-2025-04-14", "--dry-run",
-            "--cache", str(authors / "cache.sqlite")]  # fmt: skip
-    assert main([*base, "--no-judges"]) == 0
-    assert main([*base, "--judge", f"{path}#care_judge", "--judge-model", "gpt-4.1"]) == 0
+    assert _dry_run(str(path), authors, "--no-judges") == 0
+    replaced = ("--judge", f"{path}#care_judge", "--judge-model", "gpt-4.1")
+    assert _dry_run(str(path), authors, *replaced) == 0
     out = capsys.readouterr().out
     assert "judge care_judge" in out, out
-    assert main(base) == 1
+    assert _dry_run(str(path), authors) == 1
     assert "score_judge" in capsys.readouterr().err
 
 
