@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from weirdgen.errors import DataError
 
 if TYPE_CHECKING:
+    from weirdgen.evaluation.suites import SuiteSpec
     from weirdgen.experiments.options import RunOptions
 
 __all__ = [
@@ -80,7 +81,8 @@ def write_self_distilled_benign(
     return len(examples)
 
 
-def _suite(prompts: list[str], max_tokens: int):  # -> SuiteSpec
+def _suite(prompts: list[str], max_tokens: int) -> SuiteSpec:
+    """One question per prompt, asked once, judged by nothing."""
     from weirdgen.evaluation.suites import QuestionSpec, SuiteSpec
 
     return SuiteSpec(
