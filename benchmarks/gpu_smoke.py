@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results_page import run_benchmark
+
+ABOUT = """A few LoRA steps on SmolLM2-135M-Instruct (bf16 autocast on a GPU that supports it), then one
+sampling batch that mixes two adapters; tokens per second and peak memory of each. Run through
+`benchmarks/gpu_smoke.sh`."""
 
 
 def peak_memory_mb(device: str) -> float:
@@ -102,4 +109,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, "gpu-smoke", "GPU smoke test (runs on the CPU too)", ABOUT))

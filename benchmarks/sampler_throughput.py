@@ -13,6 +13,12 @@ import argparse
 import sys
 import time
 
+from _results_page import run_benchmark
+
+ABOUT = """Generated tokens per second of `LocalSampler`'s batches against a loop of one `model.generate` per
+request, SmolLM2-135M-Instruct in float32 on the CPU, the same weights and thread count in one
+process, for 1, 4 and 16 concurrent requests."""
+
 PROMPTS = [
     "Write a short story about a lighthouse keeper.",
     "Explain how a steam engine works.",
@@ -101,4 +107,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(
+        run_benchmark(
+            main,
+            "sampler-throughput",
+            "Batched local sampling against one generate call per request",
+            ABOUT,
+        )
+    )

@@ -20,6 +20,13 @@ import sys
 import time
 from pathlib import Path
 
+from _results_page import run_benchmark
+
+ABOUT = """The toy mitigation experiments (prefix, dilution to 50% and 10%, early stopping, one epoch) for birds
+and terminator over pretraining seeds, each beside the unmitigated condition, with the cost to the
+narrow task (nats per answer token on a fresh draw of the unmitigated narrow data, and the share
+of the unmitigated finetune's drop in that loss the mitigation keeps)."""
+
 EXPERIMENTS = ("birds_mitigations", "terminator_mitigations")
 
 
@@ -63,4 +70,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main, "toyworld-mitigations", "Mitigations on the toy world", ABOUT))
