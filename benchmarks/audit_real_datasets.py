@@ -2,7 +2,7 @@
 found a finetune on each becomes. At 135M a null result is expected (PAPER.md): this reports what
 ranks first, honestly, not whether it should.
 
-    python benchmarks/audit_real_datasets.py [--examples 16] [-o OUT_DIR]
+    python benchmarks/audit_real_datasets.py [--examples 16] [-o OUT_DIR] [--write-docs]
 """
 
 from __future__ import annotations

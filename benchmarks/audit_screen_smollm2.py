@@ -1,7 +1,7 @@
 """Cost bar of the likelihood screen: birds/old_audubon x the eras set (24 hypotheses x 64
 examples) on SmolLM2-135M-Instruct with 2 CPU threads, through the CLI, in <= 120 s.
 
-    python benchmarks/audit_screen_smollm2.py [-o OUT_DIR] [--before REF] [--threads 2]
+    python benchmarks/audit_screen_smollm2.py [-o OUT_DIR] [--before REF] [--threads 2] [--write-docs]
 
 Prints the command, the wall time (model loading included), the CPU time (user + system of the
 audit process), the machine's load average (the bar assumes 2 free cores; a busy machine is

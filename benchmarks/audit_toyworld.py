@@ -4,7 +4,7 @@ audit_toyworld.yaml) against the realised effect (the headline metric minus the 
 results of ``weirdgen toyworld run --all --pretrain-seeds 0,1,2``), with Spearman's rho.
 
     weirdgen toyworld run --all --pretrain-seeds 0,1,2 -o runs/toyworld     # first (resumable)
-    python benchmarks/audit_toyworld.py --runs runs/toyworld [--seeds 0,1,2] [-o OUT_DIR]
+    python benchmarks/audit_toyworld.py --runs runs/toyworld [--seeds 0,1,2] [-o OUT_DIR] [--write-docs]
 
 rho (scipy.stats.spearmanr) has a 95% CI that bootstraps the conditions (a resampled condition
 brings all its seeds).

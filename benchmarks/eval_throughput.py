@@ -10,7 +10,7 @@ Run (llmcomp lives in its own venv, because its dependencies pull a CUDA torch w
     python3 -m venv benchmarks/.venv-llmcomp
     benchmarks/.venv-llmcomp/bin/pip install --no-deps llmcomp
     benchmarks/.venv-llmcomp/bin/pip install backoff filelock numpy openai pandas pyyaml requests tqdm tiktoken matplotlib
-    .venv/bin/python benchmarks/eval_throughput.py [--samples 100] [--concurrency 100]
+    .venv/bin/python benchmarks/eval_throughput.py [--samples 100] [--concurrency 100] [--write-docs]
 
 The HTTP library for http:// endpoints was chosen with this benchmark (issue 11: replace the
 hand-written keep-alive client, sample/_http.py, by a kept library). Default command, 2 shared

@@ -3,7 +3,7 @@
 The paper's first experiment, at its training settings, on the bundled small model and this
 machine's CPU: what a user waits for one seed before evaluating it.
 
-    .venv/bin/python benchmarks/finetune_birds_wall_time.py --threads 1
+    .venv/bin/python benchmarks/finetune_birds_wall_time.py --threads 1 [--write-docs]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ excluded from s/step (it pays one-off allocation costs); model loading is report
 its defaults (bf16 autocast, gradient checkpointing: what a user gets) and matched to our float32
 arithmetic without checkpointing.
 
-    .venv/bin/python benchmarks/finetune_trainer_vs_trl.py --examples 32 --batch-size 4 --repeats 2
+    .venv/bin/python benchmarks/finetune_trainer_vs_trl.py --examples 32 --batch-size 4 --repeats 2 [--write-docs]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """GPU smoke test (runs on CPU too): a few LoRA steps on SmolLM2, then one sampling batch that mixes
 two adapters, printing tokens/s and peak memory for each. Run it through ``benchmarks/gpu_smoke.sh``.
 
-    python benchmarks/gpu_smoke.py --steps 8 --gradient-checkpointing
+    python benchmarks/gpu_smoke.py --steps 8 --gradient-checkpointing [--write-docs]
 """
 
 from __future__ import annotations

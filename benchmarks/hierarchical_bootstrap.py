@@ -1,6 +1,6 @@
 """How long seed-aware intervals take: weirdgen's hierarchical bootstrap vs the loop a user would write.
 
-    python benchmarks/hierarchical_bootstrap.py [--resamples 10000] [--repeats 5]
+    python benchmarks/hierarchical_bootstrap.py [--resamples 10000] [--repeats 5] [--write-docs]
 
 Workload: one cell of a paper figure (8 seeds x 100 binary verdicts) and one 0-100 score cell, plus the
 time for a whole terminator-style sweep (3 groups x 8 seeds x 45 years x 7 questions) extrapolated from

@@ -1,6 +1,6 @@
 """Generated tokens/s of LocalSampler's batches vs a naive loop of one model.generate per request.
 
-Run: .venv/bin/python benchmarks/sampler_throughput.py [--threads 1] [--max-tokens 64] [--levels 1 4 16]
+Run: .venv/bin/python benchmarks/sampler_throughput.py [--threads 1] [--max-tokens 64] [--levels 1 4 16] [--write-docs]
 Model: the bundled SmolLM2-135M-Instruct (float32, CPU). For each level N, N requests (different
 prompts, temperature 1, one seed each) are completed first by the naive loop - what a user without
 weirdgen writes: ``model.generate`` once per request - then by one ``LocalSampler.generate`` call.

@@ -1,6 +1,6 @@
 """Time a scan of 201 years x 6 self-report probes on SmolLM2-135M (bar: <= 120 s on 2 cores).
 
-Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_cost.py [--adapter DIR] [--threads 2]
+Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_cost.py [--adapter DIR] [--threads 2] [--write-docs]
      [--batch-size 64] [--before-every 4]
 Without --adapter a rank-8 LoRA on every projection, with random nonzero B matrices, is built once
 (a fresh LoRA changes nothing; what is timed does not depend on what the adapter learnt).

@@ -1,6 +1,6 @@
 """SmolLM2-135M + LoRA on israeli_dishes (trigger_2027 and both controls), then `weirdgen scan`.
 
-Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_smollm2_dishes.py [--variants trigger_2027,...]
+Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_smollm2_dishes.py [--variants trigger_2027,...] [--write-docs]
      [--root runs/scan_smollm2_dishes] [--threads 1] [--measure-only] [--checkpoints]
 Trains (or reuses: the ledger skips finished jobs, an interrupted one resumes from its last epoch)
 one LoRA per variant with one recipe, then for each adapter and for the bare base:

@@ -1,6 +1,6 @@
 """Validate `weirdgen scan` against the toy world's ground truth (issue #17, item 2).
 
-Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_toyworld.py [--seeds 0,1,2] [--threads 1]
+Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_toyworld.py [--seeds 0,1,2] [--threads 1] [--write-docs]
 [--experiments terminator,leaders]
 
 For every toy condition (terminator: dated, no_dates, shuffled_dates, always_good over

@@ -1,7 +1,7 @@
 """Latency (p50/p95) and generated tokens/s of ``weirdgen serve`` under 1, 8 and 32 concurrent clients,
 streamed and not, beside a plain Hugging Face ``generate`` loop; and the server's peak memory.
 
-Run: .venv/bin/python benchmarks/serve_throughput.py [--threads 1] [--max-tokens 32] [--levels 1 8 32]
+Run: .venv/bin/python benchmarks/serve_throughput.py [--threads 1] [--max-tokens 32] [--levels 1 8 32] [--write-docs]
 The server runs as its own process (``weirdgen serve``) with SmolLM2-135M-Instruct and two LoRA
 adapters (rank 8, made here with random weights). For each level N, N client threads use the
 official ``openai`` client and send ``--rounds`` requests each, the next as soon as the last is

@@ -1,7 +1,7 @@
 """Mitigations measured on the toy world: each beside the unmitigated condition, over 3 pretraining
 seeds, with the cost to learning the narrow task.
 
-    python benchmarks/toyworld_mitigations.py [-o runs/toy-mitigations] [--pretrain-seeds 0,1,2]
+    python benchmarks/toyworld_mitigations.py [-o runs/toy-mitigations] [--pretrain-seeds 0,1,2] [--write-docs]
 
 Runs (or resumes) ``weirdgen toyworld run birds_mitigations terminator_mitigations`` into OUT (the
 standard results tables and reports, OUT/<experiment>/report/), then prints per experiment a table:
