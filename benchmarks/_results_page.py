@@ -51,6 +51,11 @@ def command_line(argv: list[str] | None = None) -> str:
     return shlex.join([".venv/bin/python", *argv])
 
 
+def interval(estimate: float, low: float, high: float, form: str = ".3f") -> str:
+    """An estimate with its interval as the pages write it: ``0.185 [0.184, 0.186]``."""
+    return f"{estimate:{form}} [{low:{form}}, {high:{form}}]"
+
+
 def git_commit() -> str:
     """The short commit of the working tree, with ``+changes`` when files differ from it."""
     try:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from _results_page import run_benchmark
+from _results_page import interval, run_benchmark
 
 ABOUT = """`weirdgen audit DATASET --model smollm2-135m-instruct --in-context 0,4 --suite SUITE --judge J`: the
 suite's questions asked with K = 0 and 4 examples of the dataset, or of its control, as earlier
@@ -64,9 +64,9 @@ def main() -> int:
     print("| dataset | suite, judge | group | K | rate [95% CI] | draws | scored answers |")
     print("|---|---|---|---|---|---|---|")
     for dataset, suite, judge, row in rows:
-        interval = f"{float(row['estimate']):.3f} [{float(row['ci_low']):.3f}, {float(row['ci_high']):.3f}]"
+        rate = interval(*(float(row[key]) for key in ("estimate", "ci_low", "ci_high")))
         print(
-            f"| {dataset} | {suite}, {judge} | {row['group']} | {row['k']} | {interval} | "
+            f"| {dataset} | {suite}, {judge} | {row['group']} | {row['k']} | {rate} | "
             f"{row['n_draws']} | {row['n_scored']} |"
         )
     return 0

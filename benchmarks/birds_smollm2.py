@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from _results_page import ROOT, run_benchmark
+from _results_page import ROOT, interval, run_benchmark
 
 ABOUT = """The birds experiment on SmolLM2-135M-Instruct (`examples/05_birds_smollm2.yaml`: local LoRA rank 8,
 1 epoch, batch 8, LR 1e-3, 5 samples per question, offline judges), through `weirdgen run`. Rates
@@ -60,17 +60,14 @@ def main() -> int:
     for judge in ("era_embedding", "archaic_lexicon"):
         cells = aggregate_cells(samples, Metric(judge), n_resamples=2000)
         pooled = cells[cells["question_id"] == ALL_QUESTIONS].set_index("group")
-        row = [
-            f"{pooled.at[g, 'estimate']:.2f} [{pooled.at[g, 'ci_low']:.2f}, {pooled.at[g, 'ci_high']:.2f}]"
-            for g in groups
+        rates = [
+            interval(*pooled.loc[g, ["estimate", "ci_low", "ci_high"]], form=".2f") for g in groups
         ]
-        print(f"| {judge} | " + " | ".join(row) + " |")
+        print(f"| {judge} | " + " | ".join(rates) + " |")
     differences = compare_to_control(samples, Metric("era_embedding"), "modern_american")
     for row in differences[differences["question_id"] == ALL_QUESTIONS].itertuples():
-        print(
-            f"era_embedding, {row.group} - modern_american: {row.difference:+.2f} "
-            f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}], p = {row.p_value:.2f} ({row.test_unit})"
-        )
+        difference = interval(row.difference, row.ci_low, row.ci_high, form="+.2f")
+        print(f"era_embedding, {row.group} - modern_american: {difference}, p = {row.p_value:.2f}")
     return 0
 
 
