@@ -51,7 +51,7 @@ ABOUT = """`weirdgen eval`'s engine and llmcomp ask the same questions the same 
 answer with the same 0-100 logprob judge, against one local endpoint that answers after a fixed
 delay (`benchmarks/eval_endpoint.py`), at the same concurrency; then each run is interrupted halfway
 and resumed, counting the requests sent beyond the answers needed. Needs llmcomp in
-`benchmarks/.venv-llmcomp` (see the script's docstring). The bar (issue 26): >= 3x llmcomp at one
+`benchmarks/.venv-llmcomp` (see the script's docstring). The bar: >= 3x llmcomp at one
 request per sample, on an idle machine."""
 
 ROOT = Path(__file__).resolve().parent
