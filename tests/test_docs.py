@@ -1,6 +1,6 @@
-"""The documentation cannot drift from the code: every `weirdgen` command that README.md and docs/
-show names a subcommand and options that `weirdgen ... --help` lists; every example is indexed; every
-results page says how its numbers were made; the README stays short."""
+"""The documentation cannot drift from the code: every `weirdgen` command that README.md, docs/ and
+the cookbook show names a subcommand and options that `weirdgen ... --help` lists; every example is
+indexed; every results page says how its numbers were made; the README stays short."""
 
 from __future__ import annotations
 
@@ -61,6 +61,15 @@ def shell_snippets(text: str) -> list[str]:
     return [s for s in snippets if re.search(r"(^|[\s/])weirdgen\s", s)]
 
 
+def example_snippets(path: Path) -> list[str]:
+    """Commands in a cookbook file: comment or script lines that start with `weirdgen`, and inline
+    code in its docstring or comments."""
+    lines = [line.strip().lstrip("#").strip() for line in path.read_text().splitlines()]
+    joined = "\n".join(lines).replace("\\\n", " ")
+    commands = [line for line in joined.splitlines() if line.startswith("weirdgen ")]
+    return commands + [c for c in re.findall(r"`([^`\n]+)`", joined) if "weirdgen " in c]
+
+
 def invocations(snippet: str) -> list[list[str]]:
     """Each `weirdgen ...` in a snippet as its argument list, up to a pipe, `&&` or `;`."""
     try:
@@ -108,6 +117,14 @@ def test_every_documented_command_names_options_that_exist():
                 problem = check_invocation(arguments)
                 if problem:
                     problems.append(f"{page.relative_to(ROOT)}: {snippet.strip()}\n    {problem}")
+    for path in sorted((ROOT / "examples").rglob("*")):
+        if path.suffix in (".py", ".sh", ".yaml"):
+            for snippet in example_snippets(path):
+                for arguments in invocations(snippet):
+                    checked += 1
+                    problem = check_invocation(arguments)
+                    if problem:
+                        problems.append(f"{path.relative_to(ROOT)}: {snippet}\n    {problem}")
     assert checked > 50, f"only {checked} commands found: the parser is missing them"
     assert not problems, "\n".join(problems)
 
