@@ -159,6 +159,7 @@ class ResultsPage:
     def __init__(self, name: str, title: str, about: str, *, argv: list[str] | None = None) -> None:
         self.name, self.title, self.about = name, title, about.strip()
         self.command = command_line(argv)
+        self.commit = git_commit()  # the code that runs: taken before the run writes anything
         self.started = time.monotonic()
         self.date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         self._load = _LoadSampler()
@@ -201,7 +202,7 @@ class ResultsPage:
             "| how these numbers were made | |",
             "|---|---|",
             f"| command | `{self.command}` |",
-            f"| commit | `{git_commit()}` |",
+            f"| commit | `{self.commit}` |",
             f"| date | {self.date} |",
             f"| machine | {machine()} |",
             f"| load average (1 min) | {before:.2f} before, {low:.2f}-{high:.2f} during, "
