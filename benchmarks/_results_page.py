@@ -131,10 +131,11 @@ class _Tee(io.TextIOBase):
 
 
 def render_output(text: str) -> str:
-    """Printed output as Markdown: lines starting with ``|`` stay tables, the rest text blocks."""
+    """Printed output as Markdown: lines that start with ``|`` stay tables, every other run of lines
+    becomes a text block (kept verbatim, so aligned columns stay aligned)."""
     blocks: list[tuple[bool, list[str]]] = []
     for line in text.rstrip().splitlines():
-        is_table = line.lstrip().startswith("|")
+        is_table = line.startswith("|")  # a Markdown table row; an indented "|" is aligned text
         if blocks and blocks[-1][0] == is_table:
             blocks[-1][1].append(line)
         else:
@@ -142,7 +143,7 @@ def render_output(text: str) -> str:
     rendered = []
     for is_table, lines in blocks:
         if is_table:
-            rendered.append("\n".join(line.strip() for line in lines))
+            rendered.append("\n".join(line.rstrip() for line in lines))
             continue
         while lines and not lines[0].strip():
             lines.pop(0)

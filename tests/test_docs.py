@@ -218,6 +218,7 @@ def test_a_benchmark_run_with_write_docs_rewrites_its_page(results_page, monkeyp
         print("command: fake")
         print("| a | b |\n|---|---|\n| 1 | 2 |")
         results_page.current_page().add("## A section the benchmark wrote")
+        print("      name |  value")  # aligned text that happens to hold a "|"
         print("done in 1.0 s")
         return 0
 
@@ -233,6 +234,7 @@ def test_a_benchmark_run_with_write_docs_rewrites_its_page(results_page, monkeyp
     # a printed table stays a table, other lines are kept verbatim, in the order they came
     assert text.index("```text\ncommand: fake\n```") < text.index("| a | b |\n|---|---|\n| 1 | 2 |")
     assert text.index("| 1 | 2 |") < text.index("## A section") < text.index("done in 1.0 s")
+    assert "```text\n      name |  value\ndone in 1.0 s\n```" in text
 
 
 def test_without_write_docs_or_after_a_failure_no_page_is_written(
