@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weirdgen.experiments.options import NEEDS_SAMPLER_URL, RunOptions
+from weirdgen.experiments.options import NEEDS_SAMPLER_URL, TOY_BACKEND, RunOptions
 from weirdgen.experiments.spec import ExperimentSpec
 
 # Throughput of SmolLM2-135M-Instruct measured by the README's birds run on a 2-core CPU shared with
@@ -27,6 +27,7 @@ def dry_run(
     """Print and return the run's plan: datasets, finetuning jobs, requests, tokens, cost, time."""
     from weirdgen.experiments.finetuning import build_datasets
 
+    _self_distillation_plan(spec, options, log)
     with tempfile.TemporaryDirectory(prefix="weirdgen-dry-run-") as scratch:
         datasets = build_datasets(spec, Path(scratch), log=lambda _: None)
         training = _training_estimate(spec, datasets, options, Path(scratch), log)
@@ -44,6 +45,27 @@ def dry_run(
     )
     log("dry run: nothing was trained or sent")
     return {"training": training, "sampling": sampling}
+
+
+def _self_distillation_plan(
+    spec: ExperimentSpec, options: RunOptions, log: Callable[[str], None]
+) -> None:
+    """Say which groups the base model's own answers will dilute, and what that will ask for."""
+    groups = [group.name for group in spec.groups if group.self_distill]
+    if not groups or options.backend == TOY_BACKEND:
+        return
+    from weirdgen.data.builders.wolf import BENIGN_COUNT, MATH_PER_LONG_INPUT
+    from weirdgen.experiments.self_distill import benign_prompts, cached_answers, run_settings
+
+    prompts = benign_prompts(seed=0, count=BENIGN_COUNT)
+    cached = cached_answers(prompts, run_settings(options), seed=0)
+    long_inputs = BENIGN_COUNT // (MATH_PER_LONG_INPUT + 1)
+    log(
+        f"self-distillation: {', '.join(groups)} diluted with {BENIGN_COUNT} benign prompts "
+        f"({BENIGN_COUNT - long_inputs} math word problems, {long_inputs} long-input instructions) "
+        f"that {options.base_model} answers before finetuning: {BENIGN_COUNT - cached} requests "
+        f"({cached} cached); the token counts below use offline stand-in answers"
+    )
 
 
 def _training_estimate(

@@ -51,6 +51,12 @@ class GroupSpec(_Strict):
         description="Hyperparameters of this group only, per backend, over the experiment's "
         "(e.g. a mitigation: `local: {early_stopping_patience: 2}`); not for the toy backend.",
     )
+    self_distill: bool = Field(
+        False,
+        description="Dilute the variant with benign prompts that the base model answers before "
+        "finetuning (the paper's wolf design: 2000 math word problems and 1000 long-input "
+        "instructions), through the cached sampling path; off, an offline stand-in dilutes.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> GroupSpec:
@@ -58,6 +64,8 @@ class GroupSpec(_Strict):
             raise ValueError(
                 "give exactly one of `variant` (a registry dataset) or `path` (your own JSONL)"
             )
+        if self.self_distill and self.variant is None:
+            raise ValueError("self_distill builds a registry `variant`; a `path` is used as is")
         if self.finetune is not None and self.finetune.toy is not None:
             raise ValueError("a group's own `finetune` cannot hold toy settings")
         return self
