@@ -136,7 +136,7 @@ def write_dataset(
     experiment: str, variant: str, path: str | Path, options: BuildOptions | None = None
 ) -> dict[str, Any]:
     """Build a variant, write it as JSONL and write ``<stem>.manifest.json`` beside it."""
-    from weirdgen import __version__
+    from weirdgen._version import __version__
 
     options = options or BuildOptions()
     spec = get_experiment(experiment)
