@@ -98,6 +98,8 @@ def test_a_package_imports_only_its_own_and_earlier_layers() -> None:
             target = _target(module)
             if source in FOUNDATION:
                 allowed = target in FOUNDATION or target == source
+            elif source == "cli" and target == "weirdgen":
+                allowed = True  # the command line is the public API plus flags
             elif source in LAYER_OF:
                 allowed = target in FOUNDATION or LAYER_OF.get(target, 99) <= LAYER_OF[source]
             else:  # the root's __init__ and __main__
@@ -129,11 +131,12 @@ def test_a_stage_imports_no_later_stage_and_no_orchestration(stage: str) -> None
 
 
 def test_no_package_reaches_the_api_through_the_package_root() -> None:
-    """``weirdgen/__init__`` re-exports later stages: a package importing it would depend on them."""
+    """``weirdgen/__init__`` re-exports later stages: a package importing it would depend on them.
+    Only the command line, which is the public API plus flags, calls it."""
     offending = [
         path.relative_to(PACKAGE).as_posix()
         for path in _sources()
-        if path.parent != PACKAGE and "weirdgen" in _imports(path)
+        if _package_of(path) not in {"cli", "__init__", "__main__"} and "weirdgen" in _imports(path)
     ]
     assert offending == []
 
@@ -201,3 +204,41 @@ def test_the_schema_version_is_defined_once() -> None:
 
 def test_the_hand_written_http_client_is_gone() -> None:
     assert not (PACKAGE / "sample" / "_http.py").exists()
+
+
+REGISTRIES = {"_registry.py", "sample/registry.py", "finetune/registry.py"}
+BACKEND_TEST = re.compile(
+    r"""backend["')\]]*\s*(?:==|!=|\bnot\s+in\b|\bin\b)\s*(?:["'(\[{]|[A-Z][A-Z0-9_]+\b(?![.(]))"""
+)
+"""``backend == "local"``, ``job.backend in SERVABLE``, ``.get("backend") != "toy"`` and the like."""
+TOY_BRANCHES_BEING_REMOVED = {
+    "cli/run.py",
+    "experiments/options.py",
+    "experiments/run.py",
+    "experiments/spec.py",
+}
+"""Files that still ask whether the run's backend is the toy world; issue 23 item 6 makes the toy
+world an ordinary registry backend. This set may only shrink."""
+
+
+def test_the_backend_regex_finds_name_tests() -> None:
+    for line in ['if backend == "local":', "x.backend in GPU_BACKENDS", '.get("backend") != "toy"']:
+        assert BACKEND_TEST.search(line), line
+    for line in ["backend = entry.name", "if entry.trains_here:", "backend in FINETUNERS.names()"]:
+        assert not BACKEND_TEST.search(line), line
+
+
+def test_what_a_backend_can_do_is_asked_of_its_registry_entry() -> None:
+    """Generic code asks the entry (``FINETUNERS.get(name).trains_here``), never the name."""
+    offending = {}
+    for path in _sources():
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative in REGISTRIES:
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        hits = [
+            f"{n}: {line.strip()}" for n, line in enumerate(lines, 1) if BACKEND_TEST.search(line)
+        ]
+        if hits:
+            offending[relative] = hits
+    assert set(offending) <= TOY_BRANCHES_BEING_REMOVED, offending

@@ -86,7 +86,7 @@ def test_a_retrained_adapter_of_the_same_name_is_not_answered_from_the_cache(
         (folder / "adapter_config.json").write_text("{}")
         (folder / "adapter_model.safetensors").write_bytes(weights)
         settings = ModelSettings(backend="local", adapters={"group-s0": str(folder)})
-        targets, _ = make_targets(["base"], settings, build_sampler=False)
+        targets = make_targets(settings.evaluated(["base"]), settings)  # no sampler: a dry run
         adapter = next(t for t in targets if t.model == "group-s0")
         assert next(t for t in targets if t.model == "base").model_version == ""
         plan = plan_evaluation(load_suite("birds"), [adapter], samples=2, judges=[])

@@ -155,7 +155,7 @@ def _build_requests(
         target_modules=modules,
         use_rslora=options["rslora"],
     )
-    if backend != "openai":
+    if FINETUNERS.get(backend).local_defaults:
         hyperparameters = hyperparameters.validate().with_local_defaults()
     tags = _parse_tags(options["tags"])
     return [
