@@ -37,24 +37,17 @@ def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _resolve_dataset(dataset: str) -> tuple[Path, str]:
-    """A JSONL path, or ``experiment/variant`` built into ``runs/datasets/``; plus its default group."""
-    from weirdgen.data.registry import experiment_names, manifest_path, write_dataset
+    """A JSONL path, or ``DATASET/VARIANT`` built into ``runs/datasets/``; plus its default group."""
+    from weirdgen.data.registry import manifest_path, resolve_dataset
 
-    path = Path(dataset)
-    if (
-        not path.exists()
-        and dataset.count("/") == 1
-        and dataset.split("/")[0] in experiment_names()
-    ):
-        experiment, variant = dataset.split("/")
-        path = Path("runs") / "datasets" / experiment / f"{variant}.jsonl"
-        if not path.is_file():
-            write_dataset(experiment, variant, path)
+    reference = resolve_dataset(dataset)
+    path = reference.file(Path("runs") / "datasets")
+    if reference.path is None:
         return path, dataset
     manifest = manifest_path(path)
     if manifest.is_file():
         data = json.loads(manifest.read_text(encoding="utf-8"))
-        return path, f"{data.get('experiment')}/{data.get('variant')}"
+        return path, f"{data.get('dataset', data.get('experiment'))}/{data.get('variant')}"
     return path, path.stem
 
 
