@@ -242,3 +242,20 @@ def test_what_a_backend_can_do_is_asked_of_its_registry_entry() -> None:
         if hits:
             offending[relative] = hits
     assert set(offending) <= TOY_BRANCHES_BEING_REMOVED, offending
+
+
+LONGEST_FUNCTION = 80
+
+
+def test_no_function_is_longer_than_80_lines() -> None:
+    """A longer function is several steps that want names of their own."""
+    long = [
+        f"{path.relative_to(PACKAGE).as_posix()}:{node.lineno} {node.name} "
+        f"({node.end_lineno - node.lineno + 1} lines)"
+        for path in _sources()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION
+    ]
+    assert long == []

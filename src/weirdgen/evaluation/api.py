@@ -74,16 +74,9 @@ def evaluate(
     from weirdgen.evaluation.suites import SuiteSpec, load_suite
 
     spec = suite if isinstance(suite, SuiteSpec) else load_suite(str(suite))
+    labels = {"group": group, "seed": seed, "checkpoint": checkpoint}
     settings = ModelSettings(
-        backend,
-        _urls(base_url),
-        api_key_env,
-        adapters,
-        timeout,
-        threads,
-        group=group,
-        seed=seed,
-        checkpoint=checkpoint,
+        backend, _urls(base_url), api_key_env, adapters, timeout, threads, **labels
     )
     session = EvaluationSession(
         settings,
@@ -98,7 +91,7 @@ def evaluate(
             samples=samples,
             max_tokens=max_tokens,
             question_ids=list(questions) if questions else None,
-            trigger_values={k: [str(v) for v in vs] for k, vs in (trigger_values or {}).items()}
+            trigger_values={k: list(map(str, vs)) for k, vs in (trigger_values or {}).items()}
             or None,
             judges=judges,
             sampling_seed=sampling_seed,

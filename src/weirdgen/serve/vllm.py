@@ -45,13 +45,6 @@ class VllmServer:
     adapters: tuple[LoraModule, ...]
 
 
-def _vllm_adapter(backend: str) -> str:
-    """How vLLM loads the finetunes of ``backend``: "folder", "hub" or "" (see ``FinetunerEntry``)."""
-    from weirdgen.finetune.registry import FINETUNERS
-
-    return FINETUNERS.get(backend).vllm_adapter if backend in FINETUNERS.names() else ""
-
-
 def group_adapters(ledger: Any, group: str) -> VllmServer:
     """Every succeeded local or openweights job of ``group`` (``EXPERIMENT/GROUP``) as adapters
     of one base model."""
@@ -89,6 +82,13 @@ def _lora_module(job: Any) -> LoraModule:
     folder = Path(job.adapter_path or job.model_id or "")
     name = f"{job.group_name.rsplit('/', 1)[-1]}-s{job.seed}"
     return LoraModule(name, str(folder), adapter_rank(folder))
+
+
+def _vllm_adapter(backend: str) -> str:
+    """How vLLM loads the finetunes of ``backend``: "folder", "hub" or "" (see ``FinetunerEntry``)."""
+    from weirdgen.finetune.registry import FINETUNERS
+
+    return FINETUNERS.get(backend).vllm_adapter if backend in FINETUNERS.names() else ""
 
 
 def adapter_rank(folder: Path) -> int:
