@@ -1,7 +1,7 @@
 """Time a scan of 201 years x 6 self-report probes on SmolLM2-135M (bar: <= 120 s on 2 cores).
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_cost.py [--adapter DIR] [--threads 2]
-     [--before REF]
+     [--before REF] [--write-docs]
 Without --adapter a rank-8 LoRA on every projection, with random nonzero B matrices, is built once
 (a fresh LoRA changes nothing; what is timed does not depend on what the adapter learnt). The scan
 runs through the CLI in a child process (exact first-token distributions of base and adapter in one
@@ -27,6 +27,12 @@ import tempfile
 import time
 from io import BytesIO
 from pathlib import Path
+
+from _results_page import run_benchmark
+
+ABOUT = """`weirdgen scan` of 201 years x 6 self-report probes (1206 prompts) on SmolLM2-135M-Instruct and a
+rank-8 LoRA, exact mode, through the CLI; with `--before REF` the same scan on that commit's code
+first, in the same invocation. Bar: <= 120 s on 2 free cores."""
 
 BAR_SECONDS = 120.0
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -143,4 +149,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, "scan-cost", "Cost of a 201-value scan on SmolLM2", ABOUT))
