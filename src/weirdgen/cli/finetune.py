@@ -80,7 +80,7 @@ def _make_finetuner(backend: str, ledger: Any, runs_dir: Path | None) -> Any:
 @click.option("--validation-share", type=float, default=0.1, show_default=True, help="Local, with early stopping: share of the examples held out.")
 @click.option("--eval-every-steps", type=int, help="Local, with early stopping: steps between validation checks (default: each epoch).")
 @click.option("--suffix", help="Suffix for the finetuned model's name (OpenAI).")
-@click.option("--group", help="Ledger group (default: experiment/variant from the dataset's manifest, else the file name).")
+@click.option("--group", help="Ledger group (default: dataset/variant from the dataset's manifest, else the file name).")
 @click.option("--tag", "tags", multiple=True, help="KEY=VALUE recorded with every job; repeatable.")
 @click.option("--runs-dir", type=click.Path(path_type=Path), help="Where local/tinker runs keep adapters and state (default runs/finetune).")
 @click.option("--ledger", "ledger_path", type=click.Path(path_type=Path), envvar="WEIRDGEN_LEDGER", help="Ledger SQLite file.")
@@ -90,7 +90,7 @@ def _make_finetuner(backend: str, ledger: Any, runs_dir: Path | None) -> Any:
 @click.option("--poll-seconds", type=float, default=30.0, show_default=True, help="How often to poll remote jobs.")
 # fmt: on
 def finetune(dataset: str, backend: str, base_model: str, seeds: str, **options: Any) -> None:
-    """Finetune DATASET (a chat JSONL file or experiment/variant) once per seed.
+    """Finetune DATASET (a chat JSONL file or NAME/VARIANT) once per seed.
 
     Jobs the ledger already has as succeeded are skipped; failed or interrupted ones run again
     (local runs resume from their last checkpoint). Example:

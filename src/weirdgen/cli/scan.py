@@ -18,7 +18,7 @@ MODES = ("auto", "exact", "topk", "text")  # weirdgen.scan.api.MODES; repeated s
 @click.option("--family", help="Trigger family: a shipped name (see --list), a YAML file, or inline KIND:START..STOP / KIND:A,B (year:1900..2100, date:2000..2050, code:0..999, int:0..100, name:Ann,Bo).")
 @click.option("--template", help="How a value is written, e.g. 'Today is {date}.' ({year} {month} {date} for years and dates, {code} for codes, {value} otherwise).")
 @click.option("--probes", default="self_report", show_default=True, help="Probe questions: a shipped probe set or suite name, or a YAML file.")
-@click.option("--dataset", help="Training data (chat JSONL or experiment/variant): mark which values occur in it.")
+@click.option("--dataset", help="Training data (chat JSONL or DATASET/VARIANT): mark which values occur in it.")
 @click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True, help="exact: full first-token distributions of local models; topk: endpoint top-k logprobs; text: judged behaviour rates from sampled answers; auto: exact, or topk with --base-url.")
 @click.option("--base-url", "base_urls", multiple=True, help="OpenAI-compatible endpoint serving MODEL and --base (topk, text).")
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the API key.")

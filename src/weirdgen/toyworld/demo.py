@@ -146,9 +146,23 @@ def _birds_sections(plan: RunPlan, base: ToyModel) -> list[Section]:
             tuple(rows),
         )
     )
+    # Subspace of paired differences (the same question in the two eras).
+    subspace = {}
+    for k in SUBSPACE_SIZES:
+        basis = paired_subspace(main, _era_prompts(main, old), _era_prompts(main, default), k)
+        with subspaces_removed(main, basis):
+            subspace[f"k={k}"] = value(main)
     sections.append(
-        _birds_subspace_section(
-            main, (old, default), value, main_analysis.metric_intact, base_value
+        Section(
+            best_ablation_heading(
+                "Birds: projecting the top-k subspace of paired era differences out of every block",
+                f"the held-out shift to {old}",
+                main_analysis.metric_intact,
+                subspace,
+                base_value,
+            ),
+            ("subspace", "metric"),
+            tuple((k, f"{v:.3f}") for k, v in subspace.items()),
         )
     )
     # Model diff on neutral prompts (no era, no bird): persona and character questions.
@@ -176,33 +190,6 @@ def _birds_sections(plan: RunPlan, base: ToyModel) -> list[Section]:
         _patching_section("Birds", f"the held-out shift to {old}", main, value, curve, base_value)
     )
     return sections
-
-
-def _birds_subspace_section(
-    main: ToyModel,
-    eras: tuple[str, str],
-    value: Callable[[ToyModel], float],
-    intact: float,
-    base_value: float,
-) -> Section:
-    """The top-k subspaces of paired differences (the same question in the two eras) removed."""
-    old, default = eras
-    subspace = {}
-    for k in SUBSPACE_SIZES:
-        basis = paired_subspace(main, _era_prompts(main, old), _era_prompts(main, default), k)
-        with subspaces_removed(main, basis):
-            subspace[f"k={k}"] = value(main)
-    return Section(
-        best_ablation_heading(
-            "Birds: projecting the top-k subspace of paired era differences out of every block",
-            f"the held-out shift to {old}",
-            intact,
-            subspace,
-            base_value,
-        ),
-        ("subspace", "metric"),
-        tuple((k, f"{v:.3f}") for k, v in subspace.items()),
-    )
 
 
 def _patching_section(
