@@ -18,17 +18,13 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import resource
 import shlex
-import subprocess
 import sys
-import tarfile
 import tempfile
-import time
-from io import BytesIO
 from pathlib import Path
 
 from _results_page import run_benchmark
+from audit_screen_smollm2 import checkout_source, run_timed
 
 ABOUT = """`weirdgen scan` of 201 years x 6 self-report probes (1206 prompts) on SmolLM2-135M-Instruct and a
 rank-8 LoRA, exact mode, through the CLI; with `--before REF` the same scan on that commit's code
@@ -62,18 +58,6 @@ def random_adapter(base: Path, directory: Path) -> Path:
     return directory
 
 
-def checkout_source(ref: str, scratch: Path) -> Path:
-    """``src/`` of commit ``ref`` of this repository, extracted under ``scratch``."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPOSITORY), "archive", "--format=tar", ref, "src"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(scratch, filter="data")
-    return scratch / "src"
-
-
 def run_scan(
     adapter: Path, base: Path, args: argparse.Namespace, out: Path, source: Path | None
 ) -> tuple[float, float]:
@@ -83,16 +67,7 @@ def run_scan(
         "--family", args.family, "--probes", "self_report", "--threads", str(args.threads),
         "-o", str(out),
     ]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    env["PYTHONPATH"] = str(source or REPOSITORY / "src")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    completed = subprocess.run(command, env=env, capture_output=True, text=True)
-    seconds = time.monotonic() - started
-    if completed.returncode != 0:
-        raise SystemExit(completed.stderr.strip().splitlines()[-1])
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return run_timed(command, args.threads, source)
 
 
 def divergences(out: Path) -> dict[tuple[str, str, str], float]:
