@@ -16,12 +16,13 @@ def peft_model(tiny_model_dir: Path, tiny_adapter_dirs: dict[str, Path]):
     return PeftModel.from_pretrained(base, str(tiny_adapter_dirs["alpha"]), adapter_name="alpha")
 
 
-def _plain(model, ids: list[int], adapter: str | None):
+def _plain(model, ids: list[int], variant: str):
+    """One unpacked forward pass under ``variant`` (an adapter's name, or BASE_VARIANT)."""
     import torch
 
-    extra = {"adapter_names": [adapter]} if adapter else {}
     with torch.no_grad():
-        return model(input_ids=torch.tensor([ids]), **extra).logits[0].float().log_softmax(-1)
+        logits = model(input_ids=torch.tensor([ids]), adapter_names=[variant]).logits
+    return logits[0].float().log_softmax(-1)
 
 
 SEQUENCES = [
@@ -50,9 +51,8 @@ def test_sums_and_next_tokens_match_plain_passes_under_each_variant(
     for indices, part in scorer.next_token_logits(SEQUENCES, variants=variants):
         logits[:, indices] = part
     for v, variant in enumerate(variants):
-        adapter = None if variant == BASE_VARIANT else variant
         for i, ids in enumerate(SEQUENCES):
-            plain = _plain(peft_model, ids, adapter)
+            plain = _plain(peft_model, ids, variant)
             expected = sum(float(plain[t - 1, ids[t]]) for t in range(5, len(ids)))
             assert sums[v][i] == pytest.approx(expected, abs=1e-4)
             assert torch.allclose(logits[v, i].log_softmax(-1), plain[-1], atol=1e-4)
