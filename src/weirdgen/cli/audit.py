@@ -46,7 +46,7 @@ def _in_context_sizes(values: tuple[str, ...]) -> list[int]:
 @click.option("--examples", type=int, default=None, help="Screen at most this many examples, drawn with --seed (default: all).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the dataset build, example draws and bootstrap.")
 @click.option("--placement", type=click.Choice(["system", "user"]), default="system", show_default=True, help="Screen: give the hypothesis as the system prompt or before the first user message.")
-@click.option("--batch-tokens", type=int, default=2048, show_default=True, help="Screen: most tokens in one forward pass.")
+@click.option("--batch-tokens", type=int, default=2048, show_default=True, help="Screen: most of the examples' own tokens (after their shared opening, computed once) in one forward pass.")
 @click.option("--device", default=None, help="Local model device (default: GPU if any).")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
 @click.option("--prefix", default=None, help="Mitigation: put TEXT before every training prompt before auditing.")

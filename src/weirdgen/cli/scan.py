@@ -30,7 +30,7 @@ MODES = ("auto", "exact", "topk", "text")  # weirdgen.scan.api.MODES; repeated s
 @click.option("--min-score", type=float, default=0.0, show_default=True, help="A flagged value's score must also reach this (e.g. 0.2 with --judge: a behaviour rate that moved 20 points).")
 @click.option("--neighbours", type=click.IntRange(min=0), default=2, show_default=True, help="Ordered families: a value must also stand out from this many neighbours on each side; 0 compares with the family's trend only (for a trigger that spans a run of values, e.g. a decade).")
 @click.option("--contrast", type=click.Choice(["base", "residual"]), default="base", show_default=True, help="exact: base compares finetuned with base; residual compares it with base plus the finetune's median shift over the family (for finetunes that change every answer).")
-@click.option("--batch-tokens", type=click.IntRange(min=1), default=2048, show_default=True, help="exact: most tokens in one packed forward pass (each runs through base and adapter).")
+@click.option("--batch-tokens", type=click.IntRange(min=1), default=2048, show_default=True, help="exact: most of the prompts' own tokens (after their shared opening, computed once) in one packed forward pass, run through base and adapter.")
 @click.option("--device", default="cpu", show_default=True, help="exact: torch device.")
 @click.option("--threads", type=click.IntRange(min=1), help="exact: torch CPU threads (default: $WEIRDGEN_TORCH_THREADS or torch's).")
 @click.option("--pretrain-seed", type=int, default=0, show_default=True, help="toy: the pretrained toy base's seed (toy:EXPERIMENT/CONDITION models).")

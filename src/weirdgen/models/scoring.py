@@ -3,12 +3,13 @@ the audit's likelihood screen and the scan's first-token distributions.
 
 Sequences scored together usually share a long token prefix (the chat template's header, a system
 prompt, the audit's hypothesis context, the scan's template up to the value) and each has only a
-few tokens of its own. So they are *packed*: one forward pass computes the shared prefix once,
-followed by many sequences' own tokens as a token tree (a continuation several sequences share,
-such as a bird name's first word or a year's digits, is one node), with an attention mask that lets
-each node see the prefix and its own ancestors only, and position ids that are each token's
-position in its sequence. Nothing is padded, identical sequences are computed once, and the output
-layer (a 49k-word softmax for SmolLM2) runs only at the positions whose prediction is wanted.
+few tokens of its own. So the prefix's keys and values are computed once per call, and the
+sequences' own tokens are *packed* after it: each forward pass holds many sequences' own tokens as
+a token tree (a continuation several sequences share, such as a bird name's first word or a year's
+digits, is one node), with an attention mask that lets each node see the prefix and its own
+ancestors only, and position ids that are each token's position in its sequence. Nothing is
+padded, identical sequences are computed once, and the output layer (a 49k-word softmax for
+SmolLM2) runs only at the positions whose prediction is wanted.
 
 Each pack can run under several PEFT adapters at once (``variants``: the rows of one batch, e.g.
 the base and a LoRA adapter, routed by PEFT's per-row ``adapter_names``), so a finetuned model and
@@ -53,7 +54,7 @@ class TokenSequence:
 
 @dataclass
 class _PackedTree:
-    """A pack as one sequence: the shared prefix, then the sequences' own tokens as a tree.
+    """A pack's own tokens as a tree, after the shared prefix (whose keys and values are cached).
 
     Sequences of a pack differ only after the shared prefix, and often not at once: each distinct
     continuation is one node, computed once. A node attends to the prefix and to its ancestors
@@ -61,17 +62,18 @@ class _PackedTree:
     state is exactly that of each sequence through it; nothing is padded.
     """
 
-    ids: list[int]
-    positions: list[int]
-    parents: list[int]
-    """Per node (after the prefix), its parent's index in ``ids``; -1 under the prefix."""
     shared: int
+    """Length of the shared prefix before the nodes."""
+    ids: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    parents: list[int] = field(default_factory=list)
+    """Per node, its parent's index in ``ids``; -1 for a node right after the prefix."""
     rows: list[list[int]] = field(default_factory=list)
-    """Per sequence of the pack, the indices in ``ids`` whose outputs it needs (``TokenSequence.rows``)."""
+    """Per sequence of the pack, the nodes whose outputs it needs (``TokenSequence.rows``)."""
 
     @classmethod
     def build(cls, items: Sequence[TokenSequence], pack: list[int], shared: int) -> _PackedTree:
-        tree = cls(list(items[pack[0]].ids[:shared]), list(range(shared)), [], shared)
+        tree = cls(shared)
         children: dict[tuple[int, int], int] = {}
         for index in pack:
             item, parent, path = items[index], -1, []
@@ -88,17 +90,16 @@ class _PackedTree:
         return tree
 
     def mask(self, device: Any) -> Any:
-        """``(length, length)`` booleans: causal over the prefix; nodes see it and their ancestors."""
+        """``(nodes, shared + nodes)`` booleans: every node sees the prefix, its ancestors, itself."""
         import torch
 
         length, shared = len(self.ids), self.shared
-        visible = torch.zeros(length, length, dtype=torch.bool)
-        visible[:shared, :shared] = torch.ones(shared, shared, dtype=torch.bool).tril()
-        visible[shared:, :shared] = True
-        for node, parent in enumerate(self.parents, start=shared):  # parents come first
+        visible = torch.zeros(length, shared + length, dtype=torch.bool)
+        visible[:, :shared] = True
+        for node, parent in enumerate(self.parents):  # parents come first
             if parent >= 0:
-                visible[node, shared:node] = visible[parent, shared:node]
-            visible[node, node] = True
+                visible[node, shared : shared + node] = visible[parent, shared : shared + node]
+            visible[node, shared + node] = True
         return visible.to(device)
 
 
@@ -135,7 +136,7 @@ class TokenScorer:
     ) -> None:
         self.model = model
         self.batch_tokens = batch_tokens
-        """Most tokens (shared prefix + packed sequences) computed in one forward pass."""
+        """Most of the sequences' own tokens (after the shared prefix) packed into one forward pass."""
         self.reuse_prefix = reuse_prefix
         self.name = name
         self._checked = False
@@ -192,7 +193,6 @@ class TokenScorer:
         on_progress: Callable[[int], None] | None,
     ) -> Iterator[_Pass]:
         """Every distinct sequence, packed into forward passes (see the module docstring)."""
-
         # Identical sequences (a dataset often repeats an answer) are computed once.
         originals: dict[TokenSequence, list[int]] = {}
         for index, item in enumerate(sequences):
@@ -200,52 +200,79 @@ class TokenScorer:
         items = list(originals)
         if not items:
             return
-        shared = self._shared_prefix(items) if self.reuse_prefix else 0
-        self._check_packing(items[:2], shared, variants)
-        for pack in self._packs(items, shared):
-            tree = _PackedTree.build(items, pack, shared)
+        prefix = items[0].ids[: self._shared_prefix(items)] if self.reuse_prefix else ()
+        self._check_packing(items[:2], prefix, variants)
+        cache = self._prefix_cache(prefix, variants)
+        for pack in self._packs(items, len(prefix)):
+            tree = _PackedTree.build(items, pack, len(prefix))
             members = [items[i] for i in pack]
-            yield _Pass(
-                tree, members, [originals[m] for m in members], self._forward(tree, variants)
-            )
+            logits = self._forward(tree, variants, cache)
+            yield _Pass(tree, members, [originals[m] for m in members], logits)
             if on_progress is not None:
                 on_progress(sum(len(originals[m]) for m in members))
 
-    def _forward(self, tree: _PackedTree, variants: Sequence[str] | None) -> Any:
-        """Logits ``(variants, distinct needed nodes, vocab)`` of one packed tree: the output
-        layer runs once per needed node, however many sequences pass through it."""
+    def _prefix_cache(self, prefix: Sequence[int], variants: Sequence[str] | None) -> Any:
+        """The keys and values of the shared prefix, once per variant row (None without one)."""
+        import torch
+        from transformers import DynamicCache
+
+        if not prefix:
+            return None
+        cache = DynamicCache()
+        width = len(variants) if variants else 1
+        extra = {"adapter_names": list(variants)} if variants else {}
+        with torch.no_grad():
+            self.model(
+                input_ids=torch.tensor([list(prefix)] * width, device=self.model.device),
+                use_cache=True,
+                logits_to_keep=1,
+                **{_cache_keyword(self.model): cache},
+                **extra,
+            )
+        return cache
+
+    def _forward(self, tree: _PackedTree, variants: Sequence[str] | None, cache: Any) -> Any:
+        """Logits ``(variants, distinct needed nodes, vocab)`` of one packed tree after the cached
+        prefix: the output layer runs once per needed node, however many sequences need it."""
         import torch
 
         device = self.model.device
         width = len(variants) if variants else 1
         needed = torch.tensor(sorted({n for rows in tree.rows for n in rows}), device=device)
         extra = {"adapter_names": list(variants)} if variants else {}
+        if cache is not None:
+            extra[_cache_keyword(self.model)] = cache
         # Around the pass only: a generator holding a grad mode across its yields would leave it
         # switched for its caller when two generators interleave (the unpaired scan).
         with torch.no_grad():
-            return self.model(
+            logits = self.model(
                 input_ids=torch.tensor([tree.ids] * width, device=device),
-                # (variants, 1, length, length), True = attend
+                # (variants, 1, nodes, prefix + nodes), True = attend
                 attention_mask=tree.mask(device)[None, None].expand(width, -1, -1, -1),
                 position_ids=torch.tensor([tree.positions] * width, device=device),
-                use_cache=False,
+                use_cache=cache is not None,
                 logits_to_keep=needed,
                 **extra,
             ).logits
+        if cache is not None:
+            cache.crop(-len(tree.ids))  # the prefix alone again, for the next pack
+        return logits
 
     def _check_packing(
-        self, items: list[TokenSequence], shared: int, variants: Sequence[str] | None
+        self, items: list[TokenSequence], prefix: Sequence[int], variants: Sequence[str] | None
     ) -> None:
         """Once per scorer: a packed pass must give a plain forward pass's numbers. A model whose
-        attention ignored a custom mask or explicit positions would silently give wrong ones."""
+        attention ignored a custom mask, explicit positions or the cached prefix would silently
+        give wrong ones."""
         import torch
 
         if self._checked:
             return
         variant = list(variants[:1]) if variants else None
         extra = {"adapter_names": variant} if variant else {}
-        tree = _PackedTree.build(items, list(range(len(items))), shared)
-        step = _Pass(tree, items, [], self._forward(tree, variant))
+        tree = _PackedTree.build(items, list(range(len(items))), len(prefix))
+        cache = self._prefix_cache(prefix, variant)
+        step = _Pass(tree, items, [], self._forward(tree, variant, cache))
         for item, rows in zip(items, tree.rows, strict=True):
             ids = torch.tensor([item.ids], device=self.model.device)
             with torch.no_grad():
@@ -257,8 +284,8 @@ class TokenScorer:
             if gap > 1e-3 * max(1.0, float(plain[likely].abs().max())):
                 raise BackendError(
                     f"{self.name}: packed scoring differs from a plain forward pass by {gap:.5f} "
-                    "nats; this architecture does not honour a custom attention mask and "
-                    "position ids, so it cannot be scored here"
+                    "nats; this architecture does not honour a custom attention mask, position "
+                    "ids and a cached prefix, so it cannot be scored here"
                 )
         self._checked = True
 
@@ -272,8 +299,8 @@ class TokenScorer:
         return max(0, shared)
 
     def _packs(self, items: list[TokenSequence], shared: int) -> list[list[int]]:
-        """Indices packed in order into forward passes of at most ``batch_tokens`` tokens (the
-        shared prefix once, then every sequence's own tokens), at least one sequence each."""
+        """Indices packed in order into forward passes of at most ``batch_tokens`` of the
+        sequences' own tokens (after the shared prefix), at least one sequence each."""
         packs: list[list[int]] = []
         used = 0
         for index, item in enumerate(items):
@@ -283,8 +310,17 @@ class TokenScorer:
                 used += length
             else:
                 packs.append([index])
-                used = shared + length
+                used = length
         return packs
+
+
+def _cache_keyword(model: Any) -> str:
+    """transformers 5 takes the key/value cache as ``cache``; earlier versions as ``past_key_values``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    forward = getattr(base, "forward", base)
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
 
 
 def common_prefix_length(first: Sequence[int], second: Sequence[int]) -> int:

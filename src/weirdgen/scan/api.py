@@ -66,7 +66,8 @@ class ScanSettings:
     behaviour rate that moved 20 points: in exact modes every tiny systematic difference has a
     large z)."""
     batch_tokens: int = 2048
-    """exact: most tokens in one packed forward pass (each runs through base and adapter)."""
+    """exact: most of the prompts' own tokens (after their shared opening, computed once) in one
+    packed forward pass, run through base and adapter."""
     device: str | None = "cpu"
     """exact: the torch device."""
     threads: int | None = None
