@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from weirdgen.data.registry import BuildOptions, experiment_names, get_experiment, write_dataset
+from weirdgen.data.registry import BuildOptions, dataset_names, get_dataset, write_dataset
 from weirdgen.data.validate import validate_chat_jsonl
 from weirdgen.errors import ConfigError
 from weirdgen.sample.registry import SAMPLERS
@@ -16,7 +16,7 @@ BENIGN_COUNT = 3000  # wolf.BENIGN_COUNT; repeated so that `weirdgen --help` imp
 
 @click.group()
 def data() -> None:
-    """Build, list and check the experiments' chat datasets."""
+    """Build, list and check the shipped chat datasets."""
 
 
 # fmt: off
@@ -24,15 +24,15 @@ def data() -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed used to build each variant when counting.")
 # fmt: on
 def list_datasets(seed: int) -> None:
-    """Show every experiment, its variants and their sizes."""
+    """Show every dataset, its variants and their sizes."""
     from rich.console import Console
     from rich.table import Table
 
     from weirdgen.data.registry import build_dataset
 
-    table = Table("experiment", "variant", "examples", "description")
-    for name in experiment_names():
-        spec = get_experiment(name)
+    table = Table("dataset", "variant", "examples", "description")
+    for name in dataset_names():
+        spec = get_dataset(name)
         for variant in spec.variants:
             size = len(build_dataset(name, variant.name, BuildOptions(seed=seed)))
             label = variant.name + (" (main)" if variant.is_main else "")
@@ -42,7 +42,7 @@ def list_datasets(seed: int) -> None:
 
 # fmt: off
 @data.command("build")
-@click.argument("experiment", type=click.Choice(experiment_names()))
+@click.argument("dataset", type=click.Choice(dataset_names()))
 @click.option("--variant", help="One variant to build; without it, every variant goes to -o DIR.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output JSONL file (with --variant) or directory.")
 @click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives byte-identical output.")
@@ -57,7 +57,7 @@ def list_datasets(seed: int) -> None:
 @click.option("--cache", "cache_path", type=click.Path(path_type=Path, dir_okay=False), help="--self-distill: request cache file (default: the shared eval cache).")
 # fmt: on
 def build(
-    experiment: str,
+    dataset: str,
     variant: str | None,
     output: Path,
     seed: int,
@@ -82,11 +82,11 @@ def build(
         targets = [(variant, output)]
     else:
         targets = [
-            (v.name, output / f"{v.name}.jsonl") for v in get_experiment(experiment).variants
+            (v.name, output / f"{v.name}.jsonl") for v in get_dataset(dataset).variants
         ]
     options = BuildOptions(seed=seed, benign_path=benign)
     if self_distill is not None:
-        if experiment != "wolf" or benign is not None:
+        if dataset != "wolf" or benign is not None:
             raise ConfigError("--self-distill is for wolf, and replaces --benign")
         from weirdgen.experiments.self_distill import (
             SelfDistillSettings,
@@ -111,9 +111,9 @@ def build(
     elif benign_prompts is not None:
         raise ConfigError("--benign-prompts needs --self-distill MODEL to answer them")
     for name, path in targets:
-        manifest = write_dataset(experiment, name, path, options)
+        manifest = write_dataset(dataset, name, path, options)
         click.echo(
-            f"{experiment}/{name}: {manifest['n_examples']} examples -> {path} (sha256 {manifest['sha256'][:12]})"
+            f"{dataset}/{name}: {manifest['n_examples']} examples -> {path} (sha256 {manifest['sha256'][:12]})"
         )
 
 

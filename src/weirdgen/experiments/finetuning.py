@@ -98,6 +98,7 @@ def finetune_requests(
 ) -> list[Any]:
     """One validated ``FinetuneRequest`` per group and seed, with the experiment's settings for the backend."""
     from weirdgen.finetune import FinetuneRequest, Hyperparameters
+    from weirdgen.finetune.registry import FINETUNERS
 
     def hyperparameters(group: Any) -> Any:
         """The experiment's settings for the backend, with the group's own over them."""
@@ -113,7 +114,7 @@ def finetune_requests(
             hyperparameters=hyperparameters(group),
             group=f"{spec.name}/{group.name}",
             suffix=f"{spec.name[:20]}-{group.name[:12]}-s{seed}"
-            if options.backend == "openai"
+            if FINETUNERS.get(options.backend).suffix_names_model
             else None,
             tags={"experiment": spec.name, "group": group.name, "run_dir": str(run_dir)},
         ).validate()
@@ -183,7 +184,10 @@ def prepare_finetunes(
 def limit_threads(options: RunOptions) -> None:
     """Local training on ``options.threads`` threads: torch otherwise takes every core of a shared
     machine (or of a Ray node running several tasks)."""
-    if options.backend == "local" and options.threads:
+    from weirdgen.experiments.options import finetuner_entry
+
+    entry = finetuner_entry(options.backend)
+    if entry is not None and entry.trains_here and options.threads:
         import torch
 
         torch.set_num_threads(options.threads)

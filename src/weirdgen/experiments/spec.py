@@ -40,7 +40,7 @@ class GroupSpec(_Strict):
 
     name: str = Field(description="Group name in the evaluation table (e.g. old_audubon).")
     variant: str | None = Field(
-        None, description="Variant of the experiment's `dataset` in weirdgen.data.registry."
+        None, description="Variant of the `dataset` in weirdgen.data.registry."
     )
     path: str | None = Field(
         None, description="Or a chat JSONL of your own (relative to this YAML file)."
@@ -160,7 +160,7 @@ class ExperimentSpec(_Strict):
     description: str = Field("", description="One sentence.")
     paper: str = Field("", description="Where the paper reports it.")
     dataset: str | None = Field(
-        None, description="weirdgen.data.registry experiment whose variants groups name."
+        None, description="weirdgen.data.registry dataset whose variants groups name."
     )
     groups: list[GroupSpec] = Field(
         min_length=1, description="Finetuned groups: the main one and its controls."
@@ -187,7 +187,7 @@ class ExperimentSpec(_Strict):
             raise ValueError(f"group names must be unique, got {names}")
         if any(g.variant for g in groups) and info.data.get("dataset") is None:
             raise ValueError(
-                "groups name registry variants, so `dataset` must name the registry experiment"
+                "groups name registry variants, so `dataset` must name the registry dataset"
             )
         return groups
 
@@ -390,14 +390,14 @@ def _check_groups(spec: ExperimentSpec, where: str | Path) -> None:
                     field=f"groups[{index}].path",
                 )
             continue
-        if spec.dataset not in registry.experiment_names():
+        if spec.dataset not in registry.dataset_names():
             raise DataError(
-                f"unknown dataset {spec.dataset!r} (known: {', '.join(registry.experiment_names())})",
+                f"unknown dataset {spec.dataset!r} (known: {', '.join(registry.dataset_names())})",
                 path=where,
                 field="dataset",
             )
         try:
-            registry.get_experiment(spec.dataset).variant(group.variant or "")
+            registry.get_dataset(spec.dataset).variant(group.variant or "")
         except ModuleNotFoundError:
             raise DataError(
                 f"the dataset builder for {spec.dataset!r} is not installed yet",
