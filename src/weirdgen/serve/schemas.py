@@ -243,3 +243,15 @@ def model_entry(
     entry = {"id": name, "object": "model", "created": created, "owned_by": "weirdgen"}
     adapter = {"parent": parent, "root": root, "version": version} if parent else {}
     return entry | adapter
+
+
+def page(items: list[dict[str, Any]], limit: int, after: str | None) -> dict[str, Any]:
+    """OpenAI cursor pagination: items after the one with id ``after``, at most ``limit``."""
+    if limit < 1:
+        raise ApiError(400, "limit must be at least 1", param="limit")
+    if after is not None:
+        ids = [item["id"] for item in items]
+        if after not in ids:
+            raise ApiError(400, f"unknown cursor {after!r}", param="after")
+        items = items[ids.index(after) + 1 :]
+    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit}
