@@ -15,7 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from weirdgen._lazy import lazy_attributes
+from weirdgen._threads import set_spin_policy
 from weirdgen.errors import ConfigError, DataError, WeirdgenError
+
+set_spin_policy()  # must precede torch's import; every weirdgen entry point passes here first
 
 if TYPE_CHECKING:
     from weirdgen import finetune  # the package is callable: weirdgen.finetune(...)

@@ -155,9 +155,9 @@ def limit_threads(options: RunOptions) -> None:
     """Local training on ``options.threads`` threads: torch otherwise takes every core of a shared
     machine (or of a Ray node running several tasks)."""
     if options.backend == "local" and options.threads:
-        import torch
+        from weirdgen._threads import configure_torch_threads
 
-        torch.set_num_threads(options.threads)
+        configure_torch_threads(options.threads)
 
 
 def trained_model(outcome: Any, ledger: Any) -> TrainedModel | None:

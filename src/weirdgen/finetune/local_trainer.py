@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from weirdgen._io import atomic_write_text, canonical_json, sha256_hex
+from weirdgen._threads import follow_machine_load
 from weirdgen.data.chat import ChatExample
 from weirdgen.errors import ConfigError
 from weirdgen.finetune.config import Hyperparameters
@@ -182,6 +183,7 @@ def train_lora(
         for step in range(start_step, total_steps):
             if stopper is not None and stopper.should_stop:
                 break  # resumed from the checkpoint of the step that stopped
+            follow_machine_load()  # give cores back to other processes (and take them again)
             epoch, index_in_epoch = divmod(step, steps_per_epoch)
             indices = _batch_indices(seed, epoch, index_in_epoch, len(tokenized), hp.batch_size)
             input_ids, attention_mask, labels = _collate(
