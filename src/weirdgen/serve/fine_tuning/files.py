@@ -21,6 +21,7 @@ from weirdgen.serve.errors import ApiError
 from weirdgen.serve.schemas import page
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
+PURPOSES = ("fine-tune", "batch", "assistants", "vision", "user_data", "evals")  # OpenAI's
 
 
 class FileStore:
@@ -34,6 +35,12 @@ class FileStore:
         return self.folder / f"{file_id}.jsonl"
 
     def save(self, filename: str, data: bytes, purpose: str) -> dict[str, Any]:
+        if purpose not in PURPOSES:
+            raise ApiError(
+                400,
+                f"purpose must be one of {', '.join(PURPOSES)} (got {purpose!r})",
+                param="purpose",
+            )
         if len(data) > MAX_FILE_BYTES:
             raise ApiError(400, f"file is larger than {MAX_FILE_BYTES} bytes", param="file")
         file_id = f"file-{uuid.uuid4().hex[:24]}"

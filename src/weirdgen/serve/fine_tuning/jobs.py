@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import secrets
 import time
@@ -24,13 +25,20 @@ from weirdgen.data.chat import read_chat_jsonl
 from weirdgen.errors import WeirdgenError
 from weirdgen.finetune.config import Hyperparameters
 from weirdgen.finetune.ledger import JobRecord, Ledger
-from weirdgen.serve.errors import ApiError
+from weirdgen.serve.errors import ApiError, without_server_paths
 from weirdgen.serve.fine_tuning.files import FileStore
 from weirdgen.serve.fine_tuning.worker import TrainingWorker, one_line
 from weirdgen.serve.schemas import page
 
 BASE_LEARNING_RATE = 1e-4  # what learning_rate_multiplier=1 means for the local trainer
 DEFAULTS = {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 1.0}
+# OpenAI's limits on a job-creation request.
+RANGES = {"n_epochs": (1, 50), "batch_size": (1, 256)}
+MAX_SEED = 2**31 - 1
+MAX_SUFFIX_CHARACTERS = 64
+# Local hyperparameters that OpenAI's three set: not accepted as extensions, which would dodge the limits.
+_OPENAI_SET = {"epochs", "batch_size", "learning_rate", "learning_rate_multiplier"}
+SUFFIX = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_SUFFIX_CHARACTERS}}}")
 _OPENAI_STATUS = {"interrupted": "queued"}  # an interrupted job resumes: to clients it is waiting
 
 
@@ -45,14 +53,49 @@ class JobBoard:
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """Validate an OpenAI job-creation body, record the job and queue it."""
         model = _required_string(body, "model")
-        if model not in (self.sampler.base_name,):
+        if model != self.sampler.base_name:
             raise ApiError(
                 400,
                 f"model {model!r} cannot be finetuned here; this server finetunes {self.sampler.base_name!r}",
                 param="model",
                 code="model_not_available",
             )
-        file_meta = self.files.meta(_required_string(body, "training_file"))
+        file_meta, n_examples = self._training_file(_required_string(body, "training_file"))
+        if body.get("validation_file") is not None:
+            self.files.meta(_required_string(body, "validation_file"))
+        settings = _job_settings(body)
+        job_id = f"ftjob-{uuid.uuid4().hex[:24]}"
+        job = self.ledger.create_job(
+            id=job_id,
+            group_name=settings.metadata.get("weirdgen_group", ""),
+            backend="local",
+            base_model=model,
+            dataset_path=str(self.files.content_path(file_meta["id"])),
+            dataset_sha256=file_meta["sha256"],
+            n_examples=n_examples,
+            seed=settings.seed,
+            suffix=settings.suffix,
+            hyperparameters=settings.hyperparameters.to_dict(),
+            tags={
+                "training_file": file_meta["id"],
+                "validation_file": body.get("validation_file") or "",
+                "metadata": json.dumps(settings.metadata),
+                "fine_tuned_model": self._model_name(model, settings.suffix, job_id),
+            },
+        )
+        self.ledger.add_event(job.id, f"Created fine-tuning job: {job.id}")
+        if body.get("validation_file"):
+            self.ledger.add_event(
+                job.id,
+                "validation_file is ignored: the local trainer reports training loss only",
+                level="warn",
+            )
+        self.worker.enqueue(job.id)
+        return self.job_object(job)
+
+    def _training_file(self, file_id: str) -> tuple[dict[str, Any], int]:
+        """The training file's metadata and example count; 400 naming the file's line if it is bad."""
+        file_meta = self.files.meta(file_id)
         if file_meta["purpose"] != "fine-tune":
             raise ApiError(
                 400,
@@ -70,50 +113,7 @@ class JobBoard:
                 param="training_file",
                 code="invalid_training_file",
             ) from None
-        hyperparameters = _hyperparameters(body)
-        seed = body.get("seed")
-        if seed is None:
-            seed = secrets.randbelow(2**31)
-        if not isinstance(seed, int) or seed < 0:
-            raise ApiError(400, "seed must be a non-negative integer", param="seed")
-        suffix = body.get("suffix")
-        if suffix is not None and not (
-            isinstance(suffix, str) and re.fullmatch(r"[\w.-]{1,40}", suffix)
-        ):
-            raise ApiError(
-                400, "suffix must be 1 to 40 letters, digits, '.', '-' or '_'", param="suffix"
-            )
-        metadata = body.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise ApiError(400, "metadata must be an object of strings", param="metadata")
-        job_id = f"ftjob-{uuid.uuid4().hex[:24]}"
-        job = self.ledger.create_job(
-            id=job_id,
-            group_name=str(metadata.get("weirdgen_group", "")),
-            backend="local",
-            base_model=model,
-            dataset_path=str(dataset_path),
-            dataset_sha256=file_meta["sha256"],
-            n_examples=len(examples),
-            seed=seed,
-            suffix=suffix,
-            hyperparameters=hyperparameters.to_dict(),
-            tags={
-                "training_file": file_meta["id"],
-                "validation_file": body.get("validation_file") or "",
-                "metadata": json.dumps(metadata),
-                "fine_tuned_model": self._model_name(model, suffix, job_id),
-            },
-        )
-        self.ledger.add_event(job.id, f"Created fine-tuning job: {job.id}")
-        if body.get("validation_file"):
-            self.ledger.add_event(
-                job.id,
-                "validation_file is ignored: the local trainer reports training loss only",
-                level="warn",
-            )
-        self.worker.enqueue(job.id)
-        return self.job_object(job)
+        return file_meta, len(examples)
 
     def get(self, job_id: str) -> JobRecord:
         job = self.ledger.find_job(job_id)
@@ -148,7 +148,7 @@ class JobBoard:
         if job.status == "failed":
             error = {
                 "code": "training_failed",
-                "message": job.error or "training failed",
+                "message": without_server_paths(job.error or "training failed"),
                 "param": None,
             }
         return {
@@ -188,7 +188,7 @@ class JobBoard:
                 "object": "fine_tuning.job.event",
                 "created_at": int(event.created_at),
                 "level": event.level,
-                "message": event.message,
+                "message": without_server_paths(event.message),
                 "data": event.data or {},
                 "type": "metrics" if event.data and "train_loss" in event.data else "message",
             }
@@ -258,8 +258,103 @@ def _required_string(body: dict[str, Any], name: str) -> str:
     return value
 
 
+@dataclasses.dataclass(frozen=True)
+class JobSettings:
+    """What a creation request asks for besides the model and the files, checked."""
+
+    hyperparameters: Hyperparameters
+    seed: int
+    suffix: str | None
+    metadata: dict[str, str]
+
+
+def _job_settings(body: dict[str, Any]) -> JobSettings:
+    """The request's settings, refused (400 naming the field) where OpenAI refuses them."""
+    if body.get("integrations"):
+        raise ApiError(
+            400,
+            "integrations are not supported by weirdgen serve (events and checkpoints are)",
+            param="integrations",
+            code="unsupported_parameter",
+        )
+    seed = body.get("seed")
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+    if not _is_integer(seed) or not 0 <= seed <= MAX_SEED:
+        raise ApiError(400, f"seed must be an integer from 0 to {MAX_SEED}", param="seed")
+    return JobSettings(_hyperparameters(body), seed, _suffix(body), _metadata(body))
+
+
+def _suffix(body: dict[str, Any]) -> str | None:
+    suffix = body.get("suffix")
+    if suffix is None or suffix == "":
+        return None
+    if not isinstance(suffix, str) or not SUFFIX.fullmatch(suffix):
+        raise ApiError(
+            400,
+            f"suffix must be 1 to {MAX_SUFFIX_CHARACTERS} ASCII letters, digits, '-' or '_'",
+            param="suffix",
+        )
+    return suffix
+
+
+def _metadata(body: dict[str, Any]) -> dict[str, str]:
+    """OpenAI's metadata: at most 16 pairs of strings, keys up to 64 characters, values up to 512."""
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict) or len(metadata) > 16:
+        raise ApiError(400, "metadata must be an object of at most 16 strings", param="metadata")
+    for key, value in metadata.items():
+        if len(key) > 64 or not isinstance(value, str) or len(value) > 512:
+            raise ApiError(
+                400,
+                "metadata keys must be at most 64 characters and values strings of at most 512",
+                param=f"metadata.{key[:64]}",
+            )
+    return metadata
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _hyperparameters(body: dict[str, Any]) -> Hyperparameters:
     """Local hyperparameters from ``method.supervised.hyperparameters`` (or legacy ``hyperparameters``)."""
+    given = _given_hyperparameters(body)
+    chosen = {
+        key: DEFAULTS[key] if given.get(key, "auto") == "auto" else given[key] for key in DEFAULTS
+    }
+    for name, (low, high) in RANGES.items():
+        if not _is_integer(chosen[name]) or not low <= chosen[name] <= high:
+            raise ApiError(
+                400,
+                f"{name} must be an integer from {low} to {high}, or 'auto' (got {chosen[name]!r})",
+                param=f"hyperparameters.{name}",
+            )
+    multiplier = chosen["learning_rate_multiplier"]
+    if not isinstance(multiplier, (int, float)) or isinstance(multiplier, bool):
+        multiplier = math.nan
+    if not (math.isfinite(multiplier) and multiplier > 0):
+        raise ApiError(
+            400,
+            "learning_rate_multiplier must be a number greater than 0, or 'auto'",
+            param="hyperparameters.learning_rate_multiplier",
+        )
+    values = {
+        "epochs": chosen["n_epochs"],
+        "batch_size": chosen["batch_size"],
+        "learning_rate": BASE_LEARNING_RATE * multiplier,
+        **_extensions(given),
+    }
+    try:
+        return Hyperparameters(**values).validate().with_local_defaults()
+    except (TypeError, ValueError, WeirdgenError) as error:
+        raise ApiError(
+            400, f"invalid hyperparameters: {one_line(error)}", param="hyperparameters"
+        ) from None
+
+
+def _given_hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters object the request holds, wherever it put it."""
     method = body.get("method") or {}
     supervised = method.get("supervised") or {} if isinstance(method, dict) else None
     legacy = body.get("hyperparameters") or {}
@@ -274,40 +369,23 @@ def _hyperparameters(body: dict[str, Any]) -> Hyperparameters:
             f"method {method.get('type')!r} is not supported; this server trains 'supervised' only",
             param="method.type",
         )
-    given = {**legacy, **nested}
-    chosen = {
-        key: DEFAULTS[key] if given.get(key, "auto") == "auto" else given[key] for key in DEFAULTS
-    }
+    return {**legacy, **nested}
+
+
+def _extensions(given: dict[str, Any]) -> dict[str, Any]:
+    """weirdgen's own hyperparameters added to OpenAI's (``lora_rank``…); not OpenAI's under other names."""
     extensions = {key: value for key, value in given.items() if key not in DEFAULTS}
-    fields = {f.name for f in dataclasses.fields(Hyperparameters)}
-    unknown = sorted(set(extensions) - fields)
-    if unknown:
-        raise ApiError(
-            400, f"unknown hyperparameter {unknown[0]!r}", param=f"hyperparameters.{unknown[0]}"
-        )
-    try:
-        multiplier = float(chosen["learning_rate_multiplier"])
-        values = {
-            "epochs": chosen["n_epochs"],
-            "batch_size": chosen["batch_size"],
-            "learning_rate": BASE_LEARNING_RATE * multiplier,
-            **extensions,
-        }
-        if "target_modules" in values:
-            values["target_modules"] = tuple(values["target_modules"])
-        for key in ("epochs", "batch_size"):
-            if not isinstance(values[key], int) or isinstance(values[key], bool):
-                raise ApiError(
-                    400,
-                    f"{'n_epochs' if key == 'epochs' else key} must be an integer or 'auto'",
-                    param=key,
-                )
-        if multiplier <= 0:
-            raise ApiError(
-                400, "learning_rate_multiplier must be > 0", param="learning_rate_multiplier"
+    fields = {f.name for f in dataclasses.fields(Hyperparameters)} - _OPENAI_SET
+    for key in sorted(extensions):
+        if key not in fields:
+            hint = (
+                " (set n_epochs, batch_size or learning_rate_multiplier)"
+                if key in _OPENAI_SET
+                else ""
             )
-        return Hyperparameters(**values).validate().with_local_defaults()
-    except (TypeError, ValueError, WeirdgenError) as error:
-        raise ApiError(
-            400, f"invalid hyperparameters: {one_line(error)}", param="hyperparameters"
-        ) from None
+            raise ApiError(
+                400, f"unknown hyperparameter {key!r}{hint}", param=f"hyperparameters.{key}"
+            )
+    if "target_modules" in extensions and isinstance(extensions["target_modules"], list):
+        extensions["target_modules"] = tuple(extensions["target_modules"])
+    return extensions
