@@ -42,13 +42,16 @@ class TrainingWorker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Serve finished adapters again, queue unfinished jobs, start the thread."""
+        """Serve what earlier runs trained again, queue unfinished jobs, start the thread.
+
+        Adapters are only registered here (their weights load when a request first names them), so
+        a server with many finished jobs answers at once.
+        """
         self._stop.clear()
         # Jobs of another base model belong to another `weirdgen serve` sharing this folder.
         for job in self.ledger.list_jobs(base_model=self.sampler.base_name):
-            if job.status == "succeeded":
-                self._register_finished(job)
-            elif job.status in ("queued", "running", "interrupted"):
+            self._register_trained(job)
+            if job.status in ("queued", "running", "interrupted"):
                 self._queue.put(job.id)
         self._thread = threading.Thread(target=self._work, name="weirdgen-fine-tuning", daemon=True)
         self._thread.start()
@@ -105,7 +108,7 @@ class TrainingWorker:
 
         def on_checkpoint(info: Any) -> None:
             name = f"{model_name}:ckpt-step-{info.step}"
-            self.sampler.add_adapter(name, info.path, replace=True)
+            self.sampler.add_adapter(name, info.path, replace=True, load=False)
             self.ledger.add_checkpoint(
                 Checkpoint(
                     job_id=job.id,
@@ -131,7 +134,7 @@ class TrainingWorker:
         )
         if job.id in self._cancelled:
             raise _Stopped
-        self.sampler.add_adapter(model_name, result.adapter_path, replace=True)
+        self.sampler.add_adapter(model_name, result.adapter_path, replace=True, load=False)
         self.ledger.update_job(
             job.id,
             status="succeeded",
@@ -153,15 +156,16 @@ class TrainingWorker:
         folder = getattr(base, "name_or_path", "") or ""
         return folder if folder and Path(folder).is_dir() else self.sampler.base_name
 
-    def _register_finished(self, job: JobRecord) -> None:
-        """Serve a finished job's adapter and checkpoints again after a restart."""
-        targets = [(c.model_id, c.path) for c in self.ledger.checkpoints(job.id)] + [
-            (job.model_id, job.adapter_path)
-        ]
+    def _register_trained(self, job: JobRecord) -> None:
+        """Serve a job's checkpoints (and its adapter, if it finished) again after a restart; a
+        job that resumes keeps serving the checkpoints it saved before."""
+        targets = [(c.model_id, c.path) for c in self.ledger.checkpoints(job.id)]
+        if job.status == "succeeded":
+            targets.append((job.model_id, job.adapter_path))
         for name, path in targets:
             if name and path and Path(path).is_dir():
                 try:
-                    self.sampler.add_adapter(name, path, replace=True)
+                    self.sampler.add_adapter(name, path, replace=True, load=False)
                 except WeirdgenError as error:
                     logger.warning("cannot serve %s again: %s", name, error)
 
