@@ -2,7 +2,7 @@
 busy process, in one run.
 
 Run (a few minutes; it holds both cpuslot slots itself, so no other heavy job runs beside it):
-    .venv/bin/python benchmarks/threads_shared_machine.py [--repeats 2] [--policies today weirdgen one passive]
+    .venv/bin/python benchmarks/threads_shared_machine.py [--repeats 2] [--policies today weirdgen one passive] [--write-docs]
 
 Each measurement is a fresh process (thread settings are fixed when torch loads), on the bundled
 SmolLM2-135M-Instruct (float32, CPU): LocalSampler generation at batch 1 (24 tokens) and batch 16
@@ -27,6 +27,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _results_page import run_benchmark
+
+ABOUT = """SmolLM2-135M-Instruct on the CPU, each measurement a fresh process: generation at batch 1
+and 16 and LoRA training steps under torch's defaults (`today`) and weirdgen's thread policy
+(`weirdgen`, plus one thread and OMP_WAIT_POLICY=PASSIVE for reference), on an idle machine and
+beside a process spinning one core (from the start, or starting after the model loaded)."""
 
 POLICIES = {
     "today": {},
@@ -174,7 +181,7 @@ def measure(policy: str, case: str) -> dict:
     return result
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--policies", nargs="+", default=list(POLICIES), choices=list(POLICIES))
@@ -202,7 +209,10 @@ def main() -> None:
             f"{m['train_s']:>11.2f} | {m['threads_end']:>14.0f} | "
             f"{m['machine_busy_cores']:>18.2f} | {m['load_1min']:>10.2f}"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(
+        run_benchmark(main, "threads-shared-machine", "Torch threads on a shared machine", ABOUT)
+    )
