@@ -172,16 +172,7 @@ def test_models_prune_deletes_the_stored_checkpoints_but_keeps_the_model(
 ):
     ledger, job, model = _train(sdk, birds_file, tmp_path)
     sdk.expired.add(next(p for p, _ in sdk.saves if "/weights/" in p))  # gone already: still fine
-    arguments = [
-        "models",
-        "prune",
-        job.id,
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        "--ledger",
-        str(tmp_path / "ledger.sqlite"),
-        "--yes",
-    ]
+    arguments = _prune(job.id, tmp_path)
     assert main(arguments) == 0
     saved = [path for path, _ in sdk.saves]
     assert set(sdk.deleted) | sdk.expired == set(saved) - {model}
@@ -198,17 +189,12 @@ def test_an_unfinished_run_and_a_local_job_are_not_pruned(sdk, birds_file, tmp_p
     local = ledger.create_job(backend="local", status="succeeded", **common)
     ledger.add_checkpoint(Checkpoint(local.id, step=1, model_id="runs/x/checkpoint-1"))
     for job, message in ((running, "has not finished"), (local, "stores no checkpoints to prune")):
-        code = main(
-            [
-                "models",
-                "prune",
-                job.id,
-                "--runs-dir",
-                str(tmp_path / "runs"),
-                "--ledger",
-                str(tmp_path / "ledger.sqlite"),
-                "--yes",
-            ]
-        )
+        code = main(_prune(job.id, tmp_path))
         assert code == 1 and message in capsys.readouterr().err
     assert sdk.deleted == []
+
+
+def _prune(job_id: str, tmp_path) -> list[str]:
+    """``weirdgen models prune JOB --yes`` over the test's runs folder and ledger."""
+    runs, ledger = str(tmp_path / "runs"), str(tmp_path / "ledger.sqlite")
+    return ["models", "prune", job_id, "--runs-dir", runs, "--ledger", ledger, "--yes"]

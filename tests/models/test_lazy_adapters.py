@@ -98,24 +98,10 @@ def test_names_with_dots_are_served(tiny_model_dir, tiny_adapter_dirs, expected)
     assert text == expected["alpha"]
 
 
-def test_an_adapter_for_another_model_is_refused_when_registered(
-    tiny_model_dir, make_lora_adapter, tmp_path
-):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    narrow = LlamaConfig(
-        vocab_size=400,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-    )
-    LlamaForCausalLM(narrow).save_pretrained(tmp_path / "narrow")
-    foreign = make_lora_adapter(tmp_path / "narrow", tmp_path / "foreign", seed=3)
+def test_an_adapter_for_another_model_is_refused_when_registered(tiny_model_dir, foreign_adapter):
     sampler = LocalSampler.from_pretrained(tiny_model_dir, base_name="tiny")
     with pytest.raises(ConfigError, match="does not fit this base model"):
-        sampler.add_adapter("foreign", foreign, load=False)
+        sampler.add_adapter("foreign", foreign_adapter, load=False)
     assert sampler.model_names == ["tiny"]
 
 
