@@ -27,7 +27,8 @@ def test_a_restart_serves_every_listed_model_loading_adapters_on_first_use(
     with start_serve(arguments, state_dir=state) as server:
         listed = [m["id"] for m in httpx.get(f"{server.url}/models", timeout=30).json()["data"]]
         checkpoint = "ft:tiny:weirdgen:resumed:jobr:ckpt-step-1"
-        assert set(listed) == {"tiny", *adapters, checkpoint}
+        # The interrupted job resumes at once and may list more (its new checkpoints, its model).
+        assert {"tiny", *adapters, checkpoint} <= set(listed)
         texts = {}
         for name in [*adapters, checkpoint]:
             body = {
