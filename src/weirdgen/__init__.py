@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from weirdgen._lazy import lazy_attributes
 from weirdgen._threads import set_spin_policy
+from weirdgen._version import __version__
 from weirdgen.errors import ConfigError, DataError, WeirdgenError
 
 set_spin_policy()  # must precede torch's import; every weirdgen entry point passes here first
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 from weirdgen import finetune  # noqa: E402  (cheap: a callable package, backends load on use)
 
-__version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "DataError",
