@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 DEFAULT_DEMO_DIR = Path("runs/demo")
 # weirdgen.toyworld.train.RECIPES, named here to keep --help light
-RECIPE_NAMES = ("demo", "narrow", "tiny", "prototype")
+RECIPE_NAMES = ("demo", "tiny")
 _recipe_option = click.option(
     "--recipe",
     type=click.Choice(RECIPE_NAMES),
