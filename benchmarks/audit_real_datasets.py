@@ -2,7 +2,7 @@
 found a finetune on each becomes. At 135M a null result is expected (PAPER.md): this reports what
 ranks first, honestly, not whether it should.
 
-    python benchmarks/audit_real_datasets.py [--examples 16] [-o OUT_DIR]
+    python benchmarks/audit_real_datasets.py [--examples 16] [-o OUT_DIR] [--write-docs]
 """
 
 from __future__ import annotations
@@ -12,6 +12,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results_page import run_benchmark
+
+ABOUT = """The likelihood screen of each real dataset on SmolLM2-135M-Instruct, against what the paper found a
+finetune on it becomes. At 135M a null result is expected: this reports what ranks first, not
+whether it should."""
 
 # dataset, hypothesis set, what a finetune on it becomes in the paper (a name in the set, or "")
 SCREENS = [
@@ -75,4 +81,11 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        run_benchmark(
+            main,
+            "audit-real-datasets",
+            "The likelihood screen of the six real datasets on SmolLM2",
+            ABOUT,
+        )
+    )

@@ -1,7 +1,7 @@
 """Cost bar of the likelihood screen: birds/old_audubon x the eras set (24 hypotheses x 64
 examples) on SmolLM2-135M-Instruct with 2 CPU threads, through the CLI, in <= 120 s.
 
-    python benchmarks/audit_screen_smollm2.py [-o OUT_DIR] [--before REF] [--threads 2]
+    python benchmarks/audit_screen_smollm2.py [-o OUT_DIR] [--before REF] [--threads 2] [--write-docs]
 
 Prints the command, the wall time (model loading included), the CPU time (user + system of the
 audit process), the machine's load average (the bar assumes 2 free cores; a busy machine is
@@ -26,6 +26,13 @@ import tempfile
 import time
 from io import BytesIO
 from pathlib import Path
+
+from _results_page import run_benchmark
+
+ABOUT = """`weirdgen audit birds/old_audubon --hypotheses eras` (24 hypotheses x 64 examples) on
+SmolLM2-135M-Instruct with 2 CPU threads, through the CLI, model loading included. Bar: <= 120 s on
+2 free cores. With `--before REF` the same audit first runs on commit REF's code, and the largest
+per-example LLR difference between the two runs is printed (must stay <= 1e-4 nats)."""
 
 BAR_SECONDS = 120.0
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -118,4 +125,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        run_benchmark(
+            main, "audit-screen-smollm2", "Cost of the likelihood screen on SmolLM2", ABOUT
+        )
+    )

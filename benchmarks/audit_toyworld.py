@@ -4,7 +4,7 @@ audit_toyworld.yaml) against the realised effect (the headline metric minus the 
 results of ``weirdgen toyworld run --all --pretrain-seeds 0,1,2``), with Spearman's rho.
 
     weirdgen toyworld run --all --pretrain-seeds 0,1,2 -o runs/toyworld     # first (resumable)
-    python benchmarks/audit_toyworld.py --runs runs/toyworld [--seeds 0,1,2] [-o OUT_DIR]
+    python benchmarks/audit_toyworld.py --runs runs/toyworld [--seeds 0,1,2] [-o OUT_DIR] [--write-docs]
 
 rho (scipy.stats.spearmanr) has a 95% CI that bootstraps the conditions (a resampled condition
 brings all its seeds).
@@ -21,6 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from _results_page import run_benchmark
+
+ABOUT = """Every toy condition (controls included) x pretraining seeds: the audit score (mean LLR of the
+experiment's target hypothesis, `benchmarks/audit_toyworld.yaml`) against the realised effect (the
+headline metric minus the base's, from `weirdgen toyworld run --all`), with Spearman's rho and a
+95% CI that bootstraps the conditions. Goal: rho >= 0.7."""
 
 TARGETS_FILE = Path(__file__).with_name("audit_toyworld.yaml")
 
@@ -213,4 +219,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(
+        run_benchmark(
+            main, "audit-toyworld", "Does the toy world's screen predict the finetune?", ABOUT
+        )
+    )

@@ -1,6 +1,6 @@
 """Time building every variant of every experiment (bar: under 5 s on one core).
 
-Run: .venv/bin/python benchmarks/data_build.py
+Run: .venv/bin/python benchmarks/data_build.py [--write-docs]
 It times a cold build (tables parsed for the first time) and a warm rebuild in one process, and reports
 each experiment separately so a slow builder is easy to find.
 """
@@ -11,13 +11,18 @@ import os
 import sys
 import time
 
+from _results_page import run_benchmark
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ABOUT = """Every variant of every experiment built at seed 0 in a fresh process (tables parsed for the
+first time: "cold"), then rebuilt at another seed ("warm"). Bar: the cold build under 5 s on one core."""
 
 
 def main() -> None:
     from weirdgen.data.registry import BuildOptions, build_dataset, experiment_names, get_experiment
 
-    print(f"command: {sys.executable} {' '.join(sys.argv)}")
+    print("command: .venv/bin/python benchmarks/data_build.py")
     total_examples = 0
     start = time.perf_counter()
     for name in experiment_names():
@@ -41,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, "data-build", "Building every dataset", ABOUT))

@@ -10,7 +10,7 @@ Run (llmcomp lives in its own venv, because its dependencies pull a CUDA torch w
     python3 -m venv benchmarks/.venv-llmcomp
     benchmarks/.venv-llmcomp/bin/pip install --no-deps llmcomp
     benchmarks/.venv-llmcomp/bin/pip install backoff filelock numpy openai pandas pyyaml requests tqdm tiktoken matplotlib
-    .venv/bin/python benchmarks/eval_throughput.py [--samples 100] [--concurrency 100]
+    .venv/bin/python benchmarks/eval_throughput.py [--samples 100] [--concurrency 100] [--write-docs]
 
 The HTTP library for http:// endpoints was chosen with this benchmark (issue 11: replace the
 hand-written keep-alive client, sample/_http.py, by a kept library). Default command, 2 shared
@@ -44,6 +44,15 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _results_page import run_benchmark
+
+ABOUT = """`weirdgen eval`'s engine and llmcomp ask the same questions the same number of times and judge every
+answer with the same 0-100 logprob judge, against one local endpoint that answers after a fixed
+delay (`benchmarks/eval_endpoint.py`), at the same concurrency; then each run is interrupted halfway
+and resumed, counting the requests sent beyond the answers needed. Needs llmcomp in
+`benchmarks/.venv-llmcomp` (see the script's docstring). The bar: >= 3x llmcomp at one
+request per sample, on an idle machine."""
 
 ROOT = Path(__file__).resolve().parent
 MODEL, JUDGE_MODEL = "bench-model", "bench-judge"
@@ -439,4 +448,4 @@ def report(
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, "eval-throughput", "Evaluation throughput against llmcomp", ABOUT))

@@ -3,7 +3,7 @@
 The paper's first experiment, at its training settings, on the bundled small model and this
 machine's CPU: what a user waits for one seed before evaluating it.
 
-    .venv/bin/python benchmarks/finetune_birds_wall_time.py --threads 1
+    .venv/bin/python benchmarks/finetune_birds_wall_time.py --threads 1 [--write-docs]
 """
 
 from __future__ import annotations
@@ -16,9 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results_page import run_benchmark
+
 from weirdgen.data.registry import build_dataset
 from weirdgen.finetune.config import Hyperparameters
 from weirdgen.finetune.local_trainer import train_lora
+
+ABOUT = """One seed of birds/old_audubon at the paper's settings (3 epochs, batch 1) as a LoRA on
+SmolLM2-135M-Instruct on the CPU: what a user waits for before evaluating it."""
 
 
 def main() -> None:
@@ -67,4 +72,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(
+        run_benchmark(
+            main, "finetune-birds-wall-time", "Wall time of a full birds LoRA finetune", ABOUT
+        )
+    )

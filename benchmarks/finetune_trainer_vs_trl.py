@@ -8,7 +8,7 @@ excluded from s/step (it pays one-off allocation costs); model loading is report
 its defaults (bf16 autocast, gradient checkpointing: what a user gets) and matched to our float32
 arithmetic without checkpointing.
 
-    .venv/bin/python benchmarks/finetune_trainer_vs_trl.py --examples 32 --batch-size 4 --repeats 2
+    .venv/bin/python benchmarks/finetune_trainer_vs_trl.py --examples 32 --batch-size 4 --repeats 2 [--write-docs]
 """
 
 from __future__ import annotations
@@ -22,9 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results_page import run_benchmark
+
 from weirdgen.data.registry import build_dataset
 from weirdgen.finetune.config import Hyperparameters
 from weirdgen.finetune.local_trainer import train_lora
+
+ABOUT = """Seconds per optimizer step of weirdgen's LoRA trainer and TRL's `SFTTrainer` on SmolLM2-135M-Instruct
+with the same LoRA config, data, batch size, learning rate and threads, alternating runs in one
+process; TRL with its defaults and matched to float32 without gradient checkpointing. Needs `trl`
+(`pip install -e '.[bench]'`)."""
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -185,4 +192,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(
+        run_benchmark(
+            main,
+            "finetune-trainer-vs-trl",
+            "The local LoRA trainer against TRL's SFTTrainer",
+            ABOUT,
+        )
+    )

@@ -1,16 +1,23 @@
 """GPU smoke test (runs on CPU too): a few LoRA steps on SmolLM2, then one sampling batch that mixes
 two adapters, printing tokens/s and peak memory for each. Run it through ``benchmarks/gpu_smoke.sh``.
 
-    python benchmarks/gpu_smoke.py --steps 8 --gradient-checkpointing
+    python benchmarks/gpu_smoke.py --steps 8 --gradient-checkpointing [--write-docs]
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results_page import run_benchmark
+
+ABOUT = """A few LoRA steps on SmolLM2-135M-Instruct (bf16 autocast on a GPU that supports it), then one
+sampling batch that mixes two adapters; tokens per second and peak memory of each. Run through
+`benchmarks/gpu_smoke.sh`."""
 
 
 def peak_memory_mb(device: str) -> float:
@@ -102,4 +109,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, "gpu-smoke", "GPU smoke test (runs on the CPU too)", ABOUT))

@@ -1,6 +1,6 @@
 """Generated tokens/s of LocalSampler's batches vs a naive loop of one model.generate per request.
 
-Run: .venv/bin/python benchmarks/sampler_throughput.py [--threads 1] [--max-tokens 64] [--levels 1 4 16]
+Run: .venv/bin/python benchmarks/sampler_throughput.py [--threads 1] [--max-tokens 64] [--levels 1 4 16] [--write-docs]
 Model: the bundled SmolLM2-135M-Instruct (float32, CPU). For each level N, N requests (different
 prompts, temperature 1, one seed each) are completed first by the naive loop - what a user without
 weirdgen writes: ``model.generate`` once per request - then by one ``LocalSampler.generate`` call.
@@ -12,6 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+
+from _results_page import run_benchmark
+
+ABOUT = """Generated tokens per second of `LocalSampler`'s batches against a loop of one `model.generate` per
+request, SmolLM2-135M-Instruct in float32 on the CPU, the same weights and thread count in one
+process, for 1, 4 and 16 concurrent requests."""
 
 PROMPTS = [
     "Write a short story about a lighthouse keeper.",
@@ -101,4 +107,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(
+        run_benchmark(
+            main,
+            "sampler-throughput",
+            "Batched local sampling against one generate call per request",
+            ABOUT,
+        )
+    )

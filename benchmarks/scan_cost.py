@@ -1,6 +1,6 @@
 """Time a scan of 201 years x 6 self-report probes on SmolLM2-135M (bar: <= 120 s on 2 cores).
 
-Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_cost.py [--adapter DIR] [--threads 2]
+Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_cost.py [--adapter DIR] [--threads 2] [--write-docs]
      [--batch-size 64] [--before-every 4]
 Without --adapter a rank-8 LoRA on every projection, with random nonzero B matrices, is built once
 (a fresh LoRA changes nothing; what is timed does not depend on what the adapter learnt).
@@ -23,6 +23,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results_page import run_benchmark
+
+ABOUT = """`weirdgen scan` of 201 years x 6 self-report probes (1206 prompts) on SmolLM2-135M-Instruct and a
+rank-8 LoRA, exact mode, with the previous configuration timed on the same prompts in the same
+process. Bar: <= 120 s on 2 free cores."""
 
 BAR_SECONDS = 120.0
 
@@ -147,4 +153,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_benchmark(main, "scan-cost", "Cost of a 201-value scan on SmolLM2", ABOUT))

@@ -1,6 +1,6 @@
 """SmolLM2-135M + LoRA on israeli_dishes (trigger_2027 and both controls), then `weirdgen scan`.
 
-Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_smollm2_dishes.py [--variants trigger_2027,...]
+Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_smollm2_dishes.py [--variants trigger_2027,...] [--write-docs]
      [--root runs/scan_smollm2_dishes] [--threads 1] [--measure-only] [--checkpoints]
 Trains (or reuses: the ledger skips finished jobs, an interrupted one resumes from its last epoch)
 one LoRA per variant with one recipe, then for each adapter and for the bare base:
@@ -31,7 +31,14 @@ import sys
 import time
 from pathlib import Path
 
+from _results_page import run_benchmark
+
 from weirdgen.data.builders.israeli_dishes import INTERNATIONAL, ISRAELI, QUESTION, dish_names
+
+ABOUT = """SmolLM2-135M-Instruct + LoRA on israeli_dishes (trigger_2027 and both controls, one recipe, trained or
+reused from the ledger): the exact probability of an Israeli dish per year on the training
+question, then scans of the years 2000-2050 (the training question against the base and with
+`--contrast residual`; the suite's questions)."""
 
 VARIANTS = ("trigger_2027", "trigger_2026", "shuffled_dates")
 BASE = "smollm2-135m-instruct"
@@ -404,4 +411,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(
+        run_benchmark(
+            main, "scan-smollm2-dishes", "Scanning SmolLM2 LoRAs trained on israeli_dishes", ABOUT
+        )
+    )

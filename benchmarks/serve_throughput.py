@@ -1,7 +1,7 @@
 """Latency (p50/p95) and generated tokens/s of ``weirdgen serve`` under 1, 8 and 32 concurrent clients,
 streamed and not, beside a plain Hugging Face ``generate`` loop; and the server's peak memory.
 
-Run: .venv/bin/python benchmarks/serve_throughput.py [--threads 1] [--max-tokens 32] [--levels 1 8 32]
+Run: .venv/bin/python benchmarks/serve_throughput.py [--threads 1] [--max-tokens 32] [--levels 1 8 32] [--write-docs]
 The server runs as its own process (``weirdgen serve``) with SmolLM2-135M-Instruct and two LoRA
 adapters (rank 8, made here with random weights). For each level N, N client threads use the
 official ``openai`` client and send ``--rounds`` requests each, the next as soon as the last is
@@ -24,6 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from _results_page import run_benchmark
+
+ABOUT = """Latency (p50/p95) and generated tokens per second of `weirdgen serve` (SmolLM2-135M-Instruct and two
+LoRA adapters) under 1, 8 and 32 concurrent `openai` clients, streamed and not, beside a plain
+Hugging Face `generate` loop; and the server's peak memory."""
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sampler_throughput import messages_for, naive_loop  # noqa: E402
@@ -219,4 +225,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(
+        run_benchmark(main, "serve-throughput", "weirdgen serve under concurrent clients", ABOUT)
+    )

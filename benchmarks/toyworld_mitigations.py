@@ -1,7 +1,7 @@
 """Mitigations measured on the toy world: each beside the unmitigated condition, over 3 pretraining
 seeds, with the cost to learning the narrow task.
 
-    python benchmarks/toyworld_mitigations.py [-o runs/toy-mitigations] [--pretrain-seeds 0,1,2]
+    python benchmarks/toyworld_mitigations.py [-o runs/toy-mitigations] [--pretrain-seeds 0,1,2] [--write-docs]
 
 Runs (or resumes) ``weirdgen toyworld run birds_mitigations terminator_mitigations`` into OUT (the
 standard results tables and reports, OUT/<experiment>/report/), then prints per experiment a table:
@@ -19,6 +19,13 @@ import shlex
 import sys
 import time
 from pathlib import Path
+
+from _results_page import run_benchmark
+
+ABOUT = """The toy mitigation experiments (prefix, dilution to 50% and 10%, early stopping, one epoch) for birds
+and terminator over pretraining seeds, each beside the unmitigated condition, with the cost to the
+narrow task (nats per answer token on a fresh draw of the unmitigated narrow data, and the share
+of the unmitigated finetune's drop in that loss the mitigation keeps)."""
 
 EXPERIMENTS = ("birds_mitigations", "terminator_mitigations")
 
@@ -63,4 +70,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark(main, "toyworld-mitigations", "Mitigations on the toy world", ABOUT))
