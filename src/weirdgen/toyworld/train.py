@@ -54,7 +54,7 @@ class PretrainConfig:
     """Model shape; ``vocab_size`` is replaced by the tokenizer's size."""
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     """How documents are drawn."""
-    steps: int = 4000
+    steps: int = 8000
     """Optimizer steps."""
     batch_size: int = 32
     """Documents per step (each cut at ``model.block_size`` tokens)."""
