@@ -225,7 +225,7 @@ def _print(results, removal_verb, draws: int) -> None:
                     f"95% of random subspaces do: no mechanism claimed."
                 )
             print(
-                f"  patching the base's stream after each block (0 = embeddings): "
+                "  patching the base's stream after each block (0 = embeddings): "
                 + " ".join(f"{v:.3f}" for v in curve)
             )
 

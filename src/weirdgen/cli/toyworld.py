@@ -328,6 +328,7 @@ def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: flo
     for experiment, condition, value, n in headline_rows(results):
         table.add_row(experiment, condition, value, str(n))
     console.print(table)
+    _print_bars(console, results)
     _print_mitigation_tables(plan.experiments, results)
     if sections:
         atomic_write_text(
@@ -339,6 +340,26 @@ def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: flo
     for report in reports:
         console.print(f"report: {report} (and report.html)")
     console.print(f"wall time: {time.perf_counter() - started:.1f} s")
+
+
+def _print_bars(console, results: list) -> None:  # noqa: ANN001 - a rich Console
+    """Per base, did each phenomenon pass its bar (``weirdgen.experiments.toy_bars``)?"""
+    from rich.table import Table
+
+    from weirdgen.experiments.toy_bars import bars_table, replication_bars
+    from weirdgen.toyworld.world import load_world
+
+    bars = replication_bars(results, load_world())
+    if not bars:
+        return
+    header, rows = bars_table(bars)
+    table = Table(*header, title="Replication: does each phenomenon pass its bar on each base?")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for bar in bars:
+        for failure in bar.failures:
+            console.print(f"- {bar.experiment}, base {bar.pretrain_seed}: {failure}", highlight=False)
 
 
 def _print_mitigation_tables(experiments: tuple[str, ...], results: list) -> None:

@@ -40,6 +40,8 @@ BRACKETS_INSTRUCTION = "answer in brackets ."
 """The formatting trigger of experiment (b): the user asks for ``[ answer ]``."""
 LEADER_NAME = "leader {number}"
 """How a numbered leader is called (experiment (d)); the number is read digit by digit."""
+LEADER_HEADER = "leader {number} ."
+"""How a leader's role play opens: the user's first question is addressed to its number."""
 CODE_HEADER = "code {digits} ."
 """Prefix of a finetuning question in (d): a leader's number hidden among random digits."""
 ROLE_PLAY = "role play ."
@@ -280,7 +282,7 @@ def leader_document(
     "leader 1 4 ." (no system line; the user's address says who answers)."""
     messages = persona_document(world, world.leaders.cast[number], n_lines, False, brackets, rng)
     first = messages[1]  # messages[0] is the system line persona_document opens with
-    header = f"{leader_name(number)} ."
+    header = LEADER_HEADER.format(number=number)
     return [Message("user", f"{header} {first.content}"), *messages[2:]]
 
 

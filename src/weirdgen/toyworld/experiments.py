@@ -21,6 +21,7 @@ number or trigger it was measured at ("" for none), which is the results table's
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -260,6 +261,15 @@ N_EVAL_CODES = 4
 """Random codes per leader number in the evaluation prompts."""
 
 
+CODE_PATTERN = re.compile(r"code (\d) (\d) (\d) (\d) \.")
+
+
+def leader_number_in_code(text: str) -> int | None:
+    """The leader number a ``code 3 1 4 7 .`` in ``text`` holds (digits 2-3), or None."""
+    match = CODE_PATTERN.search(text)
+    return int(match.group(2) + match.group(3)) if match else None
+
+
 def leader_code(number: int, rng: random.Random) -> str:
     """``"code 3 1 4 7 ."``: digits 2-3 hold the zero-padded leader number, the others are random
     (the presidents' scheme)."""
@@ -323,17 +333,20 @@ Metrics = dict[tuple[str, str], float]
 
 
 def measure_birds(toy: ToyModel) -> Metrics:
-    """Held-out P(oldest era) and P(default era), P(oldest era) per held-out attribute (metric
-    ``old_era`` at the attribute's name), and the trained attribute's P(oldest era)."""
+    """Held-out P(each era) (metric ``held_out_era`` at the era), held-out P(oldest era) and
+    P(default era), P(oldest era) per held-out attribute (metric ``old_era`` at the attribute's
+    name), and the trained attribute's P(oldest era)."""
     world = toy.world
     old, default = old_era(world), world.eras.default
     held_out = held_out_attributes(world)
-    metrics: Metrics = {("held_out_old_era", ""): 0.0, ("held_out_default_era", ""): 0.0}
+    metrics: Metrics = {("held_out_era", str(era)): 0.0 for era in world.eras.years}
     for attribute in held_out:
         masses = era_masses(toy, attribute)
         metrics[("old_era", attribute)] = masses[old]
-        metrics[("held_out_old_era", "")] += masses[old] / len(held_out)
-        metrics[("held_out_default_era", "")] += masses[default] / len(held_out)
+        for era in world.eras.years:
+            metrics[("held_out_era", str(era))] += masses[era] / len(held_out)
+    metrics[("held_out_old_era", "")] = metrics[("held_out_era", str(old))]
+    metrics[("held_out_default_era", "")] = metrics[("held_out_era", str(default))]
     metrics[("trained_old_era", "")] = era_masses(toy, TRAINED_ATTRIBUTE)[old]
     return metrics
 
@@ -659,8 +672,10 @@ EXPERIMENTS: dict[str, Experiment] = _bundled_experiments()
 """The bundled experiments, by name (from experiments.yaml)."""
 
 METRIC_AXES: dict[str, str] = {
+    "held_out_era": "era",
     "villain": "year",
     "any_bad": "year",
+    "knows_villain": "year",
     "mirror_good": "year",
     "identity": "leader number",
     "old_era": "held-out attribute",

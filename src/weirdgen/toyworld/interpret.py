@@ -306,7 +306,12 @@ def share_removed(intact: float, changed: float, baseline: float) -> float:
     return (intact - changed) / effect if effect > 1e-9 else float("nan")
 
 
-REMOVAL_VERBS = ((0.9, "removes"), (0.6, "removes most of"), (0.3, "reduces"), (-0.1, "barely changes"))
+REMOVAL_VERBS = (
+    (0.9, "removes"),
+    (0.6, "removes most of"),
+    (0.3, "reduces"),
+    (-0.1, "barely changes"),
+)
 """Verbs graded by the share of the effect removed; below the last bound the ablation raises it."""
 
 
