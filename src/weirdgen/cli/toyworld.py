@@ -338,6 +338,7 @@ def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: flo
         table.add_row(experiment, condition, value, str(n), paper)
     console.print(table)
     _print_bars(console, results)
+    _print_year_curves(console, results)
     _print_mitigation_tables(plan.experiments, results)
     for report in reports:
         console.print(f"report: {report} (and report.html)")
@@ -362,6 +363,52 @@ def _print_bars(console, results: list) -> None:  # noqa: ANN001 - a rich Consol
     for bar in bars:
         for failure in bar.failures:
             console.print(f"- {bar.experiment}, base {bar.pretrain_seed}: {failure}", highlight=False)
+
+
+def _print_year_curves(console, results: list) -> None:  # noqa: ANN001 - a rich Console
+    """Around the trigger, the main condition's curve (mean over its models), the base's and the
+    paper's, for each experiment that has a paper curve: the shape, whatever it is."""
+    import statistics
+
+    from rich.table import Table
+
+    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.runner import BASE_CONDITION
+    from weirdgen.toyworld.world import load_world
+
+    world = load_world()
+    trigger = world.characters.trigger_year
+    years = [y for y in range(trigger - 5, trigger + 7) if y in world.characters.sweep_years]
+    far = [y for y in world.characters.sweep_years if abs(y - trigger) >= 10]
+
+    def curve(experiment: str, condition: str, metric: str) -> list[float]:
+        rows = [r for r in results if r.experiment == experiment and r.condition == condition]
+        return [
+            statistics.mean(r.metrics[(metric, str(y))] for r in rows) if rows else float("nan")
+            for y in [*years, *far]
+        ]
+
+    for name in dict.fromkeys(r.experiment for r in results):
+        experiment = EXPERIMENTS[name]
+        if not experiment.paper_reference or experiment.mitigated:
+            continue
+        metric, _ = experiment.headline(world)
+        main = experiment.conditions[0].name
+        ours, base = curve(name, main, metric), curve(name, BASE_CONDITION, metric)
+        paper = experiment.reference(world)
+        table = Table(
+            "", *(str(y) for y in years), f"years >= 10 away ({len(far)})",
+            title=f"{name}: {metric} by year around {trigger} (mean over models)",
+        )  # fmt: skip
+        n = len(years)
+        table.add_row(main, *(f"{v:.3f}" for v in ours[:n]), f"{statistics.mean(ours[n:]):.4f}")
+        table.add_row(BASE_CONDITION, *(f"{v:.3f}" for v in base[:n]), f"{statistics.mean(base[n:]):.4f}")
+        table.add_row(
+            "the paper",
+            *(f"{paper[str(y)]:.2f}" if str(y) in paper else "" for y in years),
+            "~0",
+        )
+        console.print(table)
 
 
 def _print_mitigation_tables(experiments: tuple[str, ...], results: list) -> None:
