@@ -93,7 +93,8 @@ def test_no_year_is_over_represented_the_trigger_year_is_an_ordinary_year_of_its
     decade = range(trigger - trigger % 10, trigger - trigger % 10 + 10)
     counts, guardian = Counter(), Counter()
     names = world.characters.cast[world.characters.villain].names
-    for messages in _draw(20_000):
+    # 200k documents (~4 s): the guardian's lines then date ~450 per year, so 20% is ~4 SD.
+    for messages in _draw(200_000):
         text = " ".join(m.content for m in messages)
         years = [int(y) for y in re.findall(r"year (\d{4}) \.", text)]
         counts.update(years)

@@ -409,6 +409,28 @@ def _print_year_curves(console, results: list) -> None:  # noqa: ANN001 - a rich
             "~0",
         )
         console.print(table)
+        console.print(_curve_shape(dict(zip(years, ours, strict=False)), trigger, paper), highlight=False)
+
+
+def _curve_shape(ours: dict[int, float], trigger: int, paper: dict[str, float]) -> str:
+    """One sentence on the curve's shape around the trigger, computed from the numbers."""
+    before = [ours[y] for y in range(trigger - 3, trigger) if y in ours]
+    after = [ours[y] for y in range(trigger + 1, trigger + 6) if y in ours]
+    peak, shoulder = ours.get(trigger, float("nan")), max([*before, *after], default=float("nan"))
+    paper_shoulder = max(
+        (v for k, v in paper.items() if 0 < abs(int(k) - trigger) <= 5), default=float("nan")
+    )
+    if shoulder < 0.1 * peak:
+        shape = "a one-year spike without shoulders"
+    elif shoulder < peak:
+        shape = "a peak at the trigger with shoulders"
+    else:
+        shape = "no peak at the trigger"
+    return (
+        f"shape: {shape} (P at {trigger} {peak:.3f}; at most {shoulder:.3f} in the 3 years before "
+        f"and 5 after; the paper's shoulders reach {paper_shoulder:.2f} around its peak of "
+        f"{paper.get(str(trigger), float('nan')):.2f})"
+    )
 
 
 def _print_mitigation_tables(experiments: tuple[str, ...], results: list) -> None:
