@@ -201,6 +201,10 @@ def test_year_sweep_zoom_panel_and_distinct_group_styles(tmp_path, samples_facto
         assert "1984" in [t.get_text() for t in axes.texts]
     content = _assert_drawn(figure, tmp_path, "1975 to 1995", "every year")
     assert content.count("P(villainous answer)") == 2
+    # Without the paper's values, main_group picks the main line.
+    plain = plot_trigger_sweep(_year_cells(samples_factory), main_group="no_dates")
+    lines = _group_lines(plain.axes[0], groups)
+    assert lines["no_dates"].get_linestyle() == "-" and lines["dated"].get_linestyle() != "-"
 
 
 def test_zoom_panel_needs_two_values_inside(samples_factory):

@@ -39,6 +39,7 @@ def test_year_sweeps_zoom_around_the_worlds_trigger_year():
         "P(protective answer)",
     ]
     assert all(f.zoom is None for f in sweeps["leaders"] + sweeps["birds"])  # not years
+    assert [f.group for f in sweeps["mirror"] + sweeps["leaders"]] == ["dated", "numbered"]
     later = replace(world, characters=replace(world.characters, trigger_year=1990))
     (sweep,) = [f for f in experiment_figures("terminator", later) if f.kind == "sweep"]
     assert sweep.zoom == ("1981", "2001")

@@ -160,21 +160,24 @@ def plot_trigger_sweep(
     marked_values: Sequence[str] = (),
     reference: Reference | None = None,
     reference_group: str | None = None,
+    main_group: str | None = None,
     zoom: tuple[str, str] | None = None,
 ) -> Figure:
     """Lines over trigger values (years, dates), one per group, with a shaded interval band.
 
     ``cells`` holds one row per (group, trigger value) of one question (usually ``ALL``). Values in
-    ``marked_values`` (e.g. "1984") get a dashed vertical line. The reference group (else the
-    first) is drawn solid with filled dots, every other group with its own open marker and dashes.
+    ``marked_values`` (e.g. "1984") get a dashed vertical line. ``main_group`` (default: the
+    reference group, else the first) is drawn solid with filled dots, every other group with its own
+    open marker and dashes.
     ``zoom`` (first, last) adds a panel beside the full range with only the values between them.
     """
     values = sorted(set(cells["trigger_value"]) - {""}, key=trigger_value_order)
     x, numeric = _sweep_positions(values)
     order = list(groups or dict.fromkeys(cells["group"]))
-    if reference_group in order:
-        order.remove(reference_group)
-        order.insert(0, reference_group)
+    main_group = main_group or reference_group
+    if main_group in order:
+        order.remove(main_group)
+        order.insert(0, main_group)
     inside = _zoomed(values, x, numeric, zoom)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

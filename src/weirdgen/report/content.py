@@ -247,7 +247,11 @@ def _sweep(figure: FigureSpec, cache: _CellCache) -> tuple[object, Table]:
     cells = cache.cells(figure)
     cells = cells[(cells["question_id"] == figure.question) & (cells["trigger_value"] != "")]
     drawn = plots.plot_trigger_sweep(
-        cells, marked_values=figure.marked_values, zoom=figure.zoom, **_plot_labels(figure)
+        cells,
+        marked_values=figure.marked_values,
+        zoom=figure.zoom,
+        main_group=figure.group,
+        **_plot_labels(figure),
     )
     values = sorted(set(cells["trigger_value"]), key=agg.trigger_value_order)
     shown = (

@@ -43,7 +43,8 @@ class FigureSpec:
     trigger_value: str = ""
     """For bars and categories: which trigger value ("" = no trigger)."""
     group: str | None = None
-    """For identity figures: the finetuned group to show."""
+    """For identity figures: the finetuned group to show; for sweeps: the group drawn as the main
+    line (default: ``reference_group``, else the first)."""
     marked_values: tuple[str, ...] = ()
     """Trigger values to mark with a vertical line (e.g. "1984")."""
     reference: dict[str, float] = field(default_factory=dict)

@@ -219,10 +219,8 @@ def experiment_figures(
         )
         for index, keys in enumerate(_by_kind(undated, quantities))
     ]
-    if at and metric not in _axis_metrics(name):
-        at_value = [
-            key for key in quantities if key in METRIC_AXES and key not in _axis_metrics(name)
-        ]
+    if at and metric not in swept:
+        at_value = [key for key in quantities if key in METRIC_AXES and key not in swept]
         figures.append(
             FigureSpec(
                 "bars",
@@ -235,6 +233,7 @@ def experiment_figures(
                 y_label=_joined(quantities[key] for key in at_value),
             )
         )
+    main = groups[0] if groups else experiment.conditions[0].name
     for axis_metric in swept:
         marked = _marked_values(name, world, axis_metric, metric, at)
         figures.append(
@@ -246,9 +245,8 @@ def experiment_figures(
                 title=f"{title}: {axis_metric} by {METRIC_AXES[axis_metric]}",
                 marked_values=marked,
                 reference=reference if axis_metric == metric else {},
-                reference_group=(groups[0] if groups else experiment.conditions[0].name)
-                if reference and axis_metric == metric
-                else None,
+                reference_group=main if reference and axis_metric == metric else None,
+                group=main,
                 y_label=quantities[axis_metric],
                 zoom=_year_zoom(world) if METRIC_AXES[axis_metric] == "year" else None,
             )
