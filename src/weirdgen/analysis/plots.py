@@ -3,8 +3,8 @@
 One function per figure type of the paper, each returning a matplotlib Figure drawn with the Agg
 backend (no display needed): per-question bars by group, trigger sweeps, stacked category bars,
 identity rates with and without a trigger, and learning curves over checkpoints. Where the paper
-reports a value, pass it as ``reference`` and it is drawn as a black diamond beside ours. Titles
-wrap to the width of what they head, so none is clipped. :func:`save_figure` writes PNG and SVG.
+reports a value, pass it as ``reference`` and it is drawn as a black diamond beside ours.
+:func:`save_figure` writes PNG and SVG, with every title wrapped to the width of what it heads.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def new_figure(width: float = 8.0, height: float = 4.0) -> tuple[Figure, Axes]:
 
 
 def save_figure(figure: Figure, stem: str | Path) -> list[Path]:
-    """Write ``<stem>.png`` (150 dpi) and ``<stem>.svg``; returns both paths."""
+    """Write ``<stem>.png`` (150 dpi) and ``<stem>.svg``, titles wrapped to fit (:func:`fit_titles`);
+    returns both paths."""
+    fit_titles(figure)
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
@@ -139,7 +141,6 @@ def plot_question_bars(
             axes.plot(offset, ref, label=f"paper ({group})", **PAPER_STYLE)
     axes.set_xticks(positions, questions, rotation=30, ha="right")
     _finish(axes, title, ylabel, cells["estimate"])
-    fit_titles(figure)
     return figure
 
 
@@ -232,7 +233,6 @@ def plot_trigger_sweep(
         panels[1][0].yaxis.set_tick_params(labelleft=True)
         panels[1][0].set_xlim(x[inside].min() - 0.5, x[inside].max() + 0.5)
     panels[0][0].legend(fontsize="small", frameon=False)
-    fit_titles(figure)
     return figure
 
 
@@ -308,7 +308,6 @@ def plot_category_stack(counts: pd.DataFrame, *, by: str = "group", title: str =
     axes.set_ylabel("share of answers")
     axes.set_ylim(0, 1.0)
     axes.legend(fontsize="small", frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
-    fit_titles(figure)
     return figure
 
 
@@ -359,5 +358,4 @@ def plot_learning_curve(
     axes.set_xticks(x, labels, rotation=30, ha="right")
     axes.set_xlabel("checkpoint")
     _finish(axes, title, ylabel, cells["estimate"])
-    fit_titles(figure)
     return figure
