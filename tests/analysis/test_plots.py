@@ -123,7 +123,7 @@ def test_learning_curve_draws_each_seed(tmp_path, samples_factory):
 
 LONG_TITLE = (
     "(c) inductive backdoor: protective in the finetuning years, villainous when told the "
-    "trigger year, with every control beside it and the paper's curve"
+    "trigger year, with every control beside it and the paper's curves"
 )
 
 
