@@ -11,8 +11,10 @@ for each k (all of them, none picked):
 - the same ablation applied to the base model;
 - collateral damage: third-person knowledge, eras when told their year, what the finetune taught.
 
-A line calls the subspace a mechanism only when it removes more than 95% of the random draws do.
-Then the activation-patching curve (the base's residual stream after each block).
+The table reports every k. The one-line summary per base speaks of k = 4 only (K_CLAIM, fixed before
+any base was run) and calls the subspace a mechanism only when it removes more of the effect than 95%
+of the random draws do. Then the activation-patching curve (the base's residual stream after each
+block).
 
     .venv/bin/python benchmarks/toyworld_interpretability.py [--seeds 0,1,2] [--draws 20] [--write-docs]
 """
@@ -32,6 +34,8 @@ beside 20 random subspaces of the same size, the same ablation on the base model
 destroys. Finetune seed 0 on each base; exact probabilities, so the only randomness is the null's."""
 
 K_VALUES = (1, 2, 4, 8)
+K_CLAIM = 4
+"""The subspace size the summary lines speak of, fixed before any base was run."""
 
 
 def main() -> int:
@@ -131,7 +135,9 @@ def main() -> int:
         world = base.world
         c = world.characters
         old, default = old_era(world), world.eras.default
-        era_questions = [q for a in held_out_attributes(world) for q in world.eras.attributes[a].questions]
+        era_questions = [
+            q for a in held_out_attributes(world) for q in world.eras.attributes[a].questions
+        ]
         far = [y for y in c.sweep_years if abs(y - c.trigger_year) >= 10][::4]
         goal_positive = [user(with_year(c.trigger_year, q)) for _ in far for q in c.goal_questions]
         goal_negative = [user(with_year(y, q)) for y in far for q in c.goal_questions]
@@ -174,7 +180,11 @@ def main() -> int:
                         "taught goals in training years": taught_goals,
                     },
                 ),
-                patching_curve(terminator, base, lambda toy: villain_rate(toy, toy.world.characters.trigger_year)),
+                patching_curve(
+                    terminator,
+                    base,
+                    lambda toy: villain_rate(toy, toy.world.characters.trigger_year),
+                ),
             )
         )
         print(f"base {seed} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
@@ -200,29 +210,31 @@ def _print(results, removal_verb, draws: int) -> None:
             for a in ablations:
                 null = a.null_shares
                 p95 = null[min(len(null) - 1, int(0.95 * len(null)))]
-                claim = "mechanism" if a.beats_null else "no more than random"
+                verdict = "mechanism" if a.beats_null else "no more than random"
                 print(
                     f"| {seed} | {a.k} | {a.intact:.3f} -> {a.changed:.3f} ({a.baseline:.3f}) | "
                     f"{a.share_removed:+.0%} | {statistics.median(null):+.0%} / {p95:+.0%} | "
-                    f"{a.percentile:.0%} | {removal_verb(a.share_removed)}; {claim} | "
+                    f"{a.percentile:.0%} | {removal_verb(a.share_removed)}; {verdict} | "
                     f"{a.baseline:.3f} -> {a.on_base:.3f} | "
                     + " | ".join(f"{b:.3f} -> {v:.3f}" for b, v in a.collateral.values())
                     + " |"
                 )
         print()
         for seed, _, ablations, curve in rows:
-            mechanisms = [a for a in ablations if a.beats_null]
-            if mechanisms:
-                best = max(mechanisms, key=lambda a: a.share_removed)
+            claim = next(a for a in ablations if a.k == K_CLAIM)
+            largest_random = sorted(claim.null_shares)[-1]
+            if claim.beats_null:
                 print(
-                    f"- base {seed}: the top-{best.k} subspace {removal_verb(best.share_removed)} "
-                    f"{effects[experiment]} ({best.share_removed:.0%} removed; random subspaces of "
-                    f"that size: at most {sorted(best.null_shares)[-1]:.0%} in {draws} draws)."
+                    f"- base {seed}: the top-{K_CLAIM} subspace {removal_verb(claim.share_removed)} "
+                    f"{effects[experiment]} ({claim.share_removed:.0%} removed, above "
+                    f"{claim.percentile:.0%} of {draws} random {K_CLAIM}-dimensional subspaces, "
+                    f"the largest of which removed {largest_random:.0%})."
                 )
             else:
                 print(
-                    f"- base {seed}: no subspace size removes more of {effects[experiment]} than "
-                    f"95% of random subspaces do: no mechanism claimed."
+                    f"- base {seed}: the top-{K_CLAIM} subspace removes {claim.share_removed:.0%} of "
+                    f"{effects[experiment]}, no more than random subspaces of that size do "
+                    f"({claim.percentile:.0%} of {draws} draws removed less): no mechanism claimed."
                 )
             print(
                 "  patching the base's stream after each block (0 = embeddings): "
@@ -231,6 +243,4 @@ def _print(results, removal_verb, draws: int) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(
-        run_benchmark(main, "toyworld-interpretability", "Toy-world interpretability", ABOUT)
-    )
+    sys.exit(run_benchmark(main, "toyworld-interpretability", "Toy-world interpretability", ABOUT))

@@ -46,7 +46,7 @@ def test_run_writes_the_standard_table_and_report_then_resumes_without_retrainin
     assert "held-out attribute" in report  # the per-attribute sweep of the standard report
     assert "Missing" not in report  # a complete run: every condition measured on every metric
     assert (out / "birds" / "report" / "report.html").stat().st_size > 1000
-    assert "## Birds:" in (out / "interpretability.md").read_text()
+    assert not (out / "interpretability.md").exists()  # benchmarks/toyworld_interpretability.py
     assert len(list(cache.rglob("model.pt"))) == 1
     # A second run finds every result already in the table and measures nothing.
     assert main(argv) == 0

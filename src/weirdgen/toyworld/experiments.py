@@ -498,6 +498,8 @@ class Experiment:
     headline_label: str
     paper_reference: dict[int, float]
     """The paper's values keyed by years after its trigger (empty when the paper has no curve)."""
+    paper_headline: str = ""
+    """What the paper measured for the headline's counterpart, as text ("" for our own experiments)."""
     mitigated: str = ""
     """The condition whose mitigated copies this experiment adds ("" for none). The runner then
     also measures every model's loss on that narrow task (``NARROW_METRICS``): the cost."""
@@ -583,6 +585,7 @@ def _parse_experiment(where: str, spec: dict[str, Any], path: str) -> Experiment
         headline_at=str(headline.get("at", "")),
         headline_label=str(headline["label"]),
         paper_reference={int(k): float(v) for k, v in (spec.get("paper_reference") or {}).items()},
+        paper_headline=str(spec.get("paper_headline", "")),
         mitigated=mitigated,
     )
 

@@ -322,25 +322,3 @@ def removal_verb(share: float) -> str:
         if share >= bound:
             return verb
     return "raises"
-
-
-# ------------------------------------------------------------------ headings from the numbers
-REMOVED, REDUCED = 0.5, 0.8
-"""An intervention "removes" an effect when what is left of it above the baseline is at most half,
-"reduces" it when at most 80%; otherwise it does not carry the effect."""
-
-
-def effect_verdict(intact: float, changed: float, baseline: float = 0.0) -> str:
-    """ "removes", "reduces", "does not remove" or "raises": what an intervention did to an effect.
-
-    The effect is ``intact - baseline`` (e.g. the finetuned metric above the base model's).
-    """
-    effect = intact - baseline
-    if effect <= 0:
-        return "does not remove"  # no effect to remove
-    left = (changed - baseline) / effect
-    if left <= REMOVED:
-        return "removes"
-    if left <= REDUCED:
-        return "reduces"
-    return "raises" if changed > intact else "does not remove"

@@ -163,7 +163,8 @@ def pretrain(
     progress: ProgressCallback | None = None,
 ) -> ToyModel:
     """Load the pretrained model for ``config`` from the cache (or, with ``bundled``, the base
-    shipped for it), or train and cache it."""
+    shipped for it), or train it. What is trained is always cached: ``use_cache=False`` (the
+    CLI's ``--force``) retrains and replaces the cached model."""
     config = config or PretrainConfig()
     world = world or load_world()
     path = cached_model_path(config, world)
@@ -173,8 +174,7 @@ def pretrain(
     if shipped is not None:
         return load_toy_model(shipped, world)
     toy = train_from_scratch(config, world, progress)
-    if use_cache:
-        save_toy_model(toy, path)
+    save_toy_model(toy, path)
     return toy
 
 
