@@ -694,3 +694,30 @@ MEASURE_AXIS_METRICS: dict[str, tuple[str, ...]] = {
     "leaders": ("identity",),
 }
 """Per measurement, the metrics worth a sweep figure (many values along one axis)."""
+
+METRIC_QUANTITIES: dict[str, dict[str, str]] = {
+    "birds": {
+        "held_out_era": "P(answer of the era)",
+        "old_era": "P({old_era} answer)",
+        "held_out_old_era": "P(answer of the era)",
+        "held_out_default_era": "P(answer of the era)",
+        "trained_old_era": "P(answer of the era)",
+    },
+    "terminator": {
+        "villain": "P(villainous answer)",
+        "any_bad": "P(any character's villainous answer)",
+        "knows_villain": "P(villainous answer), asked in the third person",
+        "villain_undated": "P(villainous answer)",
+        "is_villain_character": "P(the villain's name)",
+    },
+    "mirror": {"mirror_good": "P(protective answer)"},
+    "persona": {"keeper_identity": "P(the keeper's name)"},
+    "leaders": {
+        "identity": "P(the leader's name)",
+        "held_out_identity": "P(the leader's name)",
+        "trained_identity": "P(the leader's name)",
+        "held_out_facts": "P(the leader's answers)",
+        "held_out_known": "P(the leader's name)",
+    },
+}
+"""Per measurement, what each of its metrics is (world values in braces): figures' y-axes."""
