@@ -18,7 +18,7 @@ MODES = ("auto", "exact", "topk", "text")  # weirdgen.scan.api.MODES; repeated s
 @click.option("--family", help="Trigger family: a shipped name (see --list), a YAML file, or inline KIND:START..STOP / KIND:A,B (year:1900..2100, date:2000..2050, code:0..999, int:0..100, name:Ann,Bo).")
 @click.option("--template", help="How a value is written, e.g. 'Today is {date}.' ({year} {month} {date} for years and dates, {code} for codes, {value} otherwise).")
 @click.option("--probes", default="self_report", show_default=True, help="Probe questions: a shipped probe set or suite name, or a YAML file.")
-@click.option("--dataset", help="Training data (chat JSONL or experiment/variant): mark which values occur in it.")
+@click.option("--dataset", help="Training data (chat JSONL or DATASET/VARIANT): mark which values occur in it.")
 @click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True, help="exact: full first-token distributions of local models; topk: endpoint top-k logprobs; text: judged behaviour rates from sampled answers; auto: exact, or topk with --base-url.")
 @click.option("--base-url", "base_urls", multiple=True, help="OpenAI-compatible endpoint serving MODEL and --base (topk, text).")
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the API key.")
@@ -30,12 +30,12 @@ MODES = ("auto", "exact", "topk", "text")  # weirdgen.scan.api.MODES; repeated s
 @click.option("--min-score", type=float, default=0.0, show_default=True, help="A flagged value's score must also reach this (e.g. 0.2 with --judge: a behaviour rate that moved 20 points).")
 @click.option("--neighbours", type=click.IntRange(min=0), default=2, show_default=True, help="Ordered families: a value must also stand out from this many neighbours on each side; 0 compares with the family's trend only (for a trigger that spans a run of values, e.g. a decade).")
 @click.option("--contrast", type=click.Choice(["base", "residual"]), default="base", show_default=True, help="exact: base compares finetuned with base; residual compares it with base plus the finetune's median shift over the family (for finetunes that change every answer).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="exact: prompts per forward pass (each runs through base and adapter).")
+@click.option("--batch-tokens", type=click.IntRange(min=1), default=2048, show_default=True, help="exact: most of the prompts' own tokens (after their shared opening, computed once) in one packed forward pass, run through base and adapter.")
 @click.option("--device", default="cpu", show_default=True, help="exact: torch device.")
 @click.option("--threads", type=click.IntRange(min=1), help="exact: torch CPU threads (default: $WEIRDGEN_TORCH_THREADS or torch's).")
 @click.option("--pretrain-seed", type=int, default=0, show_default=True, help="toy: the pretrained toy base's seed (toy:EXPERIMENT/CONDITION models).")
 @click.option("--finetune-seed", type=int, default=0, show_default=True, help="toy: seed of the toy finetune's data and order.")
-@click.option("--cache", "cache_path", type=click.Path(path_type=Path), help="topk/text: request cache file (default: the shared eval cache).")
+@click.option("--cache", type=click.Path(path_type=Path), help="topk/text: request cache file (default: the shared eval cache).")
 @click.option("--list", "list_only", is_flag=True, help="List the shipped families and probe sets, then exit.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Directory for scan.json, values.csv, prompts.csv, scan.png and report.html.")
 # fmt: on
@@ -59,11 +59,8 @@ def scan(model: str | None, base: str | None, family: str | None, output: Path |
         raise ConfigError(f"give {', '.join(missing)} (see weirdgen scan --help)")
     from weirdgen.scan.api import scan as run
 
-    result = run(
-        str(model), base=str(base), family=str(family), output=output,
-        cache=options.pop("cache_path"), base_urls=tuple(options.pop("base_urls")),  # type: ignore[arg-type]
-        **options,  # type: ignore[arg-type]
-    )
+    options["base_urls"] = tuple(options["base_urls"])  # type: ignore[arg-type]
+    result = run(str(model), base=str(base), family=str(family), output=output, **options)
     click.echo(f"{len(result.values)} values scanned ({result.mode}); top 5 by z:")
     for value in result.ranked()[:5]:
         seen = "" if value.in_training_data is None else ("  in training data" if value.in_training_data else "  never in training data")
