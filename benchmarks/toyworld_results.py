@@ -64,9 +64,7 @@ def main() -> int:
         section("## The demo: one finetune per shipped base")
         demo_dir = args.output.with_name(args.output.name + "-demo")
         print(weirdgen("demo", "-o", str(demo_dir)).rstrip())
-    section(
-        f"## Replication: bases {args.pretrain_seeds}, finetuning seeds {args.finetune_seeds}"
-    )
+    section(f"## Replication: bases {args.pretrain_seeds}, finetuning seeds {args.finetune_seeds}")
     printed = weirdgen(
         "toyworld", "run", *PHENOMENA, "--pretrain-seeds", args.pretrain_seeds,
         "--finetune-seeds", args.finetune_seeds, "--processes", str(args.processes),

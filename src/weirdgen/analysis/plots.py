@@ -200,19 +200,7 @@ def plot_trigger_sweep(
         _draw_sweep(axes, cells, order, shown_values, x[shown], reference, reference_group)
         for value in marked_values:
             if value in shown_values:
-                position = x[values.index(value)]
-                axes.axvline(position, color="grey", linestyle="--", linewidth=1)
-                axes.annotate(  # inside the axes, clear of the panel's title
-                    value,
-                    (position, 1.0),
-                    xycoords=("data", "axes fraction"),
-                    xytext=(2, -2),
-                    textcoords="offset points",
-                    ha="left",
-                    va="top",
-                    fontsize="small",
-                    color="grey",
-                )
+                _mark_value(axes, value, x[values.index(value)])
         if not numeric:
             axes.set_xticks(x[shown], shown_values, rotation=45, ha="right")
         elif np.all(x == np.round(x)):
@@ -234,6 +222,22 @@ def plot_trigger_sweep(
         panels[1][0].set_xlim(x[inside].min() - 0.5, x[inside].max() + 0.5)
     panels[0][0].legend(fontsize="small", frameon=False)
     return figure
+
+
+def _mark_value(axes: Axes, value: str, position: float) -> None:
+    """A dashed vertical line at ``position``, labelled inside the axes (clear of the title)."""
+    axes.axvline(position, color="grey", linestyle="--", linewidth=1)
+    axes.annotate(
+        value,
+        (position, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(2, -2),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize="small",
+        color="grey",
+    )
 
 
 def _zoomed(
