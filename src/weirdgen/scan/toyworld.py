@@ -194,20 +194,15 @@ def values_in_toy_data(
 ) -> dict[str, bool]:
     """Which values the finetuning data writes, the way the toy writes them (a year header, or
     the number slot of a code)."""
-    from weirdgen.toyworld.corpus import CODE_HEADER, YEAR_HEADER
+    from weirdgen.toyworld.corpus import YEAR_HEADER
+    from weirdgen.toyworld.experiments import leader_number_in_code
 
+    texts = [m.content for example in examples for m in example.messages if m.role == "user"]
     if target.axis == "year":
         pattern = re.escape(YEAR_HEADER).replace(re.escape("{year}"), r"(\d+)")
-    else:  # the number is the third of the code's four entries
-        digits = r"\d+ \d+ (\d+) \d+"
-        pattern = re.escape(CODE_HEADER).replace(re.escape("{digits}"), digits)
-    seen = {
-        match
-        for example in examples
-        for message in example.messages
-        if message.role == "user"
-        for match in re.findall(pattern, message.content)
-    }
+        seen = {match for text in texts for match in re.findall(pattern, text)}
+    else:  # the number sits in digits 2-3 of the code
+        seen = {str(n) for text in texts if (n := leader_number_in_code(text)) is not None}
     return {value: str(int(value)) in seen for value in family.value_list()}
 
 
