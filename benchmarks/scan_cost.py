@@ -1,7 +1,9 @@
 """Time a scan of 201 years x 6 self-report probes on SmolLM2-135M (bar: <= 120 s on 2 cores).
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_cost.py [--adapter DIR] [--threads 2] [--write-docs]
-     [--batch-size 64] [--before-every 4]
+     [--batch-size 64] [--before-every 4] [--contrast second-difference]
+The timed scan uses ``weirdgen scan``'s default contrast (second-difference: both models' full
+first-token distributions are kept, then each value is compared with its neighbours).
 Without --adapter a rank-8 LoRA on every projection, with random nonzero B matrices, is built once
 (a fresh LoRA changes nothing; what is timed does not depend on what the adapter learnt).
 It prints the command, the load time, the scan time (exact first-token distributions of base and
@@ -78,10 +80,9 @@ def time_before(adapter: Path, base: Path, args: argparse.Namespace) -> dict[str
         results = scanner.divergences(prompts, lambda _: None)
         timings[label + "cpu"] = time.process_time() - cpu_start
         timings[label + "wall"] = time.perf_counter() - start
-        if not label:
-            timings["divergences"] = {
-                (p.value, p.probe): r.divergence for p, r in zip(prompts, results, strict=True)
-            }
+        timings[label + "divergences"] = {
+            (p.value, p.probe): r.divergence for p, r in zip(prompts, results, strict=True)
+        }
         del scanner
     return timings
 
@@ -94,12 +95,19 @@ def main() -> None:
     parser.add_argument("--before-every", type=int, default=4)
     parser.add_argument("--family", default="year:1900..2100")
     parser.add_argument("--output", type=Path)
+    parser.add_argument(
+        "--contrast",
+        default=None,
+        help="the timed scan's contrast (default: weirdgen scan's default, second-difference)",
+    )
     args = parser.parse_args()
     os.environ["WEIRDGEN_TORCH_THREADS"] = str(args.threads)
     print(f"command: {sys.executable} {' '.join(sys.argv)}")
     from weirdgen.models import resolve_model
     from weirdgen.scan import scan
+    from weirdgen.scan.api import DEFAULT_CONTRAST
 
+    contrast = args.contrast or DEFAULT_CONTRAST
     base = resolve_model("smollm2-135m-instruct")
     adapter = args.adapter or random_adapter(base, Path(tempfile.mkdtemp(prefix="scan-bench-")))
     output = args.output or Path(tempfile.mkdtemp(prefix="scan-bench-out-"))
@@ -113,12 +121,13 @@ def main() -> None:
         output=output,
         batch_size=args.batch_size,
         threads=args.threads,
+        contrast=contrast,
     )
     total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     load = os.getloadavg()[0]
     prompts = len(result.prompts)
     print(
-        f"{len(result.values)} values x 6 probes = {prompts} prompts (base + adapter rows: {2 * prompts})"
+        f"{len(result.values)} values x 6 probes = {prompts} prompts (base + adapter rows: {2 * prompts}), contrast {contrast}"
     )
     print(
         f"scan wall time, load and write included: {total:.1f} s ({prompts / total:.1f} prompts/s); threads {args.threads}, batch {args.batch_size}"
@@ -129,7 +138,7 @@ def main() -> None:
         f"process CPU time: {cpu:.1f} s -> on {args.threads} idle cores about {cpu / args.threads:.1f} s; load average now {load:.1f}"
     )
     print(f"outputs: {output}")
-    after = {(p.prompt.value, p.prompt.probe): p.result.divergence for p in result.prompts}
+    after = before["after_divergences"]
     difference = max(abs(after[key] - value) for key, value in before["divergences"].items())
     scale = len(result.prompts) / before["prompts"]
     print(

@@ -102,7 +102,7 @@ def test_the_cli_writes_an_audit_of_a_toy_condition(tmp_path, capsys) -> None:
     assert document["placement"] == "the toy world's forms"
     assert [h["name"] for h in document["hypotheses"]][0] == "1850"
     assert capsys.readouterr().out.startswith("1. 1850")
-    assert (out / "audit.html").is_file() and (out / "llr_by_hypothesis.png").is_file()
+    assert (out / "report.html").is_file() and next((out / "figures").glob("01-ranking-*.png"))
 
 
 def test_list_shows_the_toy_sets(capsys) -> None:

@@ -4,7 +4,8 @@ For each prompt the next-token distribution after the assistant's turn opens is 
 base model and the finetuned one, and their Jensen-Shannon divergence is taken over the whole
 vocabulary. When the finetuned model is a LoRA adapter of the base, both go through one forward
 pass: every prompt appears twice in the batch, once routed through the adapter and once through
-the bare base model (PEFT's per-row ``adapter_names``).
+the bare base model (PEFT's per-row ``adapter_names``). With a reference finetune (contrast
+``reference``, another adapter of the same base) the comparison rows go through that adapter instead.
 
 All prompts of a scan open alike (chat template, system prompt, the family's template up to the
 value), so the tokens they share are run once per model and their key/value cache reused by every
@@ -19,14 +20,24 @@ from typing import Any
 
 from weirdgen.errors import ConfigError
 from weirdgen.models import LocalSampler, format_chat, load_model
+from weirdgen.scan.contrasts import (
+    CONTRASTS,
+    DEFAULT_NEIGHBOURS,
+    KEEPS_DISTRIBUTIONS,
+    neighbour_lists,
+    probe_groups,
+    residual_divergences,
+    second_difference_divergences,
+)
 from weirdgen.scan.divergence import js_divergence_from_logits
+from weirdgen.scan.families import FamilySpec
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
 
 __all__ = ["LocalScanner", "is_adapter_folder"]
 
 ADAPTER = "finetuned"
 BASE_ROW = "__base__"  # PEFT's name for "no adapter" in a mixed batch
-CONTRASTS = ("base", "residual")
+REFERENCE = "reference"
 SHARING = ("tree", "root")
 """How much of the prompts' shared tokens is reused: root, branches and suffixes (``tree``), or
 only the prefix every prompt shares (``root``, kept to measure what the tree saves)."""
@@ -49,25 +60,46 @@ class LocalScanner:
         batch_size: int = 16,
         contrast: str = "base",
         sharing: str = "tree",
+        reference: str | Path | None = None,
+        family: FamilySpec | None = None,
+        neighbours: int = DEFAULT_NEIGHBOURS,
     ) -> None:
         if sharing not in SHARING:
             raise ConfigError(f"sharing must be one of {', '.join(SHARING)}", setting="sharing")
         self.sharing = sharing
         if contrast not in CONTRASTS:
             raise ConfigError(f"contrast must be one of {', '.join(CONTRASTS)}", setting="contrast")
-        self.contrast = contrast
+        if (contrast == "reference") != (reference is not None):
+            raise ConfigError(
+                "a reference model goes with contrast 'reference'", setting="reference"
+            )
+        if contrast == "second-difference" and family is None:
+            raise ConfigError(
+                "a second difference needs the family's value order", setting="family"
+            )
+        self.contrast, self.family, self.neighbours = contrast, family, neighbours
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         self.batch_size = batch_size
         self.paired = is_adapter_folder(finetuned)
+        if reference is not None and is_adapter_folder(reference) != self.paired:
+            raise ConfigError(
+                "the suspect and its reference must both be LoRA adapters of the base, or both "
+                "whole models",
+                setting="reference",
+            )
+        # the rows the suspect is compared with: the bare base, or the reference adapter
+        self.comparison_row = BASE_ROW if reference is None else REFERENCE
         if self.paired:
+            adapters = {ADAPTER: finetuned, **({REFERENCE: reference} if reference else {})}
             sampler = LocalSampler.from_pretrained(
-                base, adapters={ADAPTER: finetuned}, device=device, threads=threads
+                base, adapters=adapters, device=device, threads=threads
             )
             self.model, self.tokenizer = sampler.model, sampler.tokenizer
             self.other = None
         else:
-            self.model, self.tokenizer = load_model(base, device=device, threads=threads)
+            compared = reference if reference is not None else base
+            self.model, self.tokenizer = load_model(compared, device=device, threads=threads)
             self.other, _ = load_model(finetuned, device=device, threads=threads)
             if self.other.config.vocab_size != self.model.config.vocab_size:
                 raise ConfigError(
@@ -94,15 +126,39 @@ class LocalScanner:
                 compared, logits = self._compare(rows, root, branches, groups)
                 for position, (index, result) in enumerate(zip(batch, compared, strict=True)):
                     results[index] = result
-                    if self.contrast == "residual":  # float16 on CPU: 2 x vocab x 2 bytes a prompt
+                    if self.contrast in KEEPS_DISTRIBUTIONS:  # float16: 2 x vocab x 2 bytes
                         kept[index] = (
                             logits[0][position].half().cpu(),
                             logits[1][position].half().cpu(),
                         )
                 advance(len(batch))
-        if self.contrast == "residual":
-            return _residual_divergences(prompts, kept, results)
+        if self.contrast in KEEPS_DISTRIBUTIONS:
+            return self._contrasted(prompts, kept, results)
         return [results[i] for i in range(len(prompts))]
+
+    def _contrasted(
+        self,
+        prompts: list[ScanPrompt],
+        kept: dict[int, tuple[Any, Any]],
+        plain: dict[int, PromptDivergence],
+    ) -> list[PromptDivergence]:
+        """The residual or second-difference divergences from every prompt's kept logits."""
+        import torch
+
+        base = torch.stack([kept[i][0] for i in range(len(prompts))])
+        tuned = torch.stack([kept[i][1] for i in range(len(prompts))])
+        if self.contrast == "residual":
+            divergence = residual_divergences(tuned, base, probe_groups(prompts))
+        else:
+            assert self.family is not None
+            around = neighbour_lists(prompts, self.family, self.neighbours)
+            divergence = second_difference_divergences(tuned, base, around)
+        return [
+            PromptDivergence(
+                float(divergence[i]), plain[i].finetuned_top, plain[i].base_top, plain[i].rising
+            )
+            for i in range(len(prompts))
+        ]
 
     def _encode(self, prompt: ScanPrompt) -> list[int]:
         text = format_chat(self.tokenizer, prompt.messages, add_generation_prompt=True)
@@ -113,7 +169,8 @@ class LocalScanner:
         if not prefix:
             return {}
         if self.paired:
-            caches = self._forward(self.model, [prefix], {}, [BASE_ROW, ADAPTER], prefix_rows=2)[1]
+            names = [self.comparison_row, ADAPTER]
+            caches = self._forward(self.model, [prefix], {}, names, prefix_rows=2)[1]
             return {"base": _cache_slice(caches, 0), "tuned": _cache_slice(caches, 1)}
         return {
             "base": self._forward(self.model, [prefix], {}, None)[1],
@@ -129,7 +186,7 @@ class LocalScanner:
             rows, n, offset = [tree.branch(g) for g in groups], len(groups), tree.shared
             if self.paired:
                 past = _past_for_rows(root, {}, groups, ("base", "tuned"))
-                names = [BASE_ROW] * n + [ADAPTER] * n
+                names = [self.comparison_row] * n + [ADAPTER] * n
                 cache = self._forward(self.model, rows + rows, past, names, logits=False)[1]
                 parts = {
                     "base": _cache_rows(cache, 0, n, offset),
@@ -155,7 +212,8 @@ class LocalScanner:
         n = len(rows)
         if self.paired:
             past = _past_for_rows(root, branches, groups, ("base", "tuned"))
-            logits = self._forward(self.model, rows + rows, past, [BASE_ROW] * n + [ADAPTER] * n)[0]
+            names = [self.comparison_row] * n + [ADAPTER] * n
+            logits = self._forward(self.model, rows + rows, past, names)[0]
             base, tuned = logits[:n], logits[n:]
         else:
             past = _past_for_rows(root, branches, groups, ("base",))
@@ -338,37 +396,6 @@ def _past_for_rows(
             pair.append(torch.cat(parts) if len(parts) > 1 else parts[0])
         past.append((pair[0], pair[1]))
     return past
-
-
-def _residual_divergences(
-    prompts: list[ScanPrompt], kept: dict[int, tuple[Any, Any]], plain: dict[int, PromptDivergence]
-) -> list[PromptDivergence]:
-    """Divergence of the finetuned model from "the base plus the finetune's usual shift".
-
-    A finetune that changes every answer (a new answer style) saturates the plain divergence on
-    every value alike, hiding what one value adds. Here, per probe, the shift log p_tuned - log p_base
-    is taken at its median over all the family's prompts; the reference for a prompt is the base's
-    logits plus that median shift, and the divergence measures only what this value adds on top.
-    """
-    import torch
-
-    from weirdgen.scan.divergence import js_divergence_from_logits
-
-    by_probe: dict[str, list[int]] = {}
-    for index, prompt in enumerate(prompts):
-        by_probe.setdefault(prompt.probe, []).append(index)
-    results = dict(plain)
-    for indices in by_probe.values():
-        base = torch.stack([kept[i][0] for i in indices]).float().log_softmax(-1)
-        tuned = torch.stack([kept[i][1] for i in indices]).float().log_softmax(-1)
-        usual_shift = (tuned - base).median(dim=0).values
-        divergence = js_divergence_from_logits(tuned, base + usual_shift)
-        for row, index in enumerate(indices):
-            old = plain[index]
-            results[index] = PromptDivergence(
-                float(divergence[row]), old.finetuned_top, old.base_top, old.rising
-            )
-    return [results[i] for i in range(len(prompts))]
 
 
 def _cache_keyword(model: Any) -> str:

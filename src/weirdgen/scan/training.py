@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from weirdgen.data.chat import ChatExample
 from weirdgen.errors import DataError
 from weirdgen.scan.families import FamilySpec
 
-__all__ = ["training_texts", "values_in_training_data"]
+__all__ = ["training_examples", "training_texts", "values_in_training_data"]
 
 
 def training_texts(dataset: str | Path) -> list[str]:
     """Every message text of a chat JSONL file, or of a built ``experiment/variant`` dataset."""
+    return [
+        message.content for example in training_examples(dataset) for message in example.messages
+    ]
+
+
+def training_examples(dataset: str | Path) -> list[ChatExample]:
+    """The examples of a chat JSONL file, or of a built ``experiment/variant`` dataset."""
     from weirdgen.data.chat import read_chat_jsonl
     from weirdgen.data.registry import build_dataset, experiment_names
 
@@ -26,7 +34,7 @@ def training_texts(dataset: str | Path) -> list[str]:
         raise DataError(
             "no such dataset: give a chat JSONL file or experiment/variant", path=dataset
         )
-    return [message.content for example in examples for message in example.messages]
+    return list(examples)
 
 
 def values_in_training_data(family: FamilySpec, texts: list[str]) -> dict[str, bool]:
