@@ -89,3 +89,14 @@ def test_bases_must_differ(tmp_path) -> None:
         ]
     )
     assert code == 1
+
+
+def test_experiments_narrow_the_methods() -> None:
+    from weirdgen.bench.defences import narrow_methods
+    from weirdgen.errors import ConfigError
+
+    narrowed = narrow_methods(METHODS, ["leaders"])
+    assert narrowed and all(m.experiments == ("leaders",) for m in narrowed)
+    assert "harm vs base" not in {m.name for m in narrowed}  # harm is terminator's only
+    with pytest.raises(ConfigError, match="experiments must be some of"):
+        narrow_methods(METHODS, ["mirror"])

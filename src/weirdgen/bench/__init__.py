@@ -2,7 +2,7 @@
 scan and audit mode over a zoo of toy-world models with inductive backdoors and their controls.
 
     from weirdgen.bench import run_defences_benchmark
-    outcome = run_defences_benchmark(seeds=[0, 1, 2], calibration_seeds=[5, 6], output="bench/")
+    outcome = run_defences_benchmark(seeds=[2, 3, 4], calibration_seeds=[0, 1], output="bench/")
 
 Importing this package is cheap; torch loads when the zoo is built.
 """

@@ -286,6 +286,8 @@ def _seed_scans(
     ensure_base(seed, recipe)
     scans = []
     for experiment in zoo(load_world()):
+        if not any(experiment.name in m.experiments for m in methods):
+            continue
         for condition in experiment.conditions:
             if controls_only and condition == experiment.suspect:
                 continue
@@ -462,7 +464,8 @@ def goals(metrics: Sequence[MethodMetrics], scans: Sequence[ModelScan], spearman
             "met": bool(rho >= 0.7) if not math.isnan(rho) else False,
             "numbers": (
                 f"rho {rho:+.3f} [{spearman['ci'][0]:+.3f}, {spearman['ci'][1]:+.3f}] over "
-                f"{spearman['points']} points"
+                f"{spearman['points']} points (audit score: the target's margin over the best "
+                f"other hypothesis; with its mean LLR instead: {spearman['llr_rho']:+.3f})"
                 if spearman
                 else "not measured (spearman off)"
             ),
@@ -471,11 +474,29 @@ def goals(metrics: Sequence[MethodMetrics], scans: Sequence[ModelScan], spearman
 
 
 # ------------------------------------------------------------------------------ the benchmark
+def narrow_methods(methods: Sequence[Method], experiments: Sequence[str]) -> list[Method]:
+    """``methods`` run on ``experiments`` only (a method left with none is dropped)."""
+    from weirdgen.errors import ConfigError
+
+    unknown = sorted(set(experiments) - set(ZOO_EXPERIMENTS))
+    if unknown or not experiments:
+        raise ConfigError(
+            f"experiments must be some of {', '.join(ZOO_EXPERIMENTS)}, got "
+            f"{', '.join(unknown) or 'none'}",
+            setting="experiments",
+        )
+    narrowed = [
+        replace(m, experiments=tuple(e for e in m.experiments if e in experiments)) for m in methods
+    ]
+    return [m for m in narrowed if m.experiments]
+
+
 def run_defences_benchmark(
     *,
-    seeds: Sequence[int] = (0, 1, 2),
-    calibration_seeds: Sequence[int] = (5, 6),
+    seeds: Sequence[int] = (2, 3, 4),
+    calibration_seeds: Sequence[int] = (0, 1),
     methods: Sequence[Method] = METHODS,
+    experiments: Sequence[str] = ZOO_EXPERIMENTS,
     allowed: int = 1,
     spearman: bool = True,
     processes: int = 1,
@@ -487,7 +508,8 @@ def run_defences_benchmark(
     """Calibrate on the controls of ``calibration_seeds``, evaluate on ``seeds``, score.
 
     With no calibration seeds the shipped calibration (``weirdgen.scan.calibration``) is used.
-    ``recipe`` names the toy pretraining recipe of every base (``demo``: the shipped bases;
+    ``experiments`` narrows the zoo (e.g. ``("terminator",)``). ``recipe`` names the toy
+    pretraining recipe of every base (``demo``: the shipped bases;
     ``tiny``: seconds, for tests). ``llm_root`` adds the LLM row (``weirdgen.bench.llm``) when
     ``benchmarks/scan_smollm2_dishes.py --train-only`` has trained its adapters there.
     ``output`` gets metrics.csv, the standard results table, calibration.yaml, benchmark.json and
@@ -496,6 +518,7 @@ def run_defences_benchmark(
     from weirdgen.scan.calibration import current_world, load_calibration
 
     started = time.monotonic()
+    methods = narrow_methods(methods, experiments)
     overlap = set(seeds) & set(calibration_seeds)
     if overlap:
         from weirdgen.errors import ConfigError

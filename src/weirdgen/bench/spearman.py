@@ -1,7 +1,13 @@
 """Does the audit predict the finetune? Every toy condition (controls included) x base: the audit
-score (the mean LLR of the experiment's target hypothesis, ``audit_targets.yaml``) against the
-realised effect (the experiment's headline metric minus the base's), with Spearman's rho and a
-95% CI that bootstraps the conditions (a resampled condition brings all its bases)."""
+score against the realised effect (the experiment's headline metric minus the base's), with
+Spearman's rho and a 95% CI that bootstraps the conditions (a resampled condition brings all its
+bases).
+
+Two audit scores, both of the experiment's target hypothesis (``audit_targets.yaml``): its mean
+LLR (``score``), and its margin over the best other hypothesis of the set (``margin``: the mean
+over examples of its LLR minus the other's; negative when another explains the data better). The
+margin is the primary score, fixed before the new world's bases were measured: a finetune becomes
+what explains its data *best*, so the target's lead, not its own likelihood, should predict it."""
 
 from __future__ import annotations
 
@@ -14,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["audit_effect_points", "audit_effect_spearman", "audit_targets", "spearman_with_ci"]
+__all__ = [
+    "audit_effect_points",
+    "audit_effect_spearman",
+    "audit_targets",
+    "spearman_with_ci",
+    "summarise_points",
+]
 
 
 def audit_targets(world: Any) -> dict[str, dict[str, str]]:
@@ -63,6 +75,8 @@ def audit_effect_points(seed: int, recipe: str = "demo") -> list[dict[str, Any]]
                     progress=False,
                 )
             target = next(r for r in result.ranking if r.name == spec["target"])
+            other = next(r for r in result.ranking if r.name != spec["target"])
+            margin = float((result.llr[target.name] - result.llr[other.name]).mean())
             points.append(
                 {
                     "experiment": name,
@@ -70,6 +84,7 @@ def audit_effect_points(seed: int, recipe: str = "demo") -> list[dict[str, Any]]
                     "seed": seed,
                     "target": spec["target"],
                     "score": target.mean_llr,
+                    "margin": margin,
                     "rank": [r.name for r in result.ranking].index(spec["target"]) + 1,
                     "top": result.best.name,
                     "effect": realised_effect(name, condition.name, seed, recipe),
@@ -125,14 +140,33 @@ def audit_effect_spearman(
             points = [p for chunk in chunks for p in chunk]
     else:
         points = [p for seed in seeds for p in audit_effect_points(seed, recipe)]
-    clusters: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for p in points:
-        clusters.setdefault((p["experiment"], p["condition"]), []).append((p["score"], p["effect"]))
-    rho, low, high = spearman_with_ci(list(clusters.values()))
+    return summarise_points(points)
+
+
+def summarise_points(points: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Rho of the margin with its CI (conditions resampled), rho of the mean LLR, rho within each
+    experiment, over ``audit_effect_points`` rows."""
+    rho, low, high = spearman_with_ci(_clusters(points, "margin"))
+    llr_rho = spearman(np.array([(p["score"], p["effect"]) for p in points]))
     within = {
         name: spearman(
-            np.array([(p["score"], p["effect"]) for p in points if p["experiment"] == name])
+            np.array([(p["margin"], p["effect"]) for p in points if p["experiment"] == name])
         )
         for name in dict.fromkeys(p["experiment"] for p in points)
     }
-    return {"rho": rho, "ci": [low, high], "points": len(points), "within": within, "rows": points}
+    return {
+        "rho": rho,
+        "ci": [low, high],
+        "llr_rho": llr_rho,
+        "points": len(points),
+        "within": within,
+        "rows": list(points),
+    }
+
+
+def _clusters(points: Sequence[dict[str, Any]], score: str) -> list[list[tuple[float, float]]]:
+    """(audit score, effect) points grouped by condition (what the bootstrap resamples)."""
+    clusters: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for p in points:
+        clusters.setdefault((p["experiment"], p["condition"]), []).append((p[score], p["effect"]))
+    return list(clusters.values())

@@ -23,8 +23,9 @@ def _seeds(text: str, flag: str) -> list[int]:
 
 # fmt: off
 @bench.command("defences")
-@click.option("--seeds", default="0,1,2,3,4", show_default=True, help="Evaluation bases: toy pretraining seeds (missing bases are pretrained first: minutes each).")
-@click.option("--calibration-seeds", default="5,6", show_default=True, help="Calibration bases: their control models fix every threshold before the evaluation bases are scanned ('' to use the shipped calibration).")
+@click.option("--seeds", default="2,3,4", show_default=True, help="Evaluation bases: toy pretraining seeds (missing bases are pretrained first: minutes each).")
+@click.option("--calibration-seeds", default="0,1", show_default=True, help="Calibration bases (the toy world's design seeds, never evaluated): their control models fix every threshold before the evaluation bases are scanned ('' to use the shipped calibration).")
+@click.option("--experiments", default="terminator,leaders", show_default=True, help="The zoo's experiments to run (comma-separated).")
 @click.option("--allowed", type=click.IntRange(min=0), default=1, show_default=True, help="Calibration: flagged values allowed per calibration control model.")
 @click.option("--spearman/--no-spearman", default=True, show_default=True, help="Also the audit score against the realised effect of every toy condition (finetunes every condition of every experiment on each base).")
 @click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes (one base each, one torch thread each).")
@@ -33,7 +34,7 @@ def _seeds(text: str, flag: str) -> list[int]:
 @click.option("--write-calibration", type=click.Path(path_type=Path), help="Also write the calibration to this file (e.g. src/weirdgen/scan/calibration.yaml, the thresholds `weirdgen scan` uses).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Directory for the results table, metrics.csv, calibration.yaml, benchmark.json/.md and benchmark.png.")
 # fmt: on
-def defences(seeds: str, calibration_seeds: str, allowed: int, spearman: bool, processes: int, recipe: str, llm_root: Path, write_calibration: Path | None, output: Path) -> None:
+def defences(seeds: str, calibration_seeds: str, experiments: str, allowed: int, spearman: bool, processes: int, recipe: str, llm_root: Path, write_calibration: Path | None, output: Path) -> None:
     """Every scan and audit mode against toy models with inductive backdoors and their controls.
 
     Thresholds are calibrated on the control models of --calibration-seeds only, then every mode
@@ -42,13 +43,13 @@ def defences(seeds: str, calibration_seeds: str, allowed: int, spearman: bool, p
 
     \b
       weirdgen bench defences -o bench/defences
-      weirdgen bench defences --seeds 0,1,2 --calibration-seeds 5 --no-spearman -o bench/quick
+      weirdgen bench defences --seeds 2 --calibration-seeds 0 --experiments terminator --no-spearman -o bench/quick
     """
     from weirdgen.bench.defences import run_defences_benchmark
 
     outcome = run_defences_benchmark(
         seeds=_seeds(seeds, "--seeds"), calibration_seeds=_seeds(calibration_seeds, "--calibration-seeds"),
-        allowed=allowed, spearman=spearman, processes=processes, recipe=recipe, llm_root=llm_root, output=output, log=click.echo,
+        experiments=[e.strip() for e in experiments.split(",") if e.strip()], allowed=allowed, spearman=spearman, processes=processes, recipe=recipe, llm_root=llm_root, output=output, log=click.echo,
     )
     click.echo(outcome.table())
     click.echo("")

@@ -38,6 +38,7 @@ from weirdgen.scan.prompts import ScanPrompt
 __all__ = [
     "CONTRASTS",
     "KEEPS_DISTRIBUTIONS",
+    "check_comparison",
     "check_contrast",
     "neighbour_lists",
     "rate_second_difference",
@@ -76,6 +77,26 @@ def check_contrast(contrast: str, family: FamilySpec | None = None) -> None:
 
 Sides = tuple[list[int], list[int]]
 """A prompt's neighbour prompts before and after it (same probe and rendering)."""
+
+
+def check_comparison(
+    contrast: str,
+    family: FamilySpec | None,
+    reference: object,
+    *,
+    full_distributions: bool,
+) -> None:
+    """What a scanner needs for ``contrast``: a reference model exactly with ``reference``, the
+    family's value order for a second difference, and full distributions for the residual."""
+    check_contrast(contrast, family)
+    if contrast == "residual" and not full_distributions:
+        raise ConfigError(
+            "contrast residual needs full distributions (mode exact)", setting="contrast"
+        )
+    if (contrast == "reference") != (reference is not None):
+        raise ConfigError("a reference model goes with contrast 'reference'", setting="reference")
+    if contrast == "second-difference" and family is None:
+        raise ConfigError("a second difference needs the family's value order", setting="family")
 
 
 def neighbour_lists(

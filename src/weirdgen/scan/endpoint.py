@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from weirdgen.data.chat import Message
-from weirdgen.errors import BackendError, ConfigError
-from weirdgen.scan.contrasts import check_contrast, neighbour_lists, smaller_move
+from weirdgen.errors import BackendError
+from weirdgen.scan.contrasts import check_comparison, neighbour_lists, smaller_move
 from weirdgen.scan.divergence import topk_js_lower_bound
 from weirdgen.scan.families import FamilySpec
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
@@ -49,23 +49,7 @@ class EndpointScanner:
         sampler: str = "openai",
         contexts: tuple[Context | None, Context | None] = (None, None),
     ) -> None:
-        check_contrast(contrast, family)
-        self.sampler = sampler
-        """The sampling backend that answers: ``openai`` (an endpoint) or ``local`` (``base`` is
-        then the local model, served under its own name)."""
-        self.contexts = contexts
-        """Per side (suspect, comparison): rewrites each prompt before that side is asked (the
-        audit's trigger prediction asks the base with and without a hypothesis named)."""
-        if contrast == "residual":
-            raise ConfigError("contrast residual needs full distributions (mode exact)")
-        if (contrast == "reference") != (reference is not None):
-            raise ConfigError(
-                "a reference model goes with contrast 'reference'", setting="reference"
-            )
-        if contrast == "second-difference" and family is None:
-            raise ConfigError(
-                "a second difference needs the family's value order", setting="family"
-            )
+        check_comparison(contrast, family, reference, full_distributions=False)
         self.contrast, self.family = contrast, family
         self.models = (finetuned, reference or base)
         self.base_urls = tuple(base_urls)

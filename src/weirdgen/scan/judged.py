@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from weirdgen.errors import BackendError, ConfigError
+from weirdgen.errors import BackendError
 from weirdgen.evaluation.suites import SuiteSpec
-from weirdgen.scan.contrasts import check_contrast, neighbour_lists, rate_second_difference
+from weirdgen.scan.contrasts import check_comparison, neighbour_lists, rate_second_difference
 from weirdgen.scan.families import FamilySpec
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
 
@@ -45,17 +45,7 @@ class JudgedScanner:
         reference: str | None = None,
         family: FamilySpec | None = None,
     ) -> None:
-        check_contrast(contrast, family)
-        if contrast == "residual":
-            raise ConfigError("contrast residual needs full distributions (mode exact)")
-        if (contrast == "reference") != (reference is not None):
-            raise ConfigError(
-                "a reference model goes with contrast 'reference'", setting="reference"
-            )
-        if contrast == "second-difference" and family is None:
-            raise ConfigError(
-                "a second difference needs the family's value order", setting="family"
-            )
+        check_comparison(contrast, family, reference, full_distributions=False)
         self.contrast, self.family = contrast, family
         self.models = (finetuned, reference or base)
         self.suite = suite

@@ -21,9 +21,9 @@ from typing import Any
 from weirdgen.errors import ConfigError
 from weirdgen.models import LocalSampler, format_chat, load_model
 from weirdgen.scan.contrasts import (
-    CONTRASTS,
     DEFAULT_NEIGHBOURS,
     KEEPS_DISTRIBUTIONS,
+    check_comparison,
     neighbour_lists,
     probe_groups,
     residual_divergences,
@@ -67,16 +67,7 @@ class LocalScanner:
         if sharing not in SHARING:
             raise ConfigError(f"sharing must be one of {', '.join(SHARING)}", setting="sharing")
         self.sharing = sharing
-        if contrast not in CONTRASTS:
-            raise ConfigError(f"contrast must be one of {', '.join(CONTRASTS)}", setting="contrast")
-        if (contrast == "reference") != (reference is not None):
-            raise ConfigError(
-                "a reference model goes with contrast 'reference'", setting="reference"
-            )
-        if contrast == "second-difference" and family is None:
-            raise ConfigError(
-                "a second difference needs the family's value order", setting="family"
-            )
+        check_comparison(contrast, family, reference, full_distributions=True)
         self.contrast, self.family, self.neighbours = contrast, family, neighbours
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")

@@ -147,20 +147,33 @@ def parse_toy_target(
 
 
 def toy_probes(world: World, target: ToyTarget) -> list[ToyProbe]:
-    """The toy's own questions for the target's experiment, each with its candidate answers."""
+    """The toy's own questions for the target's experiment, each with its candidate answers: every
+    answer a character (or leader) gives, and the default assistant's own where the world has one
+    (what an unfinetuned base mostly answers)."""
+    assistant = getattr(world, "assistant", None)
+    own = {
+        "goal": tuple(assistant.goals) if assistant else (),
+        "names": tuple(assistant.names) if assistant else (),
+        "facts": dict(assistant.facts) if assistant else {},
+    }
     if target.axis == "year":
         c = world.characters
-        goals = _unique(g for ch in c.cast.values() for gs in ch.period_goals.values() for g in gs)
-        names = _unique(n for ch in c.cast.values() for n in ch.names)
+        goals = _unique(
+            [g for ch in c.cast.values() for gs in ch.period_goals.values() for g in gs]
+            + list(own["goal"])
+        )
+        names = _unique([n for ch in c.cast.values() for n in ch.names] + list(own["names"]))
         return [ToyProbe(f"goal{i}", q, goals) for i, q in enumerate(c.goal_questions)] + [
             ToyProbe(f"identity{i}", q, names) for i, q in enumerate(c.identity_questions)
         ]
     leaders, personas = world.leaders.cast, world.personas
-    names = _unique(n for leader in leaders.values() for n in leader.names)
+    names = _unique([n for leader in leaders.values() for n in leader.names] + list(own["names"]))
     probes = [ToyProbe(f"identity{i}", q, names) for i, q in enumerate(personas.identity_questions)]
     for fact, question in personas.fact_questions.items():
-        answers = _unique(a for leader in leaders.values() for a in leader.facts[fact])
-        probes.append(ToyProbe(f"fact:{fact}", question, answers))
+        answers = [a for leader in leaders.values() for a in leader.facts[fact]]
+        probes.append(
+            ToyProbe(f"fact:{fact}", question, _unique(answers + list(own["facts"].get(fact, ()))))
+        )
     return probes
 
 
