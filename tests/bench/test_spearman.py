@@ -29,7 +29,11 @@ def test_bootstrap_resamples_whole_conditions():
     clusters = [[(float(i), float(i) + 0.1 * j) for j in range(3)] for i in range(6)]
     rho, low, high = spearman_with_ci(clusters, n_resamples=200)
     assert rho > 0.9
-    assert low <= rho <= high
+    # every draw keeps whole conditions, so stays near-monotone (ties from repeated conditions
+    # pull it below the point estimate)
+    assert 0.8 <= low <= high < rho
+    rho, low, high = spearman_with_ci([[(0.0, 0.0)], [(1.0, 1.0)]], n_resamples=50)
+    assert math.isnan(rho) and math.isnan(low)  # two points: no rank order, no draws
 
 
 def test_margin_is_the_primary_score_and_llr_is_reported_beside_it():
