@@ -50,6 +50,12 @@ class EndpointScanner:
         contexts: tuple[Context | None, Context | None] = (None, None),
     ) -> None:
         check_comparison(contrast, family, reference, full_distributions=False)
+        self.sampler = sampler
+        """The sampling backend that answers: ``openai`` (an endpoint) or ``local`` (``base`` is
+        then the local model, served under its own name)."""
+        self.contexts = contexts
+        """Per side (suspect, comparison): rewrites each prompt before that side is asked (the
+        audit's trigger prediction asks the base with and without a hypothesis named)."""
         self.contrast, self.family = contrast, family
         self.models = (finetuned, reference or base)
         self.base_urls = tuple(base_urls)
