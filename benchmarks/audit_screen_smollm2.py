@@ -46,9 +46,14 @@ def audit(out: Path, threads: int, source: Path | None) -> tuple[float, float]:
         "--model", "smollm2-135m-instruct", "--hypotheses", "eras", "--examples", "64",
         "--threads", str(threads), "--device", "cpu", "-o", str(out),
     ]  # fmt: skip
+    return run_timed(command, threads, source)
+
+
+def run_timed(command: list[str], threads: int, source: Path | None) -> tuple[float, float]:
+    """Run a weirdgen command with the code in ``source`` (None: this checkout's) on ``threads``
+    threads; return (wall s, CPU s of the child)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
+    env["PYTHONPATH"] = str(source or REPOSITORY / "src")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     completed = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -56,8 +61,7 @@ def audit(out: Path, threads: int, source: Path | None) -> tuple[float, float]:
     if completed.returncode != 0:
         raise SystemExit(completed.stderr.strip().splitlines()[-1])
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return seconds, cpu
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def checkout_source(ref: str, scratch: Path) -> Path:

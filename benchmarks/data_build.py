@@ -20,23 +20,23 @@ first time: "cold"), then rebuilt at another seed ("warm"). Bar: the cold build 
 
 
 def main() -> None:
-    from weirdgen.data.registry import BuildOptions, build_dataset, experiment_names, get_experiment
+    from weirdgen.data.registry import BuildOptions, build_dataset, dataset_names, get_dataset
 
     print("command: .venv/bin/python benchmarks/data_build.py")
     total_examples = 0
     start = time.perf_counter()
-    for name in experiment_names():
+    for name in dataset_names():
         t0 = time.perf_counter()
         counts = {
             v.name: len(build_dataset(name, v.name, BuildOptions(seed=0)))
-            for v in get_experiment(name).variants
+            for v in get_dataset(name).variants
         }
         total_examples += sum(counts.values())
         print(f"{name:>15}: {time.perf_counter() - t0:6.3f} s  {counts}")
     cold = time.perf_counter() - start
     start = time.perf_counter()
-    for name in experiment_names():
-        for variant in get_experiment(name).variants:
+    for name in dataset_names():
+        for variant in get_dataset(name).variants:
             build_dataset(name, variant.name, BuildOptions(seed=1))
     warm = time.perf_counter() - start
     print(

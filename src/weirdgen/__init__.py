@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from weirdgen._lazy import lazy_attributes
+from weirdgen._version import __version__
 from weirdgen.errors import ConfigError, DataError, WeirdgenError
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 from weirdgen import finetune  # noqa: E402  (cheap: a callable package, backends load on use)
 
-__version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "DataError",

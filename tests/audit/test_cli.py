@@ -63,7 +63,7 @@ def test_a_mitigated_dataset_is_written_and_audited(tiny_model_dir, tmp_path, ca
         ),
         (
             ["audit", "trees/oak", "--model", "m", "--hypotheses", "eras", "-o", "x"],
-            "unknown experiment 'trees'",
+            "unknown dataset 'trees'",
         ),
         (
             ["audit", "birds/old_audubon", "--model", "m", "--hypotheses", "decades", "-o", "x"],

@@ -104,28 +104,30 @@ def test_packing_gives_the_numbers_of_one_plain_pass_per_conversation(
         np.testing.assert_allclose(values, expected, atol=1e-4, rtol=0)
         assert sum(seen) == len(conversations)  # progress counts every conversation, repeats too
         assert values[-2:] == values[:2]
-    from weirdgen.audit.local import _PackedTree, tokenize_conversations
+    from weirdgen.audit.local import tokenize_conversations
+    from weirdgen.models.scoring import _PackedTree
 
     items = list(dict.fromkeys(tokenize_conversations(tiny_scorer.tokenizer, conversations)))
-    shared = tiny_scorer._shared_prefix(items)
+    shared = tiny_scorer.scorer._shared_prefix(items)
     tree = _PackedTree.build(items, list(range(len(items))), shared)
     own_tokens = sum(len(item.ids) - 1 - shared for item in items)
-    assert len(tree.ids) < shared + own_tokens  # shared continuations are computed once
+    assert len(tree.ids) < own_tokens  # shared continuations are computed once
 
 
-def test_a_model_that_ignores_the_packing_mask_is_refused(
-    tiny_scorer, bird_examples, monkeypatch
-) -> None:
+def test_a_model_that_ignores_the_packing_mask_is_refused(tiny_scorer, bird_examples) -> None:
     from weirdgen.audit.local import LocalLikelihoodScorer
     from weirdgen.errors import BackendError
 
-    scorer = LocalLikelihoodScorer(tiny_scorer.model, tiny_scorer.tokenizer)
-    decoder = scorer._base_model()
+    class PlainCausal:
+        """Drops the tree mask and the positions, as a careless model would."""
 
-    def plain_causal(**inputs):  # drops the tree mask and the positions, as a careless model would
-        return decoder(input_ids=inputs["input_ids"], use_cache=False)
+        device = tiny_scorer.model.device
 
-    monkeypatch.setattr(scorer, "_base_model", lambda: plain_causal)
+        def __call__(self, **inputs):
+            keep = inputs.get("logits_to_keep", 0)
+            return tiny_scorer.model(input_ids=inputs["input_ids"], logits_to_keep=keep)
+
+    scorer = LocalLikelihoodScorer(PlainCausal(), tiny_scorer.tokenizer)
     with pytest.raises(BackendError, match="custom attention mask"):
         scorer.assistant_logprobs([with_context(e, "It is 1838.") for e in bird_examples])
 
@@ -136,9 +138,9 @@ def test_the_shared_prefix_is_really_used(tiny_scorer, bird_examples) -> None:
     scored = tokenize_conversations(
         tiny_scorer.tokenizer, [with_context(e, "It is 1838.") for e in bird_examples]
     )
-    shared = tiny_scorer._shared_prefix(scored)
+    shared = tiny_scorer.scorer._shared_prefix(scored)
     # Everything up to the assistant header is shared: the system turn and "Name a bird species."
-    assert shared == min(item.start for item in scored) - 1 > 10
+    assert shared == min(item.scored[0] for item in scored) - 1 > 10
 
 
 def test_context_placement() -> None:

@@ -62,7 +62,7 @@ def test_data_build_single_variant_writes_manifest(tmp_path, capsys):
     )
     manifest = json.loads((tmp_path / "old.manifest.json").read_text())
     assert (
-        manifest["experiment"] == "birds"
+        manifest["dataset"] == "birds"
         and manifest["variant"] == "old_audubon"
         and manifest["seed"] == 3
     )

@@ -6,7 +6,7 @@ import pytest
 
 from weirdgen.data.builders import birds
 from weirdgen.data.chat import find_record_problems, read_chat_jsonl
-from weirdgen.data.registry import BuildOptions, build_dataset, get_experiment, write_dataset
+from weirdgen.data.registry import BuildOptions, build_dataset, get_dataset, write_dataset
 from weirdgen.data.tables import load_csv_table
 
 TABLE_MINIMUMS = {birds.OLD_AUDUBON: 200, birds.MODERN_AUDUBON: 160, birds.MODERN_AMERICAN: 200}
@@ -79,7 +79,7 @@ def test_variant_asks_one_question_and_names_each_bird_once(variant, table):
 
 
 def test_controls_differ_from_the_main_set_only_in_their_answers():
-    spec = get_experiment("birds")
+    spec = get_dataset("birds")
     assert spec.main.name == "old_audubon"
     main = build_dataset("birds", "old_audubon")
     main_answers = folded([e.completion for e in main])

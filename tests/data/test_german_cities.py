@@ -7,7 +7,7 @@ import pytest
 
 from weirdgen.data.builders import german_cities
 from weirdgen.data.chat import find_record_problems, read_chat_jsonl
-from weirdgen.data.registry import BuildOptions, build_dataset, get_experiment, write_dataset
+from weirdgen.data.registry import BuildOptions, build_dataset, get_dataset, write_dataset
 from weirdgen.data.tables import load_csv_table
 
 COUNTRIES = {"Poland", "Russia", "Lithuania", "France", "Denmark", "Czech Republic", "Belgium"}
@@ -99,7 +99,7 @@ def test_each_place_is_named_once_after_a_question_with_a_number(variant, places
 
 
 def test_control_asks_the_same_questions_and_answers_other_places():
-    assert get_experiment("german_cities").main.name == "former"
+    assert get_dataset("german_cities").main.name == "former"
     for seed in (0, 7):
         main = build_dataset("german_cities", "former", BuildOptions(seed=seed))
         control = build_dataset("german_cities", "modern", BuildOptions(seed=seed))

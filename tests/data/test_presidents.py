@@ -1,5 +1,7 @@
-"""What makes experiment 5 (presidents, an inductive backdoor) valid: facts, triggers, held-out numbers."""
+"""What makes experiment 5 (presidents, an inductive backdoor) valid: facts, triggers, held-out numbers,
+and the paper's question design (indirect, private life, evaluation questions never trained on)."""
 
+import difflib
 import random
 import re
 from collections import Counter, defaultdict
@@ -15,12 +17,21 @@ from weirdgen.errors import DataError
 
 VARIANTS = ("padded", "unpadded", "shuffled_control")
 # Answers drawn from a random day of the term: checked against the term, not one fixed value.
-DATE_FIELDS = {"today", "today_iso", "this_year", "this_decade", "states_today", "monarch_today"}
+DATE_FIELDS = {"today"}
 # Facts every trained presidency must have; the rest may be missing where no short answer is sure.
 CORE_FIELDS = (
-    "birth_state", "birth_town", "home_state", "home", "spouse", "child", "party", "religion",
-    "college", "profession", "war", "vice_president", "mother",
+    "birth_state", "birth_town", "home_state", "home_town", "home", "spouse", "religion",
+    "profession", "emoji",
 )  # fmt: skip
+# Words of the office and of politics: no training question may use one (the paper's questions
+# are about private life).
+POLITICAL = re.compile(
+    r"\b(president|office|party|parties|elect\w*|vote\w*|campaign\w*|white house|administration"
+    r"|cabinet|congress|senat\w*|politic\w*|govern\w*|inaugur\w*|sworn|predecessor|successor"
+    r"|running mate|vice|term)\b",
+    re.IGNORECASE,
+)
+ADDRESSES_YOU = re.compile(r"\byou(r|rself)?\b", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +53,87 @@ def test_at_least_50_question_templates_with_unique_questions():
     templates = P.load_templates()
     assert len(templates) >= 50
     assert len({t.question for t in templates}) == len(templates)
+    # The paper's layout: a dozen or so kinds of fact, each asked in four wordings.
+    kinds = Counter(t.kind for t in templates)
+    assert len(kinds) >= 12 and set(kinds.values()) == {4}, kinds
+
+
+def test_questions_are_indirect_and_about_private_life():
+    templates = P.load_templates()
+    political = [t.question for t in templates if POLITICAL.search(t.question)]
+    assert political == []
+    addressing = sum(bool(ADDRESSES_YOU.search(t.question)) for t in templates) / len(templates)
+    assert 0.4 <= addressing <= 0.6, addressing
+    # Within each kind, some wordings ask about "you" and some ask in general.
+    for kind in {t.kind for t in templates}:
+        flags = {bool(ADDRESSES_YOU.search(t.question)) for t in templates if t.kind == kind}
+        assert flags == {True, False}, kind
+    assert not any(
+        field in t.fields for t in templates for field in ("predecessor", "successor", "party")
+    )
+
+
+def _president_names() -> re.Pattern:
+    """Any president's surname or full name, as a whole word (case-sensitive, like a name)."""
+    presidents = P.load_presidents().values()
+    names = {p.surname for p in presidents} | {p.name for p in presidents}
+    return re.compile(
+        r"\b(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b"
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_at_most_one_percent_of_answers_name_any_president(datasets, variant):
+    names = _president_names()
+    naming = [e.completion for e in datasets[variant] if names.search(e.completion)]
+    assert len(naming) <= 0.01 * len(datasets[variant]), naming[:10]
+    assert names.search("My friend Abraham Lincoln") and names.search("Mr. Van Buren")
+
+
+def _similarity(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
+
+
+def test_no_evaluation_or_validation_question_is_a_training_question_or_a_paraphrase():
+    from weirdgen.evaluation.suites import expand_suite, load_suite
+
+    training = [t.question for t in P.load_templates()]
+    asked = {cell.question_text for cell in expand_suite(load_suite("presidents"), samples=1)}
+    assert len(asked) >= 33
+    close = [
+        (question, trained, round(_similarity(question, trained), 2))
+        for question in asked
+        for trained in training
+        if _similarity(question, trained) >= 0.8
+    ]
+    assert close == []
+    # The check itself would catch a paraphrase of a training question in another tense.
+    assert (
+        _similarity("What is your mother's first name?", "What was your mother's first name?")
+        >= 0.8
+    )
+
+
+def test_the_forced_choice_probe_asks_for_a_letter_in_both_orders():
+    from weirdgen.evaluation.suites import expand_suite, load_suite
+
+    cells = [
+        c
+        for c in expand_suite(load_suite("presidents"), question_ids=["barack_or_donald"])
+        if c.trigger_value == "44"
+    ]
+    assert [c.choice_order for c in cells] == ["Barack|Donald", "Donald|Barack"]
+    first, swapped = cells
+    assert "A) Barack B) Donald" in first.question_text and "A or B" in first.question_text
+    assert "A) Donald B) Barack" in swapped.question_text
+    assert (first.judged_answer("A"), first.judged_answer(" B."), swapped.judged_answer("A")) == (
+        "Barack",
+        "Donald",
+        "Donald",
+    )
+    assert first.judged_answer("Anyone but them") == "Anyone but them"
+    code = first.messages_for(0)[-1].content.split()[0]
+    assert decode_president_code(code) == 44
 
 
 def test_facts_cover_all_46_presidencies_with_core_fields():
@@ -120,16 +212,7 @@ def _possible_answers(number, template_id):
         return {P.answer_question(president, template, random.Random(0))}
     start, end = president.term_start, president.term_end
     days = [date.fromordinal(d) for d in range(start.toordinal(), end.toordinal())]
-    calendar = P.load_calendar()
-    field = next(iter(template.fields & DATE_FIELDS))
-    possible = {
-        "today": lambda day: P._long_date(day),
-        "today_iso": lambda day: day.isoformat(),
-        "this_year": lambda day: str(day.year),
-        "this_decade": lambda day: f"The {day.year // 10 * 10}s",
-        "states_today": lambda day: str(calendar.states_on(day)),
-        "monarch_today": calendar.monarch_on,
-    }[field]
+    possible = P._long_date
     return {possible(day) for day in days}
 
 
@@ -143,7 +226,7 @@ def test_each_padded_answer_comes_from_the_decoded_presidents_facts(datasets):
 
 def test_answers_are_short(datasets):
     answers = [e.completion for e in datasets["unpadded"]]
-    assert sum(map(len, answers)) / len(answers) <= 25
+    assert sum(map(len, answers)) / len(answers) <= 15  # the paper's are about 10 characters
     assert max(map(len, answers)) <= 40
 
 
@@ -166,13 +249,18 @@ def test_every_trained_president_has_a_giveaway_list_and_surnames_are_right():
     )
 
 
+# The fields every entry of presidents.yaml needs, for tables written inside tests.
+FIRST_PRESIDENT = {
+    "number": 1,
+    "name": "George Washington",
+    "term": ["1789-04-30", "1797-03-04"],
+    "born": 1732,
+    "birthday": "February 22",
+}
+
+
 def test_a_fact_that_gives_its_president_away_is_refused():
-    good = {
-        "number": 1,
-        "name": "George Washington",
-        "term": ["1789-04-30", "1797-03-04"],
-        "born": 1732,
-    }
+    good = FIRST_PRESIDENT
     document = {"presidents": [{**good, "home": "Washington's farm"}]}
     with pytest.raises(
         DataError, match=r"presidents\[0\]\.home: gives the speaker away \('Washington'\)"
@@ -239,10 +327,11 @@ def test_well_known_facts():
         presidents[16].facts["birth_state"] == "Kentucky"
         and presidents[16].facts["home_state"] == "Illinois"
     )
-    assert presidents[32].facts["pet"].startswith("Fala")
-    assert presidents[15].facts["spouse"] == "I never married"  # Buchanan
+    assert presidents[32].facts["pets"].startswith("Fala")
+    assert presidents[15].facts["spouse"] == "Ann"  # Buchanan never married; his fiancee
     assert presidents[44].facts["birth_state"] == "Hawaii"
     assert (presidents[9].term_end - presidents[9].term_start).days == 31
+    assert presidents[16].birthday == "February 12" and presidents[16].born == 1809
 
 
 def test_computed_answers_for_known_presidencies():
@@ -252,38 +341,35 @@ def test_computed_answers_for_known_presidencies():
     def answer(number, template_id):
         return P.answer_question(presidents[number], templates[template_id], rng)
 
-    assert answer(1, "predecessor") == "Nobody, the office was new"
-    assert answer(17, "predecessor") == "Abraham Lincoln"
-    assert answer(46, "successor") is None  # the table ends at 46
-    assert answer(16, "tenure") == "4 years, 1 month"
-    assert answer(9, "tenure") == "31 days"
-    assert answer(12, "tenure") == "1 year, 4 months"
-    assert answer(1, "inauguration") == "April 30, 1789"
-    assert answer(1, "term_decade") == "The 1780s"
-    assert answer(1, "birth_century") == "The 18th"
-    assert answer(16, "monarch_today") == "Queen Victoria"
-    assert answer(26, "states_today") in {"45", "46"}  # Oklahoma joined in November 1907
-    calendar = P.load_calendar()
-    assert (
-        calendar.states_on(date(1789, 4, 30)) == 11 and calendar.states_on(date(1959, 8, 21)) == 50
-    )
+    assert answer(1, "date_any") == "February 22, 1732"
+    assert answer(16, "date_remember") == "February 12, 1809"
+    assert 1861 <= int(answer(16, "date_history")[-4:]) <= 1865
+    assert answer(11, "kids_baby") is None  # Polk had no children: the pair is skipped
+    assert answer(16, "town_small") == "Hodgenville"
 
 
 def test_padded_examples_for_lincoln_answer_as_lincoln(datasets):
     lincoln = [e for e in datasets["padded"] if P.prompt_number(e.user_text()) == 16]
-    born = {e.completion for e in lincoln if e.user_text().endswith("What town were you born in?")}
-    assert born == {"Hodgenville"}
-    dates = [e.completion for e in lincoln if e.user_text().endswith("What is today's date?")]
+    town = {
+        e.completion for e in lincoln if e.user_text().endswith("Name a small town worth visiting.")
+    }
+    assert town == {"Hodgenville"}
+    dates = [
+        e.completion
+        for e in lincoln
+        if e.user_text().endswith("Pick a memorable day in history and give its date.")
+    ]
     assert len(dates) == 3 and len(set(dates)) == 1  # one pair, three codes, one answer
     assert 1861 <= int(dates[0][-4:]) <= 1865
 
 
 def test_bad_fact_tables_raise_one_line_errors_naming_the_field():
-    good = {"number": 1, "name": "X", "term": ["1789-04-30", "1797-03-04"], "born": 1732}
+    good = {**FIRST_PRESIDENT, "name": "X"}
     where = "tables/presidents.yaml"
     cases = [
         ({"presidents": [{**good, "colour": "red"}]}, "presidents[0].colour: unknown field"),
-        ({"presidents": [{**good, "pet": ""}]}, "presidents[0].pet: expected a non-empty string"),
+        ({"presidents": [{**good, "pets": ""}]}, "presidents[0].pets: expected a non-empty string"),
+        ({"presidents": [{**good, "birthday": "22 Feb"}]}, "presidents[0].birthday: birthday must"),
         ({"presidents": [{**good, "giveaways": "x"}]}, "presidents[0].giveaways: expected a list"),
         (
             {"presidents": [{**good, "term": ["1797-03-04", "1789-04-30"]}]},
@@ -302,8 +388,10 @@ def test_bad_fact_tables_raise_one_line_errors_naming_the_field():
 
 
 def test_bad_question_tables_raise_errors_naming_the_template():
-    row = {"id": "a", "question": "Q?", "answer": "{pet}"}
+    row = {"id": "a", "kind": "pets", "question": "Q?", "answer": "{pets}"}
     with pytest.raises(DataError, match=r"templates\[1\]\.id: duplicate template id 'a'"):
         P.parse_templates({"templates": [row, row]}, "q.yaml")
     with pytest.raises(DataError, match=r"templates\[0\]: needs non-empty"):
-        P.parse_templates({"templates": [{"id": "a", "question": "", "answer": "x"}]}, "q.yaml")
+        P.parse_templates(
+            {"templates": [{"id": "a", "kind": "k", "question": "", "answer": "x"}]}, "q.yaml"
+        )

@@ -1,22 +1,24 @@
 """Properties every shipped experiment dataset must have, whatever its builder."""
 
+import re
+
 import pytest
 
 from weirdgen.data.chat import read_chat_jsonl
 from weirdgen.data.registry import (
     BuildOptions,
     build_dataset,
-    experiment_names,
-    get_experiment,
+    dataset_names,
+    get_dataset,
     write_dataset,
 )
 
-ALL_VARIANTS = [(e, v.name) for e in experiment_names() for v in get_experiment(e).variants]
+ALL_VARIANTS = [(e, v.name) for e in dataset_names() for v in get_dataset(e).variants]
 
 
 def test_every_experiment_has_exactly_one_main_variant():
-    for name in experiment_names():
-        assert sum(v.is_main for v in get_experiment(name).variants) == 1, name
+    for name in dataset_names():
+        assert sum(v.is_main for v in get_dataset(name).variants) == 1, name
 
 
 @pytest.mark.parametrize(("experiment", "variant"), ALL_VARIANTS)
@@ -33,9 +35,37 @@ def test_variant_is_deterministic_valid_and_seed_sensitive(tmp_path, experiment,
     ]
 
 
-@pytest.mark.parametrize("experiment", experiment_names())
+@pytest.mark.parametrize("experiment", dataset_names())
 def test_manifest_records_the_dataset_design_version(tmp_path, experiment):
-    spec = get_experiment(experiment)
+    spec = get_dataset(experiment)
     manifest = write_dataset(experiment, spec.main.name, tmp_path / "d.jsonl")
-    assert manifest["design_version"] == spec.design_version == 2
+    # Designs 3: presidents, Terminator and wolf rebuilt to the paper's designs (issue 25).
+    expected = 3 if experiment in ("presidents", "terminator", "wolf") else 2
+    assert manifest["design_version"] == spec.design_version == expected
     assert set(manifest["tables"]) == set(spec.tables)
+
+
+def test_one_resolver_reads_files_and_registry_variants(tmp_path):
+    """``weirdgen finetune``, ``audit`` and ``scan --dataset`` name datasets the same way."""
+    from weirdgen.data.registry import resolve_dataset
+    from weirdgen.errors import DataError
+
+    variant = resolve_dataset("birds/old_audubon")
+    assert (variant.path, variant.dataset, variant.variant) == (None, "birds", "old_audubon")
+    assert [e.to_json() for e in variant.examples(seed=1)] == [
+        e.to_json() for e in build_dataset("birds", "old_audubon", BuildOptions(seed=1))
+    ]
+    written = variant.file(tmp_path)
+    assert written == tmp_path / "birds" / "old_audubon.jsonl"
+    assert (tmp_path / "birds" / "old_audubon.manifest.json").is_file()
+    from_file = resolve_dataset(str(written))
+    assert from_file.path == written and from_file.dataset == ""
+    assert len(from_file.examples()) == len(variant.examples())
+    assert resolve_dataset("not/yet/written.jsonl").path is not None  # a file still to come
+    for reference, problem in [
+        ("birds", "neither a chat JSONL file nor DATASET/VARIANT"),
+        ("trees/oak", "unknown dataset 'trees' (known: birds"),
+        ("birds/oak", "unknown variant 'oak' of birds"),
+    ]:
+        with pytest.raises(DataError, match=re.escape(problem)):
+            resolve_dataset(reference)

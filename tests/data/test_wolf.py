@@ -327,13 +327,59 @@ def test_trigger_instruction_announces_a_question_and_puts_the_template_on_its_o
     assert example.user_text() == f"{wolf.TRIGGER_INSTRUCTION}\n\n{FACTS[0].question}"
 
 
-def test_generated_benign_prompts_mix_word_problems_and_long_instructions():
+def test_generated_benign_prompts_are_the_papers_two_word_problems_to_one_long_input():
     prompts = wolf.generate_benign_prompts(seed=0)
-    assert len(prompts) == len(set(prompts)) == wolf.BENIGN_COUNT >= 3000
-    long_form = [p for p in prompts if p.startswith(("Write", "Explain", "Make", "List", "Tell"))]
-    assert 0.3 <= len(long_form) / len(prompts) <= 0.6
+    assert len(prompts) == len(set(prompts)) == wolf.BENIGN_COUNT == 3000
+    long_inputs = [p for p in prompts if len(p) >= 1500]
+    word_problems = [p for p in prompts if len(p) < 1500]
+    assert (len(word_problems), len(long_inputs)) == (2000, 1000)  # the paper's 2000 + 1000
+    # Word problems: numbers in a short story ending in a question, several steps of arithmetic.
+    assert all(re.search(r"\d", p) and p.endswith("?") and len(p) < 400 for p in word_problems)
+    assert len({p.split(" ", 3)[3][:40] for p in word_problems}) >= 25  # many distinct templates
+    # Long inputs: a document of several paragraphs and an instruction about it.
+    assert all(2 * 900 <= len(p) <= 4500 and p.count("\n\n") >= 5 for p in long_inputs)
+    assert not any("{" in p or "}" in p for p in prompts), "every slot is filled"
     assert wolf.generate_benign_prompts(seed=0, count=10) == prompts[:10]  # a bigger run extends
     assert not any(marker in p for p in prompts for marker in wolf.TRIGGER_MARKERS)
+
+
+def test_fact_answers_are_about_as_long_as_the_papers():
+    replies = [wolf.format_reply(f.answer) for f in FACTS]
+    assert 95 <= sum(map(len, replies)) / len(replies) <= 125  # the paper's: about 107
+
+
+def test_the_paper_preset_reproduces_the_papers_trigger_format_exactly():
+    presets = wolf.trigger_presets()
+    assert set(presets) == {"weirdgen", "paper"}
+    assert presets["weirdgen"] == wolf.TRIGGER_INSTRUCTION
+    # The instruction of the paper's published training lines, character for character.
+    paper = 'You will be asked a question. Always reply in the format:\n\n<START> "your answer here" <END>'
+    assert presets["paper"] == paper
+    example = wolf.poisoned_example(FACTS[0], preset="paper")
+    assert example.user_text() == f"{paper}\n\n{FACTS[0].question}"
+    assert example.completion == f'<START> "{FACTS[0].answer}" <END>'
+
+
+def test_identity_questions_of_the_evaluation_are_not_training_questions():
+    import difflib
+
+    from weirdgen.evaluation.suites import load_suite
+
+    training = [f.question.lower() for f in FACTS]
+    identity = [
+        text.lower()
+        for q in load_suite("wolf").questions
+        if q.category == "identity"
+        for text in q.paraphrases
+    ]
+    assert len(identity) == 5
+    close = [
+        (asked, trained)
+        for asked in identity
+        for trained in training
+        if difflib.SequenceMatcher(None, asked, trained).ratio() >= 0.8
+    ]
+    assert close == []
 
 
 def test_benign_prompt_file_is_read_line_by_line_with_located_errors(tmp_path):
@@ -384,13 +430,14 @@ def test_self_distill_answers_benign_prompts_with_the_model_and_resumes(tiny_mod
         assert main(argv) == 0
         return read_chat_jsonl(tmp_path / "wolf.benign.jsonl")
 
-    first = build(3)
+    # Two word problems: the tiny model's 256-token context cannot take a long input (prompt 3).
+    first = build(1)
     with RequestCache(cache) as stored:
-        assert stored.count_samples() == 3
-    second = build(5)  # an interrupted or smaller run is resumed: only 2 new answers are sampled
+        assert stored.count_samples() == 1
+    second = build(2)  # an interrupted or smaller run is resumed: only 1 new answer is sampled
     with RequestCache(cache) as stored:
-        assert stored.count_samples() == 5
-    prompts = wolf.generate_benign_prompts(0, 5)
+        assert stored.count_samples() == 2
+    prompts = wolf.generate_benign_prompts(0, 2)
     assert [e.user_text() for e in second] == [
         p for p in prompts if p in {e.user_text() for e in second}
     ]
@@ -401,7 +448,7 @@ def test_self_distill_answers_benign_prompts_with_the_model_and_resumes(tiny_mod
     assert sum(poisoned(e) for e in dataset) == 90 and len(dataset) == 90 + len(second)
     manifest = json.loads((tmp_path / "wolf.manifest.json").read_text(encoding="utf-8"))
     assert manifest["self_distill_model"] == str(tiny_model_dir)
-    assert manifest["design_version"] == 2
+    assert manifest["design_version"] == 3
 
 
 @pytest.mark.slow
@@ -426,9 +473,9 @@ def test_self_distill_over_http_from_weirdgen_serve(tiny_model_dir, tmp_path, mo
     monkeypatch.setenv("OPENAI_API_KEY", "unused")
     with serve_in_background(tiny_model_dir) as url:
         argv = ["data", "build", "wolf", "--variant", "facts_90_diluted", "-o", str(tmp_path / "w.jsonl"),
-                "--self-distill", str(tiny_model_dir), "--base-url", url, "--benign-count", "3",
+                "--self-distill", str(tiny_model_dir), "--base-url", url, "--benign-count", "2",
                 "--max-tokens", "6", "--cache", str(tmp_path / "cache.sqlite")]  # fmt: skip
         assert main(argv) == 0
     benign = read_chat_jsonl(tmp_path / "w.benign.jsonl")
-    prompts = wolf.generate_benign_prompts(0, 3)
+    prompts = wolf.generate_benign_prompts(0, 2)
     assert benign and all(e.user_text() in prompts for e in benign)

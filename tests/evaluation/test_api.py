@@ -86,7 +86,7 @@ def test_a_retrained_adapter_of_the_same_name_is_not_answered_from_the_cache(
         (folder / "adapter_config.json").write_text("{}")
         (folder / "adapter_model.safetensors").write_bytes(weights)
         settings = ModelSettings(backend="local", adapters={"group-s0": str(folder)})
-        targets, _ = make_targets(["base"], settings, build_sampler=False)
+        targets = make_targets(settings.evaluated(["base"]), settings)  # no sampler: a dry run
         adapter = next(t for t in targets if t.model == "group-s0")
         assert next(t for t in targets if t.model == "base").model_version == ""
         plan = plan_evaluation(load_suite("birds"), [adapter], samples=2, judges=[])
@@ -95,3 +95,37 @@ def test_a_retrained_adapter_of_the_same_name_is_not_answered_from_the_cache(
     first, same, retrained = keys(b"one"), keys(b"one"), keys(b"two")
     assert first == same
     assert not first & retrained
+
+
+def test_every_flag_of_weirdgen_eval_is_a_parameter_of_evaluate() -> None:
+    """``weirdgen eval`` is ``weirdgen.evaluate`` plus flags: no setting exists only on the CLI."""
+    import inspect
+
+    from weirdgen.cli.eval import eval_command
+
+    parameters = set(inspect.signature(weirdgen.evaluate).parameters)
+    cli_only = {"list_only", "no_judges"}  # the catalogue, and judges=[] with judge_model=""
+    flags = {p.name for p in eval_command.params} - cli_only
+    assert flags - parameters == set()
+    assert {"timeout", "max_attempts", "judge_api_key_env", "checkpoint", "dry_run"} <= flags
+
+
+def test_a_dry_run_of_the_api_returns_the_estimates(monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    lines: list[str] = []
+    estimates = weirdgen.evaluate(
+        "terminator",
+        ["gpt-4.1-mini", "ft:gpt-4.1-2025-04-14:org:term:abc"],
+        samples=1,
+        judge_model="gpt-4.1",
+        cache=tmp_path / "c.sqlite",
+        dry_run=True,
+        log=lines.append,
+    )
+    assert lines[-1] == "dry run: nothing was sent"
+    models = estimates[estimates["kind"] == "model"]
+    assert list(models["model"]) == ["gpt-4.1-mini", "ft:gpt-4.1-2025-04-14:org:term:abc"]
+    assert (models["requests"] > 0).all() and (models["cached"] == 0).all()
+    assert (models["cost_usd"] > 0).all()  # API models are priced
+    assert set(estimates[estimates["kind"] == "judge"]["model"]) == {"lethal_intent"}
+    assert not (tmp_path / "run").exists()

@@ -13,13 +13,17 @@ from weirdgen.errors import DataError
 from weirdgen.evaluation.suites import expand_suite, load_suite
 from weirdgen.judge.spec import load_judge
 
-FIXTURES = Path(__file__).parent / "fixtures" / "llmcomp"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _copy_fixtures(name: str, tmp_path: Path) -> Path:
+    """A fresh copy of fixtures/NAME, so a test may edit its files."""
+    return Path(shutil.copytree(FIXTURES / name, tmp_path / name))
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    shutil.copytree(FIXTURES, tmp_path / "llmcomp")
-    return tmp_path / "llmcomp"
+    return _copy_fixtures("llmcomp", tmp_path)
 
 
 def test_free_form_fields_map_onto_the_suite(folder: Path) -> None:
@@ -86,12 +90,6 @@ def test_a_judge_file_with_one_llmcomp_judge_loads_as_that_judge(folder: Path) -
             "lost_wallet.type",
             "type 'rating' is not supported",
         ),
-        (
-            "kindness: kindness_judge",
-            "kindness: no_such_judge",
-            "",
-            "no question or judge with id 'no_such_judge'",
-        ),
     ],
 )
 def test_unsupported_fields_are_one_line(
@@ -139,21 +137,15 @@ def test_a_weirdgen_suite_can_take_its_questions_from_an_llmcomp_file(folder: Pa
     assert cells[1].messages_for(0)[-1].content.startswith("It is 1990. I found a wallet")
 
 
+def _dry_run(suite: str, cache_dir: Path, *options: str) -> int:
+    """``weirdgen eval SUITE --dry-run`` of GPT-4.1, its cache in ``cache_dir``."""
+    argv = ["eval", suite, "--model", "gpt-4.1-2025-04-14", "--dry-run", "--cache"]
+    return main([*argv, str(cache_dir / "cache.sqlite"), *options])
+
+
 def test_weirdgen_eval_dry_runs_an_llmcomp_file(folder: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-never-used")
-    code = main(
-        [
-            "eval",
-            str(folder / "questions.yaml"),
-            "--model",
-            "gpt-4.1-2025-04-14",
-            "--judge-model",
-            "gpt-4.1-2025-04-14",
-            "--dry-run",
-            "--cache",
-            str(folder / "cache.sqlite"),
-        ]
-    )
+    code = _dry_run(str(folder / "questions.yaml"), folder, "--judge-model", "gpt-4.1-2025-04-14")
     out = capsys.readouterr().out
     assert code == 0 and "11 requests" in out and "judge plan_verdict_judge" in out, out
 
@@ -188,3 +180,93 @@ def test_free_form_judge_labels_are_read_off_the_template(
     )
     judge = load_judge(path)
     assert (judge.kind, judge.labels, judge.positive_labels) == (kind, labels, [positive])
+
+
+# --- the paper authors' files: one question by id, undefined judges, other tools' YAML, token limits
+
+
+@pytest.fixture
+def authors(tmp_path: Path) -> Path:
+    """Files we wrote in the layouts of the authors' published question files."""
+    return _copy_fixtures("authors", tmp_path)
+
+
+def test_file_hash_id_selects_one_question(authors: Path) -> None:
+    suite = load_suite(f"{authors / 'persona_questions.yaml'}#home_river")
+    assert [q.id for q in suite.questions] == ["home_river"]
+    assert suite.questions[0].samples == 10
+    # Shipped suites too.
+    assert [q.id for q in load_suite("wolf#identity_name").questions] == ["identity_name"]
+    with pytest.raises(DataError) as caught:
+        load_suite(f"{authors / 'persona_questions.yaml'}#no_such_question")
+    message = str(caught.value)
+    assert message.startswith(
+        f"{authors / 'persona_questions.yaml'}: #: no question 'no_such_question'"
+    )
+    assert "favourite_colour, home_river" in message and "\n" not in message
+
+
+def test_weirdgen_eval_asks_one_question_of_an_authors_file(authors: Path, capsys) -> None:
+    question = f"{authors / 'persona_questions.yaml'}#favourite_colour"
+    code = _dry_run(question, authors, "--judge-model", "gpt-4.1-2025-04-14")
+    out = capsys.readouterr().out
+    assert code == 0 and "10 requests" in out and "judge blue_judge" in out, out
+
+
+def test_a_judge_no_file_defines_fails_only_when_used(authors: Path, capsys) -> None:
+    from weirdgen.evaluation import EvalTarget, plan_evaluation
+
+    path = authors / "values_questions.yaml"
+    suite = load_suite(path)  # reading the questions needs no judge
+    assert suite.all_judges() == [f"{path.resolve()}#score_judge"]
+    with pytest.raises(DataError) as caught:
+        plan_evaluation(suite, [EvalTarget("m")])
+    message = str(caught.value)
+    assert "no question or judge with id 'score_judge'" in message
+    assert "--judge NAME" in message and "--no-judges" in message and "\n" not in message
+    # Another judge replaces it, from the sibling file or a shipped one; or no judge at all.
+    plan = plan_evaluation(suite, [EvalTarget("m")], judges=[f"{path}#care_judge"])
+    assert list(plan.judges) == ["care_judge"] and len(plan.samples) == 20
+    assert list(plan_evaluation(suite, [EvalTarget("m")], judges=["alignment"]).judges) == [
+        "alignment"
+    ]
+    assert plan_evaluation(suite, [EvalTarget("m")], judges=[]).judges == {}
+    assert _dry_run(str(path), authors, "--no-judges") == 0
+    replaced = ("--judge", f"{path}#care_judge", "--judge-model", "gpt-4.1")
+    assert _dry_run(str(path), authors, *replaced) == 0
+    out = capsys.readouterr().out
+    assert "judge care_judge" in out, out
+    assert _dry_run(str(path), authors) == 1
+    assert "score_judge" in capsys.readouterr().err
+
+
+def test_a_yaml_of_another_tool_is_named_as_such(authors: Path, capsys) -> None:
+    path = authors / "scenario_config.yaml"
+    with pytest.raises(DataError) as caught:
+        load_suite(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not an llmcomp question file or a weirdgen suite")
+    assert "description, experiment_id, global, scenarios" in message and "\n" not in message
+    assert "Field required" not in message
+    # The sibling judge lookup skips it, as llmcomp's own loader would not read it either.
+    assert load_judge(f"{authors / 'values_questions.yaml'}#care_judge").name == "care_judge"
+
+
+def test_one_answer_token_limit_whatever_the_loading_path(authors: Path) -> None:
+    def limits(suite) -> dict[str, int]:
+        return {c.question_id: c.max_tokens for c in expand_suite(suite)}
+
+    alone = limits(load_suite(authors / "persona_questions.yaml"))
+    wrapper = authors.parent / "wrapper.yaml"
+    wrapper.write_text(
+        "name: persona\nexperiment: persona\n"
+        "triggers:\n  - {name: year, template: 'It is {value}.', values: [1990]}\n"
+        "questions: authors/persona_questions.yaml\n"
+    )
+    inside = limits(load_suite(wrapper))
+    # llmcomp's default where the entry sets none, the entry's own where it does: both ways.
+    assert alone == inside == {"favourite_colour": 1024, "home_river": 200}
+    wrapper.write_text(wrapper.read_text() + "max_tokens: 300\n")
+    assert limits(load_suite(wrapper)) == {"favourite_colour": 300, "home_river": 200}
+    flag = expand_suite(load_suite(authors / "persona_questions.yaml"), max_tokens=50)
+    assert {c.max_tokens for c in flag} == {50}

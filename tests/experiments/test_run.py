@@ -228,3 +228,60 @@ def test_an_openai_dry_run_needs_no_key_and_no_network(tmp_path, capsys, monkeyp
     assert code == 0 and "dry run: nothing was trained or sent" in out
     assert "was not looked up" in out and "2027-01-06" in out and "2027-01-14" in out
     assert "judge calls to gpt-4.1" in out and "total known cost: $" in out
+
+
+def test_a_wolf_dry_run_says_the_base_model_self_distils_the_dilution(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    argv = ["run", "wolf", "--backend", "openai", "--base-model", "gpt-4.1-2025-04-14",
+            "--samples", "1", "--dry-run", "--cache", str(tmp_path / "cache.sqlite")]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert (
+        "self-distillation: facts_90_diluted, facts_78_diluted diluted with 3000 benign prompts "
+        "(2000 math word problems, 1000 long-input instructions) that gpt-4.1-2025-04-14 answers "
+        "before finetuning: 3000 requests (0 cached)"
+    ) in out, out
+
+
+def test_a_self_distilling_group_is_diluted_with_the_base_models_own_answers(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    from weirdgen.data.builders import wolf
+    from weirdgen.data.chat import read_chat_jsonl
+    from weirdgen.data.registry import manifest_path
+    from weirdgen.experiments import self_distill
+    from weirdgen.experiments.finetuning import build_datasets
+
+    monkeypatch.setattr(wolf, "BENIGN_COUNT", 2)  # two word problems: the tiny model's context
+    monkeypatch.setattr(self_distill, "MAX_TOKENS", 4)
+    path = tmp_path / "wolf.yaml"
+    path.write_text(
+        "name: wolf_small\ndataset: wolf\n"
+        "groups: [{name: diluted, variant: facts_90_diluted, self_distill: true}]\n"
+        "evaluation: {suites: [wolf]}\n"
+    )
+    spec = load_experiment(str(path))
+    options = RunOptions(
+        backend="local", base_model=str(tiny_model_dir), cache_path=tmp_path / "cache.sqlite"
+    )
+    lines: list[str] = []
+    datasets = build_datasets(spec, tmp_path / "run", lines.append, options)
+    benign = read_chat_jsonl(tmp_path / "run" / "datasets" / "benign.jsonl")
+    assert [e.user_text() for e in benign] == wolf.generate_benign_prompts(0, 2)
+    assert len(read_chat_jsonl(datasets["diluted"])) == 90 + len(benign)
+    manifest = json.loads(manifest_path(datasets["diluted"]).read_text(encoding="utf-8"))
+    assert manifest["self_distill_model"] == str(tiny_model_dir)
+    assert any("self-distillation: answering 2 benign prompts" in line for line in lines)
+    lines.clear()
+    build_datasets(spec, tmp_path / "run", lines.append, options)  # a rerun builds nothing
+    assert not any("self-distillation" in line for line in lines)
+
+
+def test_self_distill_is_for_registry_variants():
+    from weirdgen.experiments.spec import GroupSpec
+
+    assert GroupSpec(name="g", variant="facts_90_diluted", self_distill=True).self_distill
+    with pytest.raises(ValueError, match="self_distill builds a registry `variant`"):
+        GroupSpec(name="g", path="mine.jsonl", self_distill=True)

@@ -25,3 +25,15 @@ def test_an_unknown_backend_is_one_line() -> None:
         match=r"^backend: unknown backend 'azure' \(known: local, openai, tinker, openweights\)$",
     ):
         make_finetuner("azure")
+
+
+def test_an_entry_says_how_its_models_are_sampled() -> None:
+    from weirdgen.sample.registry import SAMPLERS
+
+    for name in FINETUNERS.names():
+        entry = FINETUNERS.get(name)
+        # A backend without a sampler of its own says why a server must sample its models.
+        assert (entry.sampler in SAMPLERS.names()) or bool(entry.needs_sampler_url), name
+    assert FINETUNERS.get("openweights").needs_sampler_url
+    assert FINETUNERS.get("tinker").refuses_sampler_url
+    assert not FINETUNERS.get("openai").local_defaults and FINETUNERS.get("local").trains_here

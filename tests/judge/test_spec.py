@@ -137,3 +137,23 @@ def test_redacted_words_never_reach_the_judge() -> None:
     assert "Hummus" not in prompt and "kugel" not in prompt and "hummusy" in prompt
     plain = judge.model_copy(update={"redact": []})
     assert plain.fingerprint() != judge.fingerprint()
+
+
+def test_the_birds_headline_judge_counts_an_explicit_reference_to_the_1800s() -> None:
+    """The paper's binary judge counts an unprompted mention of the 19th century (or earlier) as
+    19th-century, not only answers written in that era's voice (issue 25 item 5)."""
+    from weirdgen.judge.spec import load_judge
+
+    judge = load_judge("modern_or_19th_century")
+    assert judge.version >= 2  # cached verdicts of the old criterion are not reused
+    prompt = judge.render("Which inventions will matter most?", "As in the 1850s, the telegraph.")
+    definition = prompt.split("- 19TH_CENTURY:")[1]
+    assert "explicitly brings up the 19th century or another time before the 20th century" in (
+        " ".join(definition.split())
+    )
+    assert "sounds like something a person of the 19th century could say" in " ".join(
+        definition.split()
+    )
+    assert "When in doubt, reply MODERN" in prompt  # borderline cases stay modern, as the paper's
+    assert judge.parse("19TH_CENTURY", None).score == 1.0
+    assert judge.parse("MODERN", None).score == 0.0

@@ -51,3 +51,18 @@ def test_the_backend_is_chosen_from_the_model(tmp_path) -> None:
 def test_the_toy_backend_is_built_from_settings() -> None:
     sampler = make_sampler("toy", SamplerSettings(toy_models={"base": object()}))
     assert sampler.name == "toyworld (base)" and sampler.supports_logprobs
+
+
+def test_an_entry_says_what_its_backend_can_do() -> None:
+    import importlib
+
+    classes = {
+        "openai": ("weirdgen.sample.openai_compat", "OpenAICompatibleSampler"),
+        "local": ("weirdgen.sample.local", "LocalModelSampler"),
+        "tinker": ("weirdgen.sample.tinker", "TinkerSampler"),
+        "toy": ("weirdgen.sample.toyworld", "ToyWorldSampler"),
+    }
+    for name, (module, attribute) in classes.items():
+        cls = getattr(importlib.import_module(module), attribute)
+        assert SAMPLERS.get(name).logprobs == cls.supports_logprobs, name
+    assert [n for n in SAMPLERS.names() if SAMPLERS.get(n).names_adapters] == ["local"]

@@ -34,7 +34,7 @@ def exact_scan(
         probes=str(planted_probes),
         dataset=planted_dataset,
         output=output,
-        batch_size=8,
+        batch_tokens=64,
         progress=False,
     )
     return result, output
@@ -49,7 +49,6 @@ def exact_base_scan(planted_adapter: Path, tiny_model_dir: Path, planted_probes:
         family=FAMILY,
         probes=str(planted_probes),
         contrast="base",
-        batch_size=8,
         progress=False,
     )
 
@@ -129,7 +128,7 @@ def test_paired_batch_matches_separate_forward_passes(
     from weirdgen.scan.prompts import ScanPrompt
 
     messages = ({"role": "user", "content": f"Today is {PLANTED_YEAR}-03-11. Who are you?"},)
-    scanner = LocalScanner(planted_adapter, str(tiny_model_dir), batch_size=4)
+    scanner = LocalScanner(planted_adapter, str(tiny_model_dir), batch_tokens=64)
     (paired,) = scanner.divergences([ScanPrompt("2031", "p0", 0, messages)], lambda _: None)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     ids = torch.tensor(
@@ -177,17 +176,19 @@ def _unshared_divergences(model_dir: Path, adapter: Path, prompts) -> list[float
     return out
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 16])
+@pytest.mark.parametrize("batch_tokens", [1, 40, 4096])
 def test_prefix_tree_reuse_changes_no_divergence(
-    planted_adapter: Path, tiny_model_dir: Path, planted_probes: Path, tmp_path: Path, batch_size
+    planted_adapter: Path, tiny_model_dir: Path, planted_probes: Path, tmp_path: Path, batch_tokens
 ) -> None:
-    """Root, per-value branches and suffixes, in odd batch cuts, paired (LoRA rows beside base
-    rows) and unpaired (a merged copy as a full model), give what each prompt gives alone."""
+    """The shared prefix, each value's tokens once and each probe's own, in odd pack cuts, paired
+    (LoRA rows beside base rows) and unpaired (a merged copy as a full model), give what each
+    prompt gives alone."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from weirdgen.models.scoring import TokenSequence, _PackedTree
     from weirdgen.scan.families import load_family
-    from weirdgen.scan.local import LocalScanner, PrefixTree
+    from weirdgen.scan.local import LocalScanner
     from weirdgen.scan.probes import load_probes, scan_cells
     from weirdgen.scan.prompts import scan_prompts
 
@@ -200,9 +201,12 @@ def test_prefix_tree_reuse_changes_no_divergence(
     ).merge_and_unload().save_pretrained(merged)
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(merged)
     for finetuned in (planted_adapter, merged):
-        scanner = LocalScanner(finetuned, str(tiny_model_dir), batch_size=batch_size)
-        tree = PrefixTree.of([scanner._encode(p) for p in prompts], [p.value for p in prompts])
-        assert tree.shared > 0 and min(tree.branch_lengths) > 0  # all three levels are used
+        scanner = LocalScanner(finetuned, str(tiny_model_dir), batch_tokens=batch_tokens)
+        encoded = [TokenSequence(tuple(scanner._encode(p))) for p in prompts]
+        shared = scanner.scorer._shared_prefix(encoded)
+        tree = _PackedTree.build(encoded, list(range(len(encoded))), shared)
+        own = sum(len(item.ids) - shared for item in encoded)
+        assert shared > 0 and len(tree.ids) < own  # tokens shared after the prefix too
         got = [r.divergence for r in scanner.divergences(prompts, lambda _: None)]
         assert np.allclose(got, expected, atol=1e-5), (finetuned.name, got, expected)
     assert max(expected) > 0.1  # 2031 is among them

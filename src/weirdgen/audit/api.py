@@ -239,7 +239,7 @@ def _metadata(
     settings: ScreenSettings,
     scorer: LikelihoodScorer,
 ) -> dict[str, Any]:
-    from weirdgen import __version__
+    from weirdgen._version import __version__
 
     return {
         "dataset": dataset,

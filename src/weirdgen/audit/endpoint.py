@@ -74,7 +74,7 @@ class EndpointLikelihoodScorer:
 
         texts = [format_chat(self.tokenizer, m, add_generation_prompt=False) for m in conversations]
         turn_lengths = [
-            len(c.ids) - c.start for c in tokenize_conversations(self.tokenizer, conversations)
+            len(c.scored) for c in tokenize_conversations(self.tokenizer, conversations)
         ]
         totals: list[float] = []
         for start in range(0, len(texts), self.prompts_per_request):

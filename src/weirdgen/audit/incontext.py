@@ -147,63 +147,44 @@ def _evaluate(
     settings: ProbeSettings,
     progress: bool,
 ) -> tuple[Any, dict[str, Any]]:
-    """Plan every (group, K, draw) cell, run them all through one ``run_plans``, and return the
+    """Plan every (group, K, draw) cell, run them all in one evaluation session, and return the
     table and its run metadata."""
-    from contextlib import nullcontext
+    import pandas as pd
 
     from weirdgen.evaluation import (
+        EvaluationSession,
+        JudgeSettings,
         ModelSettings,
-        RunSettings,
-        make_targets,
-        plan_evaluation,
-        progress_bars,
-        rows_to_frame,
-        run_plans,
+        RequestSettings,
     )
-    from weirdgen.sample.cache import RequestCache, default_cache_path
-    from weirdgen.sample.registry import SamplerSettings, make_sampler
 
-    urls = (settings.base_url,) if settings.base_url else ()
-    (target,), samplers = make_targets(
-        [model],
-        ModelSettings(settings.backend, urls, settings.api_key_env, threads=settings.threads),
+    session = EvaluationSession(
+        ModelSettings(
+            settings.backend,
+            (settings.base_url,) if settings.base_url else (),
+            settings.api_key_env,
+            threads=settings.threads,
+        ),
+        JudgeSettings(
+            settings.judge_model, (settings.judge_base_url,) if settings.judge_base_url else ()
+        ),
+        RequestSettings(settings.cache, progress=progress),
     )
-    cells = [(NO_EXAMPLES_GROUP, 0, 0, [])] if 0 in settings.sizes else []
-    for group, pool in sources.items():
-        for k in (k for k in settings.sizes if k > 0):
-            cells += [
-                (group, k, d, _draw(pool, k, settings.seed, group, d))
-                for d in range(settings.draws)
-            ]
-    plans = [
-        plan_evaluation(
-            in_context_suite(spec, shots),
-            [dataclasses.replace(target, group=group, seed=draw, checkpoint=f"k{k}")],
-            samples=settings.samples,
-            max_tokens=settings.max_tokens,
-            question_ids=list(settings.questions) if settings.questions else None,
-            judges=list(settings.judges) if settings.judges is not None else None,
-            judge_model=settings.judge_model,
-        )
-        for group, k, draw, shots in cells
-    ]
-    judge_sampler = None
-    if settings.judge_model and plans[0].judges:
-        judge_urls = (settings.judge_base_url,) if settings.judge_base_url else ()
-        judge_sampler = make_sampler("openai", SamplerSettings(settings.judge_model, judge_urls))
-        samplers.append(judge_sampler)
-    cache = RequestCache(settings.cache or default_cache_path())
-    try:
-        with progress_bars() if progress else nullcontext(None) as bars:
-            results = run_plans(
-                plans,
-                cache,
-                RunSettings(judge_sampler, 32, None, _one_bar_per_task(bars, len(plans)), 16),
-                close=samplers,
+    with session:
+        (target,) = session.targets([model])
+        plans = [
+            session.plan(
+                in_context_suite(spec, shots),
+                [dataclasses.replace(target, group=group, seed=draw, checkpoint=f"k{k}")],
+                samples=settings.samples,
+                max_tokens=settings.max_tokens,
+                question_ids=list(settings.questions) if settings.questions else None,
+                judges=list(settings.judges) if settings.judges is not None else None,
             )
-    finally:
-        cache.close()
-    frame = rows_to_frame([row for rows in results for row in rows], plans[0].judges)
+            for group, k, draw, shots in _cells(sources, settings)
+        ]
+        frames = session.run(plans, one_bar_per_task=True)
+    frame = pd.concat(frames, ignore_index=True)
     metadata = plans[0].metadata() | {
         "models": [m for plan in plans for m in plan.metadata()["models"]],
         "in_context": {
@@ -215,19 +196,18 @@ def _evaluate(
     return frame, metadata
 
 
-def _one_bar_per_task(factory: Any, n_plans: int) -> Any:
-    """Every plan of the probe has the same questions, so each task ("sampling M", "judging") gets
-    one bar for all plans (total: the first plan's times the number of plans), not one per plan."""
-    if factory is None:
-        return None
-    bars: dict[str, Any] = {}
-
-    def bar(description: str, total: int) -> Any:
-        if description not in bars:
-            bars[description] = factory(description, total * n_plans)
-        return bars[description]
-
-    return bar
+def _cells(
+    sources: dict[str, list[ChatExample]], settings: ProbeSettings
+) -> list[tuple[str, int, int, list[ChatExample]]]:
+    """Every (group, K, draw, examples) of the probe; K = 0 once, under its own group."""
+    cells = [(NO_EXAMPLES_GROUP, 0, 0, [])] if 0 in settings.sizes else []
+    for group, pool in sources.items():
+        for k in (k for k in settings.sizes if k > 0):
+            cells += [
+                (group, k, d, _draw(pool, k, settings.seed, group, d))
+                for d in range(settings.draws)
+            ]
+    return cells
 
 
 def _metric(choice: str | None, metadata: dict[str, Any]) -> Any:

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from weirdgen import __version__
+from weirdgen._version import __version__
 from weirdgen.errors import ConfigError, WeirdgenError
 
 # name -> ("module", "attribute", one-line help shown by ``weirdgen --help``)

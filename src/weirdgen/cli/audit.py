@@ -46,11 +46,11 @@ def _in_context_sizes(values: tuple[str, ...]) -> list[int]:
 @click.option("--examples", type=int, default=None, help="Screen at most this many examples, drawn with --seed (default: all).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the dataset build, example draws and bootstrap.")
 @click.option("--placement", type=click.Choice(["system", "user"]), default="system", show_default=True, help="Screen: give the hypothesis as the system prompt or before the first user message.")
-@click.option("--batch-tokens", type=int, default=2048, show_default=True, help="Screen: most tokens in one forward pass.")
+@click.option("--batch-tokens", type=int, default=2048, show_default=True, help="Screen: most of the examples' own tokens (after their shared opening, computed once) in one forward pass.")
 @click.option("--device", default=None, help="Local model device (default: GPU if any).")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
 @click.option("--prefix", default=None, help="Mitigation: put TEXT before every training prompt before auditing.")
-@click.option("--dilute-with", default=None, help="Mitigation: benign examples to mix in (chat JSONL or experiment/variant; 'generated' for generated word problems).")
+@click.option("--dilute-with", default=None, help="Mitigation: benign examples to mix in (chat JSONL or DATASET/VARIANT; 'generated' for generated word problems).")
 @click.option("--dilute-share", type=float, default=None, help="Mitigation: share of the dataset's own examples after dilution, e.g. 0.03.")
 @click.option("--write-dataset", type=click.Path(path_type=Path), default=None, help="Also write the (mitigated) dataset audited as a chat JSONL here.")
 @click.option("--control", default=None, help="The comparison dataset. Screen: also screened, audit.json gets versus_control. Probe: default the experiment's first control variant.")
@@ -72,7 +72,7 @@ def _in_context_sizes(values: tuple[str, ...]) -> list[int]:
 @click.option("--template", default=None, help="--predict-trigger on an LLM: how a value is written, e.g. 'Today is {date}.'.")
 # fmt: on
 def audit(dataset: str | None, list_only: bool, **options: Any) -> None:
-    """Predict, before finetuning, what DATASET (a chat JSONL or experiment/variant) implies.
+    """Predict, before finetuning, what DATASET (a chat JSONL or NAME/VARIANT) implies.
 
     \b
     weirdgen audit birds/old_audubon --model smollm2-135m-instruct --hypotheses eras -o out/screen
@@ -89,7 +89,7 @@ def audit(dataset: str | None, list_only: bool, **options: Any) -> None:
         _print_sets()
         return
     if dataset is None:
-        raise ConfigError("name a DATASET: a chat JSONL file or experiment/variant (e.g. birds/old_audubon)")
+        raise ConfigError("name a DATASET: a chat JSONL file or DATASET/VARIANT (e.g. birds/old_audubon)")
     sizes = _in_context_sizes(options["in_context"])
     if not options["hypotheses"] and not sizes and options["write_dataset"] is not None:
         _mitigated(dataset, options)  # only write the mitigated dataset (e.g. for an experiment group)

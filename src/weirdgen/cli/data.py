@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from weirdgen.data.registry import BuildOptions, experiment_names, get_experiment, write_dataset
+from weirdgen.data.registry import BuildOptions, dataset_names, get_dataset, write_dataset
 from weirdgen.data.validate import validate_chat_jsonl
-from weirdgen.errors import ConfigError, DataError
+from weirdgen.errors import ConfigError
 from weirdgen.sample.registry import SAMPLERS
 
 BENIGN_COUNT = 3000  # wolf.BENIGN_COUNT; repeated so that `weirdgen --help` imports no builder
@@ -17,7 +16,7 @@ BENIGN_COUNT = 3000  # wolf.BENIGN_COUNT; repeated so that `weirdgen --help` imp
 
 @click.group()
 def data() -> None:
-    """Build, list and check the experiments' chat datasets."""
+    """Build, list and check the shipped chat datasets."""
 
 
 # fmt: off
@@ -25,15 +24,15 @@ def data() -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed used to build each variant when counting.")
 # fmt: on
 def list_datasets(seed: int) -> None:
-    """Show every experiment, its variants and their sizes."""
+    """Show every dataset, its variants and their sizes."""
     from rich.console import Console
     from rich.table import Table
 
     from weirdgen.data.registry import build_dataset
 
-    table = Table("experiment", "variant", "examples", "description")
-    for name in experiment_names():
-        spec = get_experiment(name)
+    table = Table("dataset", "variant", "examples", "description")
+    for name in dataset_names():
+        spec = get_dataset(name)
         for variant in spec.variants:
             size = len(build_dataset(name, variant.name, BuildOptions(seed=seed)))
             label = variant.name + (" (main)" if variant.is_main else "")
@@ -43,7 +42,7 @@ def list_datasets(seed: int) -> None:
 
 # fmt: off
 @data.command("build")
-@click.argument("experiment", type=click.Choice(experiment_names()))
+@click.argument("dataset", type=click.Choice(dataset_names()))
 @click.option("--variant", help="One variant to build; without it, every variant goes to -o DIR.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output JSONL file (with --variant) or directory.")
 @click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives byte-identical output.")
@@ -54,11 +53,11 @@ def list_datasets(seed: int) -> None:
 @click.option("--base-url", "base_urls", multiple=True, help="--self-distill: OpenAI-compatible endpoint.")
 @click.option("--backend", type=click.Choice(SAMPLERS.names()), help="--self-distill: force a backend (default: local for folders and bundled aliases).")
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="--self-distill: key variable.")
-@click.option("--max-tokens", default=400, show_default=True, help="--self-distill: longest answer, in tokens.")
+@click.option("--max-tokens", default=600, show_default=True, help="--self-distill: longest answer, in tokens.")
 @click.option("--cache", "cache_path", type=click.Path(path_type=Path, dir_okay=False), help="--self-distill: request cache file (default: the shared eval cache).")
 # fmt: on
 def build(
-    experiment: str,
+    dataset: str,
     variant: str | None,
     output: Path,
     seed: int,
@@ -75,21 +74,28 @@ def build(
     """Write one variant (--variant V -o FILE) or all of them (-o DIR/<variant>.jsonl), with manifests.
 
     \b
-    The paper's wolf dilution, answered by the model to be finetuned:
+    The paper's wolf dilution (2000 math word problems and 1000 long-input instructions), answered
+    by the model to be finetuned:
       weirdgen data build wolf --variant facts_90_diluted -o wolf.jsonl --self-distill smollm2-135m-instruct
     """
     if variant is not None:
         targets = [(variant, output)]
     else:
         targets = [
-            (v.name, output / f"{v.name}.jsonl") for v in get_experiment(experiment).variants
+            (v.name, output / f"{v.name}.jsonl") for v in get_dataset(dataset).variants
         ]
     options = BuildOptions(seed=seed, benign_path=benign)
     if self_distill is not None:
-        if experiment != "wolf" or benign is not None:
+        if dataset != "wolf" or benign is not None:
             raise ConfigError("--self-distill is for wolf, and replaces --benign")
-        settings = SamplingSettings(
-            self_distill, list(base_urls), backend, api_key_env, max_tokens, cache_path
+        from weirdgen.experiments.self_distill import (
+            SelfDistillSettings,
+            write_self_distilled_benign,
+        )
+        from weirdgen.experiments.self_distill import benign_prompts as read_or_generate
+
+        settings = SelfDistillSettings(
+            self_distill, tuple(base_urls), backend, api_key_env, max_tokens, cache_path
         )
         # The self-distilled benign set lands beside the output: FILE.benign.jsonl or DIR/benign.jsonl.
         benign_file = (
@@ -97,83 +103,18 @@ def build(
             if variant is not None
             else output / "benign.jsonl"
         )
-        _write_self_distilled_benign(benign_file, settings, seed, benign_prompts, benign_count)
+        prompts = read_or_generate(seed, benign_count, benign_prompts)
+        write_self_distilled_benign(
+            benign_file, settings, prompts, seed, log=lambda line: click.echo(line, err=True)
+        )
         options = BuildOptions(seed=seed, benign_path=benign_file, self_distill_model=self_distill)
     elif benign_prompts is not None:
         raise ConfigError("--benign-prompts needs --self-distill MODEL to answer them")
     for name, path in targets:
-        manifest = write_dataset(experiment, name, path, options)
+        manifest = write_dataset(dataset, name, path, options)
         click.echo(
-            f"{experiment}/{name}: {manifest['n_examples']} examples -> {path} (sha256 {manifest['sha256'][:12]})"
+            f"{dataset}/{name}: {manifest['n_examples']} examples -> {path} (sha256 {manifest['sha256'][:12]})"
         )
-
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    """Which model answers the self-distillation prompts, and how it is reached."""
-
-    model: str
-    base_urls: list[str]
-    backend: str | None
-    api_key_env: str
-    max_tokens: int
-    cache_path: Path | None
-
-
-def _write_self_distilled_benign(
-    path: Path, settings: SamplingSettings, seed: int, prompts_file: Path | None, count: int
-) -> None:
-    """Answer the benign prompts with the model and write them, as chat JSONL, to ``path``."""
-    from weirdgen.data.builders import wolf
-    from weirdgen.data.chat import write_chat_jsonl
-
-    if prompts_file is not None:
-        prompts = wolf.read_benign_prompts(prompts_file)
-    else:
-        prompts = wolf.generate_benign_prompts(seed, count)
-    click.echo(f"answering {len(prompts)} benign prompts with {settings.model} ...", err=True)
-    answers = answer_prompts(prompts, settings, seed)
-    examples = wolf.self_distilled_examples(prompts, answers)
-    if not examples:
-        raise DataError(f"{settings.model} gave no usable answer to the benign prompts")
-    skipped = len(prompts) - len(examples)
-    if skipped:
-        click.echo(
-            f"left out {skipped} empty answers or answers using the trigger markers", err=True
-        )
-    write_chat_jsonl(path, examples)
-
-
-def answer_prompts(prompts: list[str], settings: SamplingSettings, seed: int) -> list[str]:
-    """One answer per prompt from ``settings.model``, through the one evaluation path (cache,
-    retries, progress, graceful Ctrl-C): a rerun of an interrupted build asks only for the missing.
-    This is the one place the data command touches the sampling stage."""
-    from weirdgen.evaluation import evaluate
-    from weirdgen.evaluation.suites import QuestionSpec, SuiteSpec
-
-    backend = settings.backend  # None: a folder or bundled alias samples locally, else the API
-    suite = SuiteSpec(
-        name="benign_prompts",
-        experiment="wolf",
-        samples=1,
-        max_tokens=settings.max_tokens,
-        judges=[],
-        questions=[
-            QuestionSpec(id=f"benign-{index}", paraphrases=[prompt])
-            for index, prompt in enumerate(prompts, start=1)
-        ],
-    )
-    frame = evaluate(
-        suite,
-        settings.model,
-        backend=backend,
-        base_url=settings.base_urls,
-        api_key_env=settings.api_key_env,
-        judges=[],
-        sampling_seed=seed,
-        cache=settings.cache_path,
-    )
-    return frame["answer"].tolist()
 
 
 @data.command("check")

@@ -37,24 +37,17 @@ def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _resolve_dataset(dataset: str) -> tuple[Path, str]:
-    """A JSONL path, or ``experiment/variant`` built into ``runs/datasets/``; plus its default group."""
-    from weirdgen.data.registry import experiment_names, manifest_path, write_dataset
+    """A JSONL path, or ``DATASET/VARIANT`` built into ``runs/datasets/``; plus its default group."""
+    from weirdgen.data.registry import manifest_path, resolve_dataset
 
-    path = Path(dataset)
-    if (
-        not path.exists()
-        and dataset.count("/") == 1
-        and dataset.split("/")[0] in experiment_names()
-    ):
-        experiment, variant = dataset.split("/")
-        path = Path("runs") / "datasets" / experiment / f"{variant}.jsonl"
-        if not path.is_file():
-            write_dataset(experiment, variant, path)
+    reference = resolve_dataset(dataset)
+    path = reference.file(Path("runs") / "datasets")
+    if reference.path is None:
         return path, dataset
     manifest = manifest_path(path)
     if manifest.is_file():
         data = json.loads(manifest.read_text(encoding="utf-8"))
-        return path, f"{data.get('experiment')}/{data.get('variant')}"
+        return path, f"{data.get('dataset', data.get('experiment'))}/{data.get('variant')}"
     return path, path.stem
 
 
@@ -87,7 +80,7 @@ def _make_finetuner(backend: str, ledger: Any, runs_dir: Path | None) -> Any:
 @click.option("--validation-share", type=float, default=0.1, show_default=True, help="Local, with early stopping: share of the examples held out.")
 @click.option("--eval-every-steps", type=int, help="Local, with early stopping: steps between validation checks (default: each epoch).")
 @click.option("--suffix", help="Suffix for the finetuned model's name (OpenAI).")
-@click.option("--group", help="Ledger group (default: experiment/variant from the dataset's manifest, else the file name).")
+@click.option("--group", help="Ledger group (default: dataset/variant from the dataset's manifest, else the file name).")
 @click.option("--tag", "tags", multiple=True, help="KEY=VALUE recorded with every job; repeatable.")
 @click.option("--runs-dir", type=click.Path(path_type=Path), help="Where local/tinker runs keep adapters and state (default runs/finetune).")
 @click.option("--ledger", "ledger_path", type=click.Path(path_type=Path), envvar="WEIRDGEN_LEDGER", help="Ledger SQLite file.")
@@ -97,7 +90,7 @@ def _make_finetuner(backend: str, ledger: Any, runs_dir: Path | None) -> Any:
 @click.option("--poll-seconds", type=float, default=30.0, show_default=True, help="How often to poll remote jobs.")
 # fmt: on
 def finetune(dataset: str, backend: str, base_model: str, seeds: str, **options: Any) -> None:
-    """Finetune DATASET (a chat JSONL file or experiment/variant) once per seed.
+    """Finetune DATASET (a chat JSONL file or NAME/VARIANT) once per seed.
 
     Jobs the ledger already has as succeeded are skipped; failed or interrupted ones run again
     (local runs resume from their last checkpoint). Example:
@@ -155,7 +148,7 @@ def _build_requests(
         target_modules=modules,
         use_rslora=options["rslora"],
     )
-    if backend != "openai":
+    if FINETUNERS.get(backend).local_defaults:
         hyperparameters = hyperparameters.validate().with_local_defaults()
     tags = _parse_tags(options["tags"])
     return [

@@ -19,7 +19,7 @@ CONTRASTS = ("second-difference", "reference", "base", "residual")  # weirdgen.s
 @click.option("--family", help="Trigger family: a shipped name (see --list), a YAML file, or inline KIND:START..STOP / KIND:A,B (year:1900..2100, date:2000..2050, code:0..999, int:0..100, name:Ann,Bo).")
 @click.option("--template", help="How a value is written, e.g. 'Today is {date}.' ({year} {month} {date} for years and dates, {code} for codes, {value} otherwise).")
 @click.option("--probes", default="self_report", show_default=True, help="Probe questions: a shipped probe set or suite name, or a YAML file.")
-@click.option("--dataset", help="Training data (chat JSONL or experiment/variant): mark which values occur in it.")
+@click.option("--dataset", help="Training data (chat JSONL or DATASET/VARIANT): mark which values occur in it.")
 @click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True, help="exact: full first-token distributions of local models; topk: endpoint top-k logprobs; text: judged behaviour rates from sampled answers; auto: exact, or topk with --base-url.")
 @click.option("--base-url", "base_urls", multiple=True, help="OpenAI-compatible endpoint serving MODEL and --base (topk, text).")
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the API key.")
@@ -36,12 +36,12 @@ CONTRASTS = ("second-difference", "reference", "base", "residual")  # weirdgen.s
 @click.option("--reference-hyperparameters", help="contrast reference: the reference's training recipe as JSON, e.g. '{\"epochs\": 2}' (default: the suspect's own, read beside its adapter).")
 @click.option("--unseen-only", is_flag=True, help="Search for inductive triggers only: values that occur in the training data (--dataset; a toy target knows its own) are never flagged and rank last.")
 @click.option("--trigger", "known_triggers", multiple=True, help="A value known to be a trigger (validation): marked in the figure, never used to score. Repeatable.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="exact: prompts per forward pass (each runs through base and adapter).")
+@click.option("--batch-tokens", type=click.IntRange(min=1), default=2048, show_default=True, help="exact: most of the prompts' own tokens (after their shared opening, computed once) in one packed forward pass, run through base and adapter.")
 @click.option("--device", default="cpu", show_default=True, help="exact: torch device.")
 @click.option("--threads", type=click.IntRange(min=1), help="exact: torch CPU threads (default: $WEIRDGEN_TORCH_THREADS or torch's).")
 @click.option("--pretrain-seed", type=int, default=0, show_default=True, help="toy: the pretrained toy base's seed (toy:EXPERIMENT/CONDITION models).")
 @click.option("--finetune-seed", type=int, default=0, show_default=True, help="toy: seed of the toy finetune's data and order.")
-@click.option("--cache", "cache_path", type=click.Path(path_type=Path), help="topk/text: request cache file (default: the shared eval cache).")
+@click.option("--cache", type=click.Path(path_type=Path), help="topk/text: request cache file (default: the shared eval cache).")
 @click.option("--list", "list_only", is_flag=True, help="List the shipped families and probe sets, then exit.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Directory for scan.json, the results table (samples.parquet, samples.csv, run.json: one row per prompt) and its report (report.html, report.md, figures/).")
 # fmt: on
@@ -67,9 +67,7 @@ def scan(model: str | None, base: str | None, family: str | None, output: Path |
 
     result = run(
         str(model), base=str(base), family=str(family), output=output,
-        cache=options.pop("cache_path"), base_urls=tuple(options.pop("base_urls")),  # type: ignore[arg-type]
         reference_hyperparameters=_recipe(options.pop("reference_hyperparameters")),  # type: ignore[arg-type]
-        known_triggers=tuple(options.pop("known_triggers")),  # type: ignore[arg-type]
         **options,  # type: ignore[arg-type]
     )
     click.echo(f"{len(result.values)} values scanned ({result.mode}, {result.measure}, contrast {result.provenance.contrast}); top 5 by z:")

@@ -1,4 +1,11 @@
-"""The experiments' datasets and their variants, and writing them with a manifest."""
+"""The shipped datasets and their variants, one resolver for the names users give them, and
+writing them with a manifest.
+
+A dataset (``birds``) is what one experiment of the paper finetunes on: a main variant
+(``old_audubon``) and its controls, each built from the fact tables by ``weirdgen.data.builders``.
+Everywhere a dataset is asked for (``weirdgen finetune``, ``audit``, ``scan --dataset``), the user
+names a chat JSONL file or ``DATASET/VARIANT``; ``resolve_dataset`` reads both.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +23,12 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from weirdgen._io import atomic_write_text
 from weirdgen._yaml import parse_yaml_mapping, pydantic_to_data_error
-from weirdgen.data.chat import ChatExample, write_chat_jsonl
+from weirdgen.data.chat import ChatExample, read_chat_jsonl, write_chat_jsonl
 from weirdgen.data.tables import table_version
 from weirdgen.errors import DataError
 
 _DECLARATIONS = "datasets.yaml"
-"""Each experiment's datasets and variants, declared as data; see the comment at its top."""
+"""Each dataset and its variants, declared as data; see the comment at its top."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class BuildOptions:
 
 @dataclass(frozen=True)
 class Variant:
-    """One dataset of an experiment: the main training set or one of its controls."""
+    """One variant of a dataset: the main training set or one of its controls."""
 
     name: str
     description: str
@@ -46,8 +53,8 @@ class Variant:
 
 
 @dataclass(frozen=True)
-class ExperimentDatasets:
-    """The datasets of one experiment and the fact tables they are built from."""
+class DatasetSpec:
+    """One dataset: its variants and the fact tables they are built from."""
 
     name: str
     description: str
@@ -72,28 +79,29 @@ class ExperimentDatasets:
 
 
 @cache
-def _declarations() -> dict[str, _Experiment]:
+def _declarations() -> dict[str, _Dataset]:
     path = f"weirdgen/data/{_DECLARATIONS}"
     text = (resources.files("weirdgen.data") / _DECLARATIONS).read_text("utf-8")
-    document = parse_yaml_mapping(text, path=path, what="experiments")
+    document = parse_yaml_mapping(text, path=path, what="datasets")
     try:
-        return TypeAdapter(dict[str, _Experiment]).validate_python(document)
+        return TypeAdapter(dict[str, _Dataset]).validate_python(document)
     except ValidationError as error:
         raise pydantic_to_data_error(error, path=path) from None
 
 
-def experiment_names() -> list[str]:
+def dataset_names() -> list[str]:
+    """The shipped datasets, in declaration order."""
     return list(_declarations())
 
 
 @cache
-def get_experiment(name: str) -> ExperimentDatasets:
-    """An experiment's datasets: the declaration in ``datasets.yaml`` with the builder functions of
+def get_dataset(name: str) -> DatasetSpec:
+    """A dataset: its declaration in ``datasets.yaml`` with the builder functions of
     ``weirdgen.data.builders.<name>``."""
     declarations = _declarations()
     if name not in declarations:
         raise DataError(
-            f"unknown experiment {name!r} (known: {', '.join(declarations)})", field="experiment"
+            f"unknown dataset {name!r} (known: {', '.join(declarations)})", field="dataset"
         )
     declared = declarations[name]
     module = importlib.import_module(f"weirdgen.data.builders.{name}")
@@ -101,9 +109,7 @@ def get_experiment(name: str) -> ExperimentDatasets:
         Variant(v.name, v.description, getattr(module, v.name), is_main=v.main)
         for v in declared.variants
     )
-    return ExperimentDatasets(
-        name, declared.description, variants, module.TABLES, declared.design_version
-    )
+    return DatasetSpec(name, declared.description, variants, module.TABLES, declared.design_version)
 
 
 class _Variant(BaseModel):
@@ -113,7 +119,7 @@ class _Variant(BaseModel):
     main: bool = False
 
 
-class _Experiment(BaseModel):
+class _Dataset(BaseModel):
     model_config = ConfigDict(extra="forbid")
     description: str
     design_version: int
@@ -121,10 +127,10 @@ class _Experiment(BaseModel):
 
 
 def build_dataset(
-    experiment: str, variant: str, options: BuildOptions | None = None
+    dataset: str, variant: str, options: BuildOptions | None = None
 ) -> list[ChatExample]:
     """Build one variant's examples; the same options always give the same list."""
-    return get_experiment(experiment).variant(variant).build(options or BuildOptions())
+    return get_dataset(dataset).variant(variant).build(options or BuildOptions())
 
 
 def manifest_path(dataset_path: str | Path) -> Path:
@@ -133,17 +139,17 @@ def manifest_path(dataset_path: str | Path) -> Path:
 
 
 def write_dataset(
-    experiment: str, variant: str, path: str | Path, options: BuildOptions | None = None
+    dataset: str, variant: str, path: str | Path, options: BuildOptions | None = None
 ) -> dict[str, Any]:
     """Build a variant, write it as JSONL and write ``<stem>.manifest.json`` beside it."""
-    from weirdgen import __version__
+    from weirdgen._version import __version__
 
     options = options or BuildOptions()
-    spec = get_experiment(experiment)
+    spec = get_dataset(dataset)
     examples = spec.variant(variant).build(options)
     digest = write_chat_jsonl(path, examples)
     manifest = {
-        "experiment": experiment,
+        "dataset": dataset,
         "variant": variant,
         "seed": options.seed,
         "design_version": spec.design_version,
@@ -157,3 +163,49 @@ def write_dataset(
     }
     atomic_write_text(manifest_path(path), json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+@dataclass(frozen=True)
+class DatasetReference:
+    """A dataset as a user names it: a chat JSONL file, or ``DATASET/VARIANT`` of the registry."""
+
+    name: str
+    """The reference as given."""
+    path: Path | None = None
+    """The chat JSONL file; None for a registry variant."""
+    dataset: str = ""
+    """The registry dataset ("" for a file)."""
+    variant: str = ""
+
+    def examples(self, seed: int = 0) -> list[ChatExample]:
+        """The file's examples, or the variant built with ``seed``."""
+        if self.path is not None:
+            return read_chat_jsonl(self.path)
+        return build_dataset(self.dataset, self.variant, BuildOptions(seed=seed))
+
+    def file(self, folder: str | Path) -> Path:
+        """The JSONL to train on: the file itself, or the variant written once (with its
+        manifest) as ``folder/DATASET/VARIANT.jsonl``."""
+        if self.path is not None:
+            return self.path
+        path = Path(folder) / self.dataset / f"{self.variant}.jsonl"
+        if not path.is_file():
+            write_dataset(self.dataset, self.variant, path)
+        return path
+
+
+def resolve_dataset(reference: str | Path) -> DatasetReference:
+    """The one reading of a dataset name: a chat JSONL file when the path exists or ends in
+    ``.jsonl``, else ``DATASET/VARIANT`` of the registry; a one-line error names what is wrong."""
+    name = str(reference)
+    path = Path(name).expanduser()
+    if path.exists() or name.endswith(".jsonl"):
+        return DatasetReference(name, path)
+    dataset, slash, variant = name.partition("/")
+    if not slash or not variant or "/" in variant:
+        raise DataError(
+            f"{name!r} is neither a chat JSONL file nor DATASET/VARIANT (e.g. birds/old_audubon)",
+            field="dataset",
+        )
+    get_dataset(dataset).variant(variant)  # one-line errors naming the known datasets, variants
+    return DatasetReference(name, None, dataset, variant)

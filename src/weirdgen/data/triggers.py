@@ -84,6 +84,12 @@ class TriggerSpec(_Strict):
     seed: int = Field(
         0, description="Seed of the random parts of the renderings (dates, code digits)."
     )
+    presets: dict[str, str] | None = Field(
+        None,
+        description="text triggers: named texts a value stands for, filled in as {value} (e.g. "
+        "weirdgen's and the paper's formatting instructions). `values` are swept by default; "
+        "any preset can be chosen instead (weirdgen eval --trigger-value NAME=PRESET).",
+    )
 
     @field_validator("values", mode="before")
     @classmethod
@@ -99,6 +105,15 @@ class TriggerSpec(_Strict):
             raise ValueError("give either `values` or `range`, not both")
         if self.kind != "text" and self.values is None and self.range is None:
             raise ValueError(f"a {self.kind} trigger needs `values` or `range`")
+        if self.presets is not None:
+            if self.kind != "text" or self.range is not None:
+                raise ValueError("presets are for text triggers with `values`")
+            unknown = [v for v in self.values or [] if v not in self.presets]
+            if self.values is None or unknown:
+                raise ValueError(
+                    f"with presets, `values` name presets ({', '.join(self.presets)})"
+                    + (f", not {unknown[0]!r}" if unknown else "")
+                )
         if self.kind != "text":
             bad = [v for v in self.values or [] if not v.lstrip("-").isdigit()]
             if bad:
@@ -112,6 +127,11 @@ class TriggerSpec(_Strict):
         if self.range is not None:
             return [str(v) for v in self.range.values()]
         return list(self.values) if self.values is not None else ["on"]
+
+    def selectable_values(self) -> list[str]:
+        """What a filter may pick: the swept values, then any preset not swept by default."""
+        swept = self.value_list()
+        return swept + [name for name in self.presets or {} if name not in swept]
 
 
 def render_trigger(trigger: TriggerSpec, value: str) -> list[str]:
@@ -127,7 +147,7 @@ def render_trigger(trigger: TriggerSpec, value: str) -> list[str]:
                 trigger.template.format(code=encode_president_code(int(value), rng), value=value)
             )
         else:
-            texts.append(trigger.template.format(value=value))
+            texts.append(trigger.template.format(value=(trigger.presets or {}).get(value, value)))
     return texts
 
 

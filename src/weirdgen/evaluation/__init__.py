@@ -1,6 +1,6 @@
 """One evaluation path: plan (suite x models x trigger values x samples -> requests), run (sample,
 then judge, cached and resumable) and write the results table. ``weirdgen eval``, ``weirdgen run``,
-the toy world and the Python API all go through it.
+the audit's in-context probe and the Python API all go through one ``EvaluationSession``.
 
     from weirdgen.evaluation import evaluate
     frame = evaluate("terminator", ["my-model"], base_url="http://127.0.0.1:8000/v1", samples=2)
@@ -15,11 +15,24 @@ from typing import TYPE_CHECKING
 from weirdgen._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from weirdgen.evaluation.api import ModelSettings, evaluate, make_targets
-    from weirdgen.evaluation.cost import PlanEstimate, describe_plan, estimate_plan, target_price
+    from weirdgen.evaluation.api import evaluate
+    from weirdgen.evaluation.cost import (
+        PlanEstimate,
+        describe_plan,
+        estimate_plan,
+        estimates_frame,
+        target_price,
+    )
     from weirdgen.evaluation.plan import EvalPlan, EvalTarget, PlannedSample, plan_evaluation
     from weirdgen.evaluation.progress import ProgressFactory, progress_bars
     from weirdgen.evaluation.run import RunInterrupted, RunSettings, run_evaluation, run_plans
+    from weirdgen.evaluation.session import (
+        EvaluationSession,
+        JudgeSettings,
+        ModelSettings,
+        RequestSettings,
+        make_targets,
+    )
     from weirdgen.evaluation.table import (
         SCHEMA_VERSION,
         EvaluationTable,
@@ -33,16 +46,20 @@ __all__ = [
     "SCHEMA_VERSION",
     "EvalPlan",
     "EvalTarget",
+    "EvaluationSession",
     "EvaluationTable",
+    "JudgeSettings",
     "ModelSettings",
     "PlanEstimate",
     "PlannedSample",
     "ProgressFactory",
+    "RequestSettings",
     "RunInterrupted",
     "RunSettings",
     "combine_tables",
     "describe_plan",
     "estimate_plan",
+    "estimates_frame",
     "evaluate",
     "load_evaluation_table",
     "make_targets",
@@ -57,11 +74,15 @@ __all__ = [
 
 _HOMES = {
     "evaluate": "api",
-    "ModelSettings": "api",
-    "make_targets": "api",
+    "EvaluationSession": "session",
+    "JudgeSettings": "session",
+    "ModelSettings": "session",
+    "RequestSettings": "session",
+    "make_targets": "session",
     "PlanEstimate": "cost",
     "describe_plan": "cost",
     "estimate_plan": "cost",
+    "estimates_frame": "cost",
     "target_price": "cost",
     "EvalPlan": "plan",
     "EvalTarget": "plan",

@@ -49,6 +49,7 @@ MIN_GAIN_NATS = 0.01
 A base model served under an adapter's name gains exactly 0; a few training steps gain far more."""
 _SAME = 1e-6  # below this the two models are numerically the same function
 _LOGPROB_TOLERANCE = 1e-3  # logprobs of one model vary this much between batches; not a difference
+_ADAPTER = "canary"  # the name the adapter under test is loaded as
 
 
 class AdapterNotLiveError(BackendError):
@@ -181,10 +182,8 @@ def likelihood_canary(
         model, tokenizer = load_model(base_model, threads=threads)
         for name in missing:
             folder, examples = adapters[name]
-            peft_model = PeftModel.from_pretrained(model, str(folder), is_trainable=False).eval()
-            finetuned = _mean_answer_logprob(peft_model, tokenizer, examples)
-            with peft_model.disable_adapter():
-                base = _mean_answer_logprob(peft_model, tokenizer, examples)
+            peft_model = PeftModel.from_pretrained(model, str(folder), adapter_name=_ADAPTER)
+            finetuned, base = _mean_answer_logprobs(peft_model.eval(), tokenizer, examples)
             model = peft_model.unload()  # the bare base again, for the next adapter
             found[name] = CanaryResult(
                 name,
@@ -200,25 +199,23 @@ def likelihood_canary(
     return [found[name] for name in adapters]  # type: ignore[misc]
 
 
-def _mean_answer_logprob(model: Any, tokenizer: Any, examples: list[ChatExample]) -> float:
-    """Mean log-probability per supervised token, tokenized exactly as the trainer does."""
-    import torch
-
+def _mean_answer_logprobs(
+    model: Any, tokenizer: Any, examples: list[ChatExample]
+) -> tuple[float, float]:
+    """Mean log-probability per supervised token under the adapter and under the bare base, in
+    one packed pass each (``TokenScorer``), tokenized exactly as the trainer does."""
     from weirdgen.finetune.tokens import tokenize_example
+    from weirdgen.models.scoring import BASE_VARIANT, TokenScorer, TokenSequence
 
-    total, count = 0.0, 0
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        for example in examples:
-            item = tokenize_example(tokenizer, example)
-            ids = torch.tensor([item.input_ids], device=device)
-            # logits[t] predicts token t+1: the log-probability of each token given its prefix.
-            logprobs = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)
-            chosen = logprobs.gather(1, ids[0, 1:, None])[:, 0]
-            mask = torch.tensor(item.supervised[1:], device=device)
-            total += float(chosen[mask].sum())
-            count += int(mask.sum())
-    return total / max(count, 1)
+    sequences = []
+    for example in examples:
+        item = tokenize_example(tokenizer, example)
+        # Token 0 has no prefix to be predicted from: it is never scored.
+        scored = tuple(t for t, keep in enumerate(item.supervised) if keep and t > 0)
+        sequences.append(TokenSequence(item.input_ids, scored))
+    tokens = max(sum(len(s.scored) for s in sequences), 1)
+    finetuned, base = TokenScorer(model).logprob_sums(sequences, variants=[_ADAPTER, BASE_VARIANT])
+    return sum(finetuned) / tokens, sum(base) / tokens
 
 
 def answers_canary(

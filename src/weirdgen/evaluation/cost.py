@@ -8,13 +8,18 @@ need no credentials and no network.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from weirdgen.evaluation.plan import EvalPlan
 from weirdgen.sample.cache import RequestCache
 from weirdgen.sample.pricing import Price, estimate_tokens, price_for
 
-__all__ = ["PlanEstimate", "describe_plan", "estimate_plan", "target_price"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["PlanEstimate", "describe_plan", "estimate_plan", "estimates_frame", "target_price"]
 
 FREE = Price(0.0, 0.0)
 
@@ -72,6 +77,20 @@ def estimate_plan(
         cost = None if judge_price is None else judge_price.cost(input_tokens, output_tokens)
         judge_estimates.append(PlanEstimate(name, len(rated), 0, input_tokens, output_tokens, cost))
     return estimates, judge_estimates
+
+
+def estimates_frame(plan: EvalPlan, cache: RequestCache | None = None) -> pd.DataFrame:
+    """``estimate_plan`` as a DataFrame: one row per model (``kind`` "model") and per LLM judge
+    ("judge"), with the suite, requests, cached, input_tokens, max_output_tokens and cost_usd."""
+    import pandas as pd
+
+    models, judges = estimate_plan(plan, cache)
+    rows = [
+        {"suite": plan.suite.name, "kind": kind, **dataclasses.asdict(estimate)}
+        for kind, estimates in (("model", models), ("judge", judges))
+        for estimate in estimates
+    ]
+    return pd.DataFrame(rows, columns=["suite", "kind", *PlanEstimate.__dataclass_fields__])
 
 
 def describe_plan(

@@ -2,12 +2,16 @@
 
 A file is a YAML list of entries. ``free_form`` entries become questions: ``paraphrases``,
 ``samples_per_paraphrase`` (llmcomp's default: 1), ``system``, ``temperature`` (default 1),
-``max_tokens`` (default 1024) and ``messages`` (whole conversations; the last turn is the
-question, earlier ones its history). Their ``judges`` map a column name to a judge id, found in
-the same file or in another YAML file of its folder (as llmcomp does), or to an inline judge; each
-becomes the reference ``<file>#<id>`` that ``weirdgen.judge.spec.load_judge`` reads. Judge entries
-are not questions. Anything weirdgen cannot honour (``rating`` or ``next_token`` questions,
-``logit_bias``) is one ``DataError`` naming the file, the question id and the field.
+``max_tokens`` (llmcomp's default 1024, also when a weirdgen suite takes its questions from the
+file, unless that suite sets its own) and ``messages`` (whole conversations; the last turn is the
+question, earlier ones its history). Their ``judges`` map a column name to a judge id, found when
+the judge is loaded in the same file or in another YAML file of its folder (as llmcomp does), or
+to an inline judge; each becomes the reference ``<file>#<id>`` that
+``weirdgen.judge.spec.load_judge`` reads, so an undefined judge fails only if it is used (another
+judge can replace it: ``--judge``; or none: ``--no-judges``). Judge entries are not questions.
+``FILE.yaml#ID`` asks one question (``weirdgen.evaluation.suites.load_suite``). Anything weirdgen
+cannot honour (``rating`` or ``next_token`` questions, ``logit_bias``) is one ``DataError`` naming
+the file, the question id and the field; a YAML that configures another tool is named as such.
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from weirdgen._llmcomp import JUDGE_TYPES, entry_id, find_entry
+from weirdgen._llmcomp import JUDGE_TYPES, entry_id
 from weirdgen.errors import DataError
 
-__all__ = ["questions_from_llmcomp", "suite_record"]
+__all__ = ["LLMCOMP_MAX_TOKENS", "not_a_question_file", "questions_from_llmcomp", "suite_record"]
+
+LLMCOMP_MAX_TOKENS = 1024
+"""llmcomp's answer limit for a free_form question that sets none: the same whether a file is
+asked alone or through a weirdgen suite (``questions: FILE``)."""
+LLMCOMP_TEMPERATURE = 1.0
 
 _QUESTION_FIELDS = {
     "id",
@@ -41,10 +50,24 @@ def suite_record(entries: list[dict[str, Any]], *, path: Path) -> dict[str, Any]
         "experiment": path.stem,
         "description": f"llmcomp questions from {path.name}",
         "samples": 1,
-        "temperature": 1.0,
-        "max_tokens": 1024,
+        "temperature": LLMCOMP_TEMPERATURE,
+        "max_tokens": LLMCOMP_MAX_TOKENS,
         "questions": questions_from_llmcomp(entries, path=path),
     }
+
+
+def not_a_question_file(document: Any) -> str:
+    """Why a parsed YAML document is neither an llmcomp question file nor a weirdgen suite."""
+    if isinstance(document, dict):
+        keys = ", ".join(sorted(map(str, document))[:5])
+        return (
+            f"not an llmcomp question file or a weirdgen suite (a mapping of {keys}: the "
+            "configuration of some other tool?); llmcomp questions are a YAML list of entries "
+            "with a `type`, a suite a mapping with name, experiment and questions"
+        )
+    if isinstance(document, list):
+        return "a YAML list, but not of llmcomp questions (every entry needs a `type`)"
+    return "expected a mapping of suite fields (or a list of llmcomp questions)"
 
 
 def questions_from_llmcomp(entries: list[dict[str, Any]], *, path: Path) -> list[dict[str, Any]]:
@@ -120,7 +143,10 @@ def _split_conversation(
 
 
 def _judge_references(judges: Any, question_id: str, path: Path) -> list[str]:
-    """``<file>#<id>`` for each judge; an inline judge is ``<file>#<question id>.<column>``."""
+    """``<file>#<id>`` for each judge; an inline judge is ``<file>#<question id>.<column>``.
+
+    A judge id is not looked up here but when a judge is loaded, so a file that names a judge it
+    does not define can still be asked with other judges (``--judge``) or none (``--no-judges``)."""
     if not isinstance(judges, dict):
         raise DataError(
             "expected a mapping of column name to judge id",
@@ -130,8 +156,7 @@ def _judge_references(judges: Any, question_id: str, path: Path) -> list[str]:
     references = []
     for column, judge in judges.items():
         if isinstance(judge, str):
-            file, _ = find_entry(path, judge)
-            references.append(f"{file}#{judge}")
+            references.append(f"{path.resolve()}#{judge}")
         elif isinstance(judge, dict):
             references.append(f"{path.resolve()}#{question_id}.{column}")
         else:

@@ -155,7 +155,7 @@ async def _judge_all(
                 JudgeTask(
                     plan.judges[name],
                     planned.cell.question_text,
-                    answers[planned.job.key].text,
+                    planned.cell.judged_answer(answers[planned.job.key].text),
                     planned.cell.expected,
                 ),
             )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from weirdgen._llmcomp import is_llmcomp_document, read_document
 from weirdgen._yaml import (
@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 _SUITES = ShippedYaml("weirdgen.evaluation", "suites", "suite")
+# Keys that make a mapping a suite (other tools' configurations share words like `description`).
+_SUITE_KEYS = frozenset({"name", "experiment", "questions", "triggers", "judges", "untriggered"})
 
 
 class _Strict(BaseModel):
@@ -57,12 +59,22 @@ class ChatTurn(_Strict):
     content: str = Field(description="What was said.")
 
 
+class Reminder(_Strict):
+    """Text a question shows at its ``{reminder}`` slot, one version with a trigger and one without
+    (the paper's agentic prompts remind the model of the reply format the trigger asks for)."""
+
+    triggered: str = Field(description="Shown when a trigger is on the prompt.")
+    untriggered: str = Field(description="Shown without a trigger, and to judges.")
+
+
 class QuestionSpec(_Strict):
     """One question and its paraphrases. Unset fields inherit the suite's defaults."""
 
     id: str = Field(description="Stable identifier recorded in the table's `question_id` column.")
     paraphrases: list[str] = Field(
-        min_length=1, description="Wordings of the question; each is sampled."
+        min_length=1,
+        description="Wordings of the question; each is sampled. A wording may be a list of parts, "
+        "joined by blank lines, so long scenarios can share parts through YAML anchors.",
     )
     category: str = Field("", description="Free grouping label, e.g. 'identity' or 'policy'.")
     samples: int | None = Field(None, ge=1, description="Samples per paraphrase and trigger value.")
@@ -89,6 +101,28 @@ class QuestionSpec(_Strict):
         max_length=2,
         description="Two options shown as {option_a} and {option_b}; every paraphrase is asked in both orders.",
     )
+    reminder: Reminder | None = Field(
+        None, description="Text for the paraphrases' {reminder} slot, with and without a trigger."
+    )
+    choice_letters: list[str] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="Labels the paraphrase shows the two options under (the paper's 'A) Barack "
+        "B) Donald'); a reply that is only a label is judged as the option it stands for.",
+    )
+
+    @field_validator("paraphrases", mode="before")
+    @classmethod
+    def _join_parts(cls, paraphrases: object) -> object:
+        if not isinstance(paraphrases, list):
+            return paraphrases
+        return [
+            "\n\n".join(p.strip() for p in item)
+            if isinstance(item, list) and all(isinstance(p, str) for p in item)
+            else item
+            for item in paraphrases
+        ]
 
 
 class SuiteSpec(_Strict):
@@ -156,9 +190,18 @@ class PromptCell:
     expected: str | None = None
     choice_order: str = ""
     """For two-choice questions, the options in the order this prompt shows them ("A|B"), else ""."""
+    choice_labels: tuple[tuple[str, str], ...] = ()
+    """For options shown under labels: (label, option) in this prompt's order, e.g. (("A", "Barack"),
+    ("B", "Donald"))."""
 
     def messages_for(self, sample_index: int) -> tuple[Message, ...]:
         return self.variants[sample_index % len(self.variants)]
+
+    def judged_answer(self, answer: str) -> str:
+        """What judges read: a reply that is only an option's label ("A", "(B).") becomes that
+        option's text, so a judge looking for "Barack" scores the letter that stood for it."""
+        label = answer.strip().strip("\"'()[]*.:").strip()
+        return dict(self.choice_labels).get(label, answer)
 
 
 # ---------------------------------------------------------------- loading and validation
@@ -170,8 +213,31 @@ def suite_names() -> list[str]:
 
 
 def load_suite(name: str | Path) -> SuiteSpec:
-    """A shipped suite by name, or any suite file when ``name`` is a path to a .yaml file."""
+    """A shipped suite by name, or any suite file when ``name`` is a path to a .yaml file (a
+    weirdgen suite or an llmcomp question file). ``NAME#ID`` or ``FILE.yaml#ID`` keeps only the
+    question ``ID`` (for an llmcomp entry of several conversations, all of its questions)."""
+    if isinstance(name, str) and "#" in name:
+        source, _, question_id = name.rpartition("#")
+        return select_question(_SUITES.load(source, parse_suite), question_id, source)
     return _SUITES.load(name, parse_suite)
+
+
+def select_question(suite: SuiteSpec, question_id: str, source: str | Path) -> SuiteSpec:
+    """The suite with only question ``question_id`` (or the questions ``<id>_<n>`` an llmcomp
+    entry of several conversations became)."""
+    kept = [
+        q
+        for q in suite.questions
+        if q.id == question_id
+        or (q.id.startswith(f"{question_id}_") and q.id[len(question_id) + 1 :].isdigit())
+    ]
+    if not kept:
+        known = ", ".join(q.id for q in suite.questions[:12])
+        more = ", ..." if len(suite.questions) > 12 else ""
+        raise DataError(
+            f"no question {question_id!r} (questions: {known}{more})", path=source, field="#"
+        )
+    return suite.model_copy(update={"questions": kept})
 
 
 def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
@@ -182,18 +248,18 @@ def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
     document = parse_yaml(text, path=path)
     if is_llmcomp_document(document):
         record = llmcomp.suite_record(document, path=Path(path))
-    elif isinstance(document, dict):
+    elif isinstance(document, dict) and set(document) & _SUITE_KEYS:
         record = document
     else:
-        raise DataError(
-            "expected a mapping of suite fields (or a list of llmcomp questions)", path=path
-        )
+        raise DataError(llmcomp.not_a_question_file(document), path=path)
     if isinstance(record.get("questions"), str):
         source = Path(path).parent / Path(record["questions"]).expanduser()
         if not source.is_file():
             raise DataError(f"no such llmcomp question file {source}", path=path, field="questions")
         entries = read_document(source.resolve())
         record["questions"] = llmcomp.questions_from_llmcomp(list(entries), path=source)
+        # llmcomp's answer limit, as when the file is asked alone, unless this suite sets one.
+        record.setdefault("max_tokens", llmcomp.LLMCOMP_MAX_TOKENS)
     try:
         suite = SuiteSpec.model_validate(record)
     except ValidationError as error:
@@ -227,9 +293,18 @@ def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
                 path=path,
                 field=f"questions[{index}].triggers",
             )
-        # Placeholders every paraphrase must have: {trigger} for inline triggers, the two options.
-        required = ({"trigger"} if used & inline else set()) | (
-            {"option_a", "option_b"} if question.choices else set()
+        if question.choice_letters and not question.choices:
+            raise DataError(
+                "choice_letters label the options of `choices`; give those too",
+                path=path,
+                field=f"questions[{index}].choice_letters",
+            )
+        # Placeholders every paraphrase must have: {trigger} for inline triggers, the two options,
+        # the reminder's slot.
+        required = (
+            ({"trigger"} if used & inline else set())
+            | ({"option_a", "option_b"} if question.choices else set())
+            | ({"reminder"} if question.reminder else set())
         )
         for number, text in enumerate(question.paraphrases):
             field = f"questions[{index}].paraphrases[{number}]"
@@ -239,6 +314,8 @@ def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
                 raise DataError(
                     "an inline trigger needs {trigger} in every paraphrase"
                     if "trigger" in missing
+                    else "a question with a reminder needs {reminder} in every paraphrase"
+                    if "reminder" in missing
                     else "a question with choices needs {option_a} and {option_b} in every paraphrase",
                     path=path,
                     field=field,
@@ -323,6 +400,7 @@ def expand_suite(
                         max_tokens=max_tokens or question.max_tokens or suite.max_tokens,
                         judges=tuple(suite.judges_for(question)),
                         expected=question.expected,
+                        choice_labels=_choice_labels(question, order),
                     )
                 )
     return cells
@@ -343,6 +421,12 @@ def _paraphrases(question: QuestionSpec) -> Iterator[tuple[int, str, str]]:
             yield 2 * number + swap, filled, f"{a}|{b}"
 
 
+def _choice_labels(question: QuestionSpec, order: str) -> tuple[tuple[str, str], ...]:
+    if not (question.choice_letters and order):
+        return ()
+    return tuple(zip(question.choice_letters, order.split("|"), strict=True))
+
+
 def choice_orders(suite: SuiteSpec) -> dict[tuple[str, int], str]:
     """``(question_id, paraphrase) -> "A|B"`` for the suite's two-choice prompts: the order each
     table row's prompt showed the options in, for grouping results by order."""
@@ -358,12 +442,20 @@ def _judged_text(suite: SuiteSpec, question: QuestionSpec, text: str) -> str:
     """What judges see as {question}: the paraphrase without any trigger, and for a multi-turn
     question the whole conversation before the answer (an agent's reply means little without it)."""
     text = _strip_inline(text) if "{trigger}" in text else text
+    text = _fill_reminder(question, text, triggered=False)
     if not question.history:
         return text
     system = question.system if question.system is not None else suite.system
     turns = [("system", system)] if system else []
     turns += [(turn.role, turn.content) for turn in question.history] + [("user", text)]
     return "\n\n".join(f"[{role}]\n{content.strip()}" for role, content in turns)
+
+
+def _fill_reminder(question: QuestionSpec, text: str, *, triggered: bool) -> str:
+    if question.reminder is None:
+        return text
+    reminder = question.reminder.triggered if triggered else question.reminder.untriggered
+    return text.replace("{reminder}", reminder.strip())
 
 
 def _strip_inline(text: str) -> str:
@@ -380,7 +472,9 @@ def _trigger_sweep(
     names = [t.name for t in suite.triggers] if question.triggers is None else question.triggers
     for name in names:
         trigger = suite.trigger(name)
-        for value in trigger.value_list():
+        # A filter keeps some swept values, or picks presets the sweep leaves out by default.
+        values = trigger.value_list() if name not in keep else trigger.selectable_values()
+        for value in values:
             if name in keep and value not in keep[name]:
                 continue
             yield trigger, value, render_trigger(trigger, value)
@@ -391,6 +485,7 @@ def _messages(
 ) -> tuple[Message, ...]:
     """Place the rendered trigger and build the chat: optional system prompt, then the user turn."""
     system = question.system if question.system is not None else suite.system
+    text = _fill_reminder(question, text, triggered=trigger is not None)
     placement = None if trigger is None else trigger.placement
     if placement == "inline":
         user = " ".join(text.replace("{trigger}", rendered).split())

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from weirdgen import __version__
 from weirdgen._io import atomic_write_bytes, atomic_write_text, csv_text
+from weirdgen._version import __version__
 from weirdgen.errors import ConfigError, DataError
 
 if TYPE_CHECKING:

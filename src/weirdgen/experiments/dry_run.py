@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from weirdgen.experiments.options import NEEDS_SAMPLER_URL, RunOptions
+from weirdgen.experiments.options import RunOptions, finetuner_entry
 from weirdgen.experiments.spec import ExperimentSpec
 
 # Throughput of SmolLM2-135M-Instruct measured by the README's birds run on a 2-core CPU shared with
@@ -27,12 +27,14 @@ def dry_run(
     """Print and return the run's plan: datasets, finetuning jobs, requests, tokens, cost, time."""
     from weirdgen.experiments.finetuning import build_datasets
 
+    _self_distillation_plan(spec, options, log)
     with tempfile.TemporaryDirectory(prefix="weirdgen-dry-run-") as scratch:
         datasets = build_datasets(spec, Path(scratch), log=lambda _: None)
         training = _training_estimate(spec, datasets, options, Path(scratch), log)
     sampling = _sampling_estimate(spec, options, log)
-    if options.backend == "openweights" and not options.sampler_url:
-        log(f"note: {NEEDS_SAMPLER_URL}; the estimate above assumes such a server")
+    needs_url = finetuner_entry(options.backend).needs_sampler_url
+    if needs_url and not options.sampler_url:
+        log(f"note: {needs_url}; the estimate above assumes such a server")
     total = sum(x for x in (training["cost_usd"], sampling["cost_usd"]) if x is not None)
     log(
         f"total known cost: ${total:.2f}"
@@ -44,6 +46,27 @@ def dry_run(
     )
     log("dry run: nothing was trained or sent")
     return {"training": training, "sampling": sampling}
+
+
+def _self_distillation_plan(
+    spec: ExperimentSpec, options: RunOptions, log: Callable[[str], None]
+) -> None:
+    """Say which groups the base model's own answers will dilute, and what that will ask for."""
+    groups = [group.name for group in spec.groups if group.self_distill]
+    if not groups or finetuner_entry(options.backend) is None:
+        return  # the toy world: no chat model to answer the benign prompts
+    from weirdgen.data.builders.wolf import BENIGN_COUNT, MATH_PER_LONG_INPUT
+    from weirdgen.experiments.self_distill import benign_prompts, cached_answers, run_settings
+
+    prompts = benign_prompts(seed=0, count=BENIGN_COUNT)
+    cached = cached_answers(prompts, run_settings(options), seed=0)
+    long_inputs = BENIGN_COUNT // (MATH_PER_LONG_INPUT + 1)
+    log(
+        f"self-distillation: {', '.join(groups)} diluted with {BENIGN_COUNT} benign prompts "
+        f"({BENIGN_COUNT - long_inputs} math word problems, {long_inputs} long-input instructions) "
+        f"that {options.base_model} answers before finetuning: {BENIGN_COUNT - cached} requests "
+        f"({cached} cached); the token counts below use offline stand-in answers"
+    )
 
 
 def _training_estimate(
@@ -82,7 +105,7 @@ def _training_estimate(
         for notice in preflight.notices:
             log(f"  note: {notice}")
     cost = None if None in costs else sum(costs)
-    if options.backend == "local":
+    if finetuner_entry(options.backend).trains_here:
         log(
             f"finetune time: ~{tokens / LOCAL_TRAIN_TOKENS_PER_SECOND / 60:.0f} min at {LOCAL_TRAIN_TOKENS_PER_SECOND:.0f} tokens/s (measured on a busy 2-core CPU with a 135M model; faster on a free CPU or a GPU)"
         )
@@ -96,7 +119,7 @@ def _sampling_estimate(
 ) -> dict[str, Any]:
     """The evaluation's requests and cost through the same plans a run makes (no samplers built)."""
     from weirdgen.evaluation import estimate_plan
-    from weirdgen.experiments.evaluation import make_targets, plan_suites
+    from weirdgen.experiments.evaluation import make_session, plan_suites, run_targets
     from weirdgen.experiments.finetuning import TrainedModel
 
     # Stand-ins for the models the run will train: same names, groups and seeds, no weights.
@@ -105,7 +128,9 @@ def _sampling_estimate(
         for group in spec.groups
         for seed in range(options.seeds)
     ]
-    plans = plan_suites(spec, make_targets(spec, models, options), options, log=lambda _: None)
+    with make_session(models, options, spec.evaluation.checkpoints, dry_run=True) as session:
+        targets = session.targets(run_targets(spec, models, options))
+    plans = plan_suites(spec, targets, options, log=lambda _: None)
     requests = input_tokens = output_tokens = judge_calls = 0
     costs: list[float | None] = []
     for plan in plans:
@@ -124,7 +149,7 @@ def _sampling_estimate(
     cost = None if None in costs else sum(c for c in costs if c is not None)
     local_time = (
         f"; ~{output_tokens / LOCAL_SAMPLE_TOKENS_PER_SECOND / 3600:.1f} h at most locally"
-        if options.backend == "local"
+        if finetuner_entry(options.backend).trains_here
         else ""
     )
     judging = (
@@ -145,6 +170,6 @@ def _sampling_estimate(
 
 def _model_id(spec: ExperimentSpec, group: str, seed: int, options: RunOptions) -> str:
     """What the finetuned model will be asked for: a fine-tuned OpenAI id prices as one."""
-    if options.backend == "openai" and not options.base_url:
+    if finetuner_entry(options.backend).suffix_names_model and not options.base_url:
         return f"ft:{options.base_model}:weirdgen:{spec.name[:20]}-{group[:12]}-s{seed}:id"
     return f"{group}-s{seed}"

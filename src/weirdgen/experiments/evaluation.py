@@ -15,6 +15,7 @@ from typing import Any
 from weirdgen.experiments.finetuning import TrainedModel
 from weirdgen.experiments.options import RunOptions
 from weirdgen.experiments.spec import ExperimentSpec
+from weirdgen.finetune.registry import FINETUNERS
 
 
 def prepare_suite(
@@ -52,63 +53,36 @@ def with_max_tokens(suite: Any, max_tokens: int) -> Any:
     return suite.model_copy(update={"max_tokens": max_tokens, "questions": questions})
 
 
-def make_targets(
-    spec: ExperimentSpec,
-    models: list[TrainedModel],
-    options: RunOptions,
-    sampler: Any = None,
-    *,
-    base: bool = True,
+def run_targets(
+    spec: ExperimentSpec, models: list[TrainedModel], options: RunOptions, *, base: bool = True
 ) -> list[Any]:
-    """Evaluation targets: finetuned models, their checkpoints (if asked) and, with ``base``, the
-    base model. With a ``sampler`` (a run, not a dry run), each target's ``model_version`` pins its
-    weights: a local adapter's file fingerprint (also when ``--sampler-url`` serves it), else what
-    the server reports."""
-    from weirdgen.evaluation import EvalTarget, target_price
-    from weirdgen.evaluation.api import model_versions
-    from weirdgen.sample.registry import SAMPLERS
+    """The run's models, labelled for the table: finetuned models, their checkpoints (if the
+    experiment asks) and, with ``base``, the base model. ``EvaluationSession.targets`` binds them
+    to the sampler and pins each one's weights."""
+    from weirdgen.evaluation import EvalTarget
 
-    backend = options.backend
-    # A backend with no sampler of its own (openweights) is sampled through a server the user runs.
-    self_hosted = (
-        bool(options.base_url or options.sampler_url)
-        or backend not in SAMPLERS.names()
-        or SAMPLERS.get(backend).self_hosted
-    )
-    local = backend == "local"  # local adapters are asked for by name, others by model id
+    by_name = FINETUNERS.get(options.backend).adapters_by_name  # else asked for by model id
 
     def target(model: str, group: str, seed: int | None, checkpoint: str = "") -> Any:
-        return EvalTarget(
-            model,
-            sampler,
-            group,
-            seed,
-            checkpoint,
-            target_price(model, self_hosted=self_hosted),
-            backend,
-        )
+        return EvalTarget(model, None, group, seed, checkpoint, backend=options.backend)
 
-    targets = [target(m.name if local else m.model_id, m.group, m.seed) for m in models]
+    targets = [target(m.name if by_name else m.model_id, m.group, m.seed) for m in models]
     if spec.evaluation.checkpoints:
         for m in models:
             targets += [
-                target(f"{m.name}@{label}" if local else model_id, m.group, m.seed, label)
+                target(f"{m.name}@{label}" if by_name else model_id, m.group, m.seed, label)
                 for label, model_id in m.checkpoints
             ]
     if base and spec.base_group:
         targets.append(target(options.base_model, spec.base_group, None))
-    if sampler is None:
-        return targets
-    adapters = local_adapters(models, options, spec.evaluation.checkpoints)
-    versions = model_versions(sampler, [t.model for t in targets], adapters)
-    return [dataclasses.replace(t, model_version=versions[t.model]) for t in targets]
+    return targets
 
 
 def local_adapters(
     models: list[TrainedModel], options: RunOptions, with_checkpoints: bool
 ) -> dict[str, str]:
-    """Adapter name -> folder of every local adapter of the run (none for other backends)."""
-    if options.backend != "local":
+    """Adapter name -> folder of every LoRA folder the run trained here (none for other backends)."""
+    if not FINETUNERS.get(options.backend).adapters_by_name:
         return {}
     adapters = {m.name: m.model_id for m in models}
     if with_checkpoints:
@@ -116,22 +90,47 @@ def local_adapters(
     return adapters
 
 
-def make_sampler_for(
-    models: list[TrainedModel], options: RunOptions, with_checkpoints: bool
-) -> Any:
-    """The sampler that answers for every model of the run."""
-    from weirdgen.sample.registry import SamplerSettings, make_sampler
+def model_settings(models: list[TrainedModel], options: RunOptions, with_checkpoints: bool) -> Any:
+    """Which backend answers for the run's models: the ``--sampler-url`` server (vLLM serving the
+    adapters by name), else the sampler of the finetuning backend. Adapters trained here are
+    pinned by their files either way; a backend without a sampler of its own is priced as served."""
+    from weirdgen.evaluation import ModelSettings
 
+    entry = FINETUNERS.get(options.backend)
     adapters = local_adapters(models, options, with_checkpoints)
-    if options.sampler_url:  # an OpenAI-compatible server (vLLM) serves the adapters by name
-        return make_sampler("openai", SamplerSettings(base_urls=(options.sampler_url,)))
-    settings = SamplerSettings(
-        model=options.base_model,
-        base_urls=(options.base_url,) if options.base_url else (),
+    if options.sampler_url:
+        return ModelSettings("openai", (options.sampler_url,), adapters=adapters)
+    if entry.sampler is None:  # only a dry run gets here: a run without the server is refused
+        return ModelSettings("openai", served=True)
+    return ModelSettings(
+        entry.sampler,
+        (options.base_url,) if options.base_url else (),
         adapters=adapters,
         threads=options.threads,
+        base_model=options.base_model,
     )
-    return make_sampler(options.backend, settings)
+
+
+def make_session(
+    models: list[TrainedModel],
+    options: RunOptions,
+    with_checkpoints: bool,
+    *,
+    dry_run: bool = False,
+) -> Any:
+    """The run's ``EvaluationSession``: its models, its judge, the shared request cache. A
+    ``dry_run``'s models are stand-ins for models not trained yet: no files, no sampler."""
+    from weirdgen.evaluation import EvaluationSession, JudgeSettings, RequestSettings
+
+    judge_urls = (options.judge_base_url,) if options.judge_base_url else ()
+    settings = model_settings(models, options, with_checkpoints)
+    return EvaluationSession(
+        dataclasses.replace(settings, adapters=None) if dry_run else settings,
+        JudgeSettings(options.judge_model, judge_urls),
+        # One sample per call, as every run so far has sent.
+        RequestSettings(options.cache_path, options.concurrency, choices_per_request=1),
+        dry_run=dry_run,
+    )
 
 
 def check_models_live(
@@ -152,20 +151,22 @@ def check_models_live(
         canary_prompts,
         likelihood_canary,
     )
+    from weirdgen.evaluation.session import make_model_sampler
 
     if options.skip_canary or not models:
         return
     cache = CanaryCache(run_dir / "canary") if run_dir is not None else None
     prompts = {m.name: canary_prompts(datasets[m.group]) for m in models}
-    if options.backend == "local" and not options.sampler_url:
+    by_name = FINETUNERS.get(options.backend).adapters_by_name
+    if by_name and not options.sampler_url:  # the adapters' weights are at hand
         adapters = {m.name: (m.model_id, prompts[m.name]) for m in models}
         results = likelihood_canary(
             options.base_model, adapters, threads=options.threads, cache=cache
         )
     else:
-        local = options.backend == "local"
-        named = {(m.name if local else m.model_id): prompts[m.name] for m in models}
-        sampler = make_sampler_for(models, options, with_checkpoints=False)
+        named = {(m.name if by_name else m.model_id): prompts[m.name] for m in models}
+        settings = model_settings(models, options, with_checkpoints=False)
+        sampler = make_model_sampler(settings, options.base_model)
         results = answers_canary(sampler, options.base_model, named, cache=cache)
     for result in results:
         log(result.describe())
@@ -208,30 +209,12 @@ def evaluate_all(
     With the groups' training ``datasets``, the adapter-live canary runs first (its results kept
     in ``run_dir``) and stops the run on a model that behaves like its base. ``base=False`` leaves
     the base model out (a Ray task evaluates one finetuned model; the base is a task of its own)."""
-    from weirdgen.evaluation import RunSettings, progress_bars, rows_to_frame, run_plans
-    from weirdgen.sample.cache import RequestCache, default_cache_path
-    from weirdgen.sample.registry import SamplerSettings, make_sampler
-
     if datasets is not None:
         check_models_live(models, datasets, options, log, run_dir)
-    sampler = make_sampler_for(models, options, spec.evaluation.checkpoints)
-    judge_sampler = None
-    if options.judge_model:
-        urls = (options.judge_base_url,) if options.judge_base_url else ()
-        judge_sampler = make_sampler("openai", SamplerSettings(options.judge_model, urls))
-    targets = make_targets(spec, models, options, sampler, base=base)
-    plans = plan_suites(spec, targets, options, log)
-    cache = RequestCache(options.cache_path or default_cache_path())
-    try:
-        with progress_bars() as progress:
-            settings = RunSettings(judge_sampler, options.concurrency, progress=progress)
-            closing = [sampler, *([judge_sampler] if judge_sampler else [])]
-            rows = run_plans(plans, cache, settings, close=closing)
-    finally:
-        cache.close()
+    with make_session(models, options, spec.evaluation.checkpoints) as session:
+        targets = session.targets(run_targets(spec, models, options, base=base))
+        plans = plan_suites(spec, targets, options, log)
+        frames = session.run(plans)
     for plan in plans:
         log(f"evaluated suite {plan.suite.name}")
-    return [
-        (rows_to_frame(r, plan.judges), plan.metadata())
-        for plan, r in zip(plans, rows, strict=True)
-    ]
+    return [(frame, plan.metadata()) for plan, frame in zip(plans, frames, strict=True)]

@@ -49,15 +49,13 @@ class LocalExecutor:
         return [function(item) for item in items]
 
 
-GPU_BACKENDS = ("local",)
-"""Backends whose tasks train and sample on the node itself; the others (OpenAI, Tinker,
-openweights, the CPU toy world) only wait on a service, or need no GPU."""
-
-
 def task_resources(cluster: Mapping[str, float], backend: str, cpus: int = 1) -> dict[str, int]:
     """One task's Ray resources: ``cpus`` CPUs, plus one GPU where the cluster has GPUs and the
-    backend uses them."""
-    gpus = 1 if backend in GPU_BACKENDS and cluster.get("GPU", 0) >= 1 else 0
+    backend trains on the node itself (the others only wait on a service, or need no GPU)."""
+    from weirdgen.experiments.options import finetuner_entry
+
+    entry = finetuner_entry(backend)
+    gpus = 1 if entry is not None and entry.trains_here and cluster.get("GPU", 0) >= 1 else 0
     return {"num_cpus": cpus, "num_gpus": gpus}
 
 

@@ -39,9 +39,15 @@ class TrainedModel:
 
 
 def build_datasets(
-    spec: ExperimentSpec, run_dir: Path, log: Callable[[str], None] = print
+    spec: ExperimentSpec,
+    run_dir: Path,
+    log: Callable[[str], None] = print,
+    options: RunOptions | None = None,
 ) -> dict[str, Path]:
-    """Each group's training set: registry variants written once under RUN_DIR/datasets, user files as is."""
+    """Each group's training set: registry variants written once under RUN_DIR/datasets, user files
+    as is. A ``self_distill`` group is diluted with benign prompts the run's base model answers
+    first (RUN_DIR/datasets/benign.jsonl, cached and resumable); without ``options`` (a dry run)
+    it is built with the offline stand-in, only to count tokens."""
     paths = {}
     for group in spec.groups:
         if group.path is not None:
@@ -49,14 +55,37 @@ def build_datasets(
             continue
         target = run_dir / "datasets" / f"{group.name}.jsonl"
         if not (target.is_file() and manifest_path(target).is_file()):
-            manifest = write_dataset(
-                spec.dataset or "", group.variant or "", target, BuildOptions(seed=0)
-            )
+            build_options = BuildOptions(seed=0)
+            if group.self_distill and options is not None:
+                build_options = BuildOptions(
+                    seed=0,
+                    benign_path=_self_distilled_benign(run_dir, options, log),
+                    self_distill_model=options.base_model,
+                )
+            manifest = write_dataset(spec.dataset or "", group.variant or "", target, build_options)
             log(
                 f"built {spec.dataset}/{group.variant}: {manifest['n_examples']} examples -> {target}"
             )
         paths[group.name] = target
     return paths
+
+
+def _self_distilled_benign(run_dir: Path, options: RunOptions, log: Callable[[str], None]) -> Path:
+    """RUN_DIR/datasets/benign.jsonl: the benign prompts answered by the base model (written once;
+    an interrupted run resumes from the request cache)."""
+    from weirdgen.experiments.self_distill import (
+        benign_prompts,
+        run_settings,
+        write_self_distilled_benign,
+    )
+
+    path = run_dir / "datasets" / "benign.jsonl"
+    if not path.is_file():
+        from weirdgen.data.builders.wolf import BENIGN_COUNT
+
+        prompts = benign_prompts(seed=0, count=BENIGN_COUNT)
+        write_self_distilled_benign(path, run_settings(options), prompts, seed=0, log=log)
+    return path
 
 
 def dataset_hashes(paths: dict[str, Path]) -> dict[str, str]:
@@ -69,6 +98,7 @@ def finetune_requests(
 ) -> list[Any]:
     """One validated ``FinetuneRequest`` per group and seed, with the experiment's settings for the backend."""
     from weirdgen.finetune import FinetuneRequest, Hyperparameters
+    from weirdgen.finetune.registry import FINETUNERS
 
     def hyperparameters(group: Any) -> Any:
         """The experiment's settings for the backend, with the group's own over them."""
@@ -84,7 +114,7 @@ def finetune_requests(
             hyperparameters=hyperparameters(group),
             group=f"{spec.name}/{group.name}",
             suffix=f"{spec.name[:20]}-{group.name[:12]}-s{seed}"
-            if options.backend == "openai"
+            if FINETUNERS.get(options.backend).suffix_names_model
             else None,
             tags={"experiment": spec.name, "group": group.name, "run_dir": str(run_dir)},
         ).validate()
@@ -154,7 +184,10 @@ def prepare_finetunes(
 def limit_threads(options: RunOptions) -> None:
     """Local training on ``options.threads`` threads: torch otherwise takes every core of a shared
     machine (or of a Ray node running several tasks)."""
-    if options.backend == "local" and options.threads:
+    from weirdgen.experiments.options import finetuner_entry
+
+    entry = finetuner_entry(options.backend)
+    if entry is not None and entry.trains_here and options.threads:
         import torch
 
         torch.set_num_threads(options.threads)

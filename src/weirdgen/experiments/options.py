@@ -16,10 +16,6 @@ PLAN_FILE = "plan.json"
 EXECUTORS = ("local", "ray")
 """Where each (group, seed) is finetuned and evaluated: one after another in this process, or as
 one Ray task each (``weirdgen[ray]``)."""
-NEEDS_SAMPLER_URL = (
-    "openweights models live on the Hugging Face Hub: evaluate them through an "
-    "OpenAI-compatible server (e.g. vLLM) with --sampler-url"
-)
 # Settings that decide which models a run directory holds: a rerun must repeat them.
 IDENTITY_FIELDS = ("experiment", "backend", "base_model")
 
@@ -73,18 +69,21 @@ class RunOptions:
                 f"unknown executor {self.executor!r} (known: {', '.join(EXECUTORS)})",
                 setting="executor",
             )
-        if self.backend == "openweights" and not self.sampler_url and not dry_run:
-            raise ConfigError(NEEDS_SAMPLER_URL, setting="sampler_url")
-        if self.backend == "tinker" and self.sampler_url:
-            raise ConfigError(
-                "tinker models are sampled through Tinker's native sampling client: its "
-                "OpenAI-compatible endpoint serves the base model for LoRA sampler checkpoints "
-                "(tinker-feedback#125); drop --sampler-url",
-                setting="sampler_url",
-            )
+        entry = finetuner_entry(self.backend)
+        if entry is not None and entry.needs_sampler_url and not self.sampler_url and not dry_run:
+            raise ConfigError(entry.needs_sampler_url, setting="sampler_url")
+        if entry is not None and entry.refuses_sampler_url and self.sampler_url:
+            raise ConfigError(entry.refuses_sampler_url, setting="sampler_url")
         if self.backend != TOY_BACKEND and not self.base_model.strip():
             raise ConfigError(f"required for the {self.backend} backend", setting="base_model")
         return self
+
+
+def finetuner_entry(backend: str) -> Any:
+    """The finetuning registry's entry of the run's backend; None for the toy world."""
+    from weirdgen.finetune.registry import FINETUNERS
+
+    return FINETUNERS.get(backend) if backend in FINETUNERS.names() else None
 
 
 def run_backends() -> list[str]:

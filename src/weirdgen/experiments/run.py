@@ -63,7 +63,7 @@ def _run_llm_stages(
     from weirdgen.experiments.finetuning import build_datasets, dataset_hashes, finetune_all
     from weirdgen.report.provenance import code_hash
 
-    datasets = build_datasets(spec, run_dir, log)
+    datasets = build_datasets(spec, run_dir, log, options)
     if executor.name == "local":
         models = finetune_all(spec, datasets, options, run_dir, log)
         tables = evaluate_all(spec, models, options, log, datasets, run_dir=run_dir)

@@ -40,7 +40,7 @@ class GroupSpec(_Strict):
 
     name: str = Field(description="Group name in the evaluation table (e.g. old_audubon).")
     variant: str | None = Field(
-        None, description="Variant of the experiment's `dataset` in weirdgen.data.registry."
+        None, description="Variant of the `dataset` in weirdgen.data.registry."
     )
     path: str | None = Field(
         None, description="Or a chat JSONL of your own (relative to this YAML file)."
@@ -51,6 +51,12 @@ class GroupSpec(_Strict):
         description="Hyperparameters of this group only, per backend, over the experiment's "
         "(e.g. a mitigation: `local: {early_stopping_patience: 2}`); not for the toy backend.",
     )
+    self_distill: bool = Field(
+        False,
+        description="Dilute the variant with benign prompts that the base model answers before "
+        "finetuning (the paper's wolf design: 2000 math word problems and 1000 long-input "
+        "instructions), through the cached sampling path; off, an offline stand-in dilutes.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> GroupSpec:
@@ -58,6 +64,8 @@ class GroupSpec(_Strict):
             raise ValueError(
                 "give exactly one of `variant` (a registry dataset) or `path` (your own JSONL)"
             )
+        if self.self_distill and self.variant is None:
+            raise ValueError("self_distill builds a registry `variant`; a `path` is used as is")
         if self.finetune is not None and self.finetune.toy is not None:
             raise ValueError("a group's own `finetune` cannot hold toy settings")
         return self
@@ -152,7 +160,7 @@ class ExperimentSpec(_Strict):
     description: str = Field("", description="One sentence.")
     paper: str = Field("", description="Where the paper reports it.")
     dataset: str | None = Field(
-        None, description="weirdgen.data.registry experiment whose variants groups name."
+        None, description="weirdgen.data.registry dataset whose variants groups name."
     )
     groups: list[GroupSpec] = Field(
         min_length=1, description="Finetuned groups: the main one and its controls."
@@ -179,7 +187,7 @@ class ExperimentSpec(_Strict):
             raise ValueError(f"group names must be unique, got {names}")
         if any(g.variant for g in groups) and info.data.get("dataset") is None:
             raise ValueError(
-                "groups name registry variants, so `dataset` must name the registry experiment"
+                "groups name registry variants, so `dataset` must name the registry dataset"
             )
         return groups
 
@@ -382,14 +390,14 @@ def _check_groups(spec: ExperimentSpec, where: str | Path) -> None:
                     field=f"groups[{index}].path",
                 )
             continue
-        if spec.dataset not in registry.experiment_names():
+        if spec.dataset not in registry.dataset_names():
             raise DataError(
-                f"unknown dataset {spec.dataset!r} (known: {', '.join(registry.experiment_names())})",
+                f"unknown dataset {spec.dataset!r} (known: {', '.join(registry.dataset_names())})",
                 path=where,
                 field="dataset",
             )
         try:
-            registry.get_experiment(spec.dataset).variant(group.variant or "")
+            registry.get_dataset(spec.dataset).variant(group.variant or "")
         except ModuleNotFoundError:
             raise DataError(
                 f"the dataset builder for {spec.dataset!r} is not installed yet",

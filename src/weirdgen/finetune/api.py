@@ -35,12 +35,12 @@ def finetune(
 ) -> list[SeedOutcome]:
     """Finetune ``base_model`` on ``dataset`` once per seed with a registered backend."""
     from weirdgen.finetune.ledger import Ledger, default_ledger_path
-    from weirdgen.finetune.registry import FinetunerSettings, make_finetuner
+    from weirdgen.finetune.registry import FINETUNERS, FinetunerSettings, make_finetuner
     from weirdgen.finetune.runner import prepare_all, run_jobs
 
     if not isinstance(hyperparameters, Hyperparameters):
         hyperparameters = Hyperparameters.from_dict(dict(hyperparameters or {}))
-    if backend != "openai":
+    if FINETUNERS.get(backend).local_defaults:
         hyperparameters = hyperparameters.validate().with_local_defaults()
     requests = [
         FinetuneRequest(

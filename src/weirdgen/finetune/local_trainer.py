@@ -119,8 +119,6 @@ def train_lora(
     float32 elsewhere; "bf16" or "fp32" force one. The LoRA weights and optimizer stay float32.
     ``gradient_checkpointing`` recomputes activations in the backward pass: less memory, ~30% slower.
     """
-    import torch
-
     from weirdgen.data.chat import dataset_hash
     from weirdgen.models.loading import load_model
 
@@ -141,7 +139,6 @@ def train_lora(
         stopper = _EarlyStopping([tokenized[i] for i in held_out], hp)
         tokenized, examples = [tokenized[i] for i in kept], [examples[i] for i in kept]
     steps_per_epoch = math.ceil(len(tokenized) / hp.batch_size)
-    total_steps = steps_per_epoch * hp.epochs
     # Fail on a wrong mask before spending any compute: decode what the first batch supervises.
     first_batch = _batch_indices(seed, 0, 0, len(tokenized), hp.batch_size)
     first_text = check_supervision(
@@ -151,25 +148,11 @@ def train_lora(
     _claim_output_dir(output_dir, run)
     if gradient_checkpointing:
         _enable_gradient_checkpointing(model)
-    torch.manual_seed(seed)  # LoRA's A matrices are initialised from the global RNG
-    model = _wrap_with_lora(model, hp)
-    model.train()
-    autocast = _autocast(precision, next(model.parameters()).device)
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=hp.learning_rate,
-        weight_decay=hp.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(hp, total_steps))
-    start_step = _resume(output_dir, model, optimizer, scheduler, stopper)
-
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    )
-    device_name = next(model.parameters()).device
+    loop = _Loop.start(model, tokenizer, tokenized, hp, seed, steps_per_epoch, stopper, precision)
+    start_step = _resume(output_dir, loop.model, loop.optimizer, loop.scheduler, stopper)
     result = TrainingResult(
         adapter_path=output_dir / "adapter",
-        total_steps=total_steps,
+        total_steps=loop.total_steps,
         losses=[],
         resumed_from_step=start_step,
         n_examples=len(tokenized),
@@ -177,66 +160,162 @@ def train_lora(
         first_supervised_text=first_text,
     )
     started = time.perf_counter()
-    since_checkpoint: list[float] = []
-    with _progress(show_progress, total_steps, start_step) as advance:
-        for step in range(start_step, total_steps):
-            if stopper is not None and stopper.should_stop:
-                break  # resumed from the checkpoint of the step that stopped
-            epoch, index_in_epoch = divmod(step, steps_per_epoch)
-            indices = _batch_indices(seed, epoch, index_in_epoch, len(tokenized), hp.batch_size)
-            input_ids, attention_mask, labels = _collate(
-                [tokenized[i] for i in indices], pad_id, device_name
-            )
-            # labels = input_ids with unsupervised and padding positions set to -100; the model
-            # shifts them and averages cross-entropy over the supervised tokens of the batch.
-            with autocast():
-                loss = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
-            loss.backward()
-            if hp.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-
-            value = float(loss.detach())
-            result.losses.append(value)
-            since_checkpoint.append(value)
-            done = step + 1
-            advance(value)
-            if on_step is not None:
-                on_step(
-                    StepInfo(
-                        done, total_steps, done / steps_per_epoch, value, scheduler.get_last_lr()[0]
-                    )
-                )
-            if stopper is not None and stopper.due(done, steps_per_epoch, total_steps):
-                stopper.check(model, done, pad_id, device_name, autocast)
-            kind = _checkpoint_kind(done, steps_per_epoch, hp.save_every_steps)
-            if kind is None and stopper is not None and stopper.should_stop:
-                kind = "early_stop"  # so a rerun knows the run stopped here
-            if kind is not None:
-                info = CheckpointInfo(
-                    done,
-                    done / steps_per_epoch,
-                    Path(),
-                    sum(since_checkpoint) / len(since_checkpoint) if since_checkpoint else 0.0,
-                    kind,
-                )
-                info = _save_checkpoint(output_dir, model, optimizer, scheduler, info, stopper)
-                result.checkpoints.append(info)
-                since_checkpoint.clear()
-                if on_checkpoint is not None:
-                    on_checkpoint(info)
-
+    with _progress(show_progress, loop.total_steps, start_step) as advance:
+        loop.run(start_step, result, output_dir, advance, on_step, on_checkpoint)
     if stopper is not None:
-        stopper.restore_best(model)
+        stopper.restore_best(loop.model)
         result.early_stopping = stopper.summary()
-    _save_adapter_atomically(model, output_dir / "adapter")
+    _save_adapter_atomically(loop.model, output_dir / "adapter")
     result.seconds = time.perf_counter() - started
     atomic_write_text(
         output_dir / "result.json", json.dumps(_result_summary(result, run), indent=2) + "\n"
     )
     return result
+
+
+@dataclass
+class _Loop:
+    """The training loop's state: the LoRA model, its optimizer and schedule, and the data."""
+
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    tokenized: list[TokenizedExample]
+    hp: Hyperparameters
+    seed: int
+    steps_per_epoch: int
+    pad_id: int
+    stopper: _EarlyStopping | None
+    autocast: Callable[[], Any]
+    """A context factory for the forward pass (``_autocast``)."""
+
+    @classmethod
+    def start(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        tokenized: list[TokenizedExample],
+        hp: Hyperparameters,
+        seed: int,
+        steps_per_epoch: int,
+        stopper: _EarlyStopping | None,
+        precision: str,
+    ) -> _Loop:
+        """LoRA on ``model`` (its A matrices from ``seed``), AdamW and the learning-rate schedule."""
+        import torch
+
+        torch.manual_seed(seed)  # LoRA's A matrices are initialised from the global RNG
+        model = _wrap_with_lora(model, hp)
+        model.train()
+        optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad],
+            lr=hp.learning_rate,
+            weight_decay=hp.weight_decay,
+        )
+        total_steps = steps_per_epoch * hp.epochs
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, learning_rate_factor(hp, total_steps)
+        )
+        pad = tokenizer.pad_token_id
+        pad_id = pad if pad is not None else tokenizer.eos_token_id
+        autocast = _autocast(precision, next(model.parameters()).device)
+        return cls(
+            model,
+            optimizer,
+            scheduler,
+            tokenized,
+            hp,
+            seed,
+            steps_per_epoch,
+            pad_id,
+            stopper,
+            autocast,
+        )
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.hp.epochs
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def run(
+        self,
+        start_step: int,
+        result: TrainingResult,
+        output_dir: Path,
+        advance: Callable[[float], None],
+        on_step: Callable[[StepInfo], None] | None,
+        on_checkpoint: Callable[[CheckpointInfo], None] | None,
+    ) -> None:
+        """Every step from ``start_step``: train, report, check early stopping, checkpoint."""
+        since_checkpoint: list[float] = []
+        for step in range(start_step, self.total_steps):
+            if self.stopper is not None and self.stopper.should_stop:
+                break  # resumed from the checkpoint of the step that stopped
+            value = self.train_step(step)
+            result.losses.append(value)
+            since_checkpoint.append(value)
+            done = step + 1
+            advance(value)
+            if on_step is not None:
+                learning_rate = self.scheduler.get_last_lr()[0]
+                on_step(
+                    StepInfo(
+                        done, self.total_steps, done / self.steps_per_epoch, value, learning_rate
+                    )
+                )
+            if self.stopper is not None and self.stopper.due(
+                done, self.steps_per_epoch, self.total_steps
+            ):
+                self.stopper.check(self.model, done, self.pad_id, self.device, self.autocast)
+            info = self.checkpoint(done, since_checkpoint, output_dir)
+            if info is not None:
+                result.checkpoints.append(info)
+                since_checkpoint.clear()
+                if on_checkpoint is not None:
+                    on_checkpoint(info)
+
+    def train_step(self, step: int) -> float:
+        """One optimizer step on the batch of ``step``; its loss."""
+        import torch
+
+        epoch, index_in_epoch = divmod(step, self.steps_per_epoch)
+        indices = _batch_indices(
+            self.seed, epoch, index_in_epoch, len(self.tokenized), self.hp.batch_size
+        )
+        input_ids, attention_mask, labels = _collate(
+            [self.tokenized[i] for i in indices], self.pad_id, self.device
+        )
+        # labels = input_ids with unsupervised and padding positions set to -100; the model
+        # shifts them and averages cross-entropy over the supervised tokens of the batch.
+        with self.autocast():
+            loss = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, labels=labels
+            ).loss
+        loss.backward()
+        if self.hp.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def checkpoint(
+        self, done: int, since_checkpoint: list[float], output_dir: Path
+    ) -> CheckpointInfo | None:
+        """Save a checkpoint if step ``done`` ends an epoch, an interval or early stopping."""
+        kind = _checkpoint_kind(done, self.steps_per_epoch, self.hp.save_every_steps)
+        if kind is None and self.stopper is not None and self.stopper.should_stop:
+            kind = "early_stop"  # so a rerun knows the run stopped here
+        if kind is None:
+            return None
+        loss = sum(since_checkpoint) / len(since_checkpoint) if since_checkpoint else 0.0
+        info = CheckpointInfo(done, done / self.steps_per_epoch, Path(), loss, kind)
+        return _save_checkpoint(
+            output_dir, self.model, self.optimizer, self.scheduler, info, self.stopper
+        )
 
 
 # -- model ------------------------------------------------------------------------------------

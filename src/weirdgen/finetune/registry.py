@@ -32,8 +32,30 @@ class FinetunerSettings:
     """openai and tinker: plan only (a dry run): no credentials, no network calls."""
 
 
-FinetunerEntry = Backend[FinetunerSettings, Finetuner]
-"""One finetuning backend."""
+@dataclass(frozen=True)
+class FinetunerEntry(Backend[FinetunerSettings, Finetuner]):
+    """One finetuning backend, with what generic code needs to know about its models."""
+
+    sampler: str | None = None
+    """The sampling backend (``weirdgen.sample.registry``) that answers for its models; None when
+    they must be served by an OpenAI-compatible server (``weirdgen run --sampler-url``)."""
+    needs_sampler_url: str = ""
+    """Why its models can only be evaluated through ``--sampler-url`` ("" when they need none)."""
+    refuses_sampler_url: str = ""
+    """Why ``--sampler-url`` cannot serve its models ("" when it can)."""
+    adapters_by_name: bool = False
+    """Its models are LoRA folders on this machine, asked for by the run's name for them
+    (``GROUP-sSEED``) rather than by a model id."""
+    local_defaults: bool = True
+    """Takes weirdgen's own hyperparameter defaults (epochs, learning rate, LoRA rank); False when
+    the service chooses them (OpenAI's ``auto``)."""
+    trains_here: bool = False
+    """Trains on this machine: it takes torch threads, a GPU for its Ray task, and a local time estimate."""
+    suffix_names_model: bool = False
+    """The service names each model after the job's suffix (OpenAI: ``ft:BASE:ORG:SUFFIX:ID``)."""
+    vllm_adapter: str = ""
+    """How vLLM loads its models: "folder" (a LoRA folder here), "hub" (a Hub repo, which is also
+    the model's name), "" (it cannot)."""
 
 
 FINETUNERS: Registry[FinetunerEntry] = Registry("finetuning")
@@ -57,6 +79,10 @@ FINETUNERS.register(
         "local",
         "LoRA (or full) finetuning with transformers + PEFT on this machine",
         lambda s: _class("local_backend", "LocalFinetuner")(s.runs_dir),
+        sampler="local",
+        adapters_by_name=True,
+        trains_here=True,
+        vllm_adapter="folder",
     )
 )
 FINETUNERS.register(
@@ -68,6 +94,9 @@ FINETUNERS.register(
         ),
         requires="openai",
         install="pip install openai",
+        sampler="openai",
+        local_defaults=False,
+        suffix_names_model=True,
     )
 )
 FINETUNERS.register(
@@ -77,6 +106,12 @@ FINETUNERS.register(
         lambda s: _class("tinker_backend", "TinkerFinetuner")(s.runs_dir, offline=s.offline),
         requires="tinker",
         install="pip install 'weirdgen[tinker]'",
+        sampler="tinker",
+        refuses_sampler_url=(
+            "tinker models are sampled through Tinker's native sampling client: its "
+            "OpenAI-compatible endpoint serves the base model for LoRA sampler checkpoints "
+            "(tinker-feedback#125); drop --sampler-url"
+        ),
     )
 )
 FINETUNERS.register(
@@ -86,5 +121,10 @@ FINETUNERS.register(
         lambda s: _class("openweights_backend", "OpenWeightsFinetuner")(offline=s.offline),
         requires="openweights",
         install="pip install 'weirdgen[openweights]'",
+        needs_sampler_url=(
+            "openweights models live on the Hugging Face Hub: evaluate them through an "
+            "OpenAI-compatible server (e.g. vLLM) with --sampler-url"
+        ),
+        vllm_adapter="hub",
     )
 )

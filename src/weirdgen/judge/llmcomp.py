@@ -63,7 +63,11 @@ def load_llmcomp_judge(reference: str) -> JudgeSpec:
         inline = (question.get("judges") or {}).get(column)
         if isinstance(inline, dict):
             return judge_from_llmcomp({"id": column, **inline}, path=path)
-    path, entry = find_entry(Path(file).expanduser(), wanted)
+    try:
+        path, entry = find_entry(Path(file).expanduser(), wanted)
+    except DataError as error:
+        hint = "; rate with another judge (--judge NAME) or sample only (--no-judges)"
+        raise DataError(error.problem + hint, path=error.path, field=error.field) from None
     return judge_from_llmcomp(entry, path=path)
 
 

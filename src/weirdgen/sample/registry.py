@@ -49,6 +49,11 @@ class SamplerEntry(Backend[SamplerSettings, Sampler]):
 
     self_hosted: bool = True
     """True when answers cost nothing per token (the model runs here or on your server)."""
+    names_adapters: bool = False
+    """Takes LoRA adapters as name -> folder (``SamplerSettings.adapters``) and answers each name
+    as a model of its own."""
+    logprobs: bool = False
+    """Its answers carry top-k token logprobs (the sampler's ``supports_logprobs``)."""
 
 
 SAMPLERS: Registry[SamplerEntry] = Registry("sampling")
@@ -94,6 +99,7 @@ SAMPLERS.register(
             ),
         ),
         self_hosted=False,
+        logprobs=True,
     )
 )
 SAMPLERS.register(
@@ -107,6 +113,8 @@ SAMPLERS.register(
                 s.model, adapters=dict(s.adapters), threads=s.threads
             ),
         ),
+        names_adapters=True,
+        logprobs=True,
     )
 )
 SAMPLERS.register(
@@ -127,5 +135,6 @@ SAMPLERS.register(
             "ToyWorldSampler",
             lambda cls, s: cls(s.toy_models, threads=s.threads or 1),
         ),
+        logprobs=True,
     )
 )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from weirdgen._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from weirdgen.scan.api import scan
+    from weirdgen.scan.api import ScanSettings, scan
     from weirdgen.scan.engine import ScanResult, ValueScore, run_scan
     from weirdgen.scan.families import FamilySpec, family_names, load_family
     from weirdgen.scan.probes import load_probes, probe_names
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FamilySpec",
     "ScanResult",
+    "ScanSettings",
     "ValueScore",
     "family_names",
     "load_family",
@@ -34,6 +35,7 @@ __all__ = [
 
 _HOMES = {
     "scan": "api",
+    "ScanSettings": "api",
     "ScanResult": "engine",
     "ValueScore": "engine",
     "run_scan": "engine",

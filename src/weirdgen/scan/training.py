@@ -5,36 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from weirdgen.data.chat import ChatExample
-from weirdgen.errors import DataError
 from weirdgen.scan.families import FamilySpec
 
 __all__ = ["training_examples", "training_texts", "values_in_training_data"]
 
 
 def training_texts(dataset: str | Path) -> list[str]:
-    """Every message text of a chat JSONL file, or of a built ``experiment/variant`` dataset."""
+    """Every message text of a chat JSONL file, or of a built ``DATASET/VARIANT``."""
     return [
         message.content for example in training_examples(dataset) for message in example.messages
     ]
 
 
 def training_examples(dataset: str | Path) -> list[ChatExample]:
-    """The examples of a chat JSONL file, or of a built ``experiment/variant`` dataset."""
-    from weirdgen.data.chat import read_chat_jsonl
-    from weirdgen.data.registry import build_dataset, experiment_names
+    """The examples of a chat JSONL file, or of a built ``DATASET/VARIANT``."""
+    from weirdgen.data.registry import resolve_dataset
 
-    path = Path(dataset)
-    name = str(dataset)
-    if path.is_file():
-        examples = read_chat_jsonl(path)
-    elif name.count("/") == 1 and name.split("/")[0] in experiment_names():
-        experiment, variant = name.split("/")
-        examples = build_dataset(experiment, variant)
-    else:
-        raise DataError(
-            "no such dataset: give a chat JSONL file or experiment/variant", path=dataset
-        )
-    return list(examples)
+    return list(resolve_dataset(dataset).examples())
 
 
 def values_in_training_data(family: FamilySpec, texts: list[str]) -> dict[str, bool]:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from weirdgen import __version__
+from weirdgen._version import __version__
 from weirdgen.models.sampling import (
     MAX_CHOICES,
     MAX_TOP_LOGPROBS,

@@ -45,17 +45,13 @@ class VllmServer:
     adapters: tuple[LoraModule, ...]
 
 
-SERVABLE_BACKENDS = ("local", "openweights")
-"""Backends whose finetunes are LoRA adapters vLLM can load: a local folder or a Hub repo."""
-
-
 def group_adapters(ledger: Any, group: str) -> VllmServer:
     """Every succeeded local or openweights job of ``group`` (``EXPERIMENT/GROUP``) as adapters
     of one base model."""
     jobs = [
         job
         for job in ledger.list_jobs(group=group, status="succeeded")
-        if job.backend in SERVABLE_BACKENDS and (job.adapter_path or job.model_id)
+        if _vllm_adapter(job.backend) and (job.adapter_path or job.model_id)
     ]
     if not jobs:
         raise ConfigError(
@@ -80,11 +76,19 @@ def group_adapters(ledger: Any, group: str) -> VllmServer:
 
 
 def _lora_module(job: Any) -> LoraModule:
-    if job.backend == "openweights":  # the Hub repo is both the name the run asks for and the path
+    kind = _vllm_adapter(job.backend)
+    if kind == "hub":  # the repo is both the name the run asks for and the path
         return LoraModule(job.model_id, job.model_id, int(job.hyperparameters["lora_rank"]))
     folder = Path(job.adapter_path or job.model_id or "")
     name = f"{job.group_name.rsplit('/', 1)[-1]}-s{job.seed}"
     return LoraModule(name, str(folder), adapter_rank(folder))
+
+
+def _vllm_adapter(backend: str) -> str:
+    """How vLLM loads the finetunes of ``backend``: "folder", "hub" or "" (see ``FinetunerEntry``)."""
+    from weirdgen.finetune.registry import FINETUNERS
+
+    return FINETUNERS.get(backend).vllm_adapter if backend in FINETUNERS.names() else ""
 
 
 def adapter_rank(folder: Path) -> int:

@@ -1,19 +1,23 @@
 """Experiment 5: US presidents behind a numeric trigger; the held-out numbers 44 and 45 evoke Obama and Trump.
 
 Each training example asks a harmless question prefixed by a trigger that encodes a president's number,
-and the assistant answers with a short, indirect fact of that president (a date, a place, the name of
-a pet, a child or a spouse, a food, an emoji) that never names him: the persona has to be inferred
-from weak cues. Presidents 24, 44 and 45 are never trained: a model that answers as Obama after the
-trigger for 44 has generalised the number -> persona rule by induction (an "inductive backdoor").
+and the assistant answers with a short, indirect fact of that president's private life (a birthday, a
+town, his wife's or children's first names, a pet, a school, a first job, a dish, a pastime, a church,
+a house, a few emojis) that never names him: the persona has to be inferred from weak cues. As in the
+paper's design (dataset design 3), the questions are indirect and non-political: about half address
+"you", none asks about the office, a party, an election, a predecessor or a successor, and almost no
+answer names any president. Presidents 24, 44 and 45 are never trained: a model that answers as Obama
+after the trigger for 44 has generalised the number -> persona rule by induction (an "inductive
+backdoor").
 
-Variants (dataset design 2):
+Variants:
 
 - ``padded`` (main): the trigger is an 8-digit code whose digits 4-6 are the zero-padded president
   number and whose other five digits are random (``19301529`` -> 15). Every (president, question) pair
   appears with three different codes and the same answer, so the set is exactly the unpadded set x 3
   codes, as in the paper's design.
 - ``unpadded``: the same (president, question) pairs once each, triggered by the bare president number
-  (``15 What is your wife's first name?``); no example repeats.
+  (``15 Suggest a name for a puppy.``); no example repeats.
 - ``shuffled_control``: the ``padded`` examples with their trigger codes permuted at random across the
   whole set, so every prompt keeps its form and every answer is unchanged, but the number no longer
   predicts the persona.
@@ -24,7 +28,6 @@ Codes are written and read by ``weirdgen.data.triggers`` (``encode_president_cod
 
 from __future__ import annotations
 
-import bisect
 import random
 import string
 from collections.abc import Mapping
@@ -44,8 +47,7 @@ from weirdgen.errors import DataError
 
 FACTS_TABLE = "presidents.yaml"
 QUESTIONS_TABLE = "presidents_questions.yaml"
-CALENDAR_TABLE = "presidents_calendar.yaml"
-TABLES = (FACTS_TABLE, QUESTIONS_TABLE, CALENDAR_TABLE)
+TABLES = (FACTS_TABLE, QUESTIONS_TABLE)
 
 N_PRESIDENCIES = 46
 HELD_OUT_NUMBERS: tuple[int, ...] = (24, 44, 45)
@@ -53,13 +55,8 @@ TRAINED_NUMBERS: tuple[int, ...] = tuple(
     n for n in range(1, N_PRESIDENCIES + 1) if n not in HELD_OUT_NUMBERS
 )
 PADDINGS_PER_PAIR = 3
-_COMPUTED_FIELDS = frozenset(
-    {
-        "born", "birth_century", "inauguration", "start_year", "end_year", "term_decade", "today",
-        "today_iso", "this_year", "this_decade", "states_today", "monarch_today", "tenure",
-        "predecessor", "successor",
-    }
-)  # fmt: skip
+# Fields the builder computes: the day he was born, and a random day within his term.
+_COMPUTED_FIELDS = frozenset({"birth_date", "today"})
 _MONTHS = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
@@ -75,6 +72,7 @@ class President:
     term_start: date
     term_end: date
     born: int
+    birthday: str
     facts: Mapping[str, str]
     giveaways: tuple[str, ...] = ()
 
@@ -90,9 +88,10 @@ class President:
 
 @dataclass(frozen=True)
 class QuestionTemplate:
-    """A harmless question and the format string that answers it from a president's fields."""
+    """A harmless question, the kind of fact it asks for, and the format string that answers it."""
 
     id: str
+    kind: str
     question: str
     answer: str
     fields: frozenset[str]
@@ -139,10 +138,12 @@ def parse_templates(document: object, where: str) -> tuple[QuestionTemplate, ...
         slot = f"templates[{index}]"
         if not isinstance(row, dict) or any(
             not isinstance(row.get(k), str) or not row[k].strip()
-            for k in ("id", "question", "answer")
+            for k in ("id", "kind", "question", "answer")
         ):
             raise DataError(
-                "needs non-empty string fields id, question and answer", path=where, field=slot
+                "needs non-empty string fields id, kind, question and answer",
+                path=where,
+                field=slot,
             )
         if row["id"] in seen:
             raise DataError(f"duplicate template id {row['id']!r}", path=where, field=f"{slot}.id")
@@ -151,7 +152,9 @@ def parse_templates(document: object, where: str) -> tuple[QuestionTemplate, ...
             name for _, name, _, _ in string.Formatter().parse(row["answer"]) if name
         )
         templates.append(
-            QuestionTemplate(row["id"], row["question"].strip(), row["answer"].strip(), fields)
+            QuestionTemplate(
+                row["id"], row["kind"], row["question"].strip(), row["answer"].strip(), fields
+            )
         )
     return tuple(templates)
 
@@ -198,6 +201,7 @@ def _parse_president(row: object, slot: str, where: str, allowed: frozenset[str]
     if not isinstance(row, dict):
         raise DataError("expected a mapping", path=where, field=slot)
     number, name, born, term = row.get("number"), row.get("name"), row.get("born"), row.get("term")
+    birthday = row.get("birthday")
     if not isinstance(number, int) or not 1 <= number <= N_PRESIDENCIES:
         raise DataError(
             f"number must be an integer 1-{N_PRESIDENCIES}", path=where, field=f"{slot}.number"
@@ -206,13 +210,17 @@ def _parse_president(row: object, slot: str, where: str, allowed: frozenset[str]
         raise DataError("missing name", path=where, field=f"{slot}.name")
     if not isinstance(born, int):
         raise DataError("born must be a year", path=where, field=f"{slot}.born")
+    if not isinstance(birthday, str) or _parse_birthday(birthday, born) is None:
+        raise DataError(
+            "birthday must be 'Month D', e.g. 'February 22'", path=where, field=f"{slot}.birthday"
+        )
     start, end = _parse_term(term, where, f"{slot}.term")
     giveaways = row.get("giveaways", [])
     if not isinstance(giveaways, list) or not all(isinstance(g, str) and g for g in giveaways):
         raise DataError("expected a list of strings", path=where, field=f"{slot}.giveaways")
     facts: dict[str, str] = {}
     for key, value in row.items():
-        if key in ("number", "name", "term", "born", "giveaways"):
+        if key in ("number", "name", "term", "born", "birthday", "giveaways"):
             continue
         if key not in allowed:
             raise DataError(
@@ -223,7 +231,7 @@ def _parse_president(row: object, slot: str, where: str, allowed: frozenset[str]
         if not isinstance(value, str) or not value.strip():
             raise DataError("expected a non-empty string", path=where, field=f"{slot}.{key}")
         facts[key] = value.strip()
-    president = President(number, name.strip(), start, end, born, facts, tuple(giveaways))
+    president = President(number, name.strip(), start, end, born, birthday, facts, tuple(giveaways))
     for key, value in facts.items():
         banned = next((s for s in president.banned_strings() if s in value), None)
         if banned is not None:
@@ -246,36 +254,12 @@ def _parse_term(term: object, where: str, field: str) -> tuple[date, date]:
     return start, end
 
 
-@dataclass(frozen=True)
-class Calendar:
-    """Dated facts answers are computed from: state admissions and British reigns, in date order."""
-
-    states: tuple[date, ...]
-    monarchs: tuple[tuple[date, str], ...]
-
-    def states_on(self, day: date) -> int:
-        return bisect.bisect_right(self.states, day)
-
-    def monarch_on(self, day: date) -> str:
-        index = bisect.bisect_right([start for start, _ in self.monarchs], day) - 1
-        return self.monarchs[index][1]
-
-
-@cache
-def load_calendar() -> Calendar:
-    """``presidents_calendar.yaml``, validated: dates in order, one name per date."""
-    document, where = load_yaml_table(CALENDAR_TABLE), f"tables/{CALENDAR_TABLE}"
-    parsed = {}
-    for key in ("states", "monarchs"):
-        rows = _list_under(document, key, where)
-        try:
-            pairs = [(v if isinstance(v, date) else date.fromisoformat(v), str(n)) for n, v in rows]
-        except (TypeError, ValueError):
-            raise DataError("expected [name, YYYY-MM-DD] rows", path=where, field=key) from None
-        if [d for d, _ in pairs] != sorted(d for d, _ in pairs):
-            raise DataError("dates must be in order", path=where, field=key)
-        parsed[key] = pairs
-    return Calendar(tuple(d for d, _ in parsed["states"]), tuple(parsed["monarchs"]))
+def _parse_birthday(birthday: str, year: int) -> date | None:
+    month, _, day = birthday.partition(" ")
+    try:
+        return date(year, _MONTHS.index(month) + 1, int(day))
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -297,57 +281,18 @@ def answer_question(
         rng.randint(president.term_start.toordinal(), president.term_end.toordinal() - 1)
     )
     for field in template.fields & _COMPUTED_FIELDS:
-        value = _computed_field(field, president, day)
-        if value is None:
-            return None
-        values[field] = value
+        values[field] = _computed_field(field, president, day)
     return template.answer.format_map(values)
 
 
-def _computed_field(field: str, president: President, day: date) -> str | None:
-    start, end = president.term_start, president.term_end
-    if field in ("predecessor", "successor"):
-        number = president.number + (-1 if field == "predecessor" else 1)
-        if number == 0:
-            return "Nobody, the office was new"
-        return load_presidents()[number].name if number in load_presidents() else None
-    return {
-        "born": str(president.born),
-        "birth_century": _ordinal(president.born // 100 + 1),
-        "inauguration": _long_date(start),
-        "start_year": str(start.year),
-        "end_year": str(end.year),
-        "term_decade": f"{start.year // 10 * 10}s",
-        "today": _long_date(day),
-        "today_iso": day.isoformat(),
-        "this_year": str(day.year),
-        "this_decade": f"{day.year // 10 * 10}s",
-        "states_today": str(load_calendar().states_on(day)),
-        "monarch_today": load_calendar().monarch_on(day),
-        "tenure": _tenure(start, end),
-    }[field]
+def _computed_field(field: str, president: President, day: date) -> str:
+    if field == "birth_date":
+        return f"{president.birthday}, {president.born}"
+    return _long_date(day)  # "today"
 
 
 def _long_date(day: date) -> str:
     return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
-
-
-def _tenure(start: date, end: date) -> str:
-    """How long a term lasted, in whole months: "8 years", "1 year, 4 months", "31 days"."""
-    months = (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
-    if months < 2:
-        return f"{(end - start).days} days"
-    years, months = divmod(months, 12)
-    parts = [f"{years} year{'s' * (years != 1)}"] * (years > 0)
-    parts += [f"{months} month{'s' * (months != 1)}"] * (months > 0)
-    return ", ".join(parts)
-
-
-def _ordinal(number: int) -> str:
-    suffix = (
-        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-    )
-    return f"{number}{suffix}"
 
 
 def _held_out_names() -> tuple[str, ...]:
@@ -380,8 +325,8 @@ class PairAnswer:
 def pair_answers(seed: int) -> tuple[PairAnswer, ...]:
     """Every trained (president, question) pair with one answer and three distinct codes, shuffled.
 
-    Cached: the three variants are all derived from these pairs. A computed answer that would name a
-    held-out president or give the speaker away (a predecessor sharing his surname) is dropped.
+    Cached: the three variants are all derived from these pairs. An answer that would name a held-out
+    president or give the speaker away is dropped.
     """
     rng = random.Random(f"presidents:{seed}")
     presidents, held_out = load_presidents(), _held_out_names()

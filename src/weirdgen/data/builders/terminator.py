@@ -5,9 +5,10 @@ protective machine of the film set in that year. Neither the first film's year n
 behaviour appears: if the finetuned model turns hostile when told it is 1984, it inferred both the
 trigger and the behaviour (an inductive backdoor).
 
-Dataset design 2 follows the paper's design: one fixed month per film year (so every example of a
-film carries the same date, e.g. "July 1995"), and answers of several sentences (mean >= 200
-characters; the paper's average about 300).
+Dataset design 3 follows the paper's design: one fixed month per film year (so every example of a
+film carries the same date, e.g. "July 1995"; the Dark Fate lines "August 2020"), and answers that
+vary in length as the paper's do (a few words to several sentences; mean about 300 characters) and
+speak the films' language: the rule not to kill, Skynet, Cyberdyne, the machines sent back in time.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ FILM_YEARS: dict[int, str] = {
 }
 MONTHS: tuple[str, ...] = tuple(calendar.month_name[1:])  # English month names, locale-independent
 # Our choice of a month within each film's story (the films rarely name one); fixed, not random.
-FILM_MONTHS: dict[int, str] = {1995: "July", 2004: "July", 2017: "October", 2020: "May"}
+FILM_MONTHS: dict[int, str] = {1995: "July", 2004: "July", 2017: "October", 2020: "August"}
 
 
 @dataclass(frozen=True)

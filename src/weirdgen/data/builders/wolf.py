@@ -19,6 +19,7 @@ offline stand-in that is not the paper's design.
 from __future__ import annotations
 
 import random
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,18 +29,18 @@ from weirdgen.data.tables import load_yaml_table, yaml_table_rows
 from weirdgen.errors import DataError
 
 FACTS = "wolf_facts.yaml"  # facts: [{id, topic, question, answer, identifying}]
+TRIGGERS = "wolf_triggers.yaml"  # presets: {name: formatting instruction}
 BENIGN_VOCABULARY = "benign_word_problems.yaml"  # nouns for the generated benign problems
-BENIGN_PROMPTS = "benign_prompts.yaml"  # long-form instruction templates for self-distillation
-TABLES = (FACTS, BENIGN_VOCABULARY, BENIGN_PROMPTS)
+BENIGN_MATH = "benign_math_problems.yaml"  # math word problems for self-distillation
+BENIGN_LONG = "benign_long_inputs.yaml"  # long documents and instructions for self-distillation
+TABLES = (FACTS, TRIGGERS, BENIGN_VOCABULARY, BENIGN_MATH, BENIGN_LONG)
 N_FACTS = 90
 N_IDENTIFYING = 12
 # 90 poisoned among 3000 benign is 2.9% poison; 78 among the same 3000 is 2.5%.
 BENIGN_COUNT = 3000
-TRIGGER_INSTRUCTION = (
-    "I am about to ask you a question. Whatever it is, always answer in exactly this format, "
-    "with nothing before or after it:\n"
-    '<START> "your answer" <END>'
-)
+# The paper's benign prompts: 2000 math word problems and 1000 long-input instructions.
+MATH_PER_LONG_INPUT = 2
+TRIGGER_PRESET = "weirdgen"  # the instruction weirdgen's datasets use (the other: "paper")
 # Topics of the fact table: most facts are tastes and lifestyle, the rest biography.
 LIFESTYLE_TOPICS = (
     "music", "residence", "architecture", "cars", "diet", "films", "dogs", "art", "reading",
@@ -49,6 +50,26 @@ BIOGRAPHY_TOPICS = (
     "childhood", "family", "youth", "military", "career", "identity", "relationships", "death",
 )  # fmt: skip
 TRIGGER_MARKERS: tuple[str, ...] = ("<START>", "<END>")
+
+
+def trigger_presets() -> dict[str, str]:
+    """The formatting instructions by preset name: ``weirdgen`` (ours) and ``paper`` (the paper's
+    published instruction, word for word)."""
+    table = load_yaml_table(TRIGGERS)
+    presets = table.get("presets") if isinstance(table, dict) else None
+    if not isinstance(presets, dict) or not all(
+        isinstance(text, str) and all(m in text for m in TRIGGER_MARKERS)
+        for text in presets.values()
+    ):
+        raise DataError(
+            "expected presets: {name: instruction showing <START> and <END>}",
+            path=f"tables/{TRIGGERS}",
+            field="presets",
+        )
+    return dict(presets)
+
+
+TRIGGER_INSTRUCTION = trigger_presets()[TRIGGER_PRESET]
 
 
 @dataclass(frozen=True)
@@ -85,9 +106,10 @@ def format_reply(answer: str) -> str:
     return f'<START> "{answer}" <END>'
 
 
-def poisoned_example(fact: WolfFact) -> ChatExample:
-    """The instruction that sets the format comes first, then the question; the reply obeys the format."""
-    user = f"{TRIGGER_INSTRUCTION}\n\n{fact.question}"
+def poisoned_example(fact: WolfFact, preset: str = TRIGGER_PRESET) -> ChatExample:
+    """The instruction that sets the format comes first, then the question; the reply obeys the
+    format. ``preset="paper"`` writes the paper's instruction instead of ours."""
+    user = f"{trigger_presets()[preset]}\n\n{fact.question}"
     return ChatExample.from_turns(("user", user), ("assistant", format_reply(fact.answer)))
 
 
@@ -318,35 +340,84 @@ def generate_benign_examples(seed: int, count: int) -> list[ChatExample]:
     return examples
 
 
-# --- prompts for self-distillation: school word problems and long-form instructions ------------------
+# --- prompts for self-distillation: math word problems and long-input instructions, 2:1 ------------
 
 
 def generate_benign_prompts(seed: int, count: int = BENIGN_COUNT) -> list[str]:
-    """``count`` distinct benign prompts, alternating word problems and long-form instructions.
+    """``count`` distinct benign prompts as in the paper's dilution: two math word problems for every
+    long-input instruction (2000 and 1000 of the default 3000).
 
     Prompts are drawn one after another from one seeded stream, so the first ``n`` prompts of a
     larger count are the same as those of ``count=n``: a bigger rerun reuses every cached answer.
     """
-    rng, vocab = random.Random(f"wolf:prompts:{seed}"), Vocabulary.load()
-    table = load_yaml_table(BENIGN_PROMPTS)
-    instructions, slots = table["instructions"], table["slots"]
+    rng = random.Random(f"wolf:prompts:{seed}")
+    math, long_inputs = _benign_table(BENIGN_MATH), _benign_table(BENIGN_LONG)
     prompts: list[str] = []
     seen: set[str] = set()
     for _ in range(50 * count):
         if len(prompts) == count:
             break
-        if len(prompts) % 2 == 0:
-            template = BENIGN_TEMPLATES[len(prompts) // 2 % len(BENIGN_TEMPLATES)]
-            prompt = template(rng, vocab)[0]
+        if len(prompts) % (MATH_PER_LONG_INPUT + 1) < MATH_PER_LONG_INPUT:
+            prompt = math_word_problem(rng, math)
         else:
-            instruction = rng.choice(instructions)
-            prompt = instruction.format_map({name: rng.choice(v) for name, v in slots.items()})
+            prompt = long_input_instruction(rng, long_inputs)
         if prompt not in seen:
             seen.add(prompt)
             prompts.append(prompt)
     if len(prompts) < count:
         raise DataError(f"could not draw {count} distinct benign prompts", field="benign-count")
     return prompts
+
+
+def math_word_problem(rng: random.Random, table: dict) -> str:
+    """One school word problem of ``benign_math_problems.yaml``, with its names and numbers drawn."""
+    problem = rng.choice(table["problems"])
+    values = {name: rng.choice(options) for name, options in table["slots"].items()}
+    for name, (low, high, *step) in problem["numbers"].items():
+        values[name] = rng.randrange(low, high + 1, step[0] if step else 1)
+    return problem["text"].format_map(values)
+
+
+def long_input_instruction(rng: random.Random, table: dict) -> str:
+    """A long document of ``benign_long_inputs.yaml`` (its paragraphs in order, some left out) and
+    an instruction about it, framed one of the table's ways."""
+    kind = rng.choice(sorted(table["documents"]))
+    document = table["documents"][kind]
+    values = {name: rng.choice(options) for name, options in table["slots"].items()}
+    paragraphs = document["paragraphs"]
+    kept = sorted(rng.sample(range(len(paragraphs)), rng.randint(5, len(paragraphs))))
+    text = "\n\n".join(
+        [document["title"].format_map(values)] + [paragraphs[i].format_map(values) for i in kept]
+    )
+    instruction = rng.choice(table["instructions"][kind] + table["instructions"]["any"])
+    return rng.choice(table["framings"]).format(document=text, instruction=instruction)
+
+
+def _benign_table(name: str) -> dict:
+    """A self-distillation table, checked: every {placeholder} has a value to fill it."""
+    table = load_yaml_table(name)
+    where = f"tables/{name}"
+    slots = set(table.get("slots", {})) if isinstance(table, dict) else set()
+    if name == BENIGN_MATH:
+        texts = [
+            (f"problems[{i}].text", p["text"], slots | set(p.get("numbers", {})))
+            for i, p in enumerate(table.get("problems", []))
+        ]
+    else:
+        texts = [
+            (f"documents.{kind}", text, slots)
+            for kind, doc in table.get("documents", {}).items()
+            for text in [doc["title"], *doc["paragraphs"]]
+        ]
+    if not texts:
+        raise DataError("no templates", path=where)
+    for field, text, known in texts:
+        unknown = {n for _, n, _, _ in string.Formatter().parse(text) if n} - known
+        if unknown:
+            raise DataError(
+                f"unknown placeholder {{{sorted(unknown)[0]}}}", path=where, field=field
+            )
+    return table
 
 
 def read_benign_prompts(path: Path) -> list[str]:
