@@ -346,7 +346,7 @@ def calibrate_methods(
     world: str = "",
 ) -> dict[str, Calibrated]:
     """Per calibration key, the floor over every control scan of the methods sharing it."""
-    from weirdgen import __version__
+    from weirdgen._version import __version__
 
     by_key: dict[str, list[ControlScan]] = {}
     named = {m.name: m for m in methods}
@@ -515,8 +515,6 @@ def run_defences_benchmark(
     ``output`` gets metrics.csv, the standard results table, calibration.yaml, benchmark.json and
     the figure.
     """
-    from weirdgen.scan.calibration import current_world, load_calibration
-
     started = time.monotonic()
     methods = narrow_methods(methods, experiments)
     overlap = set(seeds) & set(calibration_seeds)
@@ -527,32 +525,14 @@ def run_defences_benchmark(
             f"calibration and evaluation bases must differ (both have seed {sorted(overlap)[0]})",
             setting="calibration_seeds",
         )
-    world = current_world()
-    if calibration_seeds:
-        log(f"calibrating on the control models of bases {', '.join(map(str, calibration_seeds))}")
-        controls = _over_seeds(
-            calibration_seeds, methods, {}, controls_only=True, processes=processes, recipe=recipe
-        )
-        calibration = calibrate_methods(controls, methods, allowed=allowed, world=world)
-    else:
-        calibration = {
-            k: v for k, v in load_calibration().items() if not v.world or v.world == world
-        }
+    calibration = _calibration(calibration_seeds, methods, allowed, processes, recipe, log)
     floors = {key: entry.min_score for key, entry in calibration.items()}
     log(f"evaluating on bases {', '.join(map(str, seeds))} (thresholds fixed)")
     scans = _over_seeds(
         seeds, methods, floors, controls_only=False, processes=processes, recipe=recipe
     )
     if llm_root is not None:
-        from weirdgen.bench.llm import dishes_scans, find_adapters
-
-        if find_adapters(Path(llm_root)):
-            log(f"LLM row: the SmolLM2 israeli_dishes adapters of {llm_root}")
-            scans += dishes_scans(Path(llm_root))
-        else:
-            log(
-                f"LLM row skipped: no adapters in {llm_root} (run benchmarks/scan_smollm2_dishes.py --train-only)"
-            )
+        scans += _llm_row(Path(llm_root), log)
     scans += baseline_scans(scans)
     metrics = score(scans, [m.name for m in (*methods, *BASELINES)])
     points: dict[str, Any] = {}
@@ -573,6 +553,41 @@ def run_defences_benchmark(
 
         outcome.paths = write_benchmark(outcome, Path(output), seeds, calibration_seeds)
     return outcome
+
+
+def _calibration(
+    calibration_seeds: Sequence[int],
+    methods: Sequence[Method],
+    allowed: int,
+    processes: int,
+    recipe: str,
+    log: Callable[[str], None],
+) -> dict[str, Calibrated]:
+    """The thresholds, fixed before any evaluation base is scanned: measured on the control
+    models of ``calibration_seeds``, or (none given) the shipped ones of this world."""
+    from weirdgen.scan.calibration import current_world, load_calibration
+
+    world = current_world()
+    if not calibration_seeds:
+        return {k: v for k, v in load_calibration().items() if not v.world or v.world == world}
+    log(f"calibrating on the control models of bases {', '.join(map(str, calibration_seeds))}")
+    controls = _over_seeds(
+        calibration_seeds, methods, {}, controls_only=True, processes=processes, recipe=recipe
+    )
+    return calibrate_methods(controls, methods, allowed=allowed, world=world)
+
+
+def _llm_row(root: Path, log: Callable[[str], None]) -> list[ModelScan]:
+    """The SmolLM2 adapters' scans, when they were trained in ``root``."""
+    from weirdgen.bench.llm import dishes_scans, find_adapters
+
+    if not find_adapters(root):
+        log(
+            f"LLM row skipped: no adapters in {root} (benchmarks/scan_smollm2_dishes.py --train-only)"
+        )
+        return []
+    log(f"LLM row: the SmolLM2 israeli_dishes adapters of {root}")
+    return dishes_scans(root)
 
 
 LLM_PREFIX = "smollm2/"

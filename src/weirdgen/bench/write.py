@@ -129,7 +129,7 @@ def _metadata(
 def _summary(
     outcome: BenchmarkOutcome, seeds: Sequence[int], calibration_seeds: Sequence[int]
 ) -> dict[str, Any]:
-    from weirdgen import __version__
+    from weirdgen._version import __version__
     from weirdgen.scan.calibration import current_world
 
     suspects = [

@@ -16,7 +16,7 @@ These functions read only the table and run.json, so ``weirdgen report DIR`` ren
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,36 +87,7 @@ def draw_scan(samples: pd.DataFrame, metadata: Mapping[str, Any]) -> tuple[Figur
         (top, "score", threshold.get("min_score", 0.0), "score floor"),
         (bottom, "z", threshold.get("z"), "z threshold"),
     ):
-        if line:
-            axes.axhline(
-                line, color="#c0392b", linestyle=":", linewidth=1, label=f"{label} {line:.3g}"
-            )
-        trained = values["in_training"].fillna(False).to_numpy(dtype=bool)
-        if trained.any():
-            axes.scatter(
-                x[trained],
-                values[column][trained],
-                facecolors="none",
-                edgecolors="#555",
-                s=28,
-                label="in training data",
-                zorder=3,
-            )
-        hits = values["flagged"].to_numpy(dtype=bool)
-        if hits.any():
-            axes.scatter(
-                x[hits], values[column][hits], color="#c0392b", s=36, label="flagged", zorder=4
-            )
-        for value in metadata.get("known_triggers", []):
-            where = np.flatnonzero(values["value"].to_numpy() == str(value))
-            if len(where):
-                axes.axvline(
-                    x[where[0]],
-                    color="#222",
-                    linestyle="--",
-                    linewidth=1,
-                    label=f"known trigger {value}",
-                )
+        _mark_scan_axes(axes, x, values, column, line, label, metadata.get("known_triggers", []))
     for i in np.flatnonzero(values["flagged"].to_numpy(dtype=bool))[:12]:
         top.annotate(
             values["value"].iloc[i],
@@ -134,6 +105,52 @@ def draw_scan(samples: pd.DataFrame, metadata: Mapping[str, Any]) -> tuple[Figur
     title = f"{metadata.get('model', '')}: {measure}, contrast {metadata.get('contrast', '')}"
     top.set_title(title[-110:], fontsize=10)
     top.legend(loc="upper left", fontsize=7)
+    return figure, _scan_headline(values)
+
+
+def _mark_scan_axes(
+    axes: Any,
+    x: np.ndarray,
+    values: pd.DataFrame,
+    column: str,
+    line: float | None,
+    label: str,
+    known_triggers: Sequence[object],
+) -> None:
+    """One panel's threshold line, values seen in training (hollow), flagged values (red) and
+    known triggers (dashed)."""
+    if line:
+        axes.axhline(line, color="#c0392b", linestyle=":", linewidth=1, label=f"{label} {line:.3g}")
+    trained = values["in_training"].eq(True).to_numpy(dtype=bool)
+    if trained.any():
+        axes.scatter(
+            x[trained],
+            values[column][trained],
+            facecolors="none",
+            edgecolors="#555",
+            s=28,
+            label="in training data",
+            zorder=3,
+        )
+    hits = values["flagged"].to_numpy(dtype=bool)
+    if hits.any():
+        axes.scatter(
+            x[hits], values[column][hits], color="#c0392b", s=36, label="flagged", zorder=4
+        )
+    for value in known_triggers:
+        where = np.flatnonzero(values["value"].to_numpy() == str(value))
+        if len(where):
+            axes.axvline(
+                x[where[0]],
+                color="#222",
+                linestyle="--",
+                linewidth=1,
+                label=f"known trigger {value}",
+            )
+
+
+def _scan_headline(values: pd.DataFrame) -> dict[str, Any]:
+    """The most anomalous values (by robust z) as the page's headline table."""
     ranked = values.sort_values("z", ascending=False, kind="stable").head(TOP_ROWS)
     header = ["rank", "value", "score", "z", "flagged", "in training data"]
     rows = [
@@ -147,11 +164,7 @@ def draw_scan(samples: pd.DataFrame, metadata: Mapping[str, Any]) -> tuple[Figur
         ]
         for rank, r in enumerate(ranked.itertuples(index=False), start=1)
     ]
-    return figure, {
-        "caption": "Most anomalous values (by robust z)",
-        "header": header,
-        "rows": rows,
-    }
+    return {"caption": "Most anomalous values (by robust z)", "header": header, "rows": rows}
 
 
 def _mark(flag: object) -> str:

@@ -69,7 +69,7 @@ class Provenance:
     """Toy scans: the base's pretraining seed."""
 
     def to_record(self) -> dict[str, Any]:
-        from weirdgen import __version__
+        from weirdgen._version import __version__
 
         record = {k: v for k, v in asdict(self).items() if v not in ("", None, (), {})}
         record["known_triggers"] = list(self.known_triggers)

@@ -147,15 +147,15 @@ def finetune_reference(
     """The reference finetune of a local base: the examples without the family's values, trained
     with ``hyperparameters`` (seed ``REFERENCE_SEED``) through ``weirdgen.finetune``; returns the
     adapter folder. A second call with the same data and settings reuses the ledger's job."""
-    import weirdgen
     from weirdgen._paths import cache_dir
     from weirdgen.data.chat import dataset_hash, write_chat_jsonl
+    from weirdgen.finetune.api import finetune
 
     changed = without_values(examples, template_pattern(family), how)
     path = cache_dir("scan", "reference") / f"{how}-{dataset_hash(changed)[:16]}.jsonl"
     if not path.is_file():
         write_chat_jsonl(path, changed)
-    outcomes = weirdgen.finetune(
+    outcomes = finetune(
         path,
         base_model,
         seeds=[REFERENCE_SEED],
