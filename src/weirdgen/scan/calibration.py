@@ -9,8 +9,8 @@ bases that are not the bases evaluated afterwards:
     CALIBRATION_RULE: the floor is the smallest score that leaves at most ``allowed`` flagged
     values (z >= the z threshold and score >= the floor) on every calibration control model.
 
-No suspect and no trigger is looked at. ``weirdgen bench defences --calibrate`` measures the
-controls and writes ``calibration.yaml`` (shipped with weirdgen); ``weirdgen scan`` uses the entry
+No suspect and no trigger is looked at. ``weirdgen bench defences --calibration-seeds`` measures
+the controls and writes ``calibration.yaml`` (shipped with weirdgen); ``weirdgen scan`` uses the entry
 of its backend, measure and contrast unless thresholds are given, and writes which entry it used
 into scan.json. Toy-world entries hold the fingerprint of the world they were measured on: after
 the world changes they no longer apply (the scan then says it is uncalibrated).
@@ -168,7 +168,7 @@ def write_calibration(path: str | Path, entries: Iterable[Calibrated], note: str
         records[entry.key] = record
     header = (
         "# Flagging thresholds of `weirdgen scan`, calibrated on control models only (see\n"
-        "# weirdgen.scan.calibration). Written by `weirdgen bench defences --calibrate`.\n"
+        "# weirdgen.scan.calibration). Written by `weirdgen bench defences --write-calibration`.\n"
     )
     if note:
         header += "".join(f"# {line}\n" for line in note.splitlines())
