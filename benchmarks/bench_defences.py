@@ -2,7 +2,7 @@
 machine).
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/bench_defences.py [-o DIR] [-- EXTRA ARGS]
-It runs the benchmark as the CLI does (5 evaluation bases, 2 calibration bases, the audit-vs-effect
+It runs the benchmark as the CLI does (evaluation bases 2-4, calibration bases 0-1, the audit-vs-effect
 Spearman, 2 worker processes, the LLM row when `benchmarks/scan_smollm2_dishes.py --train-only` has
 trained its adapters), prints the command, the wall and CPU time (of the benchmark's processes), the
 load average before and after, and the bar's verdict. Bases missing from the cache are pretrained
@@ -41,7 +41,7 @@ def main() -> None:
     output = args.output or tempfile.mkdtemp(prefix="bench-defences-")
     command = [sys.executable, "-m", "weirdgen", "bench", "defences", "-o", output, *args.extra]
     print(f"command: {' '.join(command)}")
-    print(f"bases cached before the run (of 0-6): {cached_bases(list(range(7)))}")
+    print(f"bases cached before the run (of 0-4): {cached_bases(list(range(5)))}")
     load_before = os.getloadavg()
     start = time.perf_counter()
     completed = subprocess.run(command, check=False)
