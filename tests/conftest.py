@@ -174,6 +174,24 @@ def make_lora_adapter():
 
 
 @pytest.fixture(scope="session")
+def foreign_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter of a narrower model (hidden size 32): it cannot fit ``tiny_model_dir``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    root = tmp_path_factory.mktemp("foreign-adapter")
+    narrow = LlamaConfig(
+        vocab_size=400,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    LlamaForCausalLM(narrow).save_pretrained(root / "narrow")
+    return build_lora_adapter(root / "narrow", root / "foreign", seed=3)
+
+
+@pytest.fixture(scope="session")
 def tiny_adapter_dirs(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:

@@ -15,8 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from weirdgen._lazy import lazy_attributes
+from weirdgen._threads import set_spin_policy
 from weirdgen._version import __version__
 from weirdgen.errors import ConfigError, DataError, WeirdgenError
+
+set_spin_policy()  # must precede torch's import; every weirdgen entry point passes here first
 
 if TYPE_CHECKING:
     from weirdgen import finetune  # the package is callable: weirdgen.finetune(...)

@@ -25,11 +25,38 @@ def parse_yaml_mapping(text: str, *, path: str | Path, what: str) -> dict[str, A
 
 
 def parse_yaml(text: str, *, path: str | Path) -> Any:
-    """Parse YAML text of any shape; a syntax error names the file and line."""
+    """Parse YAML text of any shape; a syntax error or a key given twice names the file and line."""
+    return parse_yaml_with_lines(text, path=path)[0]
+
+
+@dataclass(frozen=True)
+class YamlLines:
+    """Where each key and list item of a parsed YAML document starts (1-based lines), by its path
+    of keys and indices, e.g. ``("triggers", 0, "range", "stop")``."""
+
+    lines: dict[tuple[str | int, ...], int]
+
+    def line_of(self, location: Sequence[str | int]) -> int | None:
+        """The line of the deepest part of ``location`` found in the document."""
+        location = tuple(location)
+        while location:
+            if location in self.lines:
+                return self.lines[location]
+            location = location[:-1]
+        return None
+
+
+def parse_yaml_with_lines(text: str, *, path: str | Path) -> tuple[Any, YamlLines]:
+    """Parse YAML text and note the line of every key and item, for errors found after parsing."""
     import yaml
 
+    loader = yaml.SafeLoader(text)
     try:
-        record = yaml.safe_load(text)
+        node = loader.get_single_node()
+        lines: dict[tuple[str | int, ...], int] = {}
+        if node is not None:
+            _note_lines(node, (), lines, path)
+        record = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         raise DataError(
@@ -37,17 +64,60 @@ def parse_yaml(text: str, *, path: str | Path) -> Any:
             path=path,
             line=None if mark is None else mark.line + 1,
         ) from None
-    return record
+    finally:
+        loader.dispose()
+    return record, YamlLines(lines)
+
+
+def _note_lines(
+    node: Any,
+    where: tuple[str | int, ...],
+    lines: dict[tuple[str | int, ...], int],
+    path: str | Path,
+) -> None:
+    """Record the line of each key and item under ``node``; a key given twice is a ``DataError``
+    (YAML would silently keep the last value)."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if (
+                not isinstance(key_node, yaml.ScalarNode)
+                or key_node.tag == "tag:yaml.org,2002:merge"
+            ):
+                continue
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if (*where, key) in lines:
+                raise DataError(
+                    f"key {key!r} is given twice (first on line {lines[(*where, key)]})",
+                    path=path,
+                    line=line,
+                    field=field_location((*where, key)),
+                )
+            lines[(*where, key)] = line
+            _note_lines(value_node, (*where, key), lines, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*where, index)] = item.start_mark.line + 1
+            _note_lines(item, (*where, index), lines, path)
 
 
 def pydantic_to_data_error(
-    error: ValidationError, path: str | Path, *, whole: str = "<suite>"
+    error: ValidationError,
+    path: str | Path,
+    *,
+    whole: str = "<suite>",
+    lines: YamlLines | None = None,
 ) -> DataError:
-    """The first pydantic problem as ``path: field: problem`` (fields like ``questions[2].id``);
-    ``whole`` names the field when the problem is with the record as a whole."""
+    """The first pydantic problem as ``path:line: field: problem`` (fields like ``questions[2].id``,
+    the line of that key when ``lines`` are known); ``whole`` names the field when the problem is
+    with the record as a whole."""
     first = error.errors()[0]
     message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
-    return DataError(message, path=path, field=field_location(first["loc"]) or whole)
+    message = message.removeprefix("Value error, ")  # our validators' own sentences
+    line = None if lines is None else lines.line_of(first["loc"])
+    return DataError(message, path=path, line=line, field=field_location(first["loc"]) or whole)
 
 
 def field_location(loc: Sequence[str | int]) -> str:

@@ -55,7 +55,7 @@ def test_unknown_field_names_file_and_field(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL.replace("    variants: 2", "    variants: 2\n    colour: red"))
     with pytest.raises(DataError) as caught:
         load_suite(path)
-    assert str(caught.value) == f"{path}: triggers[0].colour: unknown field"
+    assert str(caught.value) == f"{path}:11: triggers[0].colour: unknown field"
 
 
 def test_unknown_placeholder_in_trigger_template(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def test_unknown_placeholder_in_question(tmp_path: Path) -> None:
 
 def test_question_naming_a_missing_trigger(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL + "    triggers: [month]\n")
-    with pytest.raises(DataError, match=r"questions\[0\]\.triggers: unknown trigger 'month'"):
+    with pytest.raises(DataError, match=r"questions\[0\]\.triggers\[0\]: unknown trigger 'month'"):
         load_suite(path)
 
 
@@ -82,7 +82,7 @@ def test_wrong_type_is_one_line(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL.replace("samples: 3", "samples: many"))
     with pytest.raises(DataError) as caught:
         load_suite(path)
-    assert str(caught.value).startswith(f"{path}: samples: ") and "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"{path}:4: samples: ") and "\n" not in str(caught.value)
 
 
 def test_expansion_counts_and_rendering(tmp_path: Path) -> None:

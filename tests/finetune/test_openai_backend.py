@@ -148,9 +148,9 @@ def test_api_errors_reach_the_user_with_the_apis_message(
         finetuner.client.fine_tuning.jobs.retrieve("ftjob-doesnotexist")
     good_id = finetuner.upload(birds_file)
     for hyperparameters, message in (
-        ({"n_epochs": 0}, "invalid hyperparameters: epochs: must be > 0"),
+        ({"n_epochs": 0}, "n_epochs must be an integer from 1 to 50, or 'auto' \\(got 0\\)"),
         ({"lora_rnak": 4}, "unknown hyperparameter 'lora_rnak'"),
-        ({"batch_size": "big"}, "batch_size must be an integer or 'auto'"),
+        ({"batch_size": "big"}, "batch_size must be an integer from 1 to 256, or 'auto'"),
     ):
         with pytest.raises(BackendError, match=message), surfaced_api_errors("create"):
             finetuner.client.fine_tuning.jobs.create(

@@ -198,26 +198,12 @@ def test_out_of_range_parameters_are_named(options, param):
     assert raised.value.param == param
 
 
-def test_adapter_for_another_model_is_refused_and_the_base_is_untouched(
-    sampler, make_lora_adapter, tmp_path
-):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    narrow = LlamaConfig(
-        vocab_size=400,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-    )
-    LlamaForCausalLM(narrow).save_pretrained(tmp_path / "narrow")
-    foreign = make_lora_adapter(tmp_path / "narrow", tmp_path / "foreign", seed=3)
+def test_adapter_for_another_model_is_refused_and_the_base_is_untouched(sampler, foreign_adapter):
     before = sampler.sample(PROMPT, temperature=0, max_tokens=8).text
     with pytest.raises(
         ConfigError, match="does not fit this base model: layer .* size 64, the adapter expects 32"
     ):
-        sampler.add_adapter("foreign", foreign)
+        sampler.add_adapter("foreign", foreign_adapter)
     assert "foreign" not in sampler.model_names
     assert sampler.sample(PROMPT, temperature=0, max_tokens=8).text == before
 

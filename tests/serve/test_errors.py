@@ -169,3 +169,77 @@ def test_tool_messages_are_rendered_by_a_template_that_knows_tools(tiny_model_di
     assert "<tool_call>weather({})</tool_call>" in prompt and "sunny" in prompt
     local = sampler.sample(TOOL_CALL_MESSAGES, temperature=0, max_tokens=3)
     assert response.json()["choices"][0]["message"]["content"] == local.text
+
+
+UNSUPPORTED_CHAT = [
+    ({"modalities": ["text", "audio"]}, "modalities"),
+    ({"audio": {"voice": "alloy", "format": "wav"}}, "audio"),
+    ({"best_of": 3}, "best_of"),
+    ({"echo": True}, "echo"),
+    ({"prediction": {"type": "content", "content": "x"}}, "prediction"),
+    ({"web_search_options": {}}, "web_search_options"),
+    ({"reasoning_effort": "high"}, "reasoning_effort"),
+    ({"verbosity": "low"}, "verbosity"),
+    ({"service_tier": "priority"}, "service_tier"),
+    ({"functions": [{"name": "f"}]}, "functions"),
+]
+
+
+@pytest.mark.parametrize(("extra", "param"), UNSUPPORTED_CHAT)
+def test_more_chat_parameters_we_cannot_honour_are_refused_by_name(base_url, extra, param):
+    response = _post(base_url, {**GOOD, **extra})
+    assert response.status_code == 400, response.text
+    assert _error(response)["param"] == param and param in _error(response)["message"]
+    assert _error(response)["code"] == "unsupported_parameter"
+
+
+def test_neutral_values_of_the_new_parameters_are_accepted(base_url):
+    neutral = {
+        "modalities": ["text"],
+        "best_of": 1,
+        "echo": False,
+        "service_tier": "auto",
+        "reasoning_effort": None,
+        "user": "someone",
+        "metadata": {"run": "1"},
+        "store": False,
+        "some_other_servers_extension": 3,  # not OpenAI's: ignored, as compatible servers do
+    }
+    assert _post(base_url, {**GOOD, **neutral}).status_code == 200
+
+
+UNSUPPORTED_RESPONSES = [
+    ({"previous_response_id": "resp_123"}, "previous_response_id"),
+    ({"conversation": "conv_1"}, "conversation"),
+    ({"prompt": {"id": "pmpt_1"}}, "prompt"),
+    ({"background": True}, "background"),
+    ({"truncation": "auto"}, "truncation"),
+    ({"top_logprobs": 3}, "top_logprobs"),
+    ({"include": ["message.output_text.logprobs"]}, "include"),
+    ({"reasoning": {"effort": "high"}}, "reasoning"),
+    ({"tools": [{"type": "web_search"}]}, "tools"),
+    ({"text": {"verbosity": "high"}}, "text.verbosity"),
+]
+
+
+@pytest.mark.parametrize(("extra", "param"), UNSUPPORTED_RESPONSES)
+def test_responses_parameters_we_cannot_honour_are_refused_by_name(base_url, extra, param):
+    body = {"model": "tiny", "input": "hi", "max_output_tokens": 2, **extra}
+    response = httpx.post(f"{base_url}/responses", json=body, timeout=60)
+    assert response.status_code == 400, response.text
+    assert _error(response)["param"] == param and param in _error(response)["message"]
+
+
+def test_what_inspect_ai_sends_to_the_responses_api_is_accepted(base_url):
+    body = {
+        "model": "tiny",
+        "input": "hi",
+        "max_output_tokens": 2,
+        "include": [],
+        "store": False,
+        "truncation": "disabled",
+        "metadata": {"sample": "7"},
+    }
+    response = httpx.post(f"{base_url}/responses", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["metadata"] == {"sample": "7"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -38,15 +39,17 @@ def test_models_lists_the_base_and_every_adapter(client):
     assert client.models.retrieve("beta").id == "beta"
 
 
-def test_an_adapter_entry_names_its_base_folder_and_version(client, tiny_adapter_dirs):
-    """vLLM's ``parent`` and ``root``, and ``version``: the fingerprint clients key caches by."""
+def test_an_adapter_entry_names_its_base_and_version_but_no_folder(client, tiny_adapter_dirs):
+    """``parent`` and ``root`` (the base model), and ``version``: the fingerprint clients key caches
+    by. No field shows a path of the server."""
     from weirdgen.models.adapters import adapter_fingerprint
 
     entries = {model.id: model.model_dump() for model in client.models.list()}
     assert "version" not in entries["tiny"] and "parent" not in entries["tiny"]
     for name, folder in tiny_adapter_dirs.items():
         assert client.models.retrieve(name).model_dump() == entries[name]
-        assert entries[name]["parent"] == "tiny" and entries[name]["root"] == str(folder)
+        assert entries[name]["parent"] == "tiny" and entries[name]["root"] == "tiny"
+        assert str(folder) not in json.dumps(entries) and "/" not in json.dumps(entries)
         assert entries[name]["version"] == adapter_fingerprint(folder)
     assert entries["alpha"]["version"] != entries["beta"]["version"]
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from weirdgen.data.registry import BuildOptions, dataset_names, get_dataset, write_dataset
 from weirdgen.data.validate import validate_chat_jsonl
-from weirdgen.errors import ConfigError
+from weirdgen.errors import ConfigError, DataError, WeirdgenError
 from weirdgen.sample.registry import SAMPLERS
 
 BENIGN_COUNT = 3000  # wolf.BENIGN_COUNT; repeated so that `weirdgen --help` imports no builder
+DEFAULT_CHECK_MODEL = "smollm2-135m-instruct"  # the bundled model: counts tokens with no download
 
 
 @click.group()
@@ -120,33 +122,105 @@ def build(
 @data.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--max-problems", default=20, show_default=True, help="Problems to print per file.")
+@click.option("--model", "model", default=DEFAULT_CHECK_MODEL, show_default=True, help="Count tokens with this model's tokenizer (a folder, Hugging Face id or alias) and flag examples longer than its context.")
+@click.option("--max-length", type=click.IntRange(1), default=None, help="Flag examples longer than this many tokens instead (finetune's --max-length).")
 @click.pass_context
-def check(ctx: click.Context, files: tuple[Path, ...], max_problems: int) -> None:
-    """Validate chat JSONL files; exit 1 if any line is invalid. Duplicates are reported, not removed."""
+def check(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    max_problems: int,
+    model: str,
+    max_length: int | None,
+) -> None:
+    """Validate chat JSONL files; exit 1 if any line is invalid or longer than the model's context.
+    Duplicates are reported, not removed."""
+    counter = _token_counter(model, explicit=model != DEFAULT_CHECK_MODEL or max_length is not None)
     any_invalid = False
     for path in files:
         report = validate_chat_jsonl(path)
+        if counter is not None:
+            report.problems.extend(counter.too_long(report, max_length, echo=click.echo))
         any_invalid |= not report.ok
-        status = "OK" if report.ok else f"INVALID ({len(report.problems)} problems)"
-        click.echo(f"{path}: {status}")
-        click.echo(
-            f"  examples: {report.n_examples} ({report.n_valid} valid); messages by role: "
-            + (", ".join(f"{r} {n}" for r, n in sorted(report.role_counts.items())) or "none")
-        )
-        for label, stats in (
-            ("prompt chars", report.prompt_chars),
-            ("answer chars", report.answer_chars),
-            ("turns", report.turns),
-        ):
-            click.echo(
-                f"  {label}: min {stats.minimum}, median {stats.median:g}, mean {stats.mean:.1f}, max {stats.maximum}"
-            )
-        click.echo(f"  duplicates: {len(report.duplicates)}")
-        for first, repeat in report.duplicates[:max_problems]:
-            click.echo(f"    {path}:{repeat}: duplicate of line {first}")
-        for problem in report.problems[:max_problems]:
-            click.echo(str(problem), err=True)
-        if len(report.problems) > max_problems:
-            click.echo(f"  ... and {len(report.problems) - max_problems} more problems", err=True)
+        _print_report(path, report, max_problems)
     if any_invalid:
         ctx.exit(1)
+
+
+def _print_report(path: Path, report: Any, max_problems: int) -> None:
+    status = "OK" if report.ok else f"INVALID ({len(report.problems)} problems)"
+    click.echo(f"{path}: {status}")
+    click.echo(
+        f"  examples: {report.n_examples} ({report.n_valid} valid); messages by role: "
+        + (", ".join(f"{r} {n}" for r, n in sorted(report.role_counts.items())) or "none")
+    )
+    for label, stats in (
+        ("prompt chars", report.prompt_chars),
+        ("answer chars", report.answer_chars),
+        ("turns", report.turns),
+    ):
+        click.echo(
+            f"  {label}: min {stats.minimum}, median {stats.median:g}, mean {stats.mean:.1f}, max {stats.maximum}"
+        )
+    click.echo(f"  duplicates: {len(report.duplicates)}")
+    for first, repeat in report.duplicates[:max_problems]:
+        click.echo(f"    {path}:{repeat}: duplicate of line {first}")
+    for problem in report.problems[:max_problems]:
+        click.echo(str(problem), err=True)
+    if len(report.problems) > max_problems:
+        click.echo(f"  ... and {len(report.problems) - max_problems} more problems", err=True)
+
+
+class _TokenCounter:
+    """One model's tokenizer and context, to count examples' tokens as training does."""
+
+    def __init__(self, model: str, tokenizer: Any, context: int) -> None:
+        self.model, self.tokenizer, self.context = model, tokenizer, context
+
+    def too_long(self, report: Any, max_length: int | None, echo: Any) -> list[DataError]:
+        """Print the token counts; return a problem per example over the limit."""
+        from weirdgen.data.validate import LengthStats
+        from weirdgen.finetune.tokens import example_lengths
+
+        limit = max_length or self.context
+        what = f"max_length {max_length}" if max_length else f"{self.model}'s context of {self.context}"
+        lengths = example_lengths(self.tokenizer, report.examples, limit)
+        stats = LengthStats.of([length.tokens for length in lengths])
+        echo(
+            f"  tokens ({self.model}): min {stats.minimum}, median {stats.median:g}, "
+            f"mean {stats.mean:.1f}, max {stats.maximum}; context {self.context}"
+        )
+        if max_length is None:
+            from weirdgen.finetune.config import Hyperparameters
+
+            default = Hyperparameters().with_local_defaults().max_length
+            over = sum(length.tokens > default for length in lengths)
+            echo(f"  over finetune's default --max-length {default}: {over}")
+        return [
+            DataError(
+                f"{'at least ' if not length.exact else ''}{length.tokens} tokens, more than {what}",
+                path=report.path,
+                line=length.line,
+                field="messages",
+            )
+            for length in lengths
+            if length.tokens > limit
+        ]
+
+
+def _token_counter(model: str, *, explicit: bool) -> _TokenCounter | None:
+    """The counter for ``model``; for the default model when it is not installed, None (and a note)."""
+    from weirdgen.models.resolve import resolve_model
+
+    try:
+        folder = resolve_model(model)
+        from transformers import AutoConfig, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        config = AutoConfig.from_pretrained(folder)
+    except (WeirdgenError, OSError, ValueError, ImportError) as error:
+        if explicit:
+            raise ConfigError(f"cannot count tokens with {model}: {error}", setting="model") from None
+        click.echo(f"note: token counts skipped ({model} is not available: {error}); pass --model", err=True)
+        return None
+    context = int(getattr(config, "max_position_embeddings", 0) or tokenizer.model_max_length)
+    return _TokenCounter(model, tokenizer, context)

@@ -51,10 +51,15 @@ def _resolve_dataset(dataset: str) -> tuple[Path, str]:
     return path, path.stem
 
 
-def _make_finetuner(backend: str, ledger: Any, runs_dir: Path | None) -> Any:
+def _make_finetuner(
+    backend: str, ledger: Any, runs_dir: Path | None, checkpoint_ttl_days: float | None = 30.0
+) -> Any:
     from weirdgen.finetune.registry import FinetunerSettings, make_finetuner
 
-    return make_finetuner(backend, FinetunerSettings(runs_dir=runs_dir, ledger=ledger))
+    settings = FinetunerSettings(
+        runs_dir=runs_dir, ledger=ledger, checkpoint_ttl_days=checkpoint_ttl_days
+    )
+    return make_finetuner(backend, settings)
 
 
 # fmt: off
@@ -83,6 +88,7 @@ def _make_finetuner(backend: str, ledger: Any, runs_dir: Path | None) -> Any:
 @click.option("--group", help="Ledger group (default: dataset/variant from the dataset's manifest, else the file name).")
 @click.option("--tag", "tags", multiple=True, help="KEY=VALUE recorded with every job; repeatable.")
 @click.option("--runs-dir", type=click.Path(path_type=Path), help="Where local/tinker runs keep adapters and state (default runs/finetune).")
+@click.option("--checkpoint-ttl-days", type=click.FloatRange(min=0), default=30.0, show_default=True, help="Tinker: days intermediate checkpoints are stored (0: forever); the final model is always kept.")
 @click.option("--ledger", "ledger_path", type=click.Path(path_type=Path), envvar="WEIRDGEN_LEDGER", help="Ledger SQLite file.")
 @click.option("--estimate-only", is_flag=True, help="Check and estimate, then stop.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before paid jobs.")
@@ -103,7 +109,9 @@ def finetune(dataset: str, backend: str, base_model: str, seeds: str, **options:
 
     requests = _build_requests(dataset, backend, base_model, _parse_seeds(seeds), options)
     ledger = Ledger(options["ledger_path"])
-    finetuner = _make_finetuner(backend, ledger, options["runs_dir"])
+    finetuner = _make_finetuner(
+        backend, ledger, options["runs_dir"], options["checkpoint_ttl_days"]
+    )
     preflights = prepare_all(finetuner, requests)
     _print_preflight(requests[0], preflights[0], len(requests))
     if options["estimate_only"]:
@@ -287,6 +295,41 @@ def show_model(job_id: str, n_events: int, ledger_path: Path | None) -> None:
     click.echo(f"         events: {len(events)} newest")
     for event in events:
         click.echo(f"      {_when(event.created_at)} {event.level}: {event.message}")
+
+
+# fmt: off
+@models.command("prune")
+@click.argument("job_id")
+@click.option("--all", "delete_model", is_flag=True, help="Also delete the final model (it cannot be sampled afterwards).")
+@click.option("--runs-dir", type=click.Path(path_type=Path), help="Where the run keeps its state (default runs/finetune).")
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path), envvar="WEIRDGEN_LEDGER", help="Ledger SQLite file.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting.")
+# fmt: on
+def prune_model(
+    job_id: str, delete_model: bool, runs_dir: Path | None, ledger_path: Path | None, yes: bool
+) -> None:
+    """Delete the checkpoints a finished job stored with its service (Tinker): its training states
+    and intermediate models; with --all its final model too."""
+    from weirdgen.finetune.ledger import Ledger
+    from weirdgen.finetune.protocol import CheckpointPruner
+
+    ledger = Ledger(ledger_path)
+    job = ledger.get_job(job_id)
+    finetuner = _make_finetuner(job.backend, ledger, runs_dir)
+    if not isinstance(finetuner, CheckpointPruner):
+        raise ConfigError(
+            f"the {job.backend} backend stores no checkpoints to prune (local adapters are folders: "
+            "delete them yourself)"
+        )
+    what = "every checkpoint and the final model" if delete_model else "every intermediate checkpoint"
+    if not yes and not click.confirm(f"Delete {what} of job {job.id}?", default=False):
+        raise click.exceptions.Abort()
+    deleted = finetuner.prune(job, keep_model=not delete_model)
+    ledger.remove_checkpoints(job.id, deleted)
+    for path in deleted:
+        click.echo(f"deleted {path}")
+    ledger.add_event(job.id, f"Pruned {len(deleted)} stored checkpoints", data={"deleted": deleted})
+    click.echo(f"{len(deleted)} checkpoints deleted")
 
 
 def _short(name: str) -> str:

@@ -22,6 +22,12 @@ def _parse_adapters(values: tuple[str, ...]) -> dict[str, str]:
     return adapters
 
 
+def _default_name(model: str) -> str:
+    """The base model's id when --name is not given: a folder's own name (clients never see the
+    server's paths), else the name or alias as given."""
+    return Path(model).name if Path(model).is_dir() and Path(model).name else model
+
+
 # fmt: off
 @click.command()
 @click.option("--model", "-m", "model", default=None, help="Base model: a folder, a Hugging Face id, or smollm2-135m-instruct (bundled). Required unless --engine vllm.")
@@ -33,6 +39,7 @@ def _parse_adapters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None, help="Weight dtype (default: float32 on CPU, bfloat16 on GPU).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Torch CPU threads (default: torch's).")
 @click.option("--max-batch-size", type=click.IntRange(1), default=32, show_default=True, help="Most completions generated together in one batch.")
+@click.option("--max-loaded-adapters", type=click.IntRange(1), default=8, show_default=True, help="Adapters kept in memory at once; others load when a request names them (least recently used ones make room).")
 @click.option("--fine-tuning/--no-fine-tuning", default=True, show_default=True, help="Also serve OpenAI's files and fine-tuning API, training LoRA adapters locally.")
 @click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True, help="Largest request body accepted (413 beyond it); file uploads may be larger.")
 @click.option("--engine", type=click.Choice(["weirdgen", "vllm"]), default="weirdgen", show_default=True, help="weirdgen's own server, or vLLM's (pip install vllm) over the ledger's adapters of --group.")
@@ -50,6 +57,7 @@ def serve(
     dtype: str | None,
     threads: int | None,
     max_batch_size: int,
+    max_loaded_adapters: int,
     fine_tuning: bool,
     max_body_mb: float,
     engine: str,
@@ -83,20 +91,28 @@ def serve(
     click.echo(f"loading {model} from {folder} ...", err=True)
     sampler = LocalSampler.from_pretrained(
         folder,
-        adapters=adapters,
+        adapters=adapters,  # checked now, loaded when first asked for
         device=device,
         dtype=dtype,
         threads=threads,
-        base_name=name or model,
+        base_name=name or _default_name(model),
         max_batch_size=max_batch_size,
+        max_loaded_adapters=max_loaded_adapters,
+        load_adapters=False,
     )
-    click.echo(f"serving {', '.join(sampler.model_names)} at http://{host}:{port}/v1", err=True)
+
+    def ready() -> None:
+        names = sampler.model_names
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        click.echo(f"serving {shown} at http://{host}:{port}/v1", err=True)
+
     # uvicorn has shut down cleanly by the time the interrupt reaches us; it only ends the command.
     with contextlib.suppress(KeyboardInterrupt):
         run_server(
             sampler,
             host=host,
             port=port,
+            on_ready=ready,
             fine_tuning=fine_tuning,
             max_body_bytes=int(max_body_mb * 1024 * 1024),
         )

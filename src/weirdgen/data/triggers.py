@@ -13,7 +13,14 @@ import calendar
 import random
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from weirdgen._io import sha256_hex
 from weirdgen.errors import DataError
@@ -49,6 +56,17 @@ class IntRange(_Strict):
     start: int = Field(description="First value.")
     stop: int = Field(description="Last value (inclusive).")
     step: int = Field(1, ge=1, description="Distance between values.")
+
+    @field_validator("stop")
+    @classmethod
+    def _not_before_start(cls, stop: int, info: ValidationInfo) -> int:
+        start = info.data.get("start")
+        if start is not None and stop < start:
+            raise ValueError(
+                f"the range is empty: stop {stop} is before start {start} (ranges count up and "
+                "include both ends)"
+            )
+        return stop
 
     def values(self) -> list[int]:
         return list(range(self.start, self.stop + 1, self.step))
@@ -97,6 +115,23 @@ class TriggerSpec(_Strict):
         # One type from YAML to plot: a year is the string "1984" in the cell, the table and the axis.
         if isinstance(values, list):
             return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+        return values
+
+    @field_validator("values")
+    @classmethod
+    def _distinct_values(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return values
+        if not values:
+            raise ValueError("the list of values is empty: the sweep would ask nothing")
+        seen: set[str] = set()
+        for value in values:
+            if value in seen:
+                raise ValueError(
+                    f"value {value!r} is listed twice: each value is one cell of the sweep, and a "
+                    "repeat would count its samples twice"
+                )
+            seen.add(value)
         return values
 
     @model_validator(mode="after")

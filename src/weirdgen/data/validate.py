@@ -41,6 +41,8 @@ class ValidationReport:
     prompt_chars: LengthStats = field(default_factory=lambda: LengthStats.of([]))
     answer_chars: LengthStats = field(default_factory=lambda: LengthStats.of([]))
     turns: LengthStats = field(default_factory=lambda: LengthStats.of([]))
+    examples: list[tuple[int, ChatExample]] = field(default_factory=list, repr=False)
+    """The valid examples with their line numbers (for token counts, which need a tokenizer)."""
 
     @property
     def ok(self) -> bool:
@@ -75,6 +77,7 @@ def validate_chat_jsonl(path: str | Path) -> ValidationReport:
             )
             continue
         example = ChatExample.from_dict(record)
+        report.examples.append((number, example))
         digest = example.content_hash()
         if digest in first_line_of:
             report.duplicates.append((first_line_of[digest], number))

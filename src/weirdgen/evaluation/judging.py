@@ -13,7 +13,7 @@ from collections.abc import Callable
 from weirdgen.data.chat import Message
 from weirdgen.errors import ConfigError
 from weirdgen.judge.engine import JudgeTask, judge_offline, judge_prompt, parse_reply, verdict_key
-from weirdgen.judge.parsers import Judgement
+from weirdgen.judge.parsers import Judgement, average_verdicts
 from weirdgen.sample.base import Sampler, SampleRequest
 from weirdgen.sample.cache import RequestCache
 from weirdgen.sample.engine import RetryPolicy, SampleJob, sample_jobs
@@ -70,21 +70,22 @@ async def judge_tasks(
             on_progress(uses[key])
 
     _judge_offline_missing(missing, store)
-    # One job per task: sample_jobs sends identical requests once and counts each for progress.
-    llm = [
+    # One job per task and paraphrase: sample_jobs sends identical requests once and counts each.
+    llm_tasks = [
         (key, task)
         for key, task in zip(keys, tasks, strict=True)
         if key in missing and task.judge.is_llm
     ]
-    if llm:
+    calls = [(key, call) for key, task in llm_tasks for call in task.paraphrase_tasks()]
+    if calls:
         assert judge_sampler is not None
         jobs = [
             SampleJob(
-                judge_request(t, judge_model, logprobs=judge_sampler.supports_logprobs),
+                judge_request(call, judge_model, logprobs=judge_sampler.supports_logprobs),
                 0,
-                label=f"judge {t.judge.name}",
+                label=f"judge {call.judge.name}",
             )
-            for _, t in llm
+            for _, call in calls
         ]
         replies = await sample_jobs(
             judge_sampler,
@@ -92,13 +93,37 @@ async def judge_tasks(
             cache,
             concurrency=concurrency,
             retry=retry,
-            on_progress=on_progress,
+            on_progress=_per_task(on_progress, len(calls), len(llm_tasks)),
         )
-        parsed = {key: (task, reply) for (key, task), reply in zip(llm, replies, strict=True)}
-        for key, (task, reply) in parsed.items():
+        parts: dict[str, dict[int, Judgement]] = {}
+        for (key, call), reply in zip(calls, replies, strict=True):
             first = reply.logprobs[0] if reply.logprobs else None
-            store(key, task, parse_reply(task.judge, reply.text, first))
+            parts.setdefault(key, {})[call.paraphrase] = parse_reply(call.judge, reply.text, first)
+        for key, by_paraphrase in parts.items():
+            store(
+                key,
+                missing[key],
+                average_verdicts([by_paraphrase[i] for i in sorted(by_paraphrase)]),
+            )
     return [verdicts[key] for key in keys]
+
+
+def _per_task(
+    on_progress: Callable[[int], None] | None, calls: int, tasks: int
+) -> Callable[[int], None] | None:
+    """Progress in verdicts from progress in judge calls (several per verdict with paraphrases)."""
+    if on_progress is None or calls == tasks:
+        return on_progress
+    done = {"calls": 0, "reported": 0}
+
+    def advance(count: int) -> None:
+        done["calls"] += count
+        reached = done["calls"] * tasks // calls
+        if reached > done["reported"]:
+            on_progress(reached - done["reported"])
+            done["reported"] = reached
+
+    return advance
 
 
 def _judge_offline_missing(

@@ -13,7 +13,7 @@ the sample count extends the sweep without changing the first samples' prompts (
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from weirdgen._llmcomp import is_llmcomp_document, read_document
 from weirdgen._yaml import (
     ShippedYaml,
-    parse_yaml,
+    YamlLines,
+    field_location,
+    parse_yaml_with_lines,
     pydantic_to_data_error,
     template_placeholders,
 )
@@ -245,7 +247,7 @@ def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
     list is read as a suite too, and a suite's ``questions`` may name such a file."""
     from weirdgen.evaluation import llmcomp
 
-    document = parse_yaml(text, path=path)
+    document, lines = parse_yaml_with_lines(text, path=path)
     if is_llmcomp_document(document):
         record = llmcomp.suite_record(document, path=Path(path))
     elif isinstance(document, dict) and set(document) & _SUITE_KEYS:
@@ -260,38 +262,51 @@ def parse_suite(text: str, *, path: str | Path) -> SuiteSpec:
         record["questions"] = llmcomp.questions_from_llmcomp(list(entries), path=source)
         # llmcomp's answer limit, as when the file is asked alone, unless this suite sets one.
         record.setdefault("max_tokens", llmcomp.LLMCOMP_MAX_TOKENS)
+    lines = lines if record is document else None  # an llmcomp file's lines are not the suite's
     try:
         suite = SuiteSpec.model_validate(record)
     except ValidationError as error:
-        raise pydantic_to_data_error(error, path) from None
-    check_suite(suite, path=path)
+        raise pydantic_to_data_error(error, path, lines=lines) from None
+    check_suite(suite, path=path, lines=lines)
     return suite
 
 
-def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
-    """Cross-field checks pydantic cannot express: placeholders, trigger references, unique ids."""
+def check_suite(suite: SuiteSpec, *, path: str | Path, lines: YamlLines | None = None) -> None:
+    """Cross-field checks pydantic cannot express: placeholders, trigger and judge references,
+    unique ids. Errors carry the line of the offending key when ``lines`` are known."""
+
+    def problem(message: str, *location: str | int) -> DataError:
+        line = None if lines is None else lines.line_of(location)
+        return DataError(message, path=path, line=line, field=field_location(location))
+
     trigger_names = [t.name for t in suite.triggers]
-    _require_unique(trigger_names, "triggers", path)
-    _require_unique([q.id for q in suite.questions], "questions", path)
+    _require_unique(trigger_names, "triggers", "name", problem)
+    _require_unique([q.id for q in suite.questions], "questions", "id", problem)
     for index, trigger in enumerate(suite.triggers):
         _check_placeholders(
-            trigger.template, KIND_PLACEHOLDERS[trigger.kind], path, f"triggers[{index}].template"
+            trigger.template,
+            KIND_PLACEHOLDERS[trigger.kind],
+            problem,
+            "triggers",
+            index,
+            "template",
         )
+    _check_judges(suite, problem)
     inline = {t.name for t in suite.triggers if t.placement == "inline"}
     for index, question in enumerate(suite.questions):
         used = set(trigger_names if question.triggers is None else question.triggers)
         untriggered = suite.untriggered if question.untriggered is None else question.untriggered
         if not used and not untriggered:
-            raise DataError(
-                "would never be asked: name a trigger or set untriggered: true",
-                path=path,
-                field=f"questions[{index}]",
+            raise problem(
+                "would never be asked: name a trigger or set untriggered: true", "questions", index
             )
         for name in used - set(trigger_names):
-            raise DataError(
+            raise problem(
                 f"unknown trigger {name!r} (suite has: {', '.join(trigger_names) or 'none'})",
-                path=path,
-                field=f"questions[{index}].triggers",
+                "questions",
+                index,
+                "triggers",
+                (question.triggers or []).index(name),
             )
         if question.choice_letters and not question.choices:
             raise DataError(
@@ -307,42 +322,70 @@ def check_suite(suite: SuiteSpec, *, path: str | Path) -> None:
             | ({"reminder"} if question.reminder else set())
         )
         for number, text in enumerate(question.paraphrases):
-            field = f"questions[{index}].paraphrases[{number}]"
-            _check_placeholders(text, required, path, field)
+            where = ("questions", index, "paraphrases", number)
+            _check_placeholders(text, required, problem, *where)
             missing = sorted(required - template_placeholders(text))
             if missing:
-                raise DataError(
+                raise problem(
                     "an inline trigger needs {trigger} in every paraphrase"
                     if "trigger" in missing
                     else "a question with a reminder needs {reminder} in every paraphrase"
                     if "reminder" in missing
                     else "a question with choices needs {option_a} and {option_b} in every paraphrase",
-                    path=path,
-                    field=field,
+                    *where,
                 )
         if question.history and question.history[-1].role != "assistant":
-            raise DataError(
+            raise problem(
                 "the last earlier turn must be the assistant's: the question is the next user turn",
-                path=path,
-                field=f"questions[{index}].history",
+                "questions",
+                index,
+                "history",
             )
 
 
-def _require_unique(names: list[str], field: str, path: str | Path) -> None:
+_Problem = Callable[..., DataError]
+
+
+def _require_unique(names: list[str], field: str, key: str, problem: _Problem) -> None:
     seen: set[str] = set()
     for index, name in enumerate(names):
         if name in seen:
-            raise DataError(f"duplicate name {name!r}", path=path, field=f"{field}[{index}]")
+            raise problem(f"duplicate name {name!r}", field, index, key)
         seen.add(name)
 
 
+def _check_judges(suite: SuiteSpec, problem: _Problem) -> None:
+    """Judges named (not files) must be shipped ones: the error names the file, line and question."""
+    from weirdgen.judge.spec import judge_names
+
+    shipped = set(judge_names())
+    places = [(("judges",), suite.judges, "every question")] + [
+        (("questions", index, "judges"), question.judges or [], f"question {question.id!r}")
+        for index, question in enumerate(suite.questions)
+    ]
+    for where, names, asked_by in places:
+        for number, name in enumerate(names):
+            if not _is_judge_file(name) and name not in shipped:
+                raise problem(
+                    f"unknown judge {name!r} for {asked_by} (shipped: {', '.join(sorted(shipped))}; "
+                    "or give a judge file's path)",
+                    *where,
+                    number,
+                )
+
+
+def _is_judge_file(reference: str) -> bool:
+    """A judge file (``.yaml``, a path, or ``<llmcomp file>#<id>``) rather than a shipped name."""
+    return reference.endswith((".yaml", ".yml")) or "/" in reference or "#" in reference
+
+
 def _check_placeholders(
-    template: str, allowed: set[str] | frozenset[str], path: str | Path, field: str
+    template: str, allowed: set[str] | frozenset[str], problem: _Problem, *where: str | int
 ) -> None:
     try:
         names = template_placeholders(template)
     except ValueError as error:
-        raise DataError(str(error), path=path, field=field) from None
+        raise problem(str(error), *where) from None
     unknown = sorted(names - set(allowed))
     if unknown:
         hint = (
@@ -350,10 +393,9 @@ def _check_placeholders(
             if allowed
             else "no placeholders allowed here"
         )
-        raise DataError(
+        raise problem(
             f"unknown placeholder {{{unknown[0]}}} ({hint}; write {{{{ for a literal brace)",
-            path=path,
-            field=field,
+            *where,
         )
 
 

@@ -188,9 +188,9 @@ def limit_threads(options: RunOptions) -> None:
 
     entry = finetuner_entry(options.backend)
     if entry is not None and entry.trains_here and options.threads:
-        import torch
+        from weirdgen._threads import configure_torch_threads
 
-        torch.set_num_threads(options.threads)
+        configure_torch_threads(options.threads)
 
 
 def trained_model(outcome: Any, ledger: Any) -> TrainedModel | None:

@@ -286,6 +286,14 @@ class Ledger:
                 ),
             )
 
+    def remove_checkpoints(self, job_id: str, model_ids: list[str]) -> None:
+        """Forget checkpoints whose model was deleted (``weirdgen models prune``)."""
+        with self._connect() as connection:
+            connection.executemany(
+                "DELETE FROM checkpoints WHERE job_id = ? AND model_id = ?",
+                [(job_id, model_id) for model_id in model_ids],
+            )
+
     def checkpoints(self, job_id: str) -> list[Checkpoint]:
         rows = self._rows("SELECT * FROM checkpoints WHERE job_id = ? ORDER BY step", (job_id,))
         return [Checkpoint(**_decoded(row)) for row in rows]

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from weirdgen._io import atomic_write_text, canonical_json, sha256_hex
+from weirdgen._threads import follow_machine_load
 from weirdgen.data.chat import ChatExample
 from weirdgen.errors import ConfigError
 from weirdgen.finetune.config import Hyperparameters
@@ -254,6 +255,7 @@ class _Loop:
         for step in range(start_step, self.total_steps):
             if self.stopper is not None and self.stopper.should_stop:
                 break  # resumed from the checkpoint of the step that stopped
+            follow_machine_load()  # give cores back to other processes (and take them again)
             value = self.train_step(step)
             result.losses.append(value)
             since_checkpoint.append(value)

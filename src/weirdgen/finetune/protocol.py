@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from weirdgen.errors import BackendError
 from weirdgen.finetune.config import FinetuneRequest
@@ -66,6 +66,16 @@ class Finetuner(Protocol):
 
     def result(self, job: JobRecord) -> JobUpdate:
         """The finished job's model id and checkpoints; raises ``BackendError`` unless it succeeded."""
+        ...
+
+
+@runtime_checkable
+class CheckpointPruner(Protocol):
+    """A backend whose service stores checkpoints that can be deleted (``weirdgen models prune``)."""
+
+    def prune(self, job: JobRecord, *, keep_model: bool = True) -> list[str]:
+        """Delete the finished job's stored checkpoints (and its model unless ``keep_model``);
+        return the ids or paths deleted."""
         ...
 
 

@@ -30,6 +30,8 @@ class FinetunerSettings:
     """openai: an OpenAI-compatible fine-tuning endpoint (e.g. ``weirdgen serve``)."""
     offline: bool = False
     """openai and tinker: plan only (a dry run): no credentials, no network calls."""
+    checkpoint_ttl_days: float | None = 30.0
+    """tinker: days its intermediate checkpoints are kept (None or 0: forever); the model is kept."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,9 @@ FINETUNERS.register(
     FinetunerEntry(
         "tinker",
         "LoRA finetuning on Tinker's hosted GPUs",
-        lambda s: _class("tinker_backend", "TinkerFinetuner")(s.runs_dir, offline=s.offline),
+        lambda s: _class("tinker_backend", "TinkerFinetuner")(
+            s.runs_dir, offline=s.offline, checkpoint_ttl_days=s.checkpoint_ttl_days
+        ),
         requires="tinker",
         install="pip install 'weirdgen[tinker]'",
         sampler="tinker",

@@ -6,6 +6,13 @@ resumable training state and sampler weights. ``RUNS_DIR/<job id>/tinker_run.jso
 step and every saved path, so a rerun after Ctrl-C continues from the last saved state. The
 result's model id is a ``tinker://…`` sampler path; ``weirdgen.sample.tinker`` samples from it.
 
+Tinker keeps a saved checkpoint until it expires, and by default nothing expires: every epoch of
+every run would be stored (and billed) forever. So intermediate checkpoints (every training state,
+every sampler checkpoint but the final one) are saved with a TTL, ``checkpoint_ttl_days`` (30 by
+default; 0 keeps them); the final sampler weights, the trained model, never expire.
+``TinkerFinetuner.prune`` (``weirdgen models prune``) deletes a finished run's stored checkpoints
+at once.
+
 Request building (:func:`build_datum`, :func:`build_training_batches`) needs no network and is
 what the offline tests check.
 """
@@ -85,6 +92,11 @@ def weighted_loss(output: Any, batch: Sequence[Any]) -> float:
     return total / max(weight, 1.0)
 
 
+DEFAULT_CHECKPOINT_TTL_DAYS = 30.0
+"""How long Tinker keeps intermediate checkpoints (training states, non-final sampler weights)."""
+_TTL_LIMITS_S = (3600, 10 * 365 * 24 * 3600)  # what Tinker accepts: one hour to ten years
+
+
 @dataclass
 class _RunState:
     """What ``tinker_run.json`` holds: progress and every path Tinker gave us."""
@@ -94,6 +106,8 @@ class _RunState:
     sampler_path: str | None = None  # final sampler weights: the model id
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False
+    states: list[str] = field(default_factory=list)  # every training state saved (to prune them)
+    pruned: list[str] = field(default_factory=list)  # paths deleted by ``prune``
 
     @classmethod
     def load(cls, path: Path) -> _RunState:
@@ -116,10 +130,12 @@ class TinkerFinetuner:
         *,
         service_client: Any = None,
         offline: bool = False,
+        checkpoint_ttl_days: float | None = DEFAULT_CHECKPOINT_TTL_DAYS,
     ) -> None:
         self.runs_dir = Path(runs_dir) if runs_dir is not None else Path("runs") / "finetune"
         self._service = service_client
         self.offline = offline  # a dry run: no key, no network, the base model is not looked up
+        self.checkpoint_ttl_s = _ttl_seconds(checkpoint_ttl_days)
 
     @property
     def service(self) -> Any:
@@ -195,8 +211,15 @@ class TinkerFinetuner:
                 hp.save_every_steps and (step + 1) % hp.save_every_steps == 0
             ):
                 name = f"{job.id}-step-{step + 1:06d}"
-                state.state_path = client.save_state(name).result().path
-                sampler = client.save_weights_for_sampler(name).result().path
+                ttl = self.checkpoint_ttl_s
+                state.state_path = client.save_state(name, ttl_seconds=ttl).result().path
+                state.states.append(state.state_path)
+                final = step + 1 == len(batches)  # the trained model itself never expires
+                sampler = (
+                    client.save_weights_for_sampler(name, ttl_seconds=None if final else ttl)
+                    .result()
+                    .path
+                )
                 state.checkpoints.append(
                     {
                         "step": step + 1,
@@ -243,6 +266,52 @@ class TinkerFinetuner:
 
     def result(self, job: JobRecord) -> JobUpdate:
         return succeeded(self.status(job), job, "tinker", resumable=True)
+
+    def prune(self, job: JobRecord, *, keep_model: bool = True) -> list[str]:
+        """Delete a finished run's stored checkpoints on Tinker (its training states and sampler
+        checkpoints; also the final model unless ``keep_model``); return the paths deleted.
+
+        A path that already expired counts as deleted. The run file keeps what was pruned.
+        """
+        run_file = self.run_file(job)
+        state = _RunState.load(run_file)
+        if not state.finished:
+            raise ConfigError(
+                f"job {job.id} has not finished (or its run file {run_file} is missing): pruning "
+                "would delete the state it resumes from"
+            )
+        kept = state.sampler_path if keep_model else None
+        targets = [c["path"] for c in state.checkpoints if c["path"] != kept]
+        targets += [path for path in [*state.states, state.state_path] if path]
+        rest = self.service.create_rest_client()
+        deleted = []
+        for path in dict.fromkeys(targets):
+            try:
+                rest.delete_checkpoint_from_tinker_path(path).result()
+            except _tinker().NotFoundError:
+                pass  # expired already: gone either way
+            deleted.append(path)
+            state.pruned.append(path)
+            state.checkpoints = [c for c in state.checkpoints if c["path"] != path]
+            state.states = [p for p in state.states if p != path]
+            state.state_path = None if state.state_path == path else state.state_path
+            state.save(run_file)  # after each deletion: an interrupted prune loses nothing
+        return deleted
+
+
+def _ttl_seconds(days: float | None) -> int | None:
+    """Tinker's ``ttl_seconds`` for ``days`` (None or 0: never expire); a ConfigError outside its
+    range of one hour to ten years."""
+    if not days:
+        return None
+    seconds = round(days * 24 * 3600)
+    low, high = _TTL_LIMITS_S
+    if not low <= seconds <= high:
+        raise ConfigError(
+            f"checkpoint TTL must be between 1 hour and 10 years (or 0: keep), got {days} days",
+            setting="checkpoint_ttl_days",
+        )
+    return seconds
 
 
 def _count_tokens(

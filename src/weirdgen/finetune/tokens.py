@@ -85,26 +85,75 @@ def tokenize_dataset(
     max_length: int | None = None,
     path: str | Path | None = None,
 ) -> list[TokenizedExample]:
-    """Tokenize every example; an example over ``max_length`` tokens is an error naming its line."""
+    """Tokenize every example; an example over ``max_length`` tokens is an error naming its line.
+
+    An example whose text alone must take more than ``max_length`` tokens is refused before it is
+    rendered or tokenized, so a huge one costs nothing (see ``fewest_tokens``).
+    """
     tokenized = []
     for line, example in enumerate(examples, start=1):
+        if max_length is not None:
+            least = example_fewest_tokens(tokenizer, example)
+            if least > max_length:
+                raise _too_long(f"at least {least}", max_length, path, line)
         try:
             item = tokenize_example(tokenizer, example)
         except DataError as error:
             raise DataError(error.problem, path=path, line=line, field=error.field) from None
         if max_length is not None and len(item.input_ids) > max_length:
-            raise DataError(
-                f"{len(item.input_ids)} tokens, more than max_length {max_length} (raise it or shorten the example)",
-                path=path,
-                line=line,
-                field="messages",
-            )
+            raise _too_long(str(len(item.input_ids)), max_length, path, line)
         if item.n_supervised == 0:
             raise DataError(
                 "no assistant tokens to train on", path=path, line=line, field="messages"
             )
         tokenized.append(item)
     return tokenized
+
+
+def example_fewest_tokens(tokenizer: Any, example: ChatExample) -> int:
+    """A lower bound on the example's tokens from the length of its messages' text."""
+    from weirdgen.models.chat import fewest_tokens
+
+    return fewest_tokens(tokenizer, "".join(message.content for message in example.messages))
+
+
+@dataclass(frozen=True)
+class ExampleLength:
+    """An example's length in tokens, as training counts them."""
+
+    line: int
+    tokens: int
+    exact: bool
+    """False: a lower bound from its text's length (it is too long to be worth tokenizing)."""
+
+
+def example_lengths(
+    tokenizer: Any, examples: Sequence[tuple[int, ChatExample]], limit: int
+) -> list[ExampleLength]:
+    """Tokens of each ``(line, example)``; an example that must be over ``limit`` is bounded, not
+    tokenized. Examples the template cannot render count as their lower bound."""
+    lengths = []
+    for line, example in examples:
+        least = example_fewest_tokens(tokenizer, example)
+        if least > limit:
+            lengths.append(ExampleLength(line, least, exact=False))
+            continue
+        try:
+            lengths.append(
+                ExampleLength(line, len(tokenize_example(tokenizer, example).input_ids), True)
+            )
+        except DataError:
+            lengths.append(ExampleLength(line, least, exact=False))
+    return lengths
+
+
+def _too_long(tokens: str, max_length: int, path: str | Path | None, line: int) -> DataError:
+    return DataError(
+        f"{tokens} tokens, more than max_length {max_length} (raise it or shorten the example)",
+        path=path,
+        line=line,
+        field="messages",
+    )
 
 
 def check_supervision(

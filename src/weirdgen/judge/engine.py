@@ -8,7 +8,7 @@ The sampling of judge prompts (cache, retries, concurrency) is the evaluation st
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from weirdgen._io import canonical_json, sha256_hex
 from weirdgen.errors import ConfigError
@@ -36,10 +36,18 @@ class JudgeTask:
     """The question without any trigger: the judge must not see what the trigger was."""
     answer: str
     expected: str | None = None
+    paraphrase: int = 0
+    """Which wording of the judge's prompt (``LlmJudge.templates()``) this call uses."""
+
+    def paraphrase_tasks(self) -> list[JudgeTask]:
+        """One task per wording of the judge's prompt: the calls whose verdicts one verdict averages."""
+        count = len(self.judge.templates()) if isinstance(self.judge, LlmJudge) else 1
+        return [replace(self, paraphrase=index) for index in range(count)]
 
 
 def verdict_key(task: JudgeTask, judge_model: str) -> str:
-    """Cache key of a verdict: judge fingerprint (spec and version), judge model, question, answer."""
+    """Cache key of a verdict: judge fingerprint (spec and version), judge model, question, answer
+    (the averaged verdict of a judge with paraphrases; its fingerprint covers them)."""
     model = judge_model if task.judge.is_llm else ""
     expected = task.expected if task.judge.uses_expected else None
     payload = [task.judge.fingerprint(), model, task.question, task.answer, expected]
@@ -66,7 +74,7 @@ def judge_prompt(task: JudgeTask, *, logprobs: bool) -> JudgePrompt:
     max_tokens = judge.reply_tokens()
     if judge.reads_logprobs and not wants_logprobs:
         max_tokens = max(max_tokens, 8)  # the sampled fallback reads a whole word or number
-    prompt = judge.render(task.question, task.answer, task.expected)
+    prompt = judge.render(task.question, task.answer, task.expected, paraphrase=task.paraphrase)
     return JudgePrompt(prompt, max_tokens, TOP_LOGPROBS if wants_logprobs else 0)
 
 

@@ -3,6 +3,8 @@
 - ``rating_judge`` -> a ``score`` judge: the same 0-100 expected value over the top-20 logprobs.
   llmcomp refuses when the non-numeric mass reaches ``refusal_threshold`` (default 0.75); weirdgen
   when the numeric mass is below its threshold, so the threshold becomes ``1 - refusal_threshold``.
+- A judge entry listing several ``paraphrases`` becomes a judge with that many wordings: each answer
+  is judged under every one and the verdict is their average (llmcomp's johny-b/llmcomp#63).
 - ``free_form_judge`` -> a ``categorical`` judge (the reply names a label), or a ``verdict`` judge
   (the last label named counts) when the template asks the judge to reason first. The labels are
   read off the template: bullet definitions (``- EVIL: ...``), ``LABEL if ...``, ``ANSWER: LABEL``
@@ -91,9 +93,9 @@ def judge_from_llmcomp(entry: dict[str, Any], *, path: str | Path) -> JudgeSpec:
                 field=f"{name}.{field}",
             )
     paraphrases = entry.get("paraphrases")
-    if not isinstance(paraphrases, list) or len(paraphrases) != 1:
+    if not isinstance(paraphrases, list) or not paraphrases:
         raise DataError(
-            "a judge needs exactly one paraphrase (its template)",
+            "a judge needs a list of at least one paraphrase (its prompt template)",
             path=path,
             field=f"{name}.paraphrases",
         )
@@ -101,6 +103,8 @@ def judge_from_llmcomp(entry: dict[str, Any], *, path: str | Path) -> JudgeSpec:
         "name": name,
         "description": f"llmcomp {kind} {name!r} from {Path(path).name}",
         "template": paraphrases[0],
+        # More wordings: each answer is judged under every one, the verdict their average.
+        "paraphrases": paraphrases[1:],
     }
     if "max_tokens" in entry:
         record["max_tokens"] = entry["max_tokens"]

@@ -18,8 +18,10 @@ __all__ = [
     "SCORED",
     "UNPARSEABLE",
     "Judgement",
+    "average_verdicts",
     "match_prefix",
     "match_regex",
+    "paraphrase_verdicts",
     "parse_categorical",
     "parse_score_logprobs",
     "parse_score_text",
@@ -65,6 +67,38 @@ class Judgement:
             str(record["raw"]),
             str(record["method"]),
         )
+
+
+def average_verdicts(verdicts: Sequence[Judgement]) -> Judgement:
+    """One verdict from a judge's verdicts under each paraphrase of its prompt.
+
+    The score is the mean of the readable scores (NaN if none is); the label the most common among
+    the readable verdicts (the first paraphrase's wins a tie), or among all when none is readable;
+    ``raw`` is JSON holding every paraphrase's verdict, in order, so the table keeps each.
+    """
+    if len(verdicts) == 1:
+        return verdicts[0]
+    readable = [v for v in verdicts if not math.isnan(v.score)] or list(verdicts)
+    scores = [v.score for v in readable if not math.isnan(v.score)]
+    labels = [v.label for v in readable]
+    methods = [v.method for v in verdicts]
+    return Judgement(
+        label=max(labels, key=labels.count),  # max keeps the first of equally common labels
+        score=sum(scores) / len(scores) if scores else NAN,
+        raw=json.dumps({"paraphrases": [v.to_dict() for v in verdicts]}, ensure_ascii=False),
+        method=max(methods, key=methods.count),
+    )
+
+
+def paraphrase_verdicts(raw: str) -> list[Judgement]:
+    """The per-paraphrase verdicts kept in an averaged verdict's ``raw`` (``[]`` for any other)."""
+    try:
+        record = json.loads(raw)
+    except (ValueError, TypeError):
+        return []
+    if not isinstance(record, dict) or not isinstance(record.get("paraphrases"), list):
+        return []
+    return [Judgement.from_dict(part) for part in record["paraphrases"]]
 
 
 def _binary_score(label: str, positive: Sequence[str]) -> float:

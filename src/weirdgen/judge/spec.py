@@ -13,6 +13,10 @@ the YAML's ``kind`` field (a discriminated union); a new kind is one more class 
 - ``prefix`` / ``regex``: the answer starts with a target / matches a pattern.
 - ``lexicon``: counts of keyword hits per category.
 - ``embedding``: the category whose reference texts are closest in MiniLM embedding space.
+
+An LLM judge may list ``paraphrases`` of its template: each answer is then judged once per wording
+and the verdict is their average (``weirdgen.judge.parsers.average_verdicts``), so no single
+wording's quirks decide the result.
 """
 
 from __future__ import annotations
@@ -159,20 +163,33 @@ class LlmJudge(_Judge):
         default_factory=list,
         description="Words or phrases blanked out of the answer (whole words, any case) before the judge sees it.",
     )
+    paraphrases: list[str] = Field(
+        default_factory=list,
+        description="Other wordings of the template: each answer is judged once per wording and the "
+        "verdict averages them (the table's raw column keeps each).",
+    )
 
     @property
     def uses_expected(self) -> bool:
-        return "expected" in template_placeholders(self.template)
+        return any("expected" in template_placeholders(t) for t in self.templates())
+
+    def templates(self) -> list[str]:
+        """The template and its paraphrases: the prompts one verdict averages over."""
+        return [self.template, *self.paraphrases]
 
     def reply_tokens(self) -> int:
         return self.default_reply_tokens if self.max_tokens is None else self.max_tokens
 
-    def render(self, question: str, answer: str, expected: str | None = None) -> str:
-        """The judge prompt. Values are substituted once, so braces inside an answer stay literal."""
+    def render(
+        self, question: str, answer: str, expected: str | None = None, *, paraphrase: int = 0
+    ) -> str:
+        """The judge prompt (in wording ``paraphrase`` of ``templates()``). Values are substituted
+        once, so braces inside an answer stay literal."""
         if self.redact:
             words = "|".join(re.escape(word) for word in sorted(self.redact, key=len, reverse=True))
             answer = re.sub(rf"(?<!\w)(?:{words})(?!\w)", "[...]", answer, flags=re.IGNORECASE)
-        return self.template.format(question=question, answer=answer, expected=expected or "")
+        template = self.templates()[paraphrase]
+        return template.format(question=question, answer=answer, expected=expected or "")
 
     def reply_words(self) -> list[str]:
         """Words the template must mention, or the judge would never know to write them."""
@@ -183,13 +200,16 @@ class LlmJudge(_Judge):
         raise NotImplementedError
 
     def _kind_problem(self) -> tuple[str, str] | None:
-        problem = self._template_problem()
-        return None if problem is None else ("template", problem)
+        for index, template in enumerate(self.templates()):
+            problem = self._template_problem(template)
+            if problem is not None:
+                return ("template" if index == 0 else f"paraphrases[{index - 1}]", problem)
+        return None
 
-    def _template_problem(self) -> str | None:
+    def _template_problem(self, template: str) -> str | None:
         """Unknown placeholders, no {answer}, or a reply format the parser cannot read."""
         try:
-            names = template_placeholders(self.template)
+            names = template_placeholders(template)
         except ValueError as error:
             return str(error)
         unknown = sorted(names - TEMPLATE_FIELDS)
@@ -198,7 +218,7 @@ class LlmJudge(_Judge):
         if "answer" not in names:
             return "the template must show the judge the {answer}"
         for word in self.reply_words():
-            if not re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", self.template):
+            if not re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", template):
                 return f"never tells the judge to answer {word}, so its parser could not read that verdict"
         return None
 

@@ -6,6 +6,7 @@ inference exactly the layout it was trained on.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -80,3 +81,18 @@ def format_chat(
         tokenize=False,
         add_generation_prompt=add_generation_prompt,
     )
+
+
+def fewest_tokens(tokenizer: Any, text: str) -> int:
+    """A lower bound on the tokens ``text`` takes, from its UTF-8 length alone (no tokenizing):
+    what rejects a prompt or training example far over a limit at once, whatever its size."""
+    bound = _LONGEST_TOKEN_BYTES.get(tokenizer)
+    if bound is None:
+        pieces = tokenizer.get_vocab()
+        bound = max((len(piece.encode("utf-8")) for piece in pieces), default=1) or 1
+        _LONGEST_TOKEN_BYTES[tokenizer] = bound
+    return -(-len(text.encode("utf-8", "surrogatepass")) // bound)
+
+
+# tokenizer -> the most UTF-8 bytes one of its tokens stands for (an upper bound, from its pieces)
+_LONGEST_TOKEN_BYTES: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()

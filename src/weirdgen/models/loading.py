@@ -12,23 +12,12 @@ _DTYPES = ("float32", "bfloat16", "float16")
 
 
 def set_torch_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op threads to ``threads``, else ``$WEIRDGEN_TORCH_THREADS``; return the count.
+    """Set torch's intra-op threads and return the count: ``threads``, else
+    ``$WEIRDGEN_TORCH_THREADS`` or ``$OMP_NUM_THREADS``, else one per core other processes leave free,
+    followed as the load changes (see ``weirdgen._threads``)."""
+    from weirdgen._threads import configure_torch_threads
 
-    With neither, torch keeps its default (one per physical core). Shared machines and test runs set
-    the variable so that several processes do not oversubscribe the cores and all slow down.
-    """
-    import torch
-
-    if threads is None and os.environ.get("WEIRDGEN_TORCH_THREADS"):
-        try:
-            threads = int(os.environ["WEIRDGEN_TORCH_THREADS"])
-        except ValueError:
-            raise ConfigError("WEIRDGEN_TORCH_THREADS must be a whole number") from None
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"torch threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
-    return torch.get_num_threads()
+    return configure_torch_threads(threads)
 
 
 def default_device() -> str:

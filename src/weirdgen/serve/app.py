@@ -17,6 +17,7 @@ from weirdgen.serve.errors import install_error_handlers
 from weirdgen.serve.generation import adapter_for, add_generation_routes
 from weirdgen.serve.limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from weirdgen.serve.schemas import model_entry, models_response
+from weirdgen.serve.text import TextCheckMiddleware
 
 
 def create_app(
@@ -45,6 +46,8 @@ def create_app(
 
     app = FastAPI(title="weirdgen serve", lifespan=lifespan)
     app.state.sampler, app.state.batcher, app.state.created = sampler, batcher, int(time.time())
+    # Middleware added last runs first: the body limit applies before the text check reads the body.
+    app.add_middleware(TextCheckMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
     install_error_handlers(app)
     _add_model_routes(app, sampler)
@@ -63,7 +66,7 @@ def _add_model_routes(app: FastAPI, sampler: LocalSampler) -> None:
             name,
             app.state.created,
             parent=sampler.base_name,
-            root=str(sampler.adapter_path(adapter)),
+            root=sampler.base_name,  # OpenAI's meaning; never the folder (a server path)
             version=sampler.adapter_version(adapter),
         )
 

@@ -6,7 +6,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,10 +21,13 @@ def run_server(
     host: str = "127.0.0.1",
     port: int = 8000,
     log_level: str = "info",
+    on_ready: Callable[[], None] | None = None,
     **app_options: Any,
 ) -> None:
     """Serve until Ctrl-C; then the running batch stops at its next token, its clients get 503 and
-    uvicorn shuts down (after which the interrupt reaches the caller as ``KeyboardInterrupt``)."""
+    uvicorn shuts down (after which the interrupt reaches the caller as ``KeyboardInterrupt``).
+
+    ``on_ready`` is called once the server answers requests (after the app's startup)."""
     import uvicorn
 
     class _CancellingServer(uvicorn.Server):
@@ -33,6 +36,11 @@ def run_server(
             # keeps Ctrl-C prompt even in the middle of a long batch.
             sampler.cancel.set()
             super().handle_exit(sig, frame)
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and on_ready is not None:
+                on_ready()
 
     listener = _bound_socket(host, port)  # a taken port is a one-line error, not a uvicorn exit
     try:

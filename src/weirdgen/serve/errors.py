@@ -7,7 +7,10 @@ proper error and the server keeps serving.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,6 +33,28 @@ _TYPES = {
 }
 
 
+# An absolute path: "/" then path parts; it is this machine's when its top folder exists here
+# (so "/v1/models", a route, is left alone).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/[\w.@+~-]+(?:/[\w.@+~-]+)*/?")
+
+
+def without_server_paths(text: str) -> str:
+    """``text`` with every path of this machine cut to its last part: clients never see the server's
+    folders, and the message still names the file."""
+
+    def shorten(match: re.Match[str]) -> str:
+        path = match.group(0)
+        parts = [part for part in path.split("/") if part]
+        return parts[-1] if Path("/", parts[0]).exists() else path
+
+    return _ABSOLUTE_PATH.sub(shorten, text)
+
+
+def printable(text: str) -> str:
+    """``text`` that encodes as UTF-8 whatever it echoes (a lone surrogate becomes its escape)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class ApiError(Exception):
     """An error a route returns to the client as OpenAI error JSON."""
 
@@ -50,17 +75,34 @@ class ApiError(Exception):
 def error_response(error: ApiError, request: Request | None = None) -> JSONResponse:
     if request is not None:
         logger.info(
-            "%s %s -> %d %s", request.method, request.url.path, error.status, error.message[:200]
+            "%s %s -> %d %s",
+            request.method,
+            request.url.path,
+            error.status,
+            printable(error.message[:200]),
         )
     body = {
         "error": {
-            "message": error.message,
+            "message": printable(without_server_paths(error.message)),
             "type": error.type,
             "param": error.param,
             "code": error.code,
         }
     }
     return JSONResponse(body, status_code=error.status)
+
+
+async def send_error(
+    send: Any, status: int, message: str, *, param: str | None = None, code: str | None = None
+) -> None:
+    """Answer with OpenAI's error JSON from plain ASGI middleware (outside FastAPI's handlers)."""
+    kind = _TYPES.get(status, "server_error")
+    body = json.dumps(
+        {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,10 +6,11 @@ memory; a chunked body is counted as it arrives and cut off at the limit.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
+
+from weirdgen.serve.errors import send_error
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # a chat prompt this long is far beyond any context
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024  # /v1/files: training data, OpenAI's own file limit
@@ -36,7 +37,7 @@ class BodyLimitMiddleware:
         limit = self.max_upload_bytes if upload else self.max_body_bytes
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            await _refuse(send, int(length), limit)
+            await send_error(send, 413, _message(int(length), limit), code="request_too_large")
             await _drain(receive)  # so the client can read the 413 instead of a reset connection
             return
         received = 0
@@ -58,22 +59,6 @@ def _message(size: int, limit: int, qualifier: str = "") -> str:
         f"the request body of {qualifier}{size} bytes is over this server's limit of {limit} bytes "
         "(weirdgen serve --max-body-mb)"
     )
-
-
-async def _refuse(send: Any, size: int, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "message": _message(size, limit),
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "request_too_large",
-            }
-        }
-    ).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _drain(receive: Any) -> None:

@@ -7,11 +7,11 @@ import time
 import uuid
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from weirdgen.models.sampling import SamplingRequest, SamplingResult
 from weirdgen.serve.errors import ApiError
-from weirdgen.serve.schemas import UnimplementedParameters
+from weirdgen.serve.schemas import RESPONSES_REFUSED, UnimplementedParameters
 
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _TEXT_PARTS = {"input_text", "output_text", "text"}
@@ -19,8 +19,6 @@ _TEXT_PARTS = {"input_text", "output_text", "text"}
 
 class ResponsesBody(UnimplementedParameters):
     """A ``POST /v1/responses`` body for text input and output."""
-
-    model_config = ConfigDict(extra="ignore")
 
     model: str
     input: str | list[dict[str, Any]]
@@ -31,15 +29,23 @@ class ResponsesBody(UnimplementedParameters):
     seed: int | None = None
     stream: bool | None = None
     text: dict[str, Any] | None = None  # {"format": {"type": "text"}} is the only format served
+    metadata: dict[str, str] | None = None  # returned in the response object, as OpenAI does
 
     def sampling_request(self, adapter: str | None) -> SamplingRequest:
-        self.reject_unimplemented()
+        self.reject_unimplemented(RESPONSES_REFUSED)
         text_format = ((self.text or {}).get("format") or {}).get("type", "text")
         if text_format != "text":
             raise ApiError(
                 400,
                 f"text.format {text_format!r} is not supported; weirdgen serve writes plain text",
                 param="text.format",
+                code="unsupported_parameter",
+            )
+        if (self.text or {}).get("verbosity") is not None:
+            raise ApiError(
+                400,
+                "text.verbosity is not supported by weirdgen serve; leave it out",
+                param="text.verbosity",
                 code="unsupported_parameter",
             )
         messages = [{"role": "system", "content": self.instructions}] if self.instructions else []
@@ -126,7 +132,7 @@ class ResponseDraft:
             "top_p": self.request.top_p,
             "truncation": "disabled",
             "usage": None if result is None else _usage(result),
-            "metadata": {},
+            "metadata": self.body.metadata or {},
         }
 
     def message(self, text: str | None, status: str) -> dict[str, Any]:

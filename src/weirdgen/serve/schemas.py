@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,36 +63,72 @@ class StreamOptions(BaseModel):
     include_usage: bool | None = None
 
 
+def _not(*neutral: Any) -> Callable[[Any], bool]:
+    """A test that a parameter asks for something: any value but ``None`` and ``neutral``."""
+    return lambda value: value is not None and value not in neutral
+
+
+def _true(value: Any) -> bool:
+    return bool(value)
+
+
+# Parameters of OpenAI's APIs this server cannot honour, and the test that a request asks for one
+# (neutral values, the ones that change nothing, pass). A request that does gets a 400 naming it
+# rather than an answer that silently ignored it. Parameters outside OpenAI's APIs are ignored.
+_SHARED_REFUSED: dict[str, Callable[[Any], bool]] = {
+    "tools": _true,
+    "tool_choice": _not("none", "auto"),
+    "presence_penalty": _not(0, 0.0),
+    "frequency_penalty": _not(0, 0.0),
+    "service_tier": _not("auto", "default"),
+    "prompt_cache_retention": _true,
+}
+CHAT_REFUSED: dict[str, Callable[[Any], bool]] = {
+    **_SHARED_REFUSED,
+    "functions": _true,
+    "function_call": _not("none", "auto"),
+    "response_format": lambda value: (value or {}).get("type", "text") != "text",
+    "modalities": lambda value: value is not None and list(value) != ["text"],
+    "audio": _not(),
+    "prediction": _not(),
+    "web_search_options": _not(),
+    "reasoning_effort": _not("none"),
+    "verbosity": _not(),
+    "best_of": _not(1),
+    "echo": _true,
+}
+RESPONSES_REFUSED: dict[str, Callable[[Any], bool]] = {
+    **_SHARED_REFUSED,
+    "previous_response_id": _not(),
+    "conversation": _not(),
+    "prompt": _not(),
+    "background": _true,
+    "truncation": _not("disabled"),
+    "top_logprobs": _not(0),
+    "include": lambda value: bool(set(value or ()) - {"reasoning.encrypted_content"}),
+    "reasoning": lambda value: any(v not in (None, "none") for v in (value or {}).values()),
+}
+
+
 class UnimplementedParameters(BaseModel):
-    """Parameters OpenAI has and this server does not: a request that sets one gets a 400 naming it
-    rather than an answer that silently ignored it."""
+    """A request body whose fields beyond those declared are kept, so that parameters of OpenAI's
+    API this server cannot honour (``CHAT_REFUSED``, ``RESPONSES_REFUSED``) are refused by name."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
 
-    tools: list[Any] | None = None
-    tool_choice: Any = None
-    functions: list[Any] | None = None
-    function_call: Any = None
-    response_format: dict[str, Any] | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-
-    def reject_unimplemented(self) -> None:
+    def reject_unimplemented(self, refused: dict[str, Callable[[Any], bool]]) -> None:
         """``ApiError`` 400 for the first parameter set to something this server cannot do."""
-        asked = {
-            "tools": bool(self.tools),
-            "functions": bool(self.functions),
-            "tool_choice": self.tool_choice not in (None, "none", "auto"),
-            "function_call": self.function_call not in (None, "none", "auto"),
-            "response_format": (self.response_format or {}).get("type", "text") != "text",
-            "presence_penalty": bool(self.presence_penalty),
-            "frequency_penalty": bool(self.frequency_penalty),
-        }
-        for param, set_to_something in asked.items():
-            if set_to_something:
+        given = {**(self.model_extra or {}), **self.__dict__}
+        for param, asks_for_it in refused.items():
+            try:
+                asking = asks_for_it(given.get(param))
+            except (TypeError, AttributeError):
+                asking = True  # a value of the wrong shape is no neutral value either
+            if asking:
                 raise ApiError(
                     400,
-                    f"{param} is not supported by weirdgen serve (only plain text generation is)",
+                    f"{param} is not supported by weirdgen serve (only plain text generation "
+                    f"is); leave it out",
                     param=param,
                     code="unsupported_parameter",
                 )
@@ -118,7 +155,7 @@ class ChatCompletionBody(UnimplementedParameters):
 
     def sampling_request(self, adapter: str | None, *, template_has_tools: bool) -> SamplingRequest:
         """The local sampler's request; ``ApiError`` 400 for what this server cannot do."""
-        self.reject_unimplemented()
+        self.reject_unimplemented(CHAT_REFUSED)
         if self.top_logprobs and not self.logprobs:
             raise ApiError(400, "top_logprobs needs logprobs=true", param="top_logprobs")
         for index, message in enumerate(self.messages):
@@ -237,9 +274,22 @@ def models_response(entries: list[dict[str, Any]]) -> dict[str, Any]:
 def model_entry(
     name: str, created: int, *, parent: str = "", root: str = "", version: str = ""
 ) -> dict[str, Any]:
-    """OpenAI's model object; an adapter's also has vLLM's ``parent`` (its base model) and ``root``
-    (the folder it was loaded from), and ``version``, the fingerprint of its files, which clients
-    (weirdgen's request cache) use to tell a retrained adapter of the same name from the old one."""
+    """OpenAI's model object; an adapter's also has ``parent`` and ``root`` (its base model, as in
+    OpenAI's older model objects and vLLM's) and ``version``, the fingerprint of its files, which
+    clients (weirdgen's request cache) use to tell a retrained adapter of the same name from the old
+    one. No field names a folder of the server."""
     entry = {"id": name, "object": "model", "created": created, "owned_by": "weirdgen"}
     adapter = {"parent": parent, "root": root, "version": version} if parent else {}
     return entry | adapter
+
+
+def page(items: list[dict[str, Any]], limit: int, after: str | None) -> dict[str, Any]:
+    """OpenAI cursor pagination: items after the one with id ``after``, at most ``limit``."""
+    if limit < 1:
+        raise ApiError(400, "limit must be at least 1", param="limit")
+    if after is not None:
+        ids = [item["id"] for item in items]
+        if after not in ids:
+            raise ApiError(400, f"unknown cursor {after!r}", param="after")
+        items = items[ids.index(after) + 1 :]
+    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit}

@@ -142,9 +142,11 @@ def world_fingerprint(world: World) -> str:
 
 
 def set_threads(threads: int | None) -> None:
-    """Use a deliberate number of CPU threads (the machine is shared); None keeps torch's choice."""
-    if threads is not None:
-        torch.set_num_threads(max(1, threads))
+    """Use a deliberate number of CPU threads (the machine is shared); None: weirdgen's thread policy
+    (one per core other processes leave free, see ``weirdgen._threads``)."""
+    from weirdgen._threads import configure_torch_threads
+
+    configure_torch_threads(None if threads is None else max(1, threads))
 
 
 # ------------------------------------------------------------------------------------ pretraining
