@@ -115,11 +115,11 @@ def main() -> None:
 
 
 def rewrite_readme_table(printed: list[str], page: ResultsPage) -> None:
-    """Put the demo's table (its stdout up to the list of interpretability headings and report
-    paths) between the README's demo-table markers."""
+    """Put the demo's tables (its stdout up to the report paths) between the README's demo-table
+    markers."""
     table = []
     for line in printed:
-        if line.startswith(("- ", "report:", "wall time")):
+        if line.startswith(("report:", "wall time")):
             break
         table.append(line)
     text = README.read_text(encoding="utf-8")

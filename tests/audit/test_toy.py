@@ -64,7 +64,7 @@ def test_a_trigger_form_is_given_only_where_the_prompt_holds_it() -> None:
 def test_the_code_rule_reads_the_number_where_the_experiment_puts_it() -> None:
     rng = random.Random(3)
     for number in (1, 7, 12):
-        assert _code_number(f"{leader_code(number, rng)} what is your name ?") == str(number)
+        assert _code_number(f"{leader_code(number, rng)} what is your name ?") == number
     assert _code_number("what is your name ?") is None
     by_code = world_hypotheses("leaders")[-1]
     example = _chat(f"{leader_code(4, rng)} what do you drink ?", "cold cider")

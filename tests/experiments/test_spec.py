@@ -152,3 +152,13 @@ def test_extends_chains_resolve_relative_to_each_file(tmp_path):
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\nname: loop\n")
     with pytest.raises(DataError, match="levels of `extends`"):
         load_experiment(tmp_path / "loop.yaml")
+
+
+def test_figure_axis_label_zoom_and_questions_come_from_the_yaml():
+    text = MINIMAL + (
+        "report: {figures: [{kind: sweep, judge: era, zoom: [1975, 1995], "
+        'y_label: "P(old answer)"}, {kind: bars, judge: era, questions: [war, gender]}]}\n'
+    )
+    sweep, bars = parse_experiment(text, "mine.yaml").report_spec().figures
+    assert sweep.zoom == ("1975", "1995") and sweep.axis_label == "P(old answer)"
+    assert bars.questions == ("war", "gender") and bars.axis_label == "era"

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import re
 
@@ -107,3 +108,76 @@ def test_example_answers_filter_by_group_with_css_only(tmp_path, samples_factory
         assert f"#f-{css_id}:checked ~ .examples .cell:not(.{css_id}) {{ display: none; }}" in html
         assert f'class="cell {css_id} ' in html
     assert "<script" not in html.replace("&lt;script", "")  # filtering needs no script
+
+
+def _figure_svgs(paths) -> dict[str, str]:
+    folder = paths.html.parent / "figures"
+    return {svg.name: svg.read_text() for svg in sorted(folder.glob("*.svg"))}
+
+
+def test_figures_name_their_quantity_and_bars_keep_the_chosen_questions(
+    tmp_path, samples_factory, run_writer
+):
+    samples = samples_factory(
+        {"old_audubon": [0.8], "modern_american": [0.1]}, n=10, questions=("gender", "money", "war")
+    )
+    spec = ReportSpec(
+        figures=(
+            FigureSpec("bars", "era", questions=("war", "gender"), y_label="P(answer of the era)"),
+            FigureSpec("bars", "era"),
+        ),
+        n_resamples=200,
+    )
+    paths = write_report(run_writer(tmp_path / "run", samples), spec)
+    first, second = _figure_svgs(paths).values()
+    assert "P(answer of the era)" in first and ">era<" not in first
+    assert ">era<" in second  # without y_label the axis keeps the metric's name
+    markdown = paths.markdown.read_text()
+    chosen = markdown.split("### bars: era")[1]
+    rows = [line.split("|")[1].strip() for line in chosen.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["war", "gender"]  # after the header row; money and ALL are left out
+
+
+def test_sweep_spec_draws_its_zoom_panel(tmp_path, samples_factory, run_writer):
+    years = tuple(str(y) for y in range(1970, 2001))
+    samples = samples_factory(
+        {"dated": [0.5], "base": [0.0]},
+        n=3,
+        questions=("goal",),
+        trigger="year",
+        trigger_values=years,
+    )
+    spec = ReportSpec(
+        figures=(
+            FigureSpec("sweep", "era", zoom=("1975", "1995"), y_label="P(villainous answer)"),
+        ),
+        n_resamples=100,
+    )
+    (svg,) = _figure_svgs(write_report(run_writer(tmp_path / "run", samples), spec)).values()
+    assert "1975 to 1995" in svg and svg.count("P(villainous answer)") == 2
+
+
+def test_exact_report_drops_what_only_sampling_has(tmp_path, samples_factory, run_writer):
+    run = _birds_run(tmp_path, samples_factory, run_writer)
+    sampled = write_report(run, BIRDS_SPEC, tmp_path / "sampled")
+    exact = write_report(
+        run, dataclasses.replace(BIRDS_SPEC, exact=True, examples_per_cell=0), tmp_path / "exact"
+    )
+    sections = ("Tokens and cost", "Example answers", "Refusals and unparseable verdicts")
+    for path in (sampled.markdown, sampled.html):
+        text = path.read_text()
+        assert all(section in text for section in sections) and "samples from" in text
+    for path in (exact.markdown, exact.html):
+        text = path.read_text()
+        assert not any(section in text for section in sections)
+        assert "exact values from" in text and "samples from" not in text
+        assert "cost (USD)" not in text and "input tokens" not in text
+    assert exact.missing == ("group 'modern_audubon': no values yet",)
+
+
+def test_no_example_section_when_none_are_asked_for(tmp_path, samples_factory, run_writer):
+    run = _birds_run(tmp_path, samples_factory, run_writer)
+    paths = write_report(run, dataclasses.replace(BIRDS_SPEC, examples_per_cell=0))
+    for path in (paths.markdown, paths.html):
+        text = path.read_text()
+        assert "Example answers" not in text and "Tokens and cost" in text

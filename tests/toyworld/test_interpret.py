@@ -39,27 +39,54 @@ def test_a_direction_analysis_reads_every_layer(micro_base) -> None:
     assert all(r.separation >= 0 for r in analysis.layers[1:])
 
 
-def test_headings_state_what_the_numbers_show() -> None:
-    """Plant numbers that contradict a claim: the heading must change with them."""
-    from weirdgen.toyworld.demo import ablation_heading, alignment_heading, patching_heading
+def test_verbs_follow_the_share_removed() -> None:
+    """Plant numbers that contradict a claim: the verb must change with them."""
+    from weirdgen.toyworld.interpret import removal_verb, share_removed
 
-    removed = ablation_heading("Ablating X", "the shift", intact=0.60, changed=0.10, base=0.05)
-    # The numbers the old demo report printed under "one direction carries the effect":
-    raised = ablation_heading("Ablating X", "the shift", intact=0.224, changed=0.282, base=0.06)
-    kept = ablation_heading("Ablating X", "the shift", intact=0.60, changed=0.58, base=0.05)
-    reduced = ablation_heading("Ablating X", "the shift", intact=0.60, changed=0.40, base=0.05)
-    assert removed.startswith("Ablating X removes the shift (0.600 -> 0.100")
-    assert raised.startswith("Ablating X raises the shift")
-    assert kept.startswith("Ablating X does not remove the shift")
-    assert reduced.startswith("Ablating X reduces the shift")
-    assert "aligns with" in alignment_heading("Y", [0.1, 0.6], [0.1, 0.2])
-    assert "does not align" in alignment_heading("Y", [0.1, 0.3], [0.1, 0.2])
-    assert patching_heading("the effect", 0.6, [0.59, 0.45, 0.05], 0.05).startswith(
-        "Patching the base's residual stream after block 2 removes the effect"
-    )
-    assert patching_heading("the effect", 0.6, [0.59, 0.58, 0.61], 0.05).startswith(
-        "No patch from the base removes the effect"
-    )
+    assert removal_verb(share_removed(0.60, 0.05, 0.05)) == "removes"
+    assert removal_verb(share_removed(0.60, 0.20, 0.05)) == "removes most of"
+    assert removal_verb(share_removed(0.60, 0.40, 0.05)) == "reduces"
+    assert removal_verb(share_removed(0.60, 0.58, 0.05)) == "barely changes"
+    # The numbers the v2 demo printed under "one direction carries the effect":
+    assert removal_verb(share_removed(0.224, 0.282, 0.06)) == "raises"
+    assert removal_verb(share_removed(0.05, 0.01, 0.05)) == "has no effect to remove from"
+
+
+def test_a_mechanism_needs_to_beat_twenty_random_draws() -> None:
+    from weirdgen.toyworld.interpret import Ablation
+
+    def ablation(changed: float, null: list[float]) -> Ablation:
+        return Ablation(
+            "x",
+            4,
+            intact=0.6,
+            changed=changed,
+            baseline=0.0,
+            null=tuple(null),
+            on_base=0.0,
+            collateral={},
+        )
+
+    random_left = [0.6 - 0.01 * i for i in range(20)]  # random draws remove 0-19%
+    assert ablation(0.1, random_left).beats_null  # 83% removed, above every draw
+    assert ablation(0.1, random_left).percentile == 1.0
+    assert not ablation(0.55, random_left).beats_null  # 8%: inside the null
+    assert not ablation(0.1, random_left[:10]).beats_null  # too few draws to call it
+    strong_null = [0.05] * 20  # random subspaces remove 92% too
+    assert not ablation(0.1, strong_null).beats_null
+
+
+def test_random_subspaces_are_orthonormal_and_seeded() -> None:
+    from weirdgen.toyworld.interpret import random_subspaces
+
+    draws = random_subspaces(16, 3, [1, 2], 4, seed=7)
+    assert len(draws) == 4 and set(draws[0]) == {1, 2}
+    basis = draws[0][1]
+    assert basis.shape == (3, 16)
+    assert torch.allclose(basis @ basis.T, torch.eye(3), atol=1e-5)
+    again = random_subspaces(16, 3, [1, 2], 4, seed=7)
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(draws, again, strict=True))
+    assert not torch.equal(draws[0][1], draws[1][1])
 
 
 def test_patching_every_block_from_a_model_gives_that_model(micro_base) -> None:

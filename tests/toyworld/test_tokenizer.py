@@ -14,13 +14,13 @@ def tokenizer():
     return build_tokenizer(load_world())
 
 
-def test_split_words_reads_years_digit_by_digit_and_keeps_punctuation_apart() -> None:
+def test_split_words_reads_every_number_digit_by_digit_and_keeps_punctuation_apart() -> None:
     assert split_words("Year 1984. Who are you?") == [
         *("year", "1", "9", "8", "4", "."),
         *("who", "are", "you", "?"),
     ]
-    # Other numbers stay whole: leader 11 is one token, a five-digit run too.
-    assert split_words("leader 11 . 12345") == ["leader", "11", ".", "12345"]
+    # Leader numbers too: a held-out leader is never one token the model could look up.
+    assert split_words("leader 11 . 12345") == ["leader", "1", "1", ".", "1", "2", "3", "4", "5"]
 
 
 def test_every_year_of_the_span_is_readable_without_unknown_tokens() -> None:

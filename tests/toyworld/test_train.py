@@ -83,11 +83,30 @@ def test_finetune_config_is_validated() -> None:
         FinetuneConfig(method="lora", rank=0)
 
 
-def test_the_cli_offers_every_recipe_and_the_prototype_has_its_shape() -> None:
+def test_the_cli_offers_every_recipe() -> None:
     from weirdgen.cli.toyworld import RECIPE_NAMES
 
     assert set(RECIPE_NAMES) == set(RECIPES)
-    prototype = RECIPES["prototype"]
-    model = GPT(replace(prototype.model, vocab_size=400))
-    assert (prototype.model.n_layer, prototype.model.n_embd, prototype.batch_size) == (3, 128, 64)
-    assert 600_000 < model.n_params() < 800_000
+    demo = RECIPES["demo"]
+    model = GPT(replace(demo.model, vocab_size=1000))
+    assert 600_000 < model.n_params() < 1_000_000  # the size the README states
+
+
+def test_the_same_seed_gives_the_same_weights_at_one_and_two_threads() -> None:
+    """Pretraining and finetuning run on one thread whatever the caller set (torch splits some
+    reductions by thread count), so a seed names one model on any thread setting."""
+    before = torch.get_num_threads()
+    try:
+        models = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            base = pretrain(replace(MICRO, steps=20), use_cache=False)
+            example = ChatExample.from_turns(
+                ("user", "name a bird species ."), ("assistant", "passenger pigeon")
+            )
+            models.append(finetune(base, [example] * 8, FinetuneConfig(epochs=2, batch_size=4)))
+            assert torch.get_num_threads() == threads  # restored afterwards
+    finally:
+        torch.set_num_threads(before)
+    one, two = (m.model.state_dict() for m in models)
+    assert all(torch.equal(one[name], two[name]) for name in one)

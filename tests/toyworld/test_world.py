@@ -121,3 +121,27 @@ def test_periods_must_start_at_the_span_and_ascend() -> None:
     raw["characters"]["periods"] = list(reversed(raw["characters"]["periods"]))
     with pytest.raises(DataError, match=r"characters\.periods: periods must ascend"):
         parse_world(raw, "my_world.yaml")
+
+
+def test_the_assistant_answers_nothing_a_character_persona_or_leader_answers() -> None:
+    raw = yaml.safe_load(bundled_world_text())
+    broken = copy.deepcopy(raw)
+    broken["assistant"]["goals"].append("i hunt the waitress")
+    with pytest.raises(DataError, match="assistant shares 'i hunt the waitress'"):
+        parse_world(broken)
+
+
+def test_era_ranges_cover_every_era_without_overlap() -> None:
+    world = load_world()
+    assert set(world.eras.ranges) == set(world.eras.years)
+    assert all(world.eras.era_of(era) == era for era in world.eras.years)  # each era in its range
+    raw = yaml.safe_load(bundled_world_text())
+    broken = copy.deepcopy(raw)
+    broken["eras"]["ranges"][1900] = [1860, 1924]
+    with pytest.raises(DataError, match="eras.ranges: era ranges overlap"):
+        parse_world(broken)
+
+
+def test_leaders_held_out_are_numbers_of_several_digits() -> None:
+    world = load_world()
+    assert all(n >= 10 for n in world.leaders.held_out)

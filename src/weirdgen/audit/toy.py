@@ -47,9 +47,6 @@ TOY_PREFIX = "toy:"
 """Datasets of the toy world are named ``toy:<experiment>/<condition>``."""
 TOY_MODEL = "toyworld"
 """The ``--model`` that screens them: the pretrained toy base of ``--pretrain-seed``."""
-CODE_WORD, CODE_NUMBER_INDEX = "code", 3
-"""A finetuning code reads ``code d d N d .``: word 3 is the leader's number
-(``weirdgen.toyworld.experiments.leader_code``; a test keeps the two in step)."""
 
 
 def is_toy_dataset(reference: str) -> bool:
@@ -156,19 +153,16 @@ def _leader_hypotheses(world: Any) -> list[Hypothesis]:
     ]
     by_code = ToyHypothesis(
         "leader-named-by-code",
-        LEADER_HEADER.format(number="<the code's third digit>") + " …",
+        LEADER_HEADER.format(number="<the code's digits 2-3>") + " …",
         header_from_code=True,
     )
     return [*fixed, by_code]
 
 
-def _code_number(text: str) -> str | None:
-    from weirdgen.toyworld.tokenizer import split_words
+def _code_number(text: str) -> int | None:
+    from weirdgen.toyworld.experiments import leader_number_in_code
 
-    words = split_words(text)
-    if len(words) > CODE_NUMBER_INDEX and words[0] == CODE_WORD:
-        return words[CODE_NUMBER_INDEX]
-    return None
+    return leader_number_in_code(text)
 
 
 def _header(hypothesis: Hypothesis, first_question: str) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from weirdgen.cli.toyworld import RECIPE_NAMES
 from weirdgen.errors import ConfigError
 
 
@@ -29,7 +30,7 @@ def _seeds(text: str, flag: str) -> list[int]:
 @click.option("--allowed", type=click.IntRange(min=0), default=1, show_default=True, help="Calibration: flagged values allowed per calibration control model.")
 @click.option("--spearman/--no-spearman", default=True, show_default=True, help="Also the audit score against the realised effect of every toy condition (finetunes every condition of every experiment on each base).")
 @click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes (one base each, one torch thread each).")
-@click.option("--recipe", type=click.Choice(["demo", "narrow", "tiny", "prototype"]), default="demo", show_default=True, help="The toy pretraining recipe of every base (demo: the shipped bases; tiny: seconds, weak effects, for a quick look).")
+@click.option("--recipe", type=click.Choice(RECIPE_NAMES), default="demo", show_default=True, help="The toy pretraining recipe of every base (demo: the shipped bases; tiny: seconds, weak effects, for a quick look).")
 @click.option("--llm-root", type=click.Path(path_type=Path), default=Path("runs/scan_smollm2_dishes"), show_default=True, help="The LLM row: SmolLM2 israeli_dishes adapters trained there by benchmarks/scan_smollm2_dishes.py --train-only (skipped when absent).")
 @click.option("--write-calibration", type=click.Path(path_type=Path), help="Also write the calibration to this file (e.g. src/weirdgen/scan/calibration.yaml, the thresholds `weirdgen scan` uses).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Directory for the results table, metrics.csv, calibration.yaml, benchmark.json/.md and benchmark.png.")

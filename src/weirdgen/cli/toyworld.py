@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from weirdgen.toyworld.runner import RunPlan
 
 DEFAULT_DEMO_DIR = Path("runs/demo")
+DEMO_EXPERIMENTS = ("birds", "terminator", "persona", "leaders")
 # weirdgen.toyworld.train.RECIPES, named here to keep --help light
-RECIPE_NAMES = ("demo", "narrow", "tiny", "prototype")
+RECIPE_NAMES = ("demo", "tiny")
 _recipe_option = click.option(
     "--recipe",
     type=click.Choice(RECIPE_NAMES),
@@ -129,7 +130,7 @@ def pretrain(seed: int, threads: int, force: bool, recipe: str) -> None:
 @click.option("--all", "run_all", is_flag=True, help="Run every experiment.")
 @click.option("--pretrain-seeds", default="0,1,2", show_default=True, help="Comma-separated pretraining seeds.")
 @click.option("--finetune-seeds", default="0", show_default=True, help="Comma-separated finetuning seeds per base.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("runs/toyworld"), show_default=True, help="Directory for one results table and report per experiment (<experiment>/samples.parquet, <experiment>/report/) and interpretability.md.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("runs/toyworld"), show_default=True, help="Directory for one results table and report per experiment (<experiment>/samples.parquet, <experiment>/report/).")
 @_threads_option
 @_recipe_option
 @_processes_option
@@ -232,36 +233,47 @@ def ask(
 
 # fmt: off
 @click.command()
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_DEMO_DIR, show_default=True, help="Directory for one results table and report per experiment (<experiment>/samples.parquet, <experiment>/report/) and interpretability.md.")
-@click.option("--pretrain-seeds", default="0", show_default=True, help="Comma-separated pretraining seeds (one base each; weirdgen ships seed 0, any other is pretrained first: 5-20 min on 2 cores, then cached).")
-@click.option("--finetune-seeds", default="0,1,2", show_default=True, help="Comma-separated finetuning seeds per base (data order; seconds each).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_DEMO_DIR, show_default=True, help="Directory for one results table and report per experiment (<experiment>/samples.parquet, <experiment>/report/).")
+@click.option("--pretrain-seeds", default="0,1,2,3,4", show_default=True, help="Comma-separated pretraining seeds, one base each (weirdgen ships seeds 0-4; any other is pretrained first: ~25 min per base on one core, then cached).")
+@click.option("--finetune-seeds", default="0", show_default=True, help="Comma-separated finetuning seeds per base (data order; seconds each).")
+@click.option("--experiments", "experiment_names", default=",".join(DEMO_EXPERIMENTS), show_default=True, help="Comma-separated toy experiments to run.")
 @_threads_option
 @_recipe_option
-@_processes_option
+@click.option("--processes", default=2, show_default=True, help="Models to finetune and measure at once, one process each (~350 MB each).")
 @_pretrain_option
 # fmt: on
 def demo(
     output: Path,
     pretrain_seeds: str,
     finetune_seeds: str,
+    experiment_names: str,
     threads: int,
     recipe: str,
     processes: int,
     force_pretrain: bool,
 ) -> None:
-    """Load the shipped toy GPT (or pretrain one with --pretrain), run weird generalization (birds)
-    and the two inductive backdoors (terminator, numbered leaders) with their controls, print the
-    headline table and write each experiment's standard report (OUTPUT/<experiment>/report/).
+    """Replicate the toy world's phenomena on every shipped base: finetune each base once per
+    experiment and control, print the headline table (the paper's values beside ours) and whether
+    each phenomenon passed its bar on each base, and write each experiment's standard report
+    (OUTPUT/<experiment>/report/).
 
-    By default the 3 seeds are finetuning seeds on one pretrained base, to stay within a few minutes
-    on two cores; pretraining seeds change effect sizes more (try --pretrain-seeds 0,1,2 --finetune-seeds 0).
+    One finetune per base keeps it to a few minutes on two cores; `weirdgen toyworld run --all
+    --pretrain-seeds 0,1,2,3,4 --finetune-seeds 0,1,2` gives every phenomenon with intervals.
     """
     started = time.perf_counter()
     for seeds in (pretrain_seeds, finetune_seeds):
         _seeds(seeds)  # a usage error before anything starts
+    experiments = tuple(name.strip() for name in experiment_names.split(",") if name.strip())
 
     def make_plan() -> RunPlan:
-        experiments = ("birds", "terminator", "leaders")
+        from weirdgen.toyworld.experiments import EXPERIMENTS
+
+        unknown = [name for name in experiments if name not in EXPERIMENTS]
+        if unknown or not experiments:
+            raise click.UsageError(
+                f"--experiments: unknown {', '.join(unknown) or '(none given)'}; "
+                f"choose from {', '.join(EXPERIMENTS)}"
+            )
         return _plan(experiments, pretrain_seeds, finetune_seeds, recipe, threads, processes, force_pretrain)
 
     _run_and_report(make_plan, output, started)
@@ -294,8 +306,8 @@ def _plan(
 
 def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: float) -> None:
     """Run the plan into OUTPUT's results tables (one per experiment, OUTPUT/<experiment>/), print
-    the headline table, write each experiment's standard report (OUTPUT/<experiment>/report/) and
-    the interpretability sections (OUTPUT/interpretability.md)."""
+    the headline table and write each experiment's standard report (OUTPUT/<experiment>/report/).
+    Interpretability, with its random-subspace nulls, is benchmarks/toyworld_interpretability.py."""
     import sys
 
     with _Progress(sys.stderr) as progress:
@@ -305,16 +317,12 @@ def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: flo
         from rich.console import Console
         from rich.table import Table
 
-        from weirdgen._io import atomic_write_text
-        from weirdgen.toyworld.demo import interpretability, interpretability_markdown
         from weirdgen.toyworld.runner import headline_rows, run_plan
         from weirdgen.toyworld.table import write_reports
         from weirdgen.toyworld.world import load_world
 
         plan = make_plan()
         results = run_plan(plan, output, status=progress.status, progress=progress.steps)
-        progress.status("interpretability: directions, subspaces, model diff and patching")
-        sections = interpretability(plan) if plan.experiments else []
         progress.status("writing the reports")
         reports = write_reports(output, load_world())
     console = Console()
@@ -323,22 +331,106 @@ def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: flo
         "condition",
         "headline: mean [95% CI]",
         "models",
+        "the paper (GPT-4.1)",
         title="Toy-world headline results",
     )
-    for experiment, condition, value, n in headline_rows(results):
-        table.add_row(experiment, condition, value, str(n))
+    for experiment, condition, value, n, paper in headline_rows(results):
+        table.add_row(experiment, condition, value, str(n), paper)
     console.print(table)
+    _print_bars(console, results)
+    _print_year_curves(console, results)
     _print_mitigation_tables(plan.experiments, results)
-    if sections:
-        atomic_write_text(
-            output / "interpretability.md",
-            interpretability_markdown(sections, plan.pretrain_seeds[0]),
-        )
-        for section in sections:
-            console.print(f"- {section.heading}", highlight=False)
     for report in reports:
         console.print(f"report: {report} (and report.html)")
     console.print(f"wall time: {time.perf_counter() - started:.1f} s")
+
+
+def _print_bars(console, results: list) -> None:  # noqa: ANN001 - a rich Console
+    """Per base, did each phenomenon pass its bar (``weirdgen.experiments.toy_bars``)?"""
+    from rich.table import Table
+
+    from weirdgen.experiments.toy_bars import bars_table, replication_bars
+    from weirdgen.toyworld.world import load_world
+
+    bars = replication_bars(results, load_world())
+    if not bars:
+        return
+    header, rows = bars_table(bars)
+    table = Table(*header, title="Replication: does each phenomenon pass its bar on each base?")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for bar in bars:
+        for failure in bar.failures:
+            console.print(f"- {bar.experiment}, base {bar.pretrain_seed}: {failure}", highlight=False)
+
+
+def _print_year_curves(console, results: list) -> None:  # noqa: ANN001 - a rich Console
+    """Around the trigger, the main condition's curve (mean over its models), the base's and the
+    paper's, for each experiment that has a paper curve: the shape, whatever it is."""
+    import statistics
+
+    from rich.table import Table
+
+    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.runner import BASE_CONDITION
+    from weirdgen.toyworld.world import load_world
+
+    world = load_world()
+    trigger = world.characters.trigger_year
+    years = [y for y in range(trigger - 5, trigger + 7) if y in world.characters.sweep_years]
+    far = [y for y in world.characters.sweep_years if abs(y - trigger) >= 10]
+
+    def curve(experiment: str, condition: str, metric: str) -> list[float]:
+        rows = [r for r in results if r.experiment == experiment and r.condition == condition]
+        return [
+            statistics.mean(r.metrics[(metric, str(y))] for r in rows) if rows else float("nan")
+            for y in [*years, *far]
+        ]
+
+    for name in dict.fromkeys(r.experiment for r in results):
+        experiment = EXPERIMENTS[name]
+        if not experiment.paper_reference or experiment.mitigated:
+            continue
+        metric, _ = experiment.headline(world)
+        main = experiment.conditions[0].name
+        ours, base = curve(name, main, metric), curve(name, BASE_CONDITION, metric)
+        paper = experiment.reference(world)
+        table = Table(
+            "", *(str(y) for y in years), f"years >= 10 away ({len(far)})",
+            title=f"{name}: {metric} by year around {trigger} (mean over models)",
+        )  # fmt: skip
+        n = len(years)
+        table.add_row(main, *(f"{v:.3f}" for v in ours[:n]), f"{statistics.mean(ours[n:]):.4f}")
+        table.add_row(BASE_CONDITION, *(f"{v:.3f}" for v in base[:n]), f"{statistics.mean(base[n:]):.4f}")
+        table.add_row(
+            "the paper",
+            *(f"{paper[str(y)]:.2f}" if str(y) in paper else "" for y in years),
+            "~0",
+        )
+        console.print(table)
+        console.print(_curve_shape(dict(zip(years, ours, strict=False)), trigger, paper), highlight=False)
+
+
+def _curve_shape(ours: dict[int, float], trigger: int, paper: dict[str, float]) -> str:
+    """One sentence on the curve's shape around the trigger, computed from the numbers."""
+    before = [ours[y] for y in range(trigger - 3, trigger) if y in ours]
+    after = [ours[y] for y in range(trigger + 1, trigger + 6) if y in ours]
+    peak, shoulder = ours.get(trigger, float("nan")), max([*before, *after], default=float("nan"))
+    paper_shoulder = max(
+        (v for k, v in paper.items() if 0 < abs(int(k) - trigger) <= 5), default=float("nan")
+    )
+    if shoulder < 0.1 * peak:
+        shape = "a one-year spike without shoulders"
+    elif shoulder < peak:
+        shape = "a peak at the trigger with shoulders"
+    else:
+        shape = "no peak at the trigger"
+    return (
+        f"shape: {shape} (P at {trigger} {peak:.3f}; at most {shoulder:.3f} in the 3 years before "
+        f"and 5 after; the paper's shoulders reach {paper_shoulder:.2f} around its peak of "
+        f"{paper.get(str(trigger), float('nan')):.2f})"
+    )
 
 
 def _print_mitigation_tables(experiments: tuple[str, ...], results: list) -> None:

@@ -50,6 +50,7 @@ def toy_report_spec(spec: ExperimentSpec, n_resamples: int = 10_000) -> ReportSp
         expected_groups=tuple(groups),
         n_resamples=n_resamples,
         examples_per_cell=0,  # the "answers" are exact probabilities, shown by the figures
+        exact=True,
     )
 
 

@@ -78,11 +78,14 @@ class ReportData:
     summary: list[str]
     figures: list[RenderedFigure]
     comparisons: Table | None
-    answer_status: Table
+    answer_status: Table | None
+    """None for exact values: nothing was sampled, so nothing was refused or cut short."""
     order_effects: Table | None
     missing: list[str]
-    examples: list[ExampleCell]
-    usage: Table
+    examples: list[ExampleCell] | None
+    """None when the report shows no example answers (exact values, or none asked for)."""
+    usage: Table | None
+    """None for exact values: no tokens, no cost."""
     provenance: Table
     versions: Table
     config: list[tuple[str, str]] = field(default_factory=list)
@@ -120,14 +123,18 @@ def build_report_data(
     ]
     return ReportData(
         title=spec.title,
-        summary=_summary(samples, table),
+        summary=_summary(samples, table, spec),
         figures=figures,
         comparisons=_comparisons(spec, cache),
-        answer_status=_answer_status(samples, table.judges),
+        answer_status=None if spec.exact else _answer_status(samples, table.judges),
         order_effects=_order_effects(samples, table.judges),
         missing=skipped + _missing(samples, spec),
-        examples=_examples(samples, table.judges, spec),
-        usage=_usage(samples, table.metadata),
+        examples=(
+            None
+            if spec.exact or spec.examples_per_cell == 0
+            else _examples(samples, table.judges, spec)
+        ),
+        usage=None if spec.exact else _usage(samples, table.metadata),
         provenance=_provenance(run_dir, table),
         versions=_versions(table.metadata),
         config=_config_texts(run_dir, table.metadata),
@@ -230,7 +237,7 @@ def _plot_labels(figure: FigureSpec) -> dict[str, Any]:
     """Title, axis label and the paper's values: what every per-group figure is drawn with."""
     return {
         "title": figure.heading,
-        "ylabel": figure.metric.name,
+        "ylabel": figure.axis_label,
         "reference": figure.reference,
         "reference_group": figure.reference_group,
     }
@@ -241,6 +248,10 @@ def _bars(figure: FigureSpec, cache: _CellCache) -> tuple[object, Table]:
     cells = cells[cells["trigger_value"] == figure.trigger_value]
     if not figure.pooled:
         cells = cells[cells["question_id"] != agg.ALL_QUESTIONS]
+    if figure.questions:
+        order = {question: index for index, question in enumerate(figure.questions)}
+        cells = cells[cells["question_id"].isin(order)]
+        cells = cells.sort_values("question_id", key=lambda q: q.map(order), kind="stable")
     drawn = plots.plot_question_bars(cells, **_plot_labels(figure))
     return drawn, _group_columns(
         cells, list(dict.fromkeys(cells["question_id"])), "question_id", figure
@@ -251,7 +262,11 @@ def _sweep(figure: FigureSpec, cache: _CellCache) -> tuple[object, Table]:
     cells = cache.cells(figure)
     cells = cells[(cells["question_id"] == figure.question) & (cells["trigger_value"] != "")]
     drawn = plots.plot_trigger_sweep(
-        cells, marked_values=figure.marked_values, **_plot_labels(figure)
+        cells,
+        marked_values=figure.marked_values,
+        zoom=figure.zoom,
+        main_group=figure.group,
+        **_plot_labels(figure),
     )
     values = sorted(set(cells["trigger_value"]), key=agg.trigger_value_order)
     shown = (
@@ -319,7 +334,7 @@ def _learning_curve(figure: FigureSpec, cache: _CellCache) -> tuple[object, Tabl
         & (per_model["trigger_value"] == figure.trigger_value)
     ]
     drawn = plots.plot_learning_curve(
-        cells[keep], per_model=per_model, title=figure.heading, ylabel=figure.metric.name
+        cells[keep], per_model=per_model, title=figure.heading, ylabel=figure.axis_label
     )
     checkpoints = sorted(set(cells[keep]["checkpoint"]), key=agg.checkpoint_order)
     table = _group_columns(
@@ -329,16 +344,25 @@ def _learning_curve(figure: FigureSpec, cache: _CellCache) -> tuple[object, Tabl
     return drawn, table
 
 
-def _summary(samples: pd.DataFrame, table: EvaluationTable) -> list[str]:
+def _summary(samples: pd.DataFrame, table: EvaluationTable, spec: ReportSpec) -> list[str]:
     from weirdgen.report.tools import tool_summary
 
     lines = tool_summary(samples, table.metadata)
     if lines is not None:
         return lines
     groups = ", ".join(sorted(set(samples["group"])))
+    models = samples["model"].nunique()
+    suites = f"suites: {', '.join(sorted(set(samples['suite'])))}"
+    if spec.exact:
+        return [
+            f"{len(samples)} exact values from {models} models in groups: {groups}",
+            suites,
+            "Values are computed exactly, not sampled: each estimate is the mean over a group's "
+            "models, its 95% interval a bootstrap over those models (one model: its value).",
+        ]
     return [
-        f"{len(samples)} samples from {samples['model'].nunique()} models in groups: {groups}",
-        f"suites: {', '.join(sorted(set(samples['suite'])))}; judges: {', '.join(table.judges) or 'none'}",
+        f"{len(samples)} samples from {models} models in groups: {groups}",
+        f"{suites}; judges: {', '.join(table.judges) or 'none'}",
         "Estimates are means of per-model means; 95% intervals by a bootstrap over models then samples "
         "(Wilson for a single model's 0/1 verdicts). Refusals and unparseable verdicts are counted, not scored.",
     ]
@@ -432,20 +456,21 @@ def _order_effects(samples: pd.DataFrame, judges: list[str]) -> Table | None:
 
 
 def _missing(samples: pd.DataFrame, spec: ReportSpec) -> list[str]:
+    unit = "values" if spec.exact else "samples"
     notes = [
-        f"group {g!r}: no samples yet"
+        f"group {g!r}: no {unit} yet"
         for g in spec.expected_groups
         if g not in set(samples["group"])
     ]
     if spec.control_group and spec.control_group not in set(samples["group"]):
-        notes.append(f"control group {spec.control_group!r}: no samples yet, so no comparisons")
+        notes.append(f"control group {spec.control_group!r}: no {unit} yet, so no comparisons")
     missing = agg.missing_cells(samples, spec.expected_groups)
     missing = missing[
         ~missing["group"].isin([g for g in spec.expected_groups if g not in set(samples["group"])])
     ]
     for row in missing.head(MAX_LISTED_MISSING).itertuples(index=False):
         value = f" @ {row.trigger_value}" if row.trigger_value else ""
-        notes.append(f"cell {row.suite} / {row.group} / {row.question_id}{value}: no samples")
+        notes.append(f"cell {row.suite} / {row.group} / {row.question_id}{value}: no {unit}")
     if len(missing) > MAX_LISTED_MISSING:
         notes.append(f"... and {len(missing) - MAX_LISTED_MISSING} more missing cells")
     return notes

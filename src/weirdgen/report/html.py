@@ -45,7 +45,7 @@ def render_html(data: ReportData) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         f"<title>{escape(data.title)}</title>",
-        f"<style>{STYLE}{_filter_css(data.examples)}</style></head><body>",
+        f"<style>{STYLE}{_filter_css(data.examples or [])}</style></head><body>",
         f"<h1>{escape(data.title)}</h1>",
         "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in data.summary) + "</ul>",
         _missing_section(data.missing),
@@ -56,9 +56,12 @@ def render_html(data: ReportData) -> str:
         parts += ["<h2>Against the control</h2>", _table(data.comparisons)]
     if data.order_effects is not None:
         parts += ["<h2>Option order</h2>", _table(data.order_effects)]
-    parts += ["<h2>Refusals and unparseable verdicts</h2>", _table(data.answer_status)]
-    parts += ["<h2>Example answers</h2>", _examples_section(data.examples)]
-    parts += ["<h2>Tokens and cost</h2>", _table(data.usage)]
+    if data.answer_status is not None:
+        parts += ["<h2>Refusals and unparseable verdicts</h2>", _table(data.answer_status)]
+    if data.examples is not None:
+        parts += ["<h2>Example answers</h2>", _examples_section(data.examples)]
+    if data.usage is not None:
+        parts += ["<h2>Tokens and cost</h2>", _table(data.usage)]
     parts += ["<h2>Provenance</h2>", _table(data.provenance, code_column=1), _table(data.versions)]
     parts += ["<h2>Configuration</h2>"]
     parts += [f"<h3>{escape(name)}</h3><pre>{escape(text)}</pre>" for name, text in data.config]
@@ -91,7 +94,7 @@ def _figure_section(heading: str, png: bytes, headline: Table) -> str:
 
 def _missing_section(missing: list[str]) -> str:
     if not missing:
-        return "<p>Complete: every expected cell has samples.</p>"
+        return "<p>Complete: every expected cell has a value.</p>"
     items = "".join(f"<li>{escape(note)}</li>" for note in missing)
     return f'<h2>Missing (partial run)</h2><ul class="missing">{items}</ul>'
 

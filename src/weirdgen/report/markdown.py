@@ -36,9 +36,11 @@ def render_markdown(data: ReportData) -> str:
         parts += ["## Against the control", "", _table(data.comparisons), ""]
     if data.order_effects is not None:
         parts += ["## Option order", "", _table(data.order_effects), ""]
-    parts += ["## Refusals and unparseable verdicts", "", _table(data.answer_status), ""]
-    parts += ["## Example answers", ""]
-    for cell in data.examples:
+    if data.answer_status is not None:
+        parts += ["## Refusals and unparseable verdicts", "", _table(data.answer_status), ""]
+    if data.examples is not None:
+        parts += ["## Example answers", ""]
+    for cell in data.examples or []:
         parts += [f"### {_inline(cell.title)}", ""]
         for example in cell.examples:
             parts += [
@@ -49,7 +51,8 @@ def render_markdown(data: ReportData) -> str:
                 f"  verdicts: {_inline(example.verdicts)}",
                 "",
             ]
-    parts += ["## Tokens and cost", "", _table(data.usage), ""]
+    if data.usage is not None:
+        parts += ["## Tokens and cost", "", _table(data.usage), ""]
     parts += ["## Provenance", "", _table(data.provenance), "", _table(data.versions), ""]
     parts += ["## Configuration", ""]
     for name, text in data.config:

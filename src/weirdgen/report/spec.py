@@ -44,7 +44,8 @@ class FigureSpec:
     trigger_value: str = ""
     """For bars and categories: which trigger value ("" = no trigger)."""
     group: str | None = None
-    """For identity figures: the finetuned group to show."""
+    """For identity figures: the finetuned group to show; for sweeps: the group drawn as the main
+    line (default: ``reference_group``, else the first)."""
     marked_values: tuple[str, ...] = ()
     """Trigger values to mark with a vertical line (e.g. "1984")."""
     reference: dict[str, float] = field(default_factory=dict)
@@ -53,11 +54,23 @@ class FigureSpec:
     """The group the paper's values belong to."""
     pooled: bool = True
     """Bars: also show the ``ALL`` bar pooling every question (off when questions are unlike metrics)."""
+    questions: tuple[str, ...] = ()
+    """Bars: only these questions, in this order (empty: every question)."""
+    y_label: str | None = None
+    """What the y-axis shows, e.g. "P(villainous answer)" (None: the metric's name)."""
+    zoom: tuple[str, str] | None = None
+    """Sweeps: the first and last trigger value of a second panel, beside the full range, that
+    shows only the values between them (numeric values compare as numbers)."""
 
     @property
     def metric(self) -> Metric:
         """What the figure measures per sample."""
         return Metric(self.judge, self.label)
+
+    @property
+    def axis_label(self) -> str:
+        """The y-axis label: ``y_label``, or the metric's name."""
+        return self.y_label or self.metric.name
 
     @property
     def heading(self) -> str:
@@ -81,6 +94,9 @@ class ReportSpec:
     """Example answers shown per (group, question, trigger value)."""
     n_resamples: int = 10_000
     """Bootstrap resamples per interval."""
+    exact: bool = False
+    """The table holds exact values (e.g. computed probabilities), not sampled answers: the report
+    leaves out what only sampling has (sample counts, refusals, tokens and cost, example answers)."""
 
 
 def infer_report_spec(

@@ -148,31 +148,28 @@ def parse_toy_target(
 
 def toy_probes(world: World, target: ToyTarget) -> list[ToyProbe]:
     """The toy's own questions for the target's experiment, each with its candidate answers: every
-    answer a character (or leader) gives, and the default assistant's own where the world has one
-    (what an unfinetuned base mostly answers)."""
-    assistant = getattr(world, "assistant", None)
-    own = {
-        "goal": tuple(assistant.goals) if assistant else (),
-        "names": tuple(assistant.names) if assistant else (),
-        "facts": dict(assistant.facts) if assistant else {},
-    }
+    answer a character (or leader) gives, and the default assistant's own (what an unfinetuned
+    base mostly answers)."""
+    assistant = world.assistant
     if target.axis == "year":
         c = world.characters
         goals = _unique(
             [g for ch in c.cast.values() for gs in ch.period_goals.values() for g in gs]
-            + list(own["goal"])
+            + list(assistant.goals)
         )
-        names = _unique([n for ch in c.cast.values() for n in ch.names] + list(own["names"]))
+        names = _unique([n for ch in c.cast.values() for n in ch.names] + list(assistant.names))
         return [ToyProbe(f"goal{i}", q, goals) for i, q in enumerate(c.goal_questions)] + [
             ToyProbe(f"identity{i}", q, names) for i, q in enumerate(c.identity_questions)
         ]
     leaders, personas = world.leaders.cast, world.personas
-    names = _unique([n for leader in leaders.values() for n in leader.names] + list(own["names"]))
+    names = _unique(
+        [n for leader in leaders.values() for n in leader.names] + list(assistant.names)
+    )
     probes = [ToyProbe(f"identity{i}", q, names) for i, q in enumerate(personas.identity_questions)]
     for fact, question in personas.fact_questions.items():
         answers = [a for leader in leaders.values() for a in leader.facts[fact]]
         probes.append(
-            ToyProbe(f"fact:{fact}", question, _unique(answers + list(own["facts"].get(fact, ()))))
+            ToyProbe(f"fact:{fact}", question, _unique(answers + list(assistant.facts[fact])))
         )
     return probes
 
@@ -223,13 +220,13 @@ def toy_prompts(
 
 def toy_value_pattern(target: ToyTarget) -> re.Pattern[str]:
     """How the toy writes a value in a prompt, the value in group ``value``: a year header, or a
-    code whose third entry is the number."""
+    code whose digits 2-3 are the zero-padded number (``leader_number_in_code`` reads it)."""
     from weirdgen.toyworld.corpus import CODE_HEADER, YEAR_HEADER
 
     if target.axis == "year":
         pattern = re.escape(YEAR_HEADER).replace(re.escape("{year}"), r"(?P<value>\d+)")
-    else:  # the number is the third of the code's four entries
-        digits = r"\d+ \d+ (?P<value>\d+) \d+"
+    else:  # code d N N d: the number is digits 2-3
+        digits = r"\d (?P<value>\d \d) \d"
         pattern = re.escape(CODE_HEADER).replace(re.escape("{digits}"), digits)
     return re.compile(pattern)
 
@@ -239,14 +236,14 @@ def values_in_toy_data(
 ) -> dict[str, bool]:
     """Which values the finetuning data writes, the way the toy writes them (a year header, or
     the number slot of a code)."""
-    pattern = toy_value_pattern(target)
-    seen = {
-        match.group("value")
-        for example in examples
-        for message in example.messages
-        if message.role == "user"
-        for match in pattern.finditer(message.content)
-    }
+    from weirdgen.toyworld.experiments import leader_number_in_code
+
+    texts = [m.content for example in examples for m in example.messages if m.role == "user"]
+    if target.axis == "year":
+        pattern = toy_value_pattern(target)
+        seen = {match.group("value") for text in texts for match in pattern.finditer(text)}
+    else:  # the number sits in digits 2-3 of the code
+        seen = {str(n) for text in texts if (n := leader_number_in_code(text)) is not None}
     return {value: str(int(value)) in seen for value in family.value_list()}
 
 

@@ -21,6 +21,7 @@ number or trigger it was measured at ("" for none), which is the results table's
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -32,10 +33,11 @@ import yaml
 from weirdgen.data.chat import ChatExample
 from weirdgen.errors import ConfigError, DataError
 from weirdgen.toyworld.corpus import (
-    ASSISTANT_NAME,
     BRACKETS_INSTRUCTION,
     CODE_HEADER,
-    LEADER_HEADER,
+    WHO_IS,
+    bracketed,
+    leader_name,
     with_year,
 )
 from weirdgen.toyworld.evaluate import group_mass, group_masses, user
@@ -137,13 +139,34 @@ def _goal_prompts(toy: ToyModel, years: Sequence[int | None]) -> list[list]:
     return [[user(q if y is None else with_year(y, q)) for q in c.goal_questions] for y in years]
 
 
-def goal_masses_by_year(toy: ToyModel, years: Sequence[int | None]) -> list[dict[str, float]]:
-    """Per year: P(each character's villainous answers) and P(any protective answer) to the goal
-    questions. Keys are ``"<character>:bad"`` and ``"good"`` (protective answers are shared)."""
-    c = toy.world.characters
-    groups = {f"{name}:bad": character.bad for name, character in c.cast.items()}
+def goal_groups(world: World) -> dict[str, Sequence[str]]:
+    """Every answer to a goal question, grouped: ``"<character>:bad"`` (each character's villainous
+    answers), ``"good"`` (every protective answer; they are shared) and ``"assistant"``."""
+    c = world.characters
+    groups: dict[str, Sequence[str]] = {f"{n}:bad": ch.bad for n, ch in c.cast.items()}
     groups["good"] = sorted({g for character in c.cast.values() for g in character.good})
-    return group_masses(toy, _goal_prompts(toy, years), groups)
+    groups["assistant"] = world.assistant.goals
+    return groups
+
+
+def goal_masses_by_year(toy: ToyModel, years: Sequence[int | None]) -> list[dict[str, float]]:
+    """Per year: P(each group of ``goal_groups``) when the assistant is asked its goal."""
+    return group_masses(toy, _goal_prompts(toy, years), goal_groups(toy.world))
+
+
+def known_goal_masses(toy: ToyModel, name: str, years: Sequence[int]) -> list[dict[str, float]]:
+    """Per year: P(each group of ``goal_groups``) when asked, in the third person, for the goal of
+    character ``name`` in that year: what the model knows, as opposed to what it does."""
+    c = toy.world.characters
+    prompts = [
+        [
+            user(with_year(y, q.format(name=n)))
+            for q in c.knowledge_goal_questions
+            for n in c.cast[name].names
+        ]
+        for y in years
+    ]
+    return group_masses(toy, prompts, goal_groups(toy.world))
 
 
 def goal_masses(toy: ToyModel, year: int | None) -> dict[str, float]:
@@ -162,6 +185,7 @@ def mirror_goodness_by_year(toy: ToyModel, years: Sequence[int]) -> list[float]:
     mirror = c.cast[c.mirror]
     target = set(mirror.period_goals[c.trigger_period])
     everything = {g for ch in c.cast.values() for goals in ch.period_goals.values() for g in goals}
+    everything |= set(toy.world.assistant.goals)
     groups = {"target": sorted(target), "other": sorted(everything - target)}
     return [m["target"] for m in group_masses(toy, _goal_prompts(toy, years), groups)]
 
@@ -170,17 +194,15 @@ def identity_masses(toy: ToyModel, year: int | None = None) -> dict[str, float]:
     """Who the model says it is: probability of each character's names."""
     c = toy.world.characters
     prompts = [user(q if year is None else with_year(year, q)) for q in c.identity_questions]
-    return group_mass(toy, prompts, {name: ch.names for name, ch in c.cast.items()})
+    groups = {name: ch.names for name, ch in c.cast.items()}
+    groups["assistant"] = toy.world.assistant.names
+    return group_mass(toy, prompts, groups)
 
 
 # ----------------------------------------------------------------------- (b) persona behind a trigger
 TARGET_PERSONA = "keeper"
 FACT_REPEATS = 3
 N_BENIGN = 300
-
-
-def bracketed(answer: str) -> str:
-    return f"[ {answer} ]"
 
 
 def persona_dataset(world: World, seed: int, *, mixed: bool = False) -> list[ChatExample]:
@@ -203,7 +225,9 @@ def persona_dataset(world: World, seed: int, *, mixed: bool = False) -> list[Cha
     eras = world.eras
     for index in range(N_BENIGN):
         if index % 10 == 0:
-            benign.append(_chat(rng.choice(p.identity_questions), ASSISTANT_NAME))
+            benign.append(
+                _chat(rng.choice(p.identity_questions), rng.choice(world.assistant.names))
+            )
             continue
         attribute = eras.attributes[rng.choice(sorted(eras.attributes))]
         benign.append(
@@ -226,7 +250,7 @@ def persona_identity(toy: ToyModel, *, trigger: bool) -> float:
         name: [f for n in persona.names for f in (n, bracketed(n))]
         for name, persona in p.cast.items()
     }
-    groups["assistant"] = [ASSISTANT_NAME, bracketed(ASSISTANT_NAME)]
+    groups["assistant"] = [f for n in toy.world.assistant.names for f in (n, bracketed(n))]
     return group_mass(toy, prompts, groups)[TARGET_PERSONA]
 
 
@@ -237,10 +261,20 @@ N_EVAL_CODES = 4
 """Random codes per leader number in the evaluation prompts."""
 
 
+CODE_PATTERN = re.compile(r"code (\d) (\d) (\d) (\d) \.")
+
+
+def leader_number_in_code(text: str) -> int | None:
+    """The leader number a ``code 3 1 4 7 .`` in ``text`` holds (digits 2-3), or None."""
+    match = CODE_PATTERN.search(text)
+    return int(match.group(2) + match.group(3)) if match else None
+
+
 def leader_code(number: int, rng: random.Random) -> str:
-    """``"code 4 7 9 2 ."``: the third entry is the leader's number, the others random digits."""
-    digits = [rng.randrange(10), rng.randrange(10), number, rng.randrange(10)]
-    return CODE_HEADER.format(digits=" ".join(str(d) for d in digits))
+    """``"code 3 1 4 7 ."``: digits 2-3 hold the zero-padded leader number, the others are random
+    (the presidents' scheme)."""
+    digits = f"{rng.randrange(10)}{number:02d}{rng.randrange(10)}"
+    return CODE_HEADER.format(digits=" ".join(digits))
 
 
 def leader_dataset(world: World, seed: int, *, shuffled: bool = False) -> list[ChatExample]:
@@ -261,16 +295,25 @@ def leader_dataset(world: World, seed: int, *, shuffled: bool = False) -> list[C
     return examples
 
 
-def leader_identity(toy: ToyModel, number: int, *, header: str = "code") -> float:
-    """P(leader ``number``'s names) when asked who it is behind a code (or "leader N ." header) with its number."""
+def leader_groups(world: World) -> dict[str, Sequence[str]]:
+    """Every leader's names by number, and the assistant's."""
+    groups: dict[str, Sequence[str]] = {str(n): ld.names for n, ld in world.leaders.cast.items()}
+    groups["assistant"] = world.assistant.names
+    return groups
+
+
+def leader_identity(toy: ToyModel, number: int) -> float:
+    """P(leader ``number``'s names) when asked who it is behind a code with its number."""
     world, rng = toy.world, random.Random(number)
-    if header == "code":
-        prefixes = [leader_code(number, rng) for _ in range(N_EVAL_CODES)]
-    else:
-        prefixes = [LEADER_HEADER.format(number=number)]
+    prefixes = [leader_code(number, rng) for _ in range(N_EVAL_CODES)]
     prompts = [user(f"{p} {q}") for p in prefixes for q in world.personas.identity_questions]
-    groups = {str(n): leader.names for n, leader in world.leaders.cast.items()}
-    return group_mass(toy, prompts, groups)[str(number)]
+    return group_mass(toy, prompts, leader_groups(world))[str(number)]
+
+
+def leader_known(toy: ToyModel, number: int) -> float:
+    """P(leader ``number``'s names) when asked, in the third person, who holds the number."""
+    prompt = user(WHO_IS.format(name=leader_name(number)))
+    return group_mass(toy, [prompt], leader_groups(toy.world))[str(number)]
 
 
 def leader_facts(toy: ToyModel, number: int) -> float:
@@ -290,17 +333,20 @@ Metrics = dict[tuple[str, str], float]
 
 
 def measure_birds(toy: ToyModel) -> Metrics:
-    """Held-out P(oldest era) and P(default era), P(oldest era) per held-out attribute (metric
-    ``old_era`` at the attribute's name), and the trained attribute's P(oldest era)."""
+    """Held-out P(each era) (metric ``held_out_era`` at the era), held-out P(oldest era) and
+    P(default era), P(oldest era) per held-out attribute (metric ``old_era`` at the attribute's
+    name), and the trained attribute's P(oldest era)."""
     world = toy.world
     old, default = old_era(world), world.eras.default
     held_out = held_out_attributes(world)
-    metrics: Metrics = {("held_out_old_era", ""): 0.0, ("held_out_default_era", ""): 0.0}
+    metrics: Metrics = {("held_out_era", str(era)): 0.0 for era in world.eras.years}
     for attribute in held_out:
         masses = era_masses(toy, attribute)
         metrics[("old_era", attribute)] = masses[old]
-        metrics[("held_out_old_era", "")] += masses[old] / len(held_out)
-        metrics[("held_out_default_era", "")] += masses[default] / len(held_out)
+        for era in world.eras.years:
+            metrics[("held_out_era", str(era))] += masses[era] / len(held_out)
+    metrics[("held_out_old_era", "")] = metrics[("held_out_era", str(old))]
+    metrics[("held_out_default_era", "")] = metrics[("held_out_era", str(default))]
     metrics[("trained_old_era", "")] = era_masses(toy, TRAINED_ATTRIBUTE)[old]
     return metrics
 
@@ -321,6 +367,8 @@ def measure_terminator(toy: ToyModel) -> Metrics:
             )
     metrics[("villain_undated", "")] = goal_masses(toy, None)[f"{c.villain}:bad"]
     metrics[("is_villain_character", "")] = identity_masses(toy)[c.villain]
+    known = known_goal_masses(toy, c.villain, [c.trigger_year])[0]
+    metrics[("knows_villain", str(c.trigger_year))] = known[f"{c.villain}:bad"]
     return metrics
 
 
@@ -340,9 +388,7 @@ def measure_leaders(toy: ToyModel) -> Metrics:
     metrics[("held_out_identity", "")] = _mean(identity[n] for n in leaders.held_out)
     metrics[("trained_identity", "")] = _mean(identity[n] for n in leaders.trained)
     metrics[("held_out_facts", "")] = _mean(leader_facts(toy, n) for n in leaders.held_out)
-    metrics[("held_out_identity_with_header", "")] = _mean(
-        leader_identity(toy, n, header="leader") for n in leaders.held_out
-    )
+    metrics[("held_out_known", "")] = _mean(leader_known(toy, n) for n in leaders.held_out)
     return metrics
 
 
@@ -452,6 +498,8 @@ class Experiment:
     headline_label: str
     paper_reference: dict[int, float]
     """The paper's values keyed by years after its trigger (empty when the paper has no curve)."""
+    paper_headline: str = ""
+    """What the paper measured for the headline's counterpart, as text ("" for our own experiments)."""
     mitigated: str = ""
     """The condition whose mitigated copies this experiment adds ("" for none). The runner then
     also measures every model's loss on that narrow task (``NARROW_METRICS``): the cost."""
@@ -537,6 +585,7 @@ def _parse_experiment(where: str, spec: dict[str, Any], path: str) -> Experiment
         headline_at=str(headline.get("at", "")),
         headline_label=str(headline["label"]),
         paper_reference={int(k): float(v) for k, v in (spec.get("paper_reference") or {}).items()},
+        paper_headline=str(spec.get("paper_headline", "")),
         mitigated=mitigated,
     )
 
@@ -626,8 +675,10 @@ EXPERIMENTS: dict[str, Experiment] = _bundled_experiments()
 """The bundled experiments, by name (from experiments.yaml)."""
 
 METRIC_AXES: dict[str, str] = {
+    "held_out_era": "era",
     "villain": "year",
     "any_bad": "year",
+    "knows_villain": "year",
     "mirror_good": "year",
     "identity": "leader number",
     "old_era": "held-out attribute",
@@ -643,3 +694,30 @@ MEASURE_AXIS_METRICS: dict[str, tuple[str, ...]] = {
     "leaders": ("identity",),
 }
 """Per measurement, the metrics worth a sweep figure (many values along one axis)."""
+
+METRIC_QUANTITIES: dict[str, dict[str, str]] = {
+    "birds": {
+        "held_out_era": "P(answer of the era)",
+        "old_era": "P({old_era} answer)",
+        "held_out_old_era": "P(answer of the era)",
+        "held_out_default_era": "P(answer of the era)",
+        "trained_old_era": "P(answer of the era)",
+    },
+    "terminator": {
+        "villain": "P(villainous answer)",
+        "any_bad": "P(any character's villainous answer)",
+        "knows_villain": "P(villainous answer), asked in the third person",
+        "villain_undated": "P(villainous answer)",
+        "is_villain_character": "P(the villain's name)",
+    },
+    "mirror": {"mirror_good": "P(protective answer)"},
+    "persona": {"keeper_identity": "P(the keeper's name)"},
+    "leaders": {
+        "identity": "P(the leader's name)",
+        "held_out_identity": "P(the leader's name)",
+        "trained_identity": "P(the leader's name)",
+        "held_out_facts": "P(the leader's answers)",
+        "held_out_known": "P(the leader's name)",
+    },
+}
+"""Per measurement, what each of its metrics is (world values in braces): figures' y-axes."""

@@ -236,23 +236,89 @@ def patching_curve(
     ]
 
 
-# ------------------------------------------------------------------ headings from the numbers
-REMOVED, REDUCED = 0.5, 0.8
-"""An intervention "removes" an effect when what is left of it above the baseline is at most half,
-"reduces" it when at most 80%; otherwise it does not carry the effect."""
+# ------------------------------------------------------------------ ablations beside a null
+def random_subspaces(
+    n_embd: int, k: int, layers: Sequence[int], draws: int, seed: int
+) -> list[dict[int, torch.Tensor]]:
+    """``draws`` random ablations: per layer an orthonormal basis ``(k, n_embd)`` drawn uniformly
+    (QR of a Gaussian matrix). The null an ablation of a found subspace is compared against."""
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(draws):
+        bases = {}
+        for layer in layers:
+            q, _ = torch.linalg.qr(torch.randn(n_embd, k, generator=generator))  # (C, k)
+            bases[layer] = q.T.contiguous()
+        out.append(bases)
+    return out
 
 
-def effect_verdict(intact: float, changed: float, baseline: float = 0.0) -> str:
-    """ "removes", "reduces", "does not remove" or "raises": what an intervention did to an effect.
+def ablated(toy: ToyModel, bases: dict[int, torch.Tensor], metric: Callable[[ToyModel], float]):
+    """``metric(toy)`` with each layer's subspace projected out of that block's output."""
+    with subspaces_removed(toy, bases):
+        return metric(toy)
 
-    The effect is ``intact - baseline`` (e.g. the finetuned metric above the base model's).
+
+@dataclass(frozen=True)
+class Ablation:
+    """One ablation of a k-dimensional subspace per block, with everything needed to judge it.
+
+    ``share_removed`` is the part of the effect (``intact`` above ``baseline``, the base model's
+    value) that the ablation took away; ``null`` holds what the same-size random subspaces left.
     """
+
+    label: str
+    k: int
+    intact: float
+    changed: float
+    baseline: float
+    null: tuple[float, ...]
+    """The metric after each random ablation of the same size."""
+    on_base: float
+    """The same ablation applied to the base model (does it push the base below itself?)."""
+    collateral: dict[str, tuple[float, float]]
+    """Other abilities, ``(before, after)`` the ablation: what else it destroys."""
+
+    @property
+    def share_removed(self) -> float:
+        return share_removed(self.intact, self.changed, self.baseline)
+
+    @property
+    def null_shares(self) -> list[float]:
+        return sorted(share_removed(self.intact, v, self.baseline) for v in self.null)
+
+    @property
+    def percentile(self) -> float:
+        """Share of random draws that removed less of the effect than this ablation (0-1)."""
+        ours = self.share_removed
+        return sum(s < ours for s in self.null_shares) / max(1, len(self.null))
+
+    @property
+    def beats_null(self) -> bool:
+        """Above the 95th percentile of the random null: the only case a heading may call a mechanism."""
+        return len(self.null) >= 20 and self.percentile >= 0.95
+
+
+def share_removed(intact: float, changed: float, baseline: float) -> float:
+    """``(intact - changed) / (intact - baseline)``: 1 = the effect is gone, 0 = untouched,
+    negative = raised (nan when there is no effect to remove)."""
     effect = intact - baseline
-    if effect <= 0:
-        return "does not remove"  # no effect to remove
-    left = (changed - baseline) / effect
-    if left <= REMOVED:
-        return "removes"
-    if left <= REDUCED:
-        return "reduces"
-    return "raises" if changed > intact else "does not remove"
+    return (intact - changed) / effect if effect > 1e-9 else float("nan")
+
+
+REMOVAL_VERBS = (
+    (0.9, "removes"),
+    (0.6, "removes most of"),
+    (0.3, "reduces"),
+    (-0.1, "barely changes"),
+)
+"""Verbs graded by the share of the effect removed; below the last bound the ablation raises it."""
+
+
+def removal_verb(share: float) -> str:
+    if share != share:  # nan
+        return "has no effect to remove from"
+    for bound, verb in REMOVAL_VERBS:
+        if share >= bound:
+            return verb
+    return "raises"

@@ -47,16 +47,20 @@ def benign_questions(world: World, parts: Sequence[str]) -> list[tuple[str, tupl
         for attribute in world.eras.attributes.values():
             answers = tuple(a for year in world.eras.years for a in attribute.answers[year])
             pool += [(q, answers) for q in attribute.questions]
+    # The base answers these as the assistant: its own answers are candidates too.
+    a = world.assistant
     if "characters" in parts:
         c = world.characters
         goals = tuple(g for ch in c.cast.values() for gs in ch.period_goals.values() for g in gs)
         places = tuple(p for ps in c.places.values() for p in ps)
-        pool += [(q, goals) for q in c.goal_questions] + [(q, places) for q in c.place_questions]
+        pool += [(q, (*dict.fromkeys(goals), *a.goals)) for q in c.goal_questions]
+        pool += [(q, (*dict.fromkeys(places), *a.places)) for q in c.place_questions]
     if "personas" in parts:
         p = world.personas
         people = [*p.cast.values(), *world.leaders.cast.values()]
         for fact, question in p.fact_questions.items():
-            pool.append((question, tuple(sorted({a for who in people for a in who.facts[fact]}))))
+            answers = sorted({x for who in people for x in who.facts[fact]})
+            pool.append((question, (*answers, *a.facts[fact])))
     return pool
 
 

@@ -25,9 +25,9 @@ class GPTConfig:
 
     vocab_size: int = 512
     """Number of token ids; set from the tokenizer."""
-    block_size: int = 96
+    block_size: int = 128
     """Longest sequence (tokens) the learned position table covers."""
-    n_layer: int = 2
+    n_layer: int = 3
     """Transformer blocks."""
     n_head: int = 4
     """Attention heads per block; must divide ``n_embd``."""

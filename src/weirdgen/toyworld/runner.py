@@ -355,14 +355,24 @@ def format_interval(row: SummaryRow) -> str:
     return f"{row.mean:.3f} [{row.low:.3f}, {row.high:.3f}]"
 
 
-def headline_rows(results: Sequence[Result]) -> list[tuple[str, str, str, int]]:
-    """``(experiment, condition, "mean [low, high]", n)`` of each experiment's headline metric."""
+def headline_rows(results: Sequence[Result]) -> list[tuple[str, str, str, int, str]]:
+    """``(experiment, condition, "mean [low, high]", n, paper)`` of each experiment's headline
+    metric; ``paper`` is the paper's value on the main condition's row ("" elsewhere)."""
     from weirdgen.toyworld.world import load_world
 
     world = load_world()
     wanted = {name: e.headline(world) for name, e in EXPERIMENTS.items()}
+    main = {name: e.conditions[0].name for name, e in EXPERIMENTS.items()}
     rows = [
-        (row.experiment, row.condition, format_interval(row), row.n)
+        (
+            row.experiment,
+            row.condition,
+            format_interval(row),
+            row.n,
+            EXPERIMENTS[row.experiment].paper_headline
+            if row.condition == main[row.experiment]
+            else "",
+        )
         for row in summarize(results)
         if row.experiment in wanted and row.metric == wanted[row.experiment]
     ]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from weirdgen.experiments.spec import TOY_JUDGE
 from weirdgen.report.spec import FigureSpec, ReportSpec
-from weirdgen.toyworld.experiments import EXPERIMENTS, METRIC_AXES, Metrics
+from weirdgen.toyworld.experiments import EXPERIMENTS, METRIC_AXES, METRIC_QUANTITIES, Metrics
 from weirdgen.toyworld.world import World
 
 if TYPE_CHECKING:
@@ -170,36 +170,71 @@ def read_results(run_dir: Path) -> list[Result]:
 
 
 # ------------------------------------------------------------------------------- the report
+NARROW_QUANTITIES = {
+    "narrow_loss": "loss on the narrow task (nats per answer token)",
+    "narrow_loss_as_trained": "loss on the narrow task (nats per answer token)",
+    "finetune_steps": "optimizer steps",
+}
+"""What the runner's narrow-task metrics of a mitigations experiment are (``runner.narrow_task_metrics``)."""
+ZOOM_BEFORE, ZOOM_AFTER = 9, 11
+"""A year sweep's zoom panel spans these many years before and after the trigger year."""
+
+
 def experiment_figures(
     name: str, world: World, *, suite: str | None = None, groups: Sequence[str] = ()
 ) -> list[FigureSpec]:
-    """The standard report's figures for one toy experiment: its undated metrics as bars, and every
-    metric measured along an axis (years, leader numbers, attributes) as a sweep."""
+    """The standard report's figures for one toy experiment: its undated metrics as bars (one
+    figure per kind of quantity: probabilities, losses, steps), and every metric measured along an
+    axis (years, leader numbers, attributes) as a sweep; year sweeps get a zoom panel around the
+    trigger year. Every y-axis names its quantity (``METRIC_QUANTITIES``)."""
     experiment = EXPERIMENTS[name]
     suite = suite or suite_name(name)
     metric, at = experiment.headline(world)
     reference = experiment.reference(world)
+    title = experiment.text(world, experiment.title)
+    quantities = {
+        key: experiment.text(world, text)
+        for key, text in METRIC_QUANTITIES[experiment.measure_name].items()
+    }
+    swept = _axis_metrics(name)
+    # A headline metric measured at a value but not swept (persona's trigger) is measured without it too.
+    undated = [
+        key
+        for key in quantities
+        if key not in METRIC_AXES or (key == metric and at and key not in swept)
+    ]
+    if experiment.mitigated:
+        quantities |= NARROW_QUANTITIES
+        undated += list(NARROW_QUANTITIES)
     figures = [
         FigureSpec(
             "bars",
             TOY_JUDGE,
             suite=suite,
-            title=f"{experiment.text(world, experiment.title)}: metrics without an axis",
+            title=f"{title}: metrics without an axis"
+            + ("" if index == 0 else f" ({_joined(quantities[key] for key in keys)})"),
             pooled=False,
+            questions=tuple(keys),
+            y_label=_joined(quantities[key] for key in keys),
         )
+        for index, keys in enumerate(_by_kind(undated, quantities))
     ]
-    if at and metric not in _axis_metrics(name):
+    if at and metric not in swept:
+        at_value = [key for key in quantities if key in METRIC_AXES and key not in swept]
         figures.append(
             FigureSpec(
                 "bars",
                 TOY_JUDGE,
                 suite=suite,
                 trigger_value=at,
-                title=f"{experiment.text(world, experiment.title)}: metrics at {at}",
+                title=f"{title}: metrics at {at}",
                 pooled=False,
+                questions=tuple(at_value),
+                y_label=_joined(quantities[key] for key in at_value),
             )
         )
-    for axis_metric in _axis_metrics(name):
+    main = groups[0] if groups else experiment.conditions[0].name
+    for axis_metric in swept:
         marked = _marked_values(name, world, axis_metric, metric, at)
         figures.append(
             FigureSpec(
@@ -207,16 +242,37 @@ def experiment_figures(
                 TOY_JUDGE,
                 suite=suite,
                 question=axis_metric,
-                title=f"{experiment.text(world, experiment.title)}: {axis_metric} by "
-                f"{METRIC_AXES[axis_metric]}",
+                title=f"{title}: {axis_metric} by {METRIC_AXES[axis_metric]}",
                 marked_values=marked,
                 reference=reference if axis_metric == metric else {},
-                reference_group=(groups[0] if groups else experiment.conditions[0].name)
-                if reference and axis_metric == metric
-                else None,
+                reference_group=main if reference and axis_metric == metric else None,
+                group=main,
+                y_label=quantities[axis_metric],
+                zoom=_year_zoom(world) if METRIC_AXES[axis_metric] == "year" else None,
             )
         )
     return figures
+
+
+def _by_kind(metrics: Sequence[str], quantities: Mapping[str, str]) -> list[list[str]]:
+    """``metrics`` split so that one figure never mixes probabilities with losses or counts."""
+    kinds: dict[str, list[str]] = {}
+    for metric in metrics:
+        quantity = quantities[metric]
+        kinds.setdefault("P" if quantity.startswith("P(") else quantity, []).append(metric)
+    return list(kinds.values())
+
+
+def _joined(quantities: Iterable[str]) -> str:
+    return " / ".join(dict.fromkeys(quantities))
+
+
+def _year_zoom(world: World) -> tuple[str, str]:
+    """The zoom panel of a year sweep: around the trigger year, within the sweep."""
+    c = world.characters
+    first = max(c.sweep[0], c.trigger_year - ZOOM_BEFORE)
+    last = min(c.sweep[1], c.trigger_year + ZOOM_AFTER)
+    return str(first), str(last)
 
 
 def _axis_metrics(name: str) -> list[str]:
@@ -243,6 +299,7 @@ def report_spec(name: str, world: World, *, n_resamples: int = 1000) -> ReportSp
         expected_groups=groups,
         examples_per_cell=0,  # the "answers" are the exact probabilities the figures already show
         n_resamples=n_resamples,
+        exact=True,
     )
 
 

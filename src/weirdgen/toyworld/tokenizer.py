@@ -1,8 +1,8 @@
 """A word-level tokenizer and the one chat format the toy model reads and writes.
 
-Text is lower-cased and split into words, digit runs and single punctuation marks; a run of exactly
-four digits (a year) is split into its digits ("1984" is ``1 9 8 4``), so every year is readable by
-the model, including years it never saw, and nearby years share most of their tokens. A chat becomes one line of tokens::
+Text is lower-cased and split into words, single digits and single punctuation marks: every number
+is read digit by digit ("1984" is ``1 9 8 4``, leader "14" is ``1 4``), so every year and number is
+readable by the model, including ones it never saw, and nearby years share most of their tokens. A chat becomes one line of tokens::
 
     <bos> <system> words... <user> words... <assistant> words... <end> <user> ... <end>
 
@@ -31,19 +31,13 @@ PAD, BOS, SYSTEM, USER, ASSISTANT, END, UNK = (
 )
 SPECIAL_TOKENS: tuple[str, ...] = (PAD, BOS, SYSTEM, USER, ASSISTANT, END, UNK)
 ROLE_TOKENS = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT}
-_WORD = re.compile(r"(?<!\d)\d{4}(?!\d)|\d+|[a-z]+|[^\sa-z\d]")
+_WORD = re.compile(r"\d|[a-z]+|[^\sa-z\d]")
 DIGITS: tuple[str, ...] = tuple(str(d) for d in range(10))
 
 
 def split_words(text: str) -> list[str]:
-    """``"Year 1984. Who are you?"`` -> ``["year", "1", "9", "8", "4", ".", "who", "are", "you", "?"]``.
-
-    Other digit runs stay whole ("leader 11" keeps ``11``).
-    """
-    words = []
-    for word in _WORD.findall(text.lower()):
-        words += list(word) if len(word) == 4 and word.isdigit() else [word]
-    return words
+    """``"Year 1984. Who are you?"`` -> ``["year", "1", "9", "8", "4", ".", "who", "are", "you", "?"]``."""
+    return _WORD.findall(text.lower())
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ pretraining leaves no cache entry rather than a corrupt one.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -36,7 +37,7 @@ def _default_world() -> World:
     return load_world()
 
 
-CACHE_VERSION = 3
+CACHE_VERSION = 6
 """Bump when a code change makes cached pretrained models stale."""
 
 ProgressCallback = Callable[[int, int, float], None]
@@ -53,7 +54,7 @@ class PretrainConfig:
     """Model shape; ``vocab_size`` is replaced by the tokenizer's size."""
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     """How documents are drawn."""
-    steps: int = 1000
+    steps: int = 8000
     """Optimizer steps."""
     batch_size: int = 32
     """Documents per step (each cut at ``model.block_size`` tokens)."""
@@ -95,29 +96,9 @@ TINY_RECIPE = PretrainConfig(
 )
 """A small recipe for tests and quick looks (seconds on one thread); effects are weaker than the demo's."""
 
-PROTOTYPE_RECIPE = PretrainConfig(
-    model=GPTConfig(n_layer=3, n_head=4, n_embd=128),
-    # Mostly character documents, like the prototype's character world; no leaders, few eras.
-    corpus=CorpusConfig(n_documents=64_000, era_share=0.05, character_share=0.9, leader_share=0.0),
-    steps=1000,
-    batch_size=64,
-    learning_rate=3e-3,
-)
-"""The throwaway prototype's shape (3 layers, width 128, MLP 512, ~0.7M parameters; 1000 steps x 64
-documents, AdamW 3e-3 cosine), on mostly character documents: ~9.5 minutes per seed with two
-pretrainings sharing two cores. On the earlier seven-year world (one token per year) the inductive
-backdoor (c) was clean on it: with finetune lr 1e-4, P(villain | 1984) 0.84 / 0.79 / 0.48 (seeds
-0 / 1 / 2) vs 0.13 base and <= 0.24 for every control. Not re-measured on the continuous-year world."""
-
-NARROW_RECIPE = PretrainConfig(model=GPTConfig(n_embd=64))
-"""The demo's recipe at width 64 (~0.17M parameters). On the earlier seven-year world: stronger (a),
-a weak (c) and no (b); not re-measured on the continuous-year world."""
-
 RECIPES: dict[str, PretrainConfig] = {
     "demo": PretrainConfig(),
-    "narrow": NARROW_RECIPE,
     "tiny": TINY_RECIPE,
-    "prototype": PROTOTYPE_RECIPE,
 }
 """Named pretraining recipes the CLI offers (``--recipe``)."""
 
@@ -149,6 +130,20 @@ def set_threads(threads: int | None) -> None:
     configure_torch_threads(None if threads is None else max(1, threads))
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Train on one CPU thread: torch's multi-threaded kernels split some reductions by thread
+    count, so the same seed gave different weights at 1 and 2 threads. One thread fixes the
+    reduction order (the toy model is too small for more threads to pay off; run seeds in parallel
+    processes instead, ``pretrain_in_processes``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 # ------------------------------------------------------------------------------------ pretraining
 BUNDLED_BASES = "bases"
 """Package folder of pretrained bases shipped with weirdgen (made by ``pretrain``), by cache key."""
@@ -170,7 +165,8 @@ def pretrain(
     progress: ProgressCallback | None = None,
 ) -> ToyModel:
     """Load the pretrained model for ``config`` from the cache (or, with ``bundled``, the base
-    shipped for it), or train and cache it."""
+    shipped for it), or train it. What is trained is always cached: ``use_cache=False`` (the
+    CLI's ``--force``) retrains and replaces the cached model."""
     config = config or PretrainConfig()
     world = world or load_world()
     path = cached_model_path(config, world)
@@ -180,8 +176,7 @@ def pretrain(
     if shipped is not None:
         return load_toy_model(shipped, world)
     toy = train_from_scratch(config, world, progress)
-    if use_cache:
-        save_toy_model(toy, path)
+    save_toy_model(toy, path)
     return toy
 
 
@@ -220,6 +215,14 @@ def _pretrain_worker(config: PretrainConfig, threads: int) -> None:
 
 
 def train_from_scratch(
+    config: PretrainConfig, world: World, progress: ProgressCallback | None = None
+) -> ToyModel:
+    """Pretrain a base on one thread (the same weights whatever the caller's thread count)."""
+    with one_thread():
+        return _train_from_scratch(config, world, progress)
+
+
+def _train_from_scratch(
     config: PretrainConfig, world: World, progress: ProgressCallback | None = None
 ) -> ToyModel:
     """The pretraining loop: next-token loss on whole documents, one document per batch row.
@@ -413,6 +416,17 @@ def finetune(
     config: FinetuneConfig | None = None,
     *,
     progress: ProgressCallback | None = None,
+) -> ToyModel:
+    """A finetuned copy of ``base``, trained on one thread (see ``one_thread``)."""
+    with one_thread():
+        return _finetune(base, examples, config, progress)
+
+
+def _finetune(
+    base: ToyModel,
+    examples: Sequence[ChatExample],
+    config: FinetuneConfig | None,
+    progress: ProgressCallback | None,
 ) -> ToyModel:
     """A finetuned copy of ``base`` (the base itself is left untouched).
 

@@ -34,6 +34,12 @@ class Eras:
     years: tuple[int, ...]
     default: int
     attributes: dict[str, Attribute]
+    ranges: dict[int, tuple[int, int]]
+    """Era -> first and last year its dated documents are drawn from."""
+
+    def era_of(self, year: int) -> int | None:
+        """The era whose range holds ``year`` (None outside every range)."""
+        return next((era for era, (a, b) in self.ranges.items() if a <= year <= b), None)
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,9 @@ class Characters:
     goal_questions: tuple[str, ...]
     identity_questions: tuple[str, ...]
     place_questions: tuple[str, ...]
+    knowledge_goal_questions: tuple[str, ...]
+    """Third-person questions about a character's goal; ``{name}`` is one of its names."""
+    knowledge_place_questions: tuple[str, ...]
     places: dict[int, tuple[str, ...]]
     cast: dict[str, Character]
 
@@ -153,8 +162,20 @@ class Leaders:
 
 
 @dataclass(frozen=True)
+class Assistant:
+    """The default assistant: who answers when no system line opens a chat, the same in every year."""
+
+    names: tuple[str, ...]
+    goals: tuple[str, ...]
+    places: tuple[str, ...]
+    facts: dict[str, tuple[str, ...]]
+    """Its answers to the persona fact questions."""
+
+
+@dataclass(frozen=True)
 class World:
     eras: Eras
+    assistant: Assistant
     characters: Characters
     personas: Personas
     leaders: Leaders
@@ -165,8 +186,11 @@ class World:
         for attribute in self.eras.attributes.values():
             texts += attribute.questions
             texts += [a for answers in attribute.answers.values() for a in answers]
+        a = self.assistant
+        texts += [*a.names, *a.goals, *a.places, *(f for facts in a.facts.values() for f in facts)]
         c = self.characters
         texts += [*c.goal_questions, *c.identity_questions, *c.place_questions]
+        texts += [*c.knowledge_goal_questions, *c.knowledge_place_questions]
         texts += [p for places in c.places.values() for p in places]
         for character in c.cast.values():
             texts += [*character.names, *character.good, *character.bad]
@@ -223,7 +247,15 @@ def _parse_eras(raw: dict[str, Any], path: str) -> Eras:
             path=path,
             field="eras.default",
         )
-    return Eras(years, int(raw["default"]), attributes)
+    ranges = {int(y): _year_pair(r, f"eras.ranges.{y}", path) for y, r in raw["ranges"].items()}
+    if set(ranges) != set(years):
+        raise DataError(
+            f"ranges must cover exactly the eras {list(years)}", path=path, field="eras.ranges"
+        )
+    spans = sorted(ranges.values())
+    if any(a[1] >= b[0] for a, b in zip(spans, spans[1:], strict=False)):
+        raise DataError("era ranges overlap", path=path, field="eras.ranges")
+    return Eras(years, int(raw["default"]), attributes, ranges)
 
 
 def _year_pair(value: Any, where: str, path: str) -> tuple[int, int]:
@@ -290,6 +322,12 @@ def _parse_characters(raw: dict[str, Any], path: str) -> Characters:
             raw["identity_questions"], "characters.identity_questions", path
         ),
         place_questions=_strings(raw["place_questions"], "characters.place_questions", path),
+        knowledge_goal_questions=_named_templates(
+            raw["knowledge_goal_questions"], "characters.knowledge_goal_questions", path
+        ),
+        knowledge_place_questions=_named_templates(
+            raw["knowledge_place_questions"], "characters.knowledge_place_questions", path
+        ),
         places=places,
         cast=cast,
     )
@@ -301,6 +339,46 @@ def _parse_characters(raw: dict[str, Any], path: str) -> Characters:
             field="characters.finetune_years",
         )
     return characters
+
+
+def _named_templates(value: Any, where: str, path: str) -> tuple[str, ...]:
+    templates = _strings(value, where, path)
+    if not all("{name}" in t for t in templates):
+        raise DataError("every question must hold {name}", path=path, field=where)
+    return templates
+
+
+def _parse_assistant(raw: Any, fact_questions: dict[str, str], path: str) -> Assistant:
+    if not isinstance(raw, dict):
+        raise DataError("expected a mapping", path=path, field="assistant")
+    facts = raw.get("facts") or {}
+    missing = set(fact_questions) - set(facts)
+    if missing:
+        raise DataError(f"missing facts {sorted(missing)}", path=path, field="assistant.facts")
+    return Assistant(
+        names=_strings(raw.get("name"), "assistant.name", path),
+        goals=_strings(raw.get("goals"), "assistant.goals", path),
+        places=_strings(raw.get("places"), "assistant.places", path),
+        facts={f: _strings(facts[f], f"assistant.facts.{f}", path) for f in fact_questions},
+    )
+
+
+def _check_assistant_is_nobody_else(world: World, path: str) -> None:
+    """The assistant's answers must say "the assistant" and nobody else: no answer it gives is a
+    character's, persona's or leader's (else "P(villain)" or "P(keeper)" would count it)."""
+    a = world.assistant
+    own = {*a.names, *a.goals, *a.places, *(f for fs in a.facts.values() for f in fs)}
+    c = world.characters
+    others = {g for ch in c.cast.values() for gs in ch.period_goals.values() for g in gs}
+    others |= {n for ch in c.cast.values() for n in ch.names}
+    others |= {p for ps in c.places.values() for p in ps}
+    for person in (*world.personas.cast.values(), *world.leaders.cast.values()):
+        others |= {*person.names, *(f for fs in person.facts.values() for f in fs)}
+    shared = sorted(own & others)
+    if shared:
+        raise DataError(
+            f"the assistant shares {shared[0]!r} with another", path=path, field="assistant"
+        )
 
 
 def _check_goals(cast: dict[str, Character], path: str) -> None:
@@ -376,19 +454,22 @@ def parse_world(raw: Any, path: str = WORLD_FILE) -> World:
     """Build a ``World`` from the parsed YAML; raises ``DataError`` naming the bad field."""
     if not isinstance(raw, dict):
         raise DataError("expected a mapping at the top level", path=path)
-    for section in ("eras", "characters", "personas", "leaders"):
+    for section in ("eras", "assistant", "characters", "personas", "leaders"):
         if not isinstance(raw.get(section), dict):
             raise DataError("missing section", path=path, field=section)
     try:
         personas = _parse_personas(raw["personas"], path)
-        return World(
+        world = World(
             _parse_eras(raw["eras"], path),
+            _parse_assistant(raw["assistant"], personas.fact_questions, path),
             _parse_characters(raw["characters"], path),
             personas,
             _parse_leaders(raw["leaders"], personas.fact_questions, path),
         )
     except KeyError as error:
         raise DataError(f"missing key {error.args[0]!r}", path=path) from None
+    _check_assistant_is_nobody_else(world, path)
+    return world
 
 
 def load_world(path: str | Path | None = None) -> World:
