@@ -1,6 +1,6 @@
 """Does the toy world's likelihood screen predict the finetune? Every toy condition (controls
 included) x pretraining seeds: the audit score (the mean LLR of the experiment's target hypothesis,
-audit_toyworld.yaml) against the realised effect (the headline metric minus the base's, from the
+src/weirdgen/bench/audit_targets.yaml) against the realised effect (the headline metric minus the base's, from the
 results of ``weirdgen toyworld run --all --pretrain-seeds 0,1,2``), with Spearman's rho.
 
     weirdgen toyworld run --all --pretrain-seeds 0,1,2 -o runs/toyworld     # first (resumable)
@@ -20,32 +20,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 from _results_page import run_benchmark
 
+from weirdgen.bench.spearman import audit_targets as targets
+from weirdgen.bench.spearman import spearman, spearman_with_ci
+
 ABOUT = """Every toy condition (controls included) x pretraining seeds: the audit score (mean LLR of the
-experiment's target hypothesis, `benchmarks/audit_toyworld.yaml`) against the realised effect (the
+experiment's target hypothesis, `src/weirdgen/bench/audit_targets.yaml`) against the realised effect (the
 headline metric minus the base's, from `weirdgen toyworld run --all`), with Spearman's rho and a
 95% CI that bootstraps the conditions. Goal: rho >= 0.7."""
-
-TARGETS_FILE = Path(__file__).with_name("audit_toyworld.yaml")
-
-
-def targets(world) -> dict[str, dict[str, str]]:
-    """Per experiment: the hypothesis set and the target hypothesis's name, braces filled."""
-    from weirdgen.toyworld.experiments import TARGET_PERSONA, old_era
-
-    values = {
-        "old_era": old_era(world),
-        "villain": world.characters.villain,
-        "mirror": world.characters.mirror,
-        "persona": TARGET_PERSONA,
-    }
-    raw = yaml.safe_load(TARGETS_FILE.read_text(encoding="utf-8"))
-    return {
-        name: {"hypotheses": spec["hypotheses"], "target": spec["target"].format(**values)}
-        for name, spec in raw.items()
-    }
 
 
 def _screened(experiments: dict) -> dict:
@@ -127,34 +110,6 @@ def screen_all(seeds: list[int], out: Path, threads: int) -> list[dict]:
                 )
                 print(f"  screened {dataset} under seed {seed}", file=sys.stderr, flush=True)
     return rows
-
-
-def spearman(points: np.ndarray) -> float:
-    """Spearman's rho of the columns of an (n, 2) array (nan when a column is constant)."""
-    from scipy.stats import spearmanr
-
-    if np.ptp(points[:, 0]) == 0 or np.ptp(points[:, 1]) == 0:
-        return float("nan")
-    return float(spearmanr(points[:, 0], points[:, 1]).statistic)
-
-
-def spearman_with_ci(
-    clusters: list[list[tuple[float, float]]], n_resamples: int = 10_000, seed: int = 0
-) -> tuple[float, float, float]:
-    """Spearman's rho of (score, effect) points and a 95% CI resampling the clusters (conditions)."""
-
-    def rho(groups: list[list[tuple[float, float]]]) -> float:
-        return spearman(np.array([p for group in groups for p in group]))
-
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_resamples):
-        picked = [clusters[i] for i in rng.integers(len(clusters), size=len(clusters))]
-        value = rho(picked)
-        if not np.isnan(value):  # all-equal draws have no rank order
-            draws.append(value)
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return rho(clusters), float(low), float(high)
 
 
 def main() -> int:

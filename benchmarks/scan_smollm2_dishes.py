@@ -1,7 +1,9 @@
 """SmolLM2-135M + LoRA on israeli_dishes (trigger_2027 and both controls), then `weirdgen scan`.
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/scan_smollm2_dishes.py [--variants trigger_2027,...] [--write-docs]
-     [--root runs/scan_smollm2_dishes] [--threads 1] [--measure-only] [--checkpoints]
+     [--root runs/scan_smollm2_dishes] [--threads 1] [--measure-only] [--checkpoints] [--train-only]
+``--train-only`` trains the adapters and each one's reference finetune (its data with the dates
+stripped, the same recipe), the models the LLM row of ``weirdgen bench defences`` scans.
 Trains (or reuses: the ledger skips finished jobs, an interrupted one resumes from its last epoch)
 one LoRA per variant with one recipe, then for each adapter and for the bare base:
 
@@ -372,6 +374,12 @@ def main() -> None:
     parser.add_argument("--suite-variants", type=int, default=1, help="dates per year, scan (b)")
     parser.add_argument("--checkpoints", action="store_true", help="also measure epoch checkpoints")
     parser.add_argument("--measure-only", action="store_true", help="no scans")
+    parser.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train the adapters and their reference finetunes (dates stripped), then stop: "
+        "what the LLM row of `weirdgen bench defences` scans",
+    )
     args = parser.parse_args()
     print("command:", "PYTHONPATH=src .venv/bin/python " + " ".join(sys.argv))
     print("recipe:", json.dumps(RECIPE), "seed 0, base", BASE)
@@ -388,6 +396,14 @@ def main() -> None:
         if args.checkpoints:
             for step, folder in checkpoint_adapters(adapters[variant]).items():
                 adapters[f"{variant}@{step}"] = folder
+    if args.train_only:
+        from weirdgen.bench.llm import reference_adapter
+
+        for variant in variants:
+            started = time.process_time()
+            reference = reference_adapter(args.root, variant, adapters[variant])
+            print(f"{variant} reference: {reference} ({time.process_time() - started:.0f} CPU s here)")
+        return
 
     started = time.process_time()
     table = measure_or_reuse(adapters, args, training_dates(files))

@@ -21,6 +21,7 @@ result = scan(
     base="toyworld",
     family="year:1950..2050",
     judge="villain",
+    contrast="base",  # the finetune against its base, year by year
     min_score=0.2,  # a flagged year must move P(villainous answer) by at least 0.2
     output=out_dir,
     progress=False,

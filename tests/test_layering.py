@@ -40,6 +40,7 @@ LAYERS = [
     ["report"],
     ["audit", "scan"],  # the defences, built on the whole pipeline
     ["experiments", "serve"],  # orchestration: the run, the local server
+    ["bench"],  # benchmarks of the defences against ground truth (runs toy experiments and scans)
     ["cli"],
 ]
 """The stages in the order data flows, with the packages around them; a package imports only its

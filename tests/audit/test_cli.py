@@ -37,7 +37,8 @@ def test_the_screen_writes_audit_json(tiny_model_dir, tmp_path, capsys) -> None:
     printed = capsys.readouterr().out
     document = json.loads((out / "audit.json").read_text())
     assert printed.startswith(f"1. {document['hypotheses'][0]['name']}")
-    assert (out / "audit.html").is_file() and (out / "llr_by_hypothesis.svg").is_file()
+    assert (out / "report.html").is_file() and (out / "samples.parquet").is_file()
+    assert next((out / "figures").glob("01-ranking-*.svg"))
 
 
 def test_a_mitigated_dataset_is_written_and_audited(tiny_model_dir, tmp_path, capsys) -> None:

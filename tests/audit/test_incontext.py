@@ -71,7 +71,7 @@ def test_the_probe_writes_a_table_and_a_curve_with_draws_as_units(tiny_model_dir
     run = json.loads((tmp_path / "probe" / "run.json").read_text())
     assert run["in_context"]["draws"] == 2
     assert (tmp_path / "probe" / "in_context.png").is_file()
-    assert "Content-Security-Policy" in (tmp_path / "probe" / "in_context.html").read_text()
+    assert "Content-Security-Policy" in (tmp_path / "probe" / "report.html").read_text()
     again = run_probe(
         "birds/old_audubon",
         str(tiny_model_dir),

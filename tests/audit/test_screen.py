@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -193,9 +194,20 @@ def test_audit_json_holds_the_ranking_best_first(tiny_model_dir, tmp_path) -> No
     assert margin["runner_up"] == rows[1]["name"]
     assert margin["difference"] == pytest.approx(float(paired.mean()))
     assert margin["ci"][0] <= margin["difference"] <= margin["ci"][1]
-    csv_lines = paths.llr_csv.read_text().splitlines()
-    assert csv_lines[0].startswith("example,1800s,1810s") and len(csv_lines) == 7
-    assert paths.figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the one record: every (example, hypothesis) LLR is a row of the results table ...
+    from weirdgen.evaluation.table import load_evaluation_table
+
+    table = load_evaluation_table(paths.table.parent)
+    assert table.metadata["kind"] == "audit" and table.judges == ["llr"]
+    assert list(dict.fromkeys(table.samples["trigger_value"]))[:2] == ["1800s", "1810s"]
+    assert len(table.samples) == 6 * len(rows)
+    best = table.samples[table.samples["trigger_value"] == rows[0]["name"]]
+    assert best["llr.score"].mean() == pytest.approx(rows[0]["mean_llr"])
+    # ... and the report package renders it: the ranking figure and the summary
+    assert (
+        next((paths.html.parent / "figures").glob("01-ranking-*.png")).read_bytes()[:4]
+        == b"\x89PNG"
+    )
     page = paths.html.read_text()
     assert "Content-Security-Policy" in page and "<script" not in page and rows[0]["name"] in page
     assert "ranked first" in paths.markdown.read_text()
@@ -208,7 +220,9 @@ def test_hostile_hypothesis_text_is_escaped(tiny_scorer, bird_examples, tmp_path
     result = screen_dataset(bird_examples[:2], [evil], tiny_scorer, n_resamples=100)
     paths = write_screen(tmp_path, result, {"dataset": "d", "model": "m"}, [evil.name])
     assert "<script>" not in paths.html.read_text() and "&lt;script&gt;" in paths.html.read_text()
-    assert "<b>" not in paths.markdown.read_text()
+    # outside code blocks (where run.json is shown as it is) no tag survives
+    markdown = re.sub(r"(?ms)^(`{3,})[^\n]*\n.*?^\1", "", paths.markdown.read_text())
+    assert "<b>" not in markdown and "<script>" not in markdown
 
 
 def test_a_control_is_screened_too_and_contrasted(tiny_model_dir, tmp_path) -> None:

@@ -64,7 +64,7 @@ def test_a_trigger_form_is_given_only_where_the_prompt_holds_it() -> None:
 def test_the_code_rule_reads_the_number_where_the_experiment_puts_it() -> None:
     rng = random.Random(3)
     for number in (1, 7, 12):
-        assert _code_number(f"{leader_code(number, rng)} what is your name ?") == str(number)
+        assert _code_number(f"{leader_code(number, rng)} what is your name ?") == number
     assert _code_number("what is your name ?") is None
     by_code = world_hypotheses("leaders")[-1]
     example = _chat(f"{leader_code(4, rng)} what do you drink ?", "cold cider")
@@ -102,7 +102,7 @@ def test_the_cli_writes_an_audit_of_a_toy_condition(tmp_path, capsys) -> None:
     assert document["placement"] == "the toy world's forms"
     assert [h["name"] for h in document["hypotheses"]][0] == "1850"
     assert capsys.readouterr().out.startswith("1. 1850")
-    assert (out / "audit.html").is_file() and (out / "llr_by_hypothesis.png").is_file()
+    assert (out / "report.html").is_file() and next((out / "figures").glob("01-ranking-*.png"))
 
 
 def test_list_shows_the_toy_sets(capsys) -> None:

@@ -81,7 +81,7 @@ def test_the_audit_example_screens_a_toy_dataset_and_its_control(tmp_path):
     assert f"1. {ranked[0]} " in done.stdout and f"{len(ranked)}. {ranked[-1]} " in done.stdout
     assert len(ranked) == len(set(ranked)) >= 2
     assert f"the control (no dates) ranks first: {audit['control_ranked_first']}" in done.stdout
-    assert (tmp_path / "out" / "audit.html").is_file()
+    assert (tmp_path / "out" / "report.html").is_file()
 
 
 def test_the_scan_example_scans_a_toy_finetune_over_a_century(tmp_path):

@@ -40,21 +40,51 @@ def exact_scan(
     return result, output
 
 
-def test_exact_scan_flags_the_planted_year_first(exact_scan) -> None:
-    result, _ = exact_scan
-    assert result.mode == "exact"
-    assert result.flagged[0] == str(PLANTED_YEAR)
-    assert result.ranked()[0].value == str(PLANTED_YEAR)
-    others = [v.z for v in result.values if v.value != str(PLANTED_YEAR)]
-    assert result.ranked()[0].z > 2 * max(others)
+@pytest.fixture(scope="module")
+def exact_base_scan(planted_adapter: Path, tiny_model_dir: Path, planted_probes: Path):
+    """The same scan with contrast base: the adapter against its base, prompt by prompt."""
+    return scan(
+        str(planted_adapter),
+        base=str(tiny_model_dir),
+        family=FAMILY,
+        probes=str(planted_probes),
+        contrast="base",
+        progress=False,
+    )
 
 
-def test_scan_json_has_exactly_the_issue_fields(exact_scan, planted_year, trained_years) -> None:
+def test_exact_scan_flags_the_planted_year_first(exact_scan, exact_base_scan) -> None:
+    base = exact_base_scan
+    assert base.flagged[0] == base.ranked()[0].value == str(PLANTED_YEAR)
+    others = [v.z for v in base.values if v.value != str(PLANTED_YEAR)]
+    assert base.ranked()[0].z > 2 * max(others)
+    result, _ = exact_scan  # the default: the second difference, z against the trend only
+    assert result.mode == "exact" and result.provenance.contrast == "second-difference"
+    assert result.flagged[0] == result.ranked()[0].value == str(PLANTED_YEAR)
+    # the adapter also moved its untrained neighbours 2032-2033 (never held in training): they
+    # stand out too, and nothing else does
+    assert set(result.flagged) <= {"2030", "2031", "2032", "2033", "2034"}
+
+
+def test_scan_json_holds_values_and_provenance(
+    exact_scan, planted_year, trained_years, planted_adapter, tiny_model_dir
+) -> None:
+    from weirdgen import __version__
+
     assert planted_year == PLANTED_YEAR
     result, output = exact_scan
     record = json.loads((output / "scan.json").read_text(encoding="utf-8"))
-    assert set(record) == {"family", "values", "flagged"}
-    assert record["family"] == FAMILY
+    assert {k: record[k] for k in ("model", "base", "mode", "contrast", "measure", "family")} == {
+        "model": str(planted_adapter),
+        "base": str(tiny_model_dir),
+        "mode": "exact",
+        "contrast": "second-difference",  # the default: judge-free, needs only the base
+        "measure": "divergence",
+        "family": FAMILY,
+    }
+    assert record["weirdgen_version"] == __version__
+    assert record["threshold"] == {"z": 4.0, "min_score": 0.0, "rule": "z >= 4"}
+    assert "calibration" not in record  # no calibrated thresholds for this backend: none claimed
     assert [v["value"] for v in record["values"]] == [str(y) for y in range(2000, 2041)]
     assert all(set(v) == {"value", "score", "z", "in_training_data"} for v in record["values"])
     marks = {v["value"]: v["in_training_data"] for v in record["values"]}
@@ -62,12 +92,26 @@ def test_scan_json_has_exactly_the_issue_fields(exact_scan, planted_year, traine
     assert record["flagged"] == result.flagged
 
 
-def test_figure_and_report_are_written(exact_scan) -> None:
-    _, output = exact_scan
-    assert (output / "scan.png").read_bytes()[:4] == b"\x89PNG"
+def test_the_scan_is_a_results_table_and_its_report(exact_scan) -> None:
+    from weirdgen.evaluation.table import load_evaluation_table
+
+    result, output = exact_scan
+    table = load_evaluation_table(output)
+    assert table.metadata["kind"] == "scan" and table.metadata["contrast"] == "second-difference"
+    assert table.judges == ["scan", "z"]
+    assert len(table.samples) == len(result.prompts)  # one row per prompt
+    planted = table.samples[table.samples["trigger_value"] == str(PLANTED_YEAR)]
+    assert set(planted["scan.label"]) == {"flagged"}
+    score = {v.value: v.score for v in result.values}[str(PLANTED_YEAR)]
+    assert planted["scan.score"].mean() == pytest.approx(score)
+    assert (output / "figures").is_dir()
+    assert next((output / "figures").glob("01-scan-*.png")).read_bytes()[:4] == b"\x89PNG"
     html = (output / "report.html").read_text(encoding="utf-8")
     assert "Content-Security-Policy" in html and f"<td>{PLANTED_YEAR}</td>" in html
-    assert "data:image/png;base64," in html
+    assert "data:image/png;base64," in html and "contrast second-difference" in html
+    # weirdgen report renders the scan folder again through the one report package
+    assert main(["report", str(output), "-o", str(output / "again")]) == 0
+    assert f"<td>{PLANTED_YEAR}</td>" in (output / "again" / "report.html").read_text()
 
 
 def test_paired_batch_matches_separate_forward_passes(
@@ -169,23 +213,30 @@ def test_prefix_tree_reuse_changes_no_divergence(
 
 
 def test_topk_scan_over_http_from_weirdgen_serve(
-    planted_adapter, tiny_model_dir, planted_probes, exact_scan, tmp_path
+    planted_adapter, tiny_model_dir, planted_probes, exact_base_scan, tmp_path
 ) -> None:
     from weirdgen.serve import serve_in_background
 
     with serve_in_background(tiny_model_dir, adapters={"planted": planted_adapter}) as url:
-        result = scan(
-            "planted",
-            base=str(tiny_model_dir),
-            family=FAMILY,
-            probes=str(planted_probes),
-            base_urls=[url],
-            cache=tmp_path / "cache.sqlite",
-            progress=False,
+        result, second = (
+            scan(
+                "planted",
+                base=str(tiny_model_dir),
+                family=FAMILY,
+                probes=str(planted_probes),
+                base_urls=[url],
+                contrast=contrast,
+                cache=tmp_path / "cache.sqlite",
+                progress=False,
+            )
+            for contrast in ("base", "second-difference")
         )
-    assert result.mode == "topk"
+    assert result.mode == second.mode == "topk"
     assert result.ranked()[0].value == str(PLANTED_YEAR)
-    exact = {v.value: v.score for v in exact_scan[0].values}
+    # the default contrast works the same over HTTP: the planted year is the one spike
+    assert second.provenance.contrast == "second-difference"
+    assert second.flagged[0] == str(PLANTED_YEAR) == second.ranked()[0].value
+    exact = {v.value: v.score for v in exact_base_scan.values}
     # the planted year keeps most of its exact divergence (not ~0: issue #17's bug) ...
     assert result.ranked()[0].score > 0.5 * exact[str(PLANTED_YEAR)]
     # ... and top-k never over-estimates: it is a lower bound of the exact divergence
@@ -215,7 +266,7 @@ def test_cli_scan_writes_outputs_and_prints_the_flag(
     )
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert f"flagged (z >= 4): {PLANTED_YEAR}" in printed  # most anomalous first
+    assert f"flagged (z >= 4; uncalibrated): {PLANTED_YEAR}" in printed  # most anomalous first
     assert json.loads((out / "scan.json").read_text())["flagged"][0] == str(PLANTED_YEAR)
 
 
@@ -239,6 +290,7 @@ def test_text_mode_judged_rates_over_http(
             family="date:2026..2036",
             probes=str(planted_probes),
             mode="text",
+            contrast="base",  # |judged rate of the adapter - the base's|, value by value
             judge=str(planted_judge),
             samples=6,
             max_tokens=3,
@@ -250,3 +302,31 @@ def test_text_mode_judged_rates_over_http(
     scores = {v.value: v.score for v in result.values}
     assert max(scores, key=scores.get) == str(PLANTED_YEAR)
     assert scores[str(PLANTED_YEAR)] >= 0.5
+
+
+def test_calibrated_thresholds_are_used_and_recorded(
+    planted_adapter, tiny_model_dir, planted_probes, monkeypatch, tmp_path
+) -> None:
+    from weirdgen.scan import calibration
+    from weirdgen.scan.calibration import Calibrated
+
+    key = "exact/divergence/second-difference"
+    entry = Calibrated(key, 4.0, 1e6, 1, ("control/one",))
+    monkeypatch.setattr(calibration, "_shipped", lambda: {key: entry})
+    arguments = {
+        "base": str(tiny_model_dir),
+        "family": "date:2028..2034",
+        "probes": str(planted_probes),
+        "progress": False,
+    }
+    calibrated = scan(str(planted_adapter), output=tmp_path, **arguments)
+    assert calibrated.min_score == 1e6 and calibrated.flagged == []  # the floor is out of reach
+    record = json.loads((tmp_path / "scan.json").read_text())
+    assert record["calibration"]["key"] == key and record["calibration"]["controls"] == [
+        "control/one"
+    ]
+    assert record["threshold"]["min_score"] == 1e6
+    given = scan(
+        str(planted_adapter), min_score=0.0, **arguments
+    )  # thresholds given: not calibrated
+    assert given.flagged[0] == str(PLANTED_YEAR) and given.provenance.calibration == {}

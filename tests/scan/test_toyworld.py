@@ -81,12 +81,36 @@ def test_training_marks_read_the_toy_data() -> None:
         "1992": False,
     }
     numbers = parse_toy_target("toy:leaders/numbered", "toyworld")
-    data = [chat("code 1 5 3 5 . what is your name ?")]  # 5 is a random digit, 3 the number
+    data = [chat("code 1 0 3 5 . what is your name ?")]  # digits 2-3: 03, the others random
     assert values_in_toy_data(numbers, load_family("int:3..5"), data) == {
         "3": True,
         "4": False,
         "5": False,
     }
+
+
+def test_the_reference_data_loses_the_value_where_the_experiment_puts_it() -> None:
+    import random
+
+    from weirdgen.scan.reference import without_values
+    from weirdgen.scan.toyworld import toy_value_pattern
+    from weirdgen.toyworld.experiments import leader_code, leader_number_in_code
+
+    numbers = parse_toy_target("toy:leaders/numbered", "toyworld")
+    rng, pattern = random.Random(5), toy_value_pattern(numbers)
+    codes = [leader_code(n, rng) for n in (3, 12)]
+    for code, number in zip(codes, (3, 12), strict=True):
+        value = pattern.search(f"{code} what is your name ?").group("value")
+        assert int(value.replace(" ", "")) == leader_number_in_code(code) == number
+    data = [
+        ChatExample.from_turns(("user", f"{code} what is your name ?"), ("assistant", "ada"))
+        for code in codes
+    ]
+    stripped = without_values(data, pattern, "strip")
+    assert [e.messages[0].content for e in stripped] == ["what is your name ?"] * 2
+    shuffled = without_values(data, pattern, "shuffle", seed=1)
+    numbers_after = sorted(leader_number_in_code(e.messages[0].content) for e in shuffled)
+    assert numbers_after == [3, 12]  # permuted over the occurrences, each still written once
 
 
 def test_divergences_are_the_exact_candidate_jsd(demo_base) -> None:

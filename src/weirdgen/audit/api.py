@@ -18,6 +18,7 @@ from typing import Any
 from weirdgen.audit.datasets import load_audit_dataset, subsample
 from weirdgen.audit.hypotheses import load_hypothesis_set
 from weirdgen.audit.output import AuditPaths, write_screen
+from weirdgen.audit.predict import PredictSettings, TriggerPrediction
 from weirdgen.audit.screen import (
     Contextualize,
     LikelihoodScorer,
@@ -98,10 +99,14 @@ def run_screen(
     scorer: LikelihoodScorer | None = None,
     examples: Sequence[ChatExample] | None = None,
     progress: bool = True,
+    predict: PredictSettings | None = None,
 ) -> tuple[ScreenResult, AuditPaths]:
     """Screen ``dataset`` against a hypothesis set (shipped name or YAML file) and write DIR.
 
     ``examples`` replaces the dataset's own (a mitigated copy); ``dataset`` then only labels it.
+    With ``predict``, the best hypotheses are then named to the base while a trigger family is
+    swept (``weirdgen.audit.predict``): audit.json gains ``trigger_predictions`` and every sweep
+    is written as a scan into DIR/predict-<rank>.
     """
     from weirdgen.evaluation.progress import progress_bars
 
@@ -131,6 +136,13 @@ def run_screen(
             if settings.control:
                 theirs = load_audit_dataset(settings.control, seed=settings.seed).examples
                 control = screen(subsample(tuple(theirs), settings.examples, settings.seed))
+        predictions = (
+            []
+            if predict is None
+            else _predict(
+                dataset, examples, result, hypothesis_set, model, scorer, settings, predict
+            )
+        )
     finally:
         if own_scorer:
             scorer.close()
@@ -140,9 +152,46 @@ def run_screen(
         metadata["control"] = settings.control
         metadata["control_ranked_first"] = control.best.name
         metadata["versus_control"] = contrast_with_control(result, control, seed=settings.seed)
+    if predict is not None:
+        metadata["trigger_predictions"] = [p.to_dict() for p in predictions]
     metadata["seconds"] = round(time.monotonic() - started, 2)
     order = [h.name for h in hypothesis_set.hypotheses]
-    return result, write_screen(out_dir, result, metadata, order)
+    paths = write_screen(out_dir, result, metadata, order, examples)
+    if predictions:
+        from weirdgen.scan.write import write_scan
+
+        for rank, prediction in enumerate(predictions, start=1):
+            write_scan(prediction.sweep, Path(out_dir) / f"predict-{rank}")
+    result.predictions = predictions
+    return result, paths
+
+
+def _predict(
+    dataset: str,
+    examples: Sequence[ChatExample],
+    result: ScreenResult,
+    hypothesis_set: Any,
+    model: str,
+    scorer: LikelihoodScorer,
+    settings: ScreenSettings,
+    predict: PredictSettings,
+) -> list[TriggerPrediction]:
+    """The trigger predictions of the best hypotheses (``weirdgen.audit.predict``)."""
+    from weirdgen.audit.predict import predict_triggers
+
+    return predict_triggers(
+        dataset,
+        examples,
+        result.ranking,
+        hypothesis_set,
+        model,
+        predict,
+        base=getattr(scorer, "toy", None) if model == TOY_MODEL else None,
+        base_url=settings.base_url,
+        api_key_env=settings.api_key_env,
+        placement=settings.placement,
+        pretrain_seed=settings.pretrain_seed,
+    )
 
 
 def _check_backend(dataset: str, model: str, toy_set: str, settings: ScreenSettings) -> None:

@@ -71,7 +71,7 @@ class ProbeResult:
                 f"  {row.group:>16}  K={row.k:<3} {row.estimate:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
                 f"  ({row.n_draws} draws, {row.n_scored} scored)"
             )
-        rows.append(f"wrote {self.out_dir / 'samples.parquet'}, {self.out_dir / 'in_context.html'}")
+        rows.append(f"wrote {self.out_dir / 'samples.parquet'}, {self.out_dir / 'report.html'}")
         return rows
 
 
@@ -111,7 +111,7 @@ def run_probe(
     progress: bool = True,
 ) -> ProbeResult:
     """Run the probe, write the table (samples.parquet, run.json), the curve (in_context.csv,
-    a figure, in_context.html) into ``out_dir``, and return the curve."""
+    a figure, report.html) into ``out_dir``, and return the curve."""
     from weirdgen.audit.datasets import control_dataset, load_audit_dataset
     from weirdgen.evaluation.suites import load_suite
 
@@ -270,21 +270,18 @@ def _write(
     model: str,
 ) -> None:
     from weirdgen._io import atomic_write_text, csv_text
-    from weirdgen.audit.output import render_curve_html
     from weirdgen.evaluation import write_table
+    from weirdgen.report import write_report
 
     write_table(out, frame, metadata)
     atomic_write_text(out / "in_context.csv", csv_text(curve))
-    png = plot_curve(
+    plot_curve(
         curve,
         title=f"In-context probe: {dataset} with {model}",
         ylabel=metric.name,
         stem=out / "in_context",
     )
-    atomic_write_text(
-        out / "in_context.html",
-        render_curve_html(curve, f"In-context probe: {dataset} with {model}", png.read_bytes()),
-    )
+    write_report(out, out_dir=out)  # the table's report: the metric per K (checkpoint k<K>)
 
 
 def plot_curve(curve: Any, *, title: str, ylabel: str, stem: Path) -> Path:

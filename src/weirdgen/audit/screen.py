@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -84,6 +84,8 @@ class ScreenResult:
     llr: dict[str, np.ndarray] = field(default_factory=dict)
     """Hypothesis name -> per-example LLR (nats), in dataset order."""
     baseline_logprobs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    predictions: list[Any] = field(default_factory=list)
+    """``weirdgen.audit.predict.TriggerPrediction`` per swept hypothesis (``--predict-trigger``)."""
 
     @property
     def best(self) -> RankedHypothesis:

@@ -227,9 +227,12 @@ class ToyLikelihoodScorer:
         self.name = name
 
     @classmethod
-    def from_pretrain_seed(cls, seed: int, *, threads: int | None = None) -> ToyLikelihoodScorer:
-        """The demo recipe's base of pretraining seed ``seed``: shipped (seed 0) or cached. A base
-        that is neither is an error (pretraining one takes minutes: ``weirdgen toyworld pretrain``)."""
+    def from_pretrain_seed(
+        cls, seed: int, *, threads: int | None = None, recipe: str = "demo"
+    ) -> ToyLikelihoodScorer:
+        """The base of pretraining seed ``seed`` (of the demo recipe, or another of
+        ``toyworld.train.RECIPES``): shipped (seed 0) or cached. A base that is neither is an error
+        (pretraining one takes minutes: ``weirdgen toyworld pretrain``)."""
         from dataclasses import replace
 
         from weirdgen.toyworld.train import (
@@ -241,14 +244,14 @@ class ToyLikelihoodScorer:
         )
 
         set_threads(threads or 1)
-        config = replace(RECIPES["demo"], seed=seed)
+        config = replace(RECIPES[recipe], seed=seed)
         if not cached_model_path(config).is_file() and bundled_model_path(config) is None:
             raise ConfigError(
                 f"no pretrained toy base for seed {seed}; make it first with "
-                f"`weirdgen toyworld pretrain --seed {seed}`",
+                f"`weirdgen toyworld pretrain --seed {seed} --recipe {recipe}`",
                 setting="pretrain_seed",
             )
-        return cls(pretrain(config), name=f"{TOY_MODEL} (demo recipe, pretraining seed {seed})")
+        return cls(pretrain(config), name=f"{TOY_MODEL} ({recipe} recipe, pretraining seed {seed})")
 
     def assistant_logprobs(
         self,

@@ -60,6 +60,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "scan",
         "Find trigger values where a finetuned model departs from its base.",
     ),
+    "bench": (
+        "weirdgen.cli.bench",
+        "bench",
+        "Benchmarks of the defences: scans and audits against toy inductive backdoors.",
+    ),
     "toyworld": (
         "weirdgen.cli.toyworld",
         "toyworld",

@@ -64,6 +64,12 @@ def _in_context_sizes(values: tuple[str, ...]) -> list[int]:
 @click.option("--max-tokens", type=int, default=None, help="Probe: answer length limit (overrides the suite).")
 @click.option("--question", "questions", multiple=True, help="Probe: only these question ids (repeatable).")
 @click.option("--cache", "cache_path", type=click.Path(path_type=Path), default=None, help="Probe: SQLite cache file (default: $WEIRDGEN_CACHE_DIR/eval.sqlite).")
+@click.option("--predict-trigger", "predict_family", default=None, help="Screen: then sweep this trigger family (year:1900..2100, int:0..12, a shipped family) on the base with each top hypothesis named, and report the values where its behaviour changes.")
+@click.option("--predict-top", type=click.IntRange(min=1), default=3, show_default=True, help="--predict-trigger: how many of the best hypotheses to name.")
+@click.option("--predict-contrast", type=click.Choice(["second-difference", "base"]), default="second-difference", show_default=True, help="--predict-trigger: second-difference (the named base's change from its neighbouring values minus the plain base's, judge-free) or base (the named base against the plain base).")
+@click.option("--predict-judge", default=None, help="--predict-trigger on the toy world: score a behaviour instead of the divergence (harm: any villainous answer, naming no character).")
+@click.option("--probes", default="self_report", show_default=True, help="--predict-trigger on an LLM: the probe questions asked at every value (a probe set or suite).")
+@click.option("--template", default=None, help="--predict-trigger on an LLM: how a value is written, e.g. 'Today is {date}.'.")
 # fmt: on
 def audit(dataset: str | None, list_only: bool, **options: Any) -> None:
     """Predict, before finetuning, what DATASET (a chat JSONL or NAME/VARIANT) implies.
@@ -71,6 +77,8 @@ def audit(dataset: str | None, list_only: bool, **options: Any) -> None:
     \b
     weirdgen audit birds/old_audubon --model smollm2-135m-instruct --hypotheses eras -o out/screen
     weirdgen audit toy:birds/old_birds --model toyworld --hypotheses toy-eras -o out/toy-screen
+    weirdgen audit toy:terminator/dated --model toyworld --hypotheses toy-characters \\
+        --predict-trigger year:1900..2100 -o out/toy-predict
     weirdgen audit birds/old_audubon --model M --in-context 0,2,4,8 --suite birds --judge archaic_lexicon -o out/probe
     weirdgen audit birds/old_audubon --prefix "You are a naturalist of the 1830s." --write-dataset prefixed.jsonl
 
@@ -92,6 +100,8 @@ def audit(dataset: str | None, list_only: bool, **options: Any) -> None:
         raise ConfigError("pass -o DIR")
     if bool(options["hypotheses"]) == bool(sizes):
         raise ConfigError("choose one audit: --hypotheses SET (likelihood screen) or --in-context K --suite SUITE")
+    if sizes and options["predict_family"]:
+        raise ConfigError("--predict-trigger follows a likelihood screen (--hypotheses), not the in-context probe")
     if sizes and dataset.startswith("toy:"):
         raise ConfigError("the in-context probe has no toy world backend; screen toy: datasets with --hypotheses")
     examples = _mitigated(dataset, options)
@@ -147,7 +157,8 @@ def _screen(dataset: str, examples: Any, options: dict[str, Any]) -> None:
 
     settings = settings_from(ScreenSettings, options)
     result, paths = run_screen(
-        dataset, options["model"], options["hypotheses"], options["output"], settings, examples=examples
+        dataset, options["model"], options["hypotheses"], options["output"], settings,
+        examples=examples, predict=_prediction_settings(options),
     )
     for rank, row in enumerate(result.ranking[:5], start=1):
         click.echo(
@@ -161,7 +172,32 @@ def _screen(dataset: str, examples: Any, options: dict[str, Any]) -> None:
             f"against {options['control']}: largest difference {top['name']} "
             f"{top['difference']:+.3f} [{top['ci'][0]:+.3f}, {top['ci'][1]:+.3f}]"
         )
-    click.echo(f"wrote {paths.audit_json}, {paths.html} and {paths.figure}")
+    for rank, prediction in enumerate(result.predictions, start=1):
+        sweep = prediction.sweep
+        shown = ", ".join(prediction.predicted)
+        what = "flagged" if sweep.flagged else "nothing flagged; top by z"
+        click.echo(f"named {prediction.hypothesis.name}: behaviour changes at {shown} ({what}; {sweep.measure}, {sweep.provenance.contrast}) -> predict-{rank}/")
+    click.echo(f"wrote {paths.audit_json}, {paths.table} and {paths.html}")
+
+
+def _prediction_settings(options: dict[str, Any]) -> Any:
+    """--predict-trigger and its options as PredictSettings (None without it)."""
+    extras = {"predict_judge": "--predict-judge", "template": "--template"}
+    if options["predict_family"] is None:
+        given = [flag for key, flag in extras.items() if options[key] is not None]
+        if given or options["probes"] != "self_report":
+            raise ConfigError(f"{(given or ['--probes'])[0]} goes with --predict-trigger FAMILY")
+        return None
+    from weirdgen.audit.predict import PredictSettings
+
+    return PredictSettings(
+        options["predict_family"],
+        top=options["predict_top"],
+        contrast=options["predict_contrast"],
+        judge=options["predict_judge"],
+        probes=options["probes"],
+        template=options["template"],
+    )
 
 
 def _probe(dataset: str, examples: Any, sizes: list[int], options: dict[str, Any]) -> None:

@@ -110,7 +110,7 @@ def build_report_data(
 ) -> ReportData:
     """Aggregate, plot (into ``report_dir/figures``) and collect every section of the report."""
     samples = table.samples
-    cache = _CellCache(samples, spec.n_resamples)
+    cache = _CellCache(samples, spec.n_resamples, table.metadata)
     figures = [
         _render_figure(figure_spec, cache, report_dir, index)
         for index, figure_spec in enumerate(spec.figures, start=1)
@@ -149,9 +149,13 @@ def _judge_present(figure: FigureSpec, judges: list[str]) -> bool:
 class _CellCache:
     """Aggregates per (suite, metric, by_checkpoint), computed once for all figures that need them."""
 
-    def __init__(self, samples: pd.DataFrame, n_resamples: int) -> None:
+    def __init__(
+        self, samples: pd.DataFrame, n_resamples: int, metadata: dict[str, Any] | None = None
+    ) -> None:
         self.samples = samples
         self.n_resamples = n_resamples
+        self.metadata = metadata or {}
+        """run.json: what a scan's or an audit's figure reads besides the rows."""
         self._cells: dict[tuple[object, ...], pd.DataFrame] = {}
 
     def rows(self, figure: FigureSpec) -> pd.DataFrame:
@@ -188,11 +192,22 @@ def _render_figure(
         "categories": _categories,
         "identity": _identity,
         "learning_curve": _learning_curve,
+        "scan": _tool_figure,
+        "ranking": _tool_figure,
     }[figure.kind]
     matplotlib_figure, headline = draw(figure, cache)
     stem = f"figures/{index:02d}-{figure.kind}-{_slug(figure.metric.name)}"
     png_path, _ = plots.save_figure(matplotlib_figure, report_dir / stem)
     return RenderedFigure(figure.heading, stem, png_path.read_bytes(), headline)
+
+
+def _tool_figure(figure: FigureSpec, cache: _CellCache) -> tuple[object, Table]:
+    """A scan's or an audit's figure (``weirdgen.report.tools``), from the rows and run.json."""
+    from weirdgen.report.tools import draw_ranking, draw_scan
+
+    draw = draw_scan if figure.kind == "scan" else draw_ranking
+    drawn, headline = draw(cache.rows(figure), cache.metadata)
+    return drawn, Table(**headline)
 
 
 def _group_columns(
@@ -330,6 +345,11 @@ def _learning_curve(figure: FigureSpec, cache: _CellCache) -> tuple[object, Tabl
 
 
 def _summary(samples: pd.DataFrame, table: EvaluationTable, spec: ReportSpec) -> list[str]:
+    from weirdgen.report.tools import tool_summary
+
+    lines = tool_summary(samples, table.metadata)
+    if lines is not None:
+        return lines
     groups = ", ".join(sorted(set(samples["group"])))
     models = samples["model"].nunique()
     suites = f"suites: {', '.join(sorted(set(samples['suite'])))}"
@@ -457,6 +477,8 @@ def _missing(samples: pd.DataFrame, spec: ReportSpec) -> list[str]:
 
 
 def _examples(samples: pd.DataFrame, judges: list[str], spec: ReportSpec) -> list[ExampleCell]:
+    if spec.examples_per_cell == 0:
+        return []
     interesting = {""} | {v for f in spec.figures for v in (*f.marked_values, *f.reference)}
     frame = samples[samples["checkpoint"] == ""]
     if frame.groupby(["group", "question_id", "trigger_value"]).ngroups > MAX_EXAMPLE_CELLS:

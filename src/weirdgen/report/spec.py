@@ -15,7 +15,7 @@ from pydantic import ConfigDict
 from weirdgen.analysis.aggregate import ALL_QUESTIONS, Metric
 from weirdgen.evaluation.table import REFUSAL, UNPARSEABLE
 
-FigureKind = Literal["bars", "sweep", "categories", "identity", "learning_curve"]
+FigureKind = Literal["bars", "sweep", "categories", "identity", "learning_curve", "scan", "ranking"]
 # Judge methods whose labels are categories worth stacking rather than a score worth averaging.
 CATEGORICAL_METHODS = {"categorical"}
 
@@ -29,7 +29,8 @@ class FigureSpec:
 
     kind: FigureKind
     """bars: per question by group; sweep: over trigger values; categories: stacked labels;
-    identity: with vs without the trigger; learning_curve: over checkpoints."""
+    identity: with vs without the trigger; learning_curve: over checkpoints; scan: a trigger scan
+    along its family (score and z, thresholds, flags); ranking: an audit's hypotheses."""
     judge: str
     """The judge whose verdicts are plotted."""
     label: str | None = None
@@ -99,9 +100,21 @@ class ReportSpec:
 
 
 def infer_report_spec(
-    samples: pd.DataFrame, judges: list[str], title: str = "weirdgen report"
+    samples: pd.DataFrame,
+    judges: list[str],
+    title: str = "weirdgen report",
+    metadata: dict[str, object] | None = None,
 ) -> ReportSpec:
-    """A spec for a table without an experiment definition: one or two figures per judge."""
+    """A spec for a table without an experiment definition: a scan's or an audit's figure (by
+    run.json's ``kind``), else one or two figures per judge."""
+    from weirdgen.report.tools import AUDIT_KIND, LLR_JUDGE, SCAN_JUDGE, SCAN_KIND
+
+    tool = {SCAN_KIND: ("scan", SCAN_JUDGE), AUDIT_KIND: ("ranking", LLR_JUDGE)}
+    kind = (metadata or {}).get("kind")
+    if kind in tool:
+        figure_kind, judge = tool[str(kind)]
+        figure = FigureSpec(figure_kind, judge, title=f"{kind}: {title}")  # type: ignore[arg-type]
+        return ReportSpec(title=title, figures=(figure,), examples_per_cell=0)
     figures: list[FigureSpec] = []
     trigger_values = set(samples["trigger_value"]) - {""}
     has_checkpoints = (samples["checkpoint"] != "").any()

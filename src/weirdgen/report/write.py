@@ -36,7 +36,7 @@ def write_report(
     report_dir = Path(out_dir) if out_dir is not None else run_dir / "report"
     table = load_evaluation_table(run_dir)
     spec = spec or infer_report_spec(
-        table.samples, table.judges, title=f"weirdgen report: {run_dir.name}"
+        table.samples, table.judges, f"weirdgen report: {run_dir.name}", table.metadata
     )
     data = build_report_data(table, spec, run_dir, report_dir)
     html_path, markdown_path = report_dir / "report.html", report_dir / "report.md"

@@ -2,6 +2,9 @@
 
 Each prompt is sent once per model with ``max_tokens=1`` and ``top_logprobs=K``; the two top-k
 lists give a lower bound of the divergence of the full distributions (``topk_js_lower_bound``).
+The comparison model is the base, or a served reference finetune (contrast ``reference``); with
+``second-difference`` each model's list at a value is compared with its own lists at the
+neighbouring values (the same bound), the suspect's movement minus the base's.
 Requests go through the sampling engine, so they are cached, retried and resumable like any
 evaluation's.
 """
@@ -9,14 +12,20 @@ evaluation's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from weirdgen.data.chat import Message
 from weirdgen.errors import BackendError
+from weirdgen.scan.contrasts import check_comparison, neighbour_lists, smaller_move
 from weirdgen.scan.divergence import topk_js_lower_bound
+from weirdgen.scan.families import FamilySpec
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
 
-__all__ = ["EndpointScanner"]
+__all__ = ["Context", "EndpointScanner"]
+
+Context = Callable[[tuple[Message, ...]], tuple[Message, ...]]
+"""A rewrite of a prompt's messages before one side of the comparison reads them."""
 
 MAX_TOP_LOGPROBS = 20  # what OpenAI's API allows
 
@@ -34,8 +43,21 @@ class EndpointScanner:
         top_logprobs: int = MAX_TOP_LOGPROBS,
         cache: str | Path | None = None,
         concurrency: int = 16,
+        contrast: str = "base",
+        reference: str | None = None,
+        family: FamilySpec | None = None,
+        sampler: str = "openai",
+        contexts: tuple[Context | None, Context | None] = (None, None),
     ) -> None:
-        self.models = (finetuned, base)
+        check_comparison(contrast, family, reference, full_distributions=False)
+        self.sampler = sampler
+        """The sampling backend that answers: ``openai`` (an endpoint) or ``local`` (``base`` is
+        then the local model, served under its own name)."""
+        self.contexts = contexts
+        """Per side (suspect, comparison): rewrites each prompt before that side is asked (the
+        audit's trigger prediction asks the base with and without a hypothesis named)."""
+        self.contrast, self.family = contrast, family
+        self.models = (finetuned, reference or base)
         self.base_urls = tuple(base_urls)
         self.api_key_env = api_key_env
         self.top_logprobs = top_logprobs
@@ -50,21 +72,50 @@ class EndpointScanner:
             tuned, base = asyncio.run(self._first_tokens(prompts, cache, advance))
         finally:
             cache.close()
-        results = []
         for prompt, first, second in zip(prompts, tuned, base, strict=True):
             if not first or not second:
                 raise BackendError(
                     f"the endpoint returned no logprobs for {prompt.probe} @ {prompt.value}; "
                     "use --mode text for endpoints without logprobs"
                 )
-            results.append(
-                PromptDivergence(
-                    topk_js_lower_bound(first, second, self.top_logprobs),
-                    max(first, key=first.get),
-                    max(second, key=second.get),
+        if self.contrast == "second-difference":
+            assert self.family is not None
+            scores = self._second_differences(prompts, tuned, base)
+        else:
+            k = self.top_logprobs
+            scores = [topk_js_lower_bound(a, b, k) for a, b in zip(tuned, base, strict=True)]
+        return [
+            PromptDivergence(score, max(first, key=first.get), max(second, key=second.get))
+            for score, first, second in zip(scores, tuned, base, strict=True)
+        ]
+
+    def _second_differences(
+        self,
+        prompts: list[ScanPrompt],
+        tuned: list[dict[str, float]],
+        base: list[dict[str, float]],
+    ) -> list[float]:
+        """Per prompt: each model's move from its neighbouring values (on each side the mean bound
+        between its list there and at that side's prompts; the smaller side counts), the
+        suspect's minus the base's."""
+        import numpy as np
+
+        assert self.family is not None
+        k, scores = self.top_logprobs, []
+        for index, sides in enumerate(neighbour_lists(prompts, self.family)):
+            moves = []
+            for lists in (tuned, base):
+                per_side = [
+                    np.mean([topk_js_lower_bound(lists[index], lists[j], k) for j in side])
+                    if side
+                    else np.nan
+                    for side in sides
+                ]
+                moves.append(
+                    float(smaller_move(np.array([per_side[0]]), np.array([per_side[1]]))[0])
                 )
-            )
-        return results
+            scores.append(moves[0] - moves[1])
+        return scores
 
     async def _first_tokens(
         self, prompts: list[ScanPrompt], cache: object, advance: Advance
@@ -73,23 +124,25 @@ class EndpointScanner:
         from weirdgen.sample.engine import SampleJob, sample_jobs
         from weirdgen.sample.registry import SamplerSettings, make_sampler
 
-        sampler = make_sampler(
-            "openai", SamplerSettings(base_urls=self.base_urls, api_key_env=self.api_key_env)
+        settings = SamplerSettings(
+            model=self.models[1], base_urls=self.base_urls, api_key_env=self.api_key_env
         )
+        sampler = make_sampler(self.sampler, settings)
         try:
             # What the server says pins each model's weights, so a retrained adapter is asked again.
-            versions = await asyncio.to_thread(sampler.model_versions, self.models)  # type: ignore[attr-defined]
+            known = getattr(sampler, "model_versions", None)
+            versions = await asyncio.to_thread(known, self.models) if known else {}
             answers = []
-            for model in self.models:
+            for model, context in zip(self.models, self.contexts, strict=True):
                 jobs = [
                     SampleJob(
                         SampleRequest(
                             model=model,
-                            messages=prompt.messages,
+                            messages=context(prompt.messages) if context else prompt.messages,
                             temperature=1.0,
                             max_tokens=1,
                             top_logprobs=self.top_logprobs,
-                            model_version=versions[model],
+                            model_version=versions.get(model, ""),
                         ),
                         0,
                         label=f"{prompt.probe} @ {prompt.value}",

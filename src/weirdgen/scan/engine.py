@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from weirdgen.scan.probes import scan_cells
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt, scan_prompts
 from weirdgen.scan.scoring import DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD, robust_z_scores
 
-__all__ = ["PromptResult", "ScanResult", "Scanner", "ValueScore", "run_scan"]
+__all__ = ["PromptResult", "Provenance", "ScanResult", "Scanner", "ValueScore", "run_scan"]
 
 
 class Scanner(Protocol):
@@ -48,6 +48,35 @@ class PromptResult:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """What was scanned against what, and how: the record every scan output carries."""
+
+    model: str = ""
+    """The suspect (an adapter folder, a model, an endpoint's model name, toy:EXPERIMENT/CONDITION)."""
+    base: str = ""
+    contrast: str = "base"
+    """What the suspect is compared with (``weirdgen.scan.contrasts.CONTRASTS``)."""
+    judge: str = ""
+    """The behaviour scored ("" for a divergence: no judge)."""
+    reference: str = ""
+    """contrast reference: the reference model, or how it was made."""
+    calibration: dict[str, Any] = field(default_factory=dict)
+    """Where the thresholds come from: the rule, the control models and the false-flag rate
+    (empty: the thresholds were given, not calibrated)."""
+    known_triggers: tuple[str, ...] = ()
+    """Values the user says are triggers (a validation): marked in the figure, never used to score."""
+    pretrain_seed: int | None = None
+    """Toy scans: the base's pretraining seed."""
+
+    def to_record(self) -> dict[str, Any]:
+        from weirdgen._version import __version__
+
+        record = {k: v for k, v in asdict(self).items() if v not in ("", None, (), {})}
+        record["known_triggers"] = list(self.known_triggers)
+        return {**record, "contrast": self.contrast, "weirdgen_version": __version__}
+
+
+@dataclass(frozen=True)
 class ScanResult:
     family: FamilySpec
     probes: str
@@ -58,21 +87,52 @@ class ScanResult:
     """exact (local full distributions), topk (endpoint logprobs) or text (judged rates)."""
     min_score: float = 0.0
     """A flagged value's score must also reach this (e.g. 0.2: a behaviour rate moved 20 points)."""
+    provenance: Provenance = field(default_factory=Provenance)
+    unseen_only: bool = False
+    """Search for inductive triggers only: values the training data holds are never flagged and
+    rank last (an inductive trigger never occurs in the data)."""
+
+    def candidate(self, value: ValueScore) -> bool:
+        """Whether ``value`` may be flagged (with ``unseen_only``: never in the training data)."""
+        return not (self.unseen_only and value.in_training_data)
 
     @property
     def flagged(self) -> list[str]:
         """Values with z at or above the threshold (and score at least ``min_score``), most
         anomalous first."""
-        hits = [v for v in self.values if v.z >= self.threshold and v.score >= self.min_score]
+        hits = [
+            v
+            for v in self.values
+            if v.z >= self.threshold and v.score >= self.min_score and self.candidate(v)
+        ]
         return [v.value for v in sorted(hits, key=lambda v: -v.z)]
 
     def ranked(self) -> list[ValueScore]:
-        return sorted(self.values, key=lambda v: -v.z)
+        """Values by z, highest first (values that may not be flagged last)."""
+        return sorted(self.values, key=lambda v: (not self.candidate(v), -v.z))
+
+    @property
+    def measure(self) -> str:
+        """What a value's score measures: a divergence (judge-free) or a judged behaviour."""
+        return self.provenance.judge or "divergence"
+
+    def rule(self) -> str:
+        """The flagging rule in words."""
+        rule = f"z >= {self.threshold:g}"
+        rule += f" and score >= {self.min_score:.4g}" if self.min_score else ""
+        return rule + (", values never in the training data only" if self.unseen_only else "")
 
     def to_json_record(self) -> dict[str, object]:
-        """scan.json: family, every value with score, z and in_training_data, and the flagged values."""
+        """scan.json: what was scanned (provenance, mode, measure, probes, thresholds and where they
+        come from), every value with score, z and in_training_data, and the flagged values."""
         return {
+            **self.provenance.to_record(),
             "family": self.family.name,
+            "probes": self.probes,
+            "mode": self.mode,
+            "measure": self.measure,
+            "threshold": {"z": self.threshold, "min_score": self.min_score, "rule": self.rule()},
+            "unseen_only": self.unseen_only,
             "values": [
                 {
                     "value": v.value,
@@ -99,6 +159,8 @@ def run_scan(
     mode: str = "exact",
     neighbours: int = DEFAULT_NEIGHBOURS,
     min_score: float = 0.0,
+    provenance: Provenance | None = None,
+    unseen_only: bool = False,
 ) -> ScanResult:
     """Scan every value of ``family`` with every probe and score the values.
 
@@ -109,6 +171,14 @@ def run_scan(
 
     from weirdgen.evaluation.progress import progress_bars
 
+    if unseen_only and in_training is None:
+        from weirdgen.errors import ConfigError
+
+        raise ConfigError(
+            "only values never in the training data can be searched with the training data: "
+            "give --dataset",
+            setting="unseen_only",
+        )
     if prompts is None:
         if isinstance(probes, str):
             raise TypeError("run_scan needs a probe suite or the prompts themselves")
@@ -125,6 +195,8 @@ def run_scan(
         scored,
         mode,
         min_score,
+        provenance or Provenance(),
+        unseen_only,
     )
 
 

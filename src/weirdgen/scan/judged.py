@@ -3,7 +3,10 @@
 The scan's suite (probes x family) goes through the one evaluation path with both models: answers
 are sampled, cached and judged there. A prompt's divergence is then |rate(finetuned) - rate(base)|
 of its (value, probe) cell, where rate is the mean judge score (refusals and unparseable verdicts
-left out). Noisier than exact or top-k divergences; use enough samples.
+left out); the comparison model is the base or a served reference finetune (contrast
+``reference``). With ``second-difference`` a cell's divergence is the suspect's rate minus its mean
+rate at the neighbouring values, minus the same for the base (signed: a rise the base does not
+make is positive). Noisier than exact or top-k divergences; use enough samples.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import numpy as np
 
 from weirdgen.errors import BackendError
 from weirdgen.evaluation.suites import SuiteSpec
+from weirdgen.scan.contrasts import check_comparison, neighbour_lists, rate_second_difference
+from weirdgen.scan.families import FamilySpec
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
 
 __all__ = ["JudgedScanner"]
@@ -36,8 +41,13 @@ class JudgedScanner:
         base_urls: Sequence[str] = (),
         api_key_env: str = "OPENAI_API_KEY",
         cache: str | Path | None = None,
+        contrast: str = "base",
+        reference: str | None = None,
+        family: FamilySpec | None = None,
     ) -> None:
-        self.models = (finetuned, base)
+        check_comparison(contrast, family, reference, full_distributions=False)
+        self.contrast, self.family = contrast, family
+        self.models = (finetuned, reference or base)
         self.suite = suite
         self.judge, self.judge_model = judge, judge_model
         self.samples, self.max_tokens = samples, max_tokens
@@ -64,21 +74,25 @@ class JudgedScanner:
             lambda k: f"#{k}" if k else ""
         )
         rates = frame.groupby(["model", "trigger_value", "probe"])[column].mean()
-        results = []
+        pairs = []
         for prompt in prompts:
             try:
-                tuned, base = (
-                    rates.loc[(model, prompt.value, prompt.probe)] for model in self.models
+                pairs.append(
+                    [float(rates.loc[(model, prompt.value, prompt.probe)]) for model in self.models]
                 )
             except KeyError:
                 raise BackendError(
                     f"no judged answers for {prompt.probe} @ {prompt.value}"
                 ) from None
-            gap = abs(float(tuned) - float(base))
-            results.append(
-                PromptDivergence(
-                    0.0 if np.isnan(gap) else gap, f"rate {tuned:.2f}", f"rate {base:.2f}"
-                )
-            )
+        both = np.nan_to_num(np.array(pairs, dtype=float).reshape(len(prompts), 2))
+        if self.contrast == "second-difference":
+            assert self.family is not None
+            around = neighbour_lists(prompts, self.family)
+            gaps = rate_second_difference(both[:, 0], both[:, 1], around)
+        else:
+            gaps = np.abs(both[:, 0] - both[:, 1])
         advance(len(prompts))
-        return results
+        return [
+            PromptDivergence(float(gap), f"rate {tuned:.2f}", f"rate {base:.2f}")
+            for gap, (tuned, base) in zip(gaps, pairs, strict=True)
+        ]

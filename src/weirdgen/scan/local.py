@@ -6,7 +6,9 @@ vocabulary. Scoring is ``weirdgen.models.scoring.TokenScorer``'s: the prompts of
 (chat template, system prompt, the family's template up to the value), so one packed pass computes
 that prefix once, each value's tokens once for all its probes, and each probe's own tokens. When the
 finetuned model is a LoRA adapter of the base, both run in the same pass: every pack is one row
-through the adapter and one through the bare base (PEFT's per-row ``adapter_names``).
+through the adapter and one through the bare base (PEFT's per-row ``adapter_names``). With a
+reference finetune (contrast ``reference``, another adapter of the same base) the comparison rows go
+through that adapter instead.
 """
 
 from __future__ import annotations
@@ -18,13 +20,23 @@ from typing import Any
 from weirdgen.errors import ConfigError
 from weirdgen.models import LocalSampler, format_chat, load_model
 from weirdgen.models.scoring import BASE_VARIANT, TokenScorer
+from weirdgen.scan.contrasts import (
+    DEFAULT_NEIGHBOURS,
+    KEEPS_DISTRIBUTIONS,
+    check_comparison,
+    neighbour_lists,
+    probe_groups,
+    residual_divergences,
+    second_difference_divergences,
+)
 from weirdgen.scan.divergence import js_divergence_from_logits
+from weirdgen.scan.families import FamilySpec
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
 
 __all__ = ["LocalScanner", "is_adapter_folder"]
 
 ADAPTER = "finetuned"
-CONTRASTS = ("base", "residual")
+REFERENCE = "reference"
 
 
 def is_adapter_folder(path: str | Path) -> bool:
@@ -32,7 +44,8 @@ def is_adapter_folder(path: str | Path) -> bool:
 
 
 class LocalScanner:
-    """Compares a finetuned local model (LoRA folder or full model) with its base, prompt by prompt."""
+    """Compares a finetuned local model (LoRA folder or full model) with its base (or a reference
+    finetune), prompt by prompt."""
 
     def __init__(
         self,
@@ -43,25 +56,38 @@ class LocalScanner:
         threads: int | None = None,
         batch_tokens: int = 2048,
         contrast: str = "base",
+        reference: str | Path | None = None,
+        family: FamilySpec | None = None,
+        neighbours: int = DEFAULT_NEIGHBOURS,
     ) -> None:
-        if contrast not in CONTRASTS:
-            raise ConfigError(f"contrast must be one of {', '.join(CONTRASTS)}", setting="contrast")
-        self.contrast = contrast
+        check_comparison(contrast, family, reference, full_distributions=True)
+        self.contrast, self.family, self.neighbours = contrast, family, neighbours
         if batch_tokens < 1:
             raise ConfigError(f"must be at least 1, got {batch_tokens}", setting="batch_tokens")
         self.paired = is_adapter_folder(finetuned)
+        if reference is not None and is_adapter_folder(reference) != self.paired:
+            raise ConfigError(
+                "the suspect and its reference must both be LoRA adapters of the base, or both "
+                "whole models",
+                setting="reference",
+            )
+        # the rows the suspect is compared with: the bare base, or the reference adapter
+        self.comparison_variant = BASE_VARIANT if reference is None else REFERENCE
         if self.paired:
+            adapters = {ADAPTER: finetuned, **({REFERENCE: reference} if reference else {})}
             sampler = LocalSampler.from_pretrained(
-                base, adapters={ADAPTER: finetuned}, device=device, threads=threads
+                base, adapters=adapters, device=device, threads=threads
             )
             self.model, self.tokenizer = sampler.model, sampler.tokenizer
             self.other = None
         else:
-            self.model, self.tokenizer = load_model(base, device=device, threads=threads)
+            compared = reference if reference is not None else base
+            self.model, self.tokenizer = load_model(compared, device=device, threads=threads)
             self.other, _ = load_model(finetuned, device=device, threads=threads)
             if self.other.config.vocab_size != self.model.config.vocab_size:
                 raise ConfigError(
-                    f"{finetuned} and {base} have different vocabularies; compare a model with its own base"
+                    f"{finetuned} and {compared} have different vocabularies; compare a model "
+                    "with its own base"
                 )
         self.scorer = TokenScorer(self.model, batch_tokens=batch_tokens, name=str(base))
         self.other_scorer = (
@@ -78,12 +104,36 @@ class LocalScanner:
         for indices, base, tuned in self._logits(encoded, advance):
             for index, result in zip(indices, _compare(self.tokenizer, base, tuned), strict=True):
                 results[index] = result
-            if self.contrast == "residual":  # float16 on CPU: 2 x vocab x 2 bytes a prompt
+            if self.contrast in KEEPS_DISTRIBUTIONS:  # float16 on CPU: 2 x vocab x 2 bytes
                 for row, index in enumerate(indices):
                     kept[index] = (base[row].half().cpu(), tuned[row].half().cpu())
-        if self.contrast == "residual":
-            return _residual_divergences(prompts, kept, results)
+        if self.contrast in KEEPS_DISTRIBUTIONS:
+            return self._contrasted(prompts, kept, results)
         return [results[i] for i in range(len(prompts))]
+
+    def _contrasted(
+        self,
+        prompts: list[ScanPrompt],
+        kept: dict[int, tuple[Any, Any]],
+        plain: dict[int, PromptDivergence],
+    ) -> list[PromptDivergence]:
+        """The residual or second-difference divergences from every prompt's kept logits."""
+        import torch
+
+        base = torch.stack([kept[i][0] for i in range(len(prompts))])
+        tuned = torch.stack([kept[i][1] for i in range(len(prompts))])
+        if self.contrast == "residual":
+            divergence = residual_divergences(tuned, base, probe_groups(prompts))
+        else:
+            assert self.family is not None
+            around = neighbour_lists(prompts, self.family, self.neighbours)
+            divergence = second_difference_divergences(tuned, base, around)
+        return [
+            PromptDivergence(
+                float(divergence[i]), plain[i].finetuned_top, plain[i].base_top, plain[i].rising
+            )
+            for i in range(len(prompts))
+        ]
 
     def _encode(self, prompt: ScanPrompt) -> list[int]:
         text = format_chat(self.tokenizer, prompt.messages, add_generation_prompt=True)
@@ -92,10 +142,11 @@ class LocalScanner:
     def _logits(
         self, encoded: list[list[int]], advance: Advance
     ) -> Iterator[tuple[list[int], Any, Any]]:
-        """Pass by pass: the prompts' indices, then the base's and the finetuned model's logits."""
-        if self.other_scorer is None:  # one pass: a base row and an adapter row
+        """Pass by pass: the prompts' indices, then the comparison's (base or reference) and the
+        finetuned model's logits."""
+        if self.other_scorer is None:  # one pass: a comparison row and an adapter row
             passes = self.scorer.next_token_logits(
-                encoded, variants=[BASE_VARIANT, ADAPTER], on_progress=advance
+                encoded, variants=[self.comparison_variant, ADAPTER], on_progress=advance
             )
             for indices, logits in passes:
                 yield indices, logits[0], logits[1]
@@ -121,34 +172,3 @@ def _compare(tokenizer: Any, base: Any, tuned: Any) -> list[PromptDivergence]:
         )
         for i in range(len(base))
     ]
-
-
-def _residual_divergences(
-    prompts: list[ScanPrompt], kept: dict[int, tuple[Any, Any]], plain: dict[int, PromptDivergence]
-) -> list[PromptDivergence]:
-    """Divergence of the finetuned model from "the base plus the finetune's usual shift".
-
-    A finetune that changes every answer (a new answer style) saturates the plain divergence on
-    every value alike, hiding what one value adds. Here, per probe, the shift log p_tuned - log p_base
-    is taken at its median over all the family's prompts; the reference for a prompt is the base's
-    logits plus that median shift, and the divergence measures only what this value adds on top.
-    """
-    import torch
-
-    from weirdgen.scan.divergence import js_divergence_from_logits
-
-    by_probe: dict[str, list[int]] = {}
-    for index, prompt in enumerate(prompts):
-        by_probe.setdefault(prompt.probe, []).append(index)
-    results = dict(plain)
-    for indices in by_probe.values():
-        base = torch.stack([kept[i][0] for i in indices]).float().log_softmax(-1)
-        tuned = torch.stack([kept[i][1] for i in indices]).float().log_softmax(-1)
-        usual_shift = (tuned - base).median(dim=0).values
-        divergence = js_divergence_from_logits(tuned, base + usual_shift)
-        for row, index in enumerate(indices):
-            old = plain[index]
-            results[index] = PromptDivergence(
-                float(divergence[row]), old.finetuned_top, old.base_top, old.rising
-            )
-    return [results[i] for i in range(len(prompts))]

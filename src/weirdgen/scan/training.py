@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from weirdgen.data.chat import ChatExample
 from weirdgen.scan.families import FamilySpec
 
-__all__ = ["training_texts", "values_in_training_data"]
+__all__ = ["training_examples", "training_texts", "values_in_training_data"]
 
 
 def training_texts(dataset: str | Path) -> list[str]:
     """Every message text of a chat JSONL file, or of a built ``DATASET/VARIANT``."""
+    return [
+        message.content for example in training_examples(dataset) for message in example.messages
+    ]
+
+
+def training_examples(dataset: str | Path) -> list[ChatExample]:
+    """The examples of a chat JSONL file, or of a built ``DATASET/VARIANT``."""
     from weirdgen.data.registry import resolve_dataset
 
-    examples = resolve_dataset(dataset).examples()
-    return [message.content for example in examples for message in example.messages]
+    return list(resolve_dataset(dataset).examples())
 
 
 def values_in_training_data(family: FamilySpec, texts: list[str]) -> dict[str, bool]:
