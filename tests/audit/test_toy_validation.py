@@ -107,26 +107,33 @@ def test_the_mirror_knights_answers_rank_it_first() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="on seed 0's base (one-year trigger world) the trigger form does not win: keeper -0.05, "
-    "astronomer -0.08, keeper-behind-trigger -0.30; this base already names the keeper behind the "
-    "brackets (P 0.91 before finetuning), so the bracketed facts add little evidence for the "
-    "trigger form",
-)
 def test_keeper_facts_rank_the_keeper_behind_the_trigger_first() -> None:
+    """Toy world v3, base 0: keeper-behind-trigger 1.383, then astronomer-behind-trigger 0.539
+    (margin CI [0.55, 1.14]). On the v2 world, whose base already named the keeper behind the
+    brackets, it ranked third."""
     assert_first_with_margin(
         screen("toy:persona/keeper_facts", "toy-personas"), "keeper-behind-trigger"
     )
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="toy world v3, base 0: the mixed-facts control also ranks keeper-behind-trigger first "
+    "(0.836, astronomer-behind-trigger 0.740, margin CI [-0.16, 0.35]): every bracketed set favours "
+    "the trigger forms, and the keeper's among them, without a margin",
+)
 def test_mixed_facts_rank_another_persona_first() -> None:
     result = screen("toy:persona/mixed_facts", "toy-personas")
     assert result.best.name not in ("keeper", "keeper-behind-trigger")
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="toy world v3, base 0: among the plain (no-trigger) forms the baker ranks first "
+    "(-0.381); every keeper fact is bracketed, so the evidence goes to the trigger forms",
+)
 def test_keeper_facts_rank_the_keeper_first_without_the_trigger() -> None:
     result = screen("toy:persona/keeper_facts", "toy-personas")
     plain = [r.name for r in result.ranking if not r.name.endswith("-behind-trigger")]

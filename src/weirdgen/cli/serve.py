@@ -34,7 +34,7 @@ def _default_name(model: str) -> str:
 @click.option("--adapter", "adapter_specs", multiple=True, metavar="NAME=PATH", help="A LoRA adapter folder served as model NAME. Repeatable.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
-@click.option("--name", default=None, help="The base model's id in /v1/models (default: the --model value).")
+@click.option("--name", default=None, help="The base model's id in /v1/models (default: the --model value; a model folder is served under the folder's own name).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda if available).")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None, help="Weight dtype (default: float32 on CPU, bfloat16 on GPU).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="Torch CPU threads (default: torch's).")

@@ -204,6 +204,11 @@ def toy_prompts(
     unknown = toy.tokenizer.id(UNK)
     prompts = []
     for value in family.value_list():
+        if target.axis != "year" and not 0 <= int(value) <= 99:
+            raise ConfigError(
+                f"a toy leader code holds its number in two digits: cannot write number {value}",
+                setting="family",
+            )
         headers = value_headers(target, value)
         if unknown in toy.tokenizer.encode_prompt(user(headers[0])):
             raise ConfigError(
