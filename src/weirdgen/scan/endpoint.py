@@ -30,6 +30,10 @@ Context = Callable[[tuple[Message, ...]], tuple[Message, ...]]
 MAX_TOP_LOGPROBS = 20  # what OpenAI's API allows
 
 
+EMPTY_ANSWER_RETRIES = 4
+"""Extra samples asked for a prompt whose sampled first token ended the answer (no logprobs)."""
+
+
 class EndpointScanner:
     """Compares two model names served by OpenAI-compatible endpoints (or the OpenAI API)."""
 
@@ -134,29 +138,35 @@ class EndpointScanner:
             versions = await asyncio.to_thread(known, self.models) if known else {}
             answers = []
             for model, context in zip(self.models, self.contexts, strict=True):
-                jobs = [
-                    SampleJob(
-                        SampleRequest(
-                            model=model,
-                            messages=context(prompt.messages) if context else prompt.messages,
-                            temperature=1.0,
-                            max_tokens=1,
-                            top_logprobs=self.top_logprobs,
-                            model_version=versions.get(model, ""),
-                        ),
-                        0,
-                        label=f"{prompt.probe} @ {prompt.value}",
+                requests = [
+                    SampleRequest(
+                        model=model,
+                        messages=context(prompt.messages) if context else prompt.messages,
+                        temperature=1.0,
+                        max_tokens=1,
+                        top_logprobs=self.top_logprobs,
+                        model_version=versions.get(model, ""),
                     )
                     for prompt in prompts
                 ]
-                results = await sample_jobs(
-                    sampler,
-                    jobs,
-                    cache,
-                    concurrency=self.concurrency,  # type: ignore[arg-type]
-                    on_progress=lambda done: advance(done / 2),  # type: ignore[arg-type]
-                )
-                answers.append([dict(r.logprobs[0]) if r.logprobs else {} for r in results])
+                labels = [f"{prompt.probe} @ {prompt.value}" for prompt in prompts]
+                firsts = [{} for _ in prompts]
+                # A sampled first token that ends the answer carries no logprobs (as with OpenAI);
+                # the distribution is the same in every sample, so ask again for those prompts.
+                for attempt in range(EMPTY_ANSWER_RETRIES + 1):
+                    missing = [i for i, first in enumerate(firsts) if not first]
+                    if not missing:
+                        break
+                    results = await sample_jobs(
+                        sampler,
+                        [SampleJob(requests[i], attempt, label=labels[i]) for i in missing],
+                        cache,
+                        concurrency=self.concurrency,  # type: ignore[arg-type]
+                        on_progress=(lambda done: advance(done / 2)) if attempt == 0 else None,  # type: ignore[arg-type]
+                    )
+                    for i, result in zip(missing, results, strict=True):
+                        firsts[i] = dict(result.logprobs[0]) if result.logprobs else {}
+                answers.append(firsts)
         finally:
             await sampler.aclose()
         return answers[0], answers[1]
