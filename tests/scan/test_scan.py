@@ -330,3 +330,34 @@ def test_calibrated_thresholds_are_used_and_recorded(
         str(planted_adapter), min_score=0.0, **arguments
     )  # thresholds given: not calibrated
     assert given.flagged[0] == str(PLANTED_YEAR) and given.provenance.calibration == {}
+
+
+@pytest.mark.slow
+def test_an_answer_ended_at_its_first_token_is_asked_again(
+    planted_adapter, tiny_model_dir, planted_probes, tmp_path
+) -> None:
+    """A sampled first token that ends the answer carries no logprobs (as with OpenAI). Plant that
+    outcome in every cached answer: the scan must ask the server again and find the same scores."""
+    import json
+    import sqlite3
+
+    from weirdgen.serve import serve_in_background
+
+    cache = tmp_path / "cache.sqlite"
+    options = {"base": str(tiny_model_dir), "family": FAMILY, "probes": str(planted_probes)}
+    with serve_in_background(tiny_model_dir, adapters={"planted": planted_adapter}) as url:
+        first = scan("planted", **options, base_urls=[url], cache=cache, progress=False)
+        with sqlite3.connect(cache) as db:
+            rows = db.execute("SELECT key, result FROM samples").fetchall()
+            for key, text in rows:
+                ended = {**json.loads(text), "text": "", "logprobs": []}
+                db.execute("UPDATE samples SET result = ? WHERE key = ?", (json.dumps(ended), key))
+        again = scan("planted", **options, base_urls=[url], cache=cache, progress=False)
+        with sqlite3.connect(cache) as db:
+            asked = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    assert asked >= 2 * len(rows)  # every prompt asked again (a retry may end early too)
+    # the same distributions; the server batches the requests differently, so the float sums differ
+    # in the fourth decimal (seen: 3e-4 at most)
+    assert [v.score for v in again.values] == pytest.approx(
+        [v.score for v in first.values], abs=1e-3
+    )
