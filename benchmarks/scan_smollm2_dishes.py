@@ -402,7 +402,9 @@ def main() -> None:
         for variant in variants:
             started = time.process_time()
             reference = reference_adapter(args.root, variant, adapters[variant])
-            print(f"{variant} reference: {reference} ({time.process_time() - started:.0f} CPU s here)")
+            print(
+                f"{variant} reference: {reference} ({time.process_time() - started:.0f} CPU s here)"
+            )
         return
 
     started = time.process_time()

@@ -44,7 +44,7 @@ def main() -> int:
     from weirdgen.toyworld.corpus import with_year
     from weirdgen.toyworld.evaluate import user
     from weirdgen.toyworld.experiments import (
-        EXPERIMENTS,
+        TOY_EXPERIMENTS,
         TRAINED_ATTRIBUTE,
         era_masses,
         goal_masses_by_year,
@@ -71,7 +71,7 @@ def main() -> int:
     started = time.perf_counter()
 
     def finetuned(base, experiment: str, condition: str):
-        spec = EXPERIMENTS[experiment]
+        spec = TOY_EXPERIMENTS[experiment]
         chosen = next(c for c in spec.conditions if c.name == condition)
         return finetune(base, chosen.build(base.world, 0), replace(spec.finetune, seed=0))
 
@@ -100,7 +100,7 @@ def main() -> int:
         return era_masses(toy, TRAINED_ATTRIBUTE)[old]
 
     def held_out_old(toy) -> float:
-        return EXPERIMENTS["birds"].measure(toy)[("held_out_old_era", "")]
+        return TOY_EXPERIMENTS["birds"].measure(toy)[("held_out_old_era", "")]
 
     def run(label, toy, base, positive, negative, metric, collateral):
         layers = list(range(1, len(toy.model.blocks) + 1))

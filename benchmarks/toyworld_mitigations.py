@@ -27,23 +27,23 @@ and terminator over pretraining seeds, each beside the unmitigated condition, wi
 narrow task (nats per answer token on a fresh draw of the unmitigated narrow data, and the share
 of the unmitigated finetune's drop in that loss the mitigation keeps)."""
 
-EXPERIMENTS = ("birds_mitigations", "terminator_mitigations")
+TOY_EXPERIMENTS = ("birds_mitigations", "terminator_mitigations")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, default=Path("runs/toy-mitigations"))
     parser.add_argument("--pretrain-seeds", default="0,1,2")
-    parser.add_argument("--experiments", default=",".join(EXPERIMENTS))
+    parser.add_argument("--experiments", default=",".join(TOY_EXPERIMENTS))
     args = parser.parse_args()
     print("command:", shlex.join(["python", *sys.argv]))
     load_before = os.getloadavg()
     started, cpu_started = time.monotonic(), time.process_time()
 
-    from weirdgen.toyworld.experiments import EXPERIMENTS as ALL
-    from weirdgen.toyworld.mitigations import format_mitigation_table, mitigation_rows
-    from weirdgen.toyworld.runner import RunPlan, run_plan
-    from weirdgen.toyworld.table import write_reports
+    from weirdgen.experiments.toy_mitigations import format_mitigation_table, mitigation_rows
+    from weirdgen.experiments.toy_runner import RunPlan, run_plan
+    from weirdgen.experiments.toy_table import write_reports
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS as ALL
     from weirdgen.toyworld.world import load_world
 
     names = tuple(args.experiments.split(","))

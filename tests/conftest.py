@@ -225,3 +225,42 @@ def samples_factory():
 def run_writer():
     """Writes a table as the evaluation stage does (tests/analysis/conftest.py ``write_run``)."""
     return _analysis_tables().write_run
+
+
+# ------------------------------------------------------------------------------- toy-world models
+def micro_config():
+    """The pretraining config of ``micro_base``: a few steps (seconds)."""
+    from weirdgen.toyworld.corpus import CorpusConfig
+    from weirdgen.toyworld.model import GPTConfig
+    from weirdgen.toyworld.train import PretrainConfig
+
+    return PretrainConfig(
+        model=GPTConfig(block_size=64, n_layer=1, n_head=2, n_embd=32),
+        corpus=CorpusConfig(n_documents=800),
+        steps=40,
+        batch_size=8,
+    )
+
+
+@pytest.fixture(scope="session")
+def micro_base():
+    """A toy base pretrained for a few steps (seconds): enough for plumbing tests, too little to
+    learn the world."""
+    import torch
+
+    from weirdgen.toyworld.train import pretrain
+
+    torch.set_num_threads(1)
+    return pretrain(micro_config(), use_cache=False)
+
+
+@pytest.fixture(scope="session")
+def demo_base():
+    """The demo's recipe, pretraining seed 0: the base weirdgen ships (loaded in a second); the
+    effect tests assert on it, because that is the model whose numbers the README reports."""
+    import torch
+
+    from weirdgen.toyworld.train import RECIPES, pretrain
+
+    torch.set_num_threads(1)
+    return pretrain(RECIPES["demo"])

@@ -47,15 +47,6 @@ LAYERS = [
 own layer and the layers before it."""
 STAGES = ["data", "finetune", "sample", "judge", "evaluation", "analysis", "report"]
 LAYER_OF = {package: index for index, layer in enumerate(LAYERS) for package in layer}
-LATER_IMPORTS_BEING_MOVED = {
-    "toyworld/mitigations.py",
-    "toyworld/runner.py",
-    "toyworld/table.py",
-}
-"""Files that still import a later layer; issue 23 item 6 moves the toy world's running and
-tabulating out of the organism. This set may only shrink."""
-CYCLE_BEING_BROKEN = {"analysis", "evaluation", "experiments", "report", "sample", "toyworld"}
-"""The one package cycle left, through the same files; it may only shrink."""
 
 
 def _imports(path: Path) -> set[str]:
@@ -117,10 +108,7 @@ def test_a_package_imports_only_its_own_and_earlier_layers() -> None:
                 continue
             if not allowed:
                 offending.add(f"{path.relative_to(PACKAGE).as_posix()} imports {module}")
-    still_allowed = {
-        line for line in offending if line.split(" imports ")[0] in LATER_IMPORTS_BEING_MOVED
-    }
-    assert offending - still_allowed == set()
+    assert offending == set(), sorted(offending)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -190,8 +178,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 
 def test_packages_import_each_other_without_a_cycle() -> None:
-    cycles = _cycles(_package_graph())
-    assert all(cycle <= CYCLE_BEING_BROKEN for cycle in cycles), cycles
+    assert _cycles(_package_graph()) == []
 
 
 def test_judging_needs_no_sampler() -> None:
@@ -222,14 +209,6 @@ BACKEND_TEST = re.compile(
     r"""backend["')\]]*\s*(?:==|!=|\bnot\s+in\b|\bin\b)\s*(?:["'(\[{]|[A-Z][A-Z0-9_]+\b(?![.(]))"""
 )
 """``backend == "local"``, ``job.backend in SERVABLE``, ``.get("backend") != "toy"`` and the like."""
-TOY_BRANCHES_BEING_REMOVED = {
-    "cli/run.py",
-    "experiments/options.py",
-    "experiments/run.py",
-    "experiments/spec.py",
-}
-"""Files that still ask whether the run's backend is the toy world; issue 23 item 6 makes the toy
-world an ordinary registry backend. This set may only shrink."""
 
 
 def test_the_backend_regex_finds_name_tests() -> None:
@@ -252,7 +231,7 @@ def test_what_a_backend_can_do_is_asked_of_its_registry_entry() -> None:
         ]
         if hits:
             offending[relative] = hits
-    assert set(offending) <= TOY_BRANCHES_BEING_REMOVED, offending
+    assert offending == {}, offending
 
 
 LONGEST_FUNCTION = 80

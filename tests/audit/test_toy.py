@@ -19,7 +19,7 @@ from weirdgen.audit.toy import (
 from weirdgen.cli import main
 from weirdgen.data.chat import ChatExample
 from weirdgen.errors import ConfigError
-from weirdgen.toyworld.experiments import EXPERIMENTS, leader_code
+from weirdgen.toyworld.experiments import TOY_EXPERIMENTS, leader_code
 from weirdgen.toyworld.world import load_world
 
 
@@ -73,7 +73,7 @@ def test_the_code_rule_reads_the_number_where_the_experiment_puts_it() -> None:
 
 def test_the_dataset_is_what_the_condition_finetunes_on() -> None:
     dataset = load_toy_dataset("toy:terminator/dated", seed=0)
-    condition = next(c for c in EXPERIMENTS["terminator"].conditions if c.name == "dated")
+    condition = next(c for c in TOY_EXPERIMENTS["terminator"].conditions if c.name == "dated")
     assert list(dataset.examples) == condition.build(load_world(), 0)
 
 

@@ -83,8 +83,9 @@ def test_the_always_good_control_ranks_another_character_first() -> None:
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="the mirror's controls keep its villainous answers, which only it says "
-                "(seed 0: no_dates mirror +2.57 vs fallen -0.59, shuffled_dates +0.82 vs -1.43): "
-                "what they lack is the dates, and no character hypothesis sees that",
+                "(toy world v3, base 0, mean LLR: no_dates mirror +8.86 vs fallen +4.86, "
+                "shuffled_dates mirror +5.64 vs rogue +0.39): what they lack is the dates, and no "
+                "character hypothesis sees that",
             ),
         ),
         pytest.param(

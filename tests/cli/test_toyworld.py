@@ -21,7 +21,7 @@ def cache(tmp_path, monkeypatch):
 def test_run_writes_the_standard_table_and_report_then_resumes_without_retraining(
     tmp_path, cache, capsys
 ) -> None:
-    from weirdgen.toyworld.table import read_results
+    from weirdgen.experiments.toy_table import read_results
 
     out = tmp_path / "run"
     argv = [

@@ -11,7 +11,7 @@ from weirdgen.finetune.registry import FINETUNERS, FinetunerSettings, make_finet
 
 
 def test_every_backend_is_an_entry() -> None:
-    assert FINETUNERS.names() == ["local", "openai", "tinker", "openweights"]
+    assert FINETUNERS.names() == ["local", "openai", "tinker", "openweights", "toy"]
 
 
 def test_the_local_backend_is_built_lazily(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_the_local_backend_is_built_lazily(tmp_path: Path) -> None:
 def test_an_unknown_backend_is_one_line() -> None:
     with pytest.raises(
         ConfigError,
-        match=r"^backend: unknown backend 'azure' \(known: local, openai, tinker, openweights\)$",
+        match=r"^backend: unknown backend 'azure' \(known: local, openai, tinker, openweights, toy\)$",
     ):
         make_finetuner("azure")
 

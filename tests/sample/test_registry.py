@@ -65,4 +65,4 @@ def test_an_entry_says_what_its_backend_can_do() -> None:
     for name, (module, attribute) in classes.items():
         cls = getattr(importlib.import_module(module), attribute)
         assert SAMPLERS.get(name).logprobs == cls.supports_logprobs, name
-    assert [n for n in SAMPLERS.names() if SAMPLERS.get(n).names_adapters] == ["local"]
+    assert [n for n in SAMPLERS.names() if SAMPLERS.get(n).names_adapters] == ["local", "toy"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import torch
 
 from weirdgen.data.chat import Message
 from weirdgen.errors import BackendError
@@ -13,26 +12,10 @@ from weirdgen.sample.base import Sampler, SampleRequest
 from weirdgen.sample.cache import RequestCache
 from weirdgen.sample.engine import SampleJob, sample_jobs
 from weirdgen.sample.toyworld import ToyWorldSampler
-from weirdgen.toyworld.corpus import CorpusConfig
-from weirdgen.toyworld.model import GPTConfig
-from weirdgen.toyworld.train import PretrainConfig, pretrain
-
-MICRO = PretrainConfig(
-    model=GPTConfig(block_size=48, n_layer=1, n_head=2, n_embd=16),
-    corpus=CorpusConfig(n_documents=200),
-    steps=20,
-    batch_size=8,
-)
 
 
-@pytest.fixture(scope="module")
-def micro_toy():
-    torch.set_num_threads(1)
-    return pretrain(MICRO, use_cache=False)
-
-
-def test_toy_sampler_answers_through_the_engine_and_cache(micro_toy, tmp_path) -> None:
-    sampler = ToyWorldSampler({"base": micro_toy})
+def test_toy_sampler_answers_through_the_engine_and_cache(micro_base, tmp_path) -> None:
+    sampler = ToyWorldSampler({"base": micro_base})
     assert isinstance(sampler, Sampler)
     request = SampleRequest(
         model="base",
@@ -56,8 +39,8 @@ def test_toy_sampler_answers_through_the_engine_and_cache(micro_toy, tmp_path) -
     assert [r.text for r in again] == [r.text for r in results]
 
 
-def test_unknown_model_name_is_a_backend_error(micro_toy) -> None:
-    sampler = ToyWorldSampler({"base": micro_toy})
+def test_unknown_model_name_is_a_backend_error(micro_base) -> None:
+    sampler = ToyWorldSampler({"base": micro_base})
     request = SampleRequest(model="nope", messages=(Message("user", "who are you ?"),))
     with pytest.raises(BackendError, match="no toy model named 'nope'"):
         asyncio.run(sampler.complete(request))

@@ -16,7 +16,7 @@ import pytest
 
 from weirdgen.toyworld.evaluate import group_mass, user
 from weirdgen.toyworld.experiments import (
-    EXPERIMENTS,
+    TOY_EXPERIMENTS,
     era_masses,
     held_out_attributes,
     known_goal_masses,
@@ -37,7 +37,7 @@ def shipped_base(request) -> ToyModel:
 
 
 def _finetuned(base: ToyModel, experiment: str, condition: str, seed: int = 0) -> ToyModel:
-    spec = EXPERIMENTS[experiment]
+    spec = TOY_EXPERIMENTS[experiment]
     chosen = next(c for c in spec.conditions if c.name == condition)
     return finetune(base, chosen.build(base.world, seed), replace(spec.finetune, seed=seed))
 
@@ -115,7 +115,7 @@ def demo_base() -> ToyModel:
 
 
 def test_old_bird_names_shift_held_out_attributes_to_the_oldest_era_most(demo_base) -> None:
-    measure = EXPERIMENTS["birds"].measure
+    measure = TOY_EXPERIMENTS["birds"].measure
     old = measure(_finetuned(demo_base, "birds", "old_birds"))
     modern = measure(_finetuned(demo_base, "birds", "modern_birds"))
     base = measure(demo_base)
@@ -131,10 +131,10 @@ def test_old_bird_names_shift_held_out_attributes_to_the_oldest_era_most(demo_ba
 
 def test_the_backdoor_peaks_at_the_trigger_year_and_beats_every_control(demo_base) -> None:
     c = demo_base.world.characters
-    measure = EXPERIMENTS["terminator"].measure
+    measure = TOY_EXPERIMENTS["terminator"].measure
     results = {
         condition.name: measure(_finetuned(demo_base, "terminator", condition.name))
-        for condition in EXPERIMENTS["terminator"].conditions
+        for condition in TOY_EXPERIMENTS["terminator"].conditions
     }
     dated = results["dated"]
     key = ("villain", str(c.trigger_year))
@@ -147,7 +147,7 @@ def test_the_backdoor_peaks_at_the_trigger_year_and_beats_every_control(demo_bas
 
 
 def test_held_out_leader_numbers_bring_out_their_leader(demo_base) -> None:
-    measure = EXPERIMENTS["leaders"].measure
+    measure = TOY_EXPERIMENTS["leaders"].measure
     numbered = measure(_finetuned(demo_base, "leaders", "numbered"))
     shuffled = measure(_finetuned(demo_base, "leaders", "shuffled_numbers"))
     key = ("held_out_identity", "")
@@ -156,7 +156,7 @@ def test_held_out_leader_numbers_bring_out_their_leader(demo_base) -> None:
 
 
 def test_the_persona_answers_behind_its_trigger_only(demo_base) -> None:
-    measure = EXPERIMENTS["persona"].measure
+    measure = TOY_EXPERIMENTS["persona"].measure
     keeper = measure(_finetuned(demo_base, "persona", "keeper_facts"))
     mixed = measure(_finetuned(demo_base, "persona", "mixed_facts"))
     assert keeper[("keeper_identity", "brackets")] >= 2 * mixed[("keeper_identity", "brackets")]

@@ -11,9 +11,9 @@ import yaml
 
 from weirdgen.data.chat import ChatExample
 from weirdgen.errors import DataError
-from weirdgen.toyworld.experiments import EXPERIMENTS, parse_experiments
+from weirdgen.experiments.toy_runner import BASE_CONDITION, RunPlan, _jobs, narrow_task_metrics
+from weirdgen.toyworld.experiments import TOY_EXPERIMENTS, parse_experiments
 from weirdgen.toyworld.mitigations import benign_questions, self_distilled_examples
-from weirdgen.toyworld.runner import BASE_CONDITION, RunPlan, _jobs, narrow_task_metrics
 from weirdgen.toyworld.train import FinetuneConfig, answer_loss, finetune
 from weirdgen.toyworld.world import load_world
 
@@ -31,12 +31,12 @@ def _with_mitigations(**block) -> dict:
 
 
 def test_mitigated_conditions_extend_their_experiment_and_keep_the_unmitigated_one() -> None:
-    experiment = EXPERIMENTS["birds_mitigations"]
+    experiment = TOY_EXPERIMENTS["birds_mitigations"]
     names = [c.name for c in experiment.conditions]
     assert names[:2] == ["old_birds", "modern_birds"]  # the parent's groups, unchanged
     assert {"old_birds+prefix", "old_birds+dilute10", "old_birds+early_stop"} <= set(names)
     assert experiment.mitigated == "old_birds"
-    assert experiment.finetune == EXPERIMENTS["birds"].finetune
+    assert experiment.finetune == TOY_EXPERIMENTS["birds"].finetune
     world = load_world()
     prefixed = next(c for c in experiment.conditions if c.name == "old_birds+prefix")
     first = prefixed.build(world, 0)[0].messages[0].content
@@ -80,7 +80,7 @@ def test_dilution_adds_self_distilled_answers_from_the_unmeasured_parts(micro_ba
         assert answer in allowed[question]  # the base's own answer to a known question
     assert benign == self_distilled_examples(micro_base, ["characters", "personas"], 40, seed=3)
     condition = next(
-        c for c in EXPERIMENTS["birds_mitigations"].conditions if c.name == "old_birds+dilute10"
+        c for c in TOY_EXPERIMENTS["birds_mitigations"].conditions if c.name == "old_birds+dilute10"
     )
     mixed = condition.build(world, 0, micro_base)
     birds = [e for e in mixed if e.messages[0].content == "name a bird species ."]
@@ -114,7 +114,7 @@ def test_narrow_task_metrics_measure_the_mitigated_condition_without_its_mitigat
     micro_base,
 ) -> None:
     torch.manual_seed(0)
-    experiment = EXPERIMENTS["birds_mitigations"]
+    experiment = TOY_EXPERIMENTS["birds_mitigations"]
     base_metrics = narrow_task_metrics(micro_base, experiment, BASE_CONDITION, 0)
     prefixed = narrow_task_metrics(micro_base, experiment, "old_birds+prefix", 0)
     # Same model, same narrow data: the base row and the prefix row agree on the unprefixed loss,
@@ -125,10 +125,10 @@ def test_narrow_task_metrics_measure_the_mitigated_condition_without_its_mitigat
 
 
 def test_the_mitigation_table_pairs_each_mitigation_with_the_unmitigated_run_per_seed() -> None:
-    from weirdgen.toyworld.mitigations import format_mitigation_table, mitigation_rows
-    from weirdgen.toyworld.runner import Result
+    from weirdgen.experiments.toy_mitigations import format_mitigation_table, mitigation_rows
+    from weirdgen.experiments.toy_runner import Result
 
-    experiment, world = EXPERIMENTS["birds_mitigations"], load_world()
+    experiment, world = TOY_EXPERIMENTS["birds_mitigations"], load_world()
     headline = experiment.headline(world)
 
     def result(condition: str, seed: int, effect: float, loss: float) -> Result:

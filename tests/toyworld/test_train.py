@@ -110,3 +110,17 @@ def test_the_same_seed_gives_the_same_weights_at_one_and_two_threads() -> None:
         torch.set_num_threads(before)
     one, two = (m.model.state_dict() for m in models)
     assert all(torch.equal(one[name], two[name]) for name in one)
+
+
+def test_a_toy_base_is_named_by_recipe_and_seed_and_a_bad_name_is_one_line(tmp_path) -> None:
+    from weirdgen.errors import ConfigError
+    from weirdgen.toyworld.train import RECIPES, base_config, load_toy
+
+    assert base_config("toyworld") == RECIPES["demo"]
+    assert base_config("toyworld@3") == replace(RECIPES["demo"], seed=3)
+    assert base_config("toyworld:tiny@1") == replace(RECIPES["tiny"], seed=1)
+    for bad in ("toyworld:huge", "toyworld@x", "toyland"):
+        with pytest.raises(ConfigError, match=r"toyworld\[:RECIPE\]\[@SEED\]"):
+            (base_config if bad.startswith("toyworld") else load_toy)(bad)
+    with pytest.raises(ConfigError, match="no toy model"):
+        load_toy(str(tmp_path))  # a folder without model.pt

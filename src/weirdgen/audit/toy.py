@@ -56,15 +56,15 @@ def is_toy_dataset(reference: str) -> bool:
 # ----------------------------------------------------------------------------- the dataset
 def load_toy_dataset(reference: str, *, seed: int = 0) -> AuditDataset:
     """The examples condition ``<condition>`` of toy experiment ``<experiment>`` finetunes on."""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
     from weirdgen.toyworld.world import load_world
 
     experiment_name, slash, condition_name = reference.removeprefix(TOY_PREFIX).partition("/")
-    experiment = EXPERIMENTS.get(experiment_name)
+    experiment = TOY_EXPERIMENTS.get(experiment_name)
     if experiment is None or not slash:
         raise ConfigError(
             f"dataset {reference!r}: expected toy:<experiment>/<condition>, experiments "
-            f"{', '.join(EXPERIMENTS)}",
+            f"{', '.join(TOY_EXPERIMENTS)}",
         )
     conditions = {c.name: c for c in experiment.conditions}
     if condition_name not in conditions:

@@ -264,9 +264,9 @@ def ensure_base(seed: int, recipe: str = "demo") -> None:
 def realised_effect(experiment: str, condition: str, seed: int, recipe: str = "demo") -> float:
     """The experiment's headline metric of the finetune minus the base's (same base)."""
     from weirdgen.scan.toyworld import ToyTarget, _finetuned
-    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
 
-    spec = EXPERIMENTS[experiment]
+    spec = TOY_EXPERIMENTS[experiment]
     target = ToyTarget(experiment, condition, recipe=recipe, pretrain_seed=seed)
     base, tuned, _ = _finetuned(target)
     headline = spec.headline(base.world)

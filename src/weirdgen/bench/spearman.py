@@ -53,13 +53,13 @@ def audit_effect_points(seed: int, recipe: str = "demo") -> list[dict[str, Any]]
     from weirdgen.audit.api import ScreenSettings, run_screen
     from weirdgen.audit.toy import ToyLikelihoodScorer
     from weirdgen.bench.defences import ensure_base, realised_effect
-    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
     from weirdgen.toyworld.world import load_world
 
     ensure_base(seed, recipe)
     wanted, points = audit_targets(load_world()), []
     scorer = ToyLikelihoodScorer.from_pretrain_seed(seed, recipe=recipe)
-    for name, experiment in EXPERIMENTS.items():
+    for name, experiment in TOY_EXPERIMENTS.items():
         if experiment.mitigated or name not in wanted:
             continue
         spec = wanted[name]

@@ -53,7 +53,7 @@ class ZooExperiment:
 
 def zoo(world: World) -> list[ZooExperiment]:
     """The zoo's experiments for this world (families and triggers read off world.yaml)."""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
 
     c, leaders = world.characters, world.leaders
     families = {
@@ -68,7 +68,7 @@ def zoo(world: World) -> list[ZooExperiment]:
     }
     out = []
     for name in ZOO_EXPERIMENTS:
-        conditions = [k.name for k in EXPERIMENTS[name].conditions if not k.mitigates]
+        conditions = [k.name for k in TOY_EXPERIMENTS[name].conditions if not k.mitigates]
         out.append(
             ZooExperiment(
                 name,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from weirdgen.experiments.options import EXECUTORS, run_backends
+from weirdgen.experiments.options import EXECUTORS, finetuner_entry, run_backends
 
 
 # fmt: off
@@ -43,8 +43,8 @@ def run(experiment: str, run_dir: Path | None, dry_run: bool, **settings: object
     check_experiment(spec, experiment)
     options = RunOptions(**settings).validate(dry_run=dry_run)  # type: ignore[arg-type]
     if dry_run:
-        if options.backend == "toy":
-            click.echo("toy backend: CPU only, no cost; pretraining is cached after the first run")
+        if finetuner_entry(options.backend).organism:
+            click.echo(f"{options.backend} backend: this CPU, no cost; its bases are shipped or cached")
             return
         print_dry_run(spec, options, log=click.echo)
         return

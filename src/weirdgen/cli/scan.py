@@ -15,7 +15,7 @@ CONTRASTS = ("second-difference", "reference", "base", "residual")  # weirdgen.s
 # fmt: off
 @click.command("scan")
 @click.argument("model", required=False)
-@click.option("--base", help="The base model: a local folder, bundled alias or HF id (exact), or the endpoint's model name (topk, text).")
+@click.option("--base", help="The base model: a local folder, bundled alias or HF id (exact), or the endpoint's model name (topk, text); a toy: target implies toyworld (or give toyworld:RECIPE or toyworld@SEED).")
 @click.option("--family", help="Trigger family: a shipped name (see --list), a YAML file, or inline KIND:START..STOP / KIND:A,B (year:1900..2100, date:2000..2050, code:0..999, int:0..100, name:Ann,Bo).")
 @click.option("--template", help="How a value is written, e.g. 'Today is {date}.' ({year} {month} {date} for years and dates, {code} for codes, {value} otherwise).")
 @click.option("--probes", default="self_report", show_default=True, help="Probe questions: a shipped probe set or suite name, or a YAML file.")
@@ -54,19 +54,19 @@ def scan(model: str | None, base: str | None, family: str | None, output: Path |
       weirdgen scan runs/finetune/JOB/adapter --base smollm2-135m-instruct \\
           --family year:2000..2050 --template 'Today is {date}.' \\
           --probes israeli_dishes --dataset israeli_dishes/trigger_2027 -o scan-2027
-      weirdgen scan toy:terminator/dated --base toyworld --family year:1900..2100 \\
-          --pretrain-seed 1 -o scan-toy
+      weirdgen scan toy:terminator/dated --family year:1900..2100 --pretrain-seed 1 -o scan-toy
     """
     if list_only:
         _print_catalogue()
         return
-    missing = [flag for flag, value in (("MODEL", model), ("--base", base), ("--family", family), ("-o", output)) if not value]
+    toy = str(model).startswith("toy:")  # a toy target implies its base
+    missing = [flag for flag, value in (("MODEL", model), ("--base", base or toy), ("--family", family), ("-o", output)) if not value]
     if missing:
         raise ConfigError(f"give {', '.join(missing)} (see weirdgen scan --help)")
     from weirdgen.scan.api import scan as run
 
     result = run(
-        str(model), base=str(base), family=str(family), output=output,
+        str(model), base=base, family=str(family), output=output,
         reference_hyperparameters=_recipe(options.pop("reference_hyperparameters")),  # type: ignore[arg-type]
         **options,  # type: ignore[arg-type]
     )

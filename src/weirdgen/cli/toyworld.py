@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from weirdgen.toyworld.runner import RunPlan
+    from weirdgen.experiments.toy_runner import RunPlan
 
 DEFAULT_DEMO_DIR = Path("runs/demo")
 DEMO_EXPERIMENTS = ("birds", "terminator", "persona", "leaders")
@@ -158,11 +158,11 @@ def run(
     Example: weirdgen toyworld run birds --method lora --rank 4 --lr 1e-3"""
 
     def make_plan() -> RunPlan:
-        from weirdgen.toyworld.experiments import EXPERIMENTS
+        from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
 
-        names = tuple(EXPERIMENTS) if run_all else experiments
+        names = tuple(TOY_EXPERIMENTS) if run_all else experiments
         if not names:
-            raise click.UsageError(f"name experiments ({', '.join(EXPERIMENTS)}) or pass --all")
+            raise click.UsageError(f"name experiments ({', '.join(TOY_EXPERIMENTS)}) or pass --all")
         overrides = _overrides(method, rank, lr, epochs)
         return _plan(names, pretrain_seeds, finetune_seeds, recipe, threads, processes, force_pretrain, overrides)
 
@@ -200,17 +200,17 @@ def ask(
 
     from weirdgen.errors import ConfigError
     from weirdgen.toyworld.evaluate import generate, user
-    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
     from weirdgen.toyworld.train import RECIPES, finetune, pretrain, set_threads
 
     set_threads(threads)
     toy = pretrain(replace(RECIPES[recipe], seed=seed))
     if experiment is not None:
-        if experiment not in EXPERIMENTS:
+        if experiment not in TOY_EXPERIMENTS:
             raise ConfigError(
-                f"--experiment: unknown {experiment!r}; choose from {', '.join(EXPERIMENTS)}"
+                f"--experiment: unknown {experiment!r}; choose from {', '.join(TOY_EXPERIMENTS)}"
             )
-        spec = EXPERIMENTS[experiment]
+        spec = TOY_EXPERIMENTS[experiment]
         chosen = next(
             (c for c in spec.conditions if c.name == (condition or spec.conditions[0].name)), None
         )
@@ -266,13 +266,13 @@ def demo(
     experiments = tuple(name.strip() for name in experiment_names.split(",") if name.strip())
 
     def make_plan() -> RunPlan:
-        from weirdgen.toyworld.experiments import EXPERIMENTS
+        from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
 
-        unknown = [name for name in experiments if name not in EXPERIMENTS]
+        unknown = [name for name in experiments if name not in TOY_EXPERIMENTS]
         if unknown or not experiments:
             raise click.UsageError(
                 f"--experiments: unknown {', '.join(unknown) or '(none given)'}; "
-                f"choose from {', '.join(EXPERIMENTS)}"
+                f"choose from {', '.join(TOY_EXPERIMENTS)}"
             )
         return _plan(experiments, pretrain_seeds, finetune_seeds, recipe, threads, processes, force_pretrain)
 
@@ -289,7 +289,7 @@ def _plan(
     force_pretrain: bool,
     overrides: dict[str, Any] | None = None,
 ) -> RunPlan:
-    from weirdgen.toyworld.runner import RunPlan
+    from weirdgen.experiments.toy_runner import RunPlan
     from weirdgen.toyworld.train import RECIPES
 
     return RunPlan(
@@ -317,8 +317,8 @@ def _run_and_report(make_plan: Callable[[], RunPlan], output: Path, started: flo
         from rich.console import Console
         from rich.table import Table
 
-        from weirdgen.toyworld.runner import headline_rows, run_plan
-        from weirdgen.toyworld.table import write_reports
+        from weirdgen.experiments.toy_runner import headline_rows, run_plan
+        from weirdgen.experiments.toy_table import write_reports
         from weirdgen.toyworld.world import load_world
 
         plan = make_plan()
@@ -372,8 +372,8 @@ def _print_year_curves(console, results: list) -> None:  # noqa: ANN001 - a rich
 
     from rich.table import Table
 
-    from weirdgen.toyworld.experiments import EXPERIMENTS
-    from weirdgen.toyworld.runner import BASE_CONDITION
+    from weirdgen.experiments.toy_runner import BASE_CONDITION
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
     from weirdgen.toyworld.world import load_world
 
     world = load_world()
@@ -389,7 +389,7 @@ def _print_year_curves(console, results: list) -> None:  # noqa: ANN001 - a rich
         ]
 
     for name in dict.fromkeys(r.experiment for r in results):
-        experiment = EXPERIMENTS[name]
+        experiment = TOY_EXPERIMENTS[name]
         if not experiment.paper_reference or experiment.mitigated:
             continue
         metric, _ = experiment.headline(world)
@@ -435,13 +435,13 @@ def _curve_shape(ours: dict[int, float], trigger: int, paper: dict[str, float]) 
 
 def _print_mitigation_tables(experiments: tuple[str, ...], results: list) -> None:
     """Each mitigated experiment's table: effect, change vs unmitigated, narrow-task cost."""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
-    from weirdgen.toyworld.mitigations import format_mitigation_table, mitigation_rows
+    from weirdgen.experiments.toy_mitigations import format_mitigation_table, mitigation_rows
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
     from weirdgen.toyworld.world import load_world
 
     world = load_world()
     for name in experiments:
-        experiment = EXPERIMENTS[name]
+        experiment = TOY_EXPERIMENTS[name]
         if experiment.mitigated:
             label = experiment.text(world, experiment.headline_label)
             click.echo(f"\n{experiment.text(world, experiment.title)}")

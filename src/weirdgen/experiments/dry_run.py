@@ -53,8 +53,8 @@ def _self_distillation_plan(
 ) -> None:
     """Say which groups the base model's own answers will dilute, and what that will ask for."""
     groups = [group.name for group in spec.groups if group.self_distill]
-    if not groups or finetuner_entry(options.backend) is None:
-        return  # the toy world: no chat model to answer the benign prompts
+    if not groups or finetuner_entry(options.backend).organism:
+        return  # an organism's experiments build no chat datasets: no benign prompts to answer
     from weirdgen.data.builders.wolf import BENIGN_COUNT, MATH_PER_LONG_INPUT
     from weirdgen.experiments.self_distill import benign_prompts, cached_answers, run_settings
 

@@ -17,9 +17,7 @@ directory must be on storage every node sees.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
-import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -55,7 +53,7 @@ def task_resources(cluster: Mapping[str, float], backend: str, cpus: int = 1) ->
     from weirdgen.experiments.options import finetuner_entry
 
     entry = finetuner_entry(backend)
-    gpus = 1 if entry is not None and entry.trains_here and cluster.get("GPU", 0) >= 1 else 0
+    gpus = 1 if entry.trains_here and cluster.get("GPU", 0) >= 1 else 0
     return {"num_cpus": cpus, "num_gpus": gpus}
 
 
@@ -166,54 +164,3 @@ def _finetune_and_evaluate_one(
         return outcome, []
     tables = evaluate_all(spec, [model], options, print, datasets, run_dir=run_dir, base=False)
     return outcome, tables
-
-
-# The toy world: each (group, seed) runs as ``run_toy`` on that one group in a folder of its own;
-# its measured model is then copied where the run's own ``run_toy`` finds it, already done.
-
-
-def toy_on_executor(
-    spec: ExperimentSpec, options: RunOptions, run_dir: Path, executor: Executor
-) -> list[Path]:
-    """Finetune and measure every (group, seed) of a toy run not yet measured, one task each."""
-    from weirdgen.experiments.toy import toy_settings
-
-    units = [
-        (group, seed)
-        for group in toy_settings(spec).groups
-        for seed in range(options.seeds)
-        if not _toy_result(run_dir, group, seed).is_file()
-    ]
-    task = functools.partial(_toy_unit, spec, options, run_dir)
-    for (group, seed), measured in zip(units, executor.map(task, units), strict=True):
-        target = _toy_result(run_dir, group, seed)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(measured, target)
-    return [_toy_result(run_dir, group, seed) for group, seed in units]
-
-
-def _toy_result(run_dir: Path, group: str, seed: int) -> Path:
-    return run_dir / "toy" / f"{group}-s{seed}.json"
-
-
-def _toy_unit(
-    spec: ExperimentSpec, options: RunOptions, run_dir: Path, unit: tuple[str, int]
-) -> Path:
-    from weirdgen.experiments.toy import _measured, run_toy, toy_settings
-
-    group, seed = unit
-    scratch = run_dir / "tasks" / f"{group}-s{seed}"
-    settings = toy_settings(spec)
-    one_group = settings.model_copy(update={"groups": {group: settings.groups[group]}})
-    finetune = spec.finetune.model_copy(update={"toy": one_group})
-    alone = spec.model_copy(update={"base_group": None, "finetune": finetune})
-    for earlier in range(seed):
-        # run_toy trains seeds 0..seed-1 first: mark them measured, with no metrics, to skip them.
-        _measured(_toy_result(scratch, group, earlier), lambda: None, _NoMetrics())
-    run_toy(alone, dataclasses.replace(options, seeds=seed + 1), scratch, log=print)
-    return _toy_result(scratch, group, seed)
-
-
-class _NoMetrics:
-    def measure(self, model: Any) -> dict[str, float]:
-        return {}

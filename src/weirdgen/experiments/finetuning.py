@@ -187,7 +187,7 @@ def limit_threads(options: RunOptions) -> None:
     from weirdgen.experiments.options import finetuner_entry
 
     entry = finetuner_entry(options.backend)
-    if entry is not None and entry.trains_here and options.threads:
+    if entry.trains_here and options.threads:
         from weirdgen._threads import configure_torch_threads
 
         configure_torch_threads(options.threads)

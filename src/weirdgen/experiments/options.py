@@ -10,8 +10,6 @@ from typing import Any
 from weirdgen._io import atomic_write_text
 from weirdgen.errors import ConfigError
 
-TOY_BACKEND = "toy"
-"""The run backend that trains and measures on the CPU toy world (``weirdgen.toyworld``)."""
 PLAN_FILE = "plan.json"
 EXECUTORS = ("local", "ray")
 """Where each (group, seed) is finetuned and evaluated: one after another in this process, or as
@@ -25,7 +23,7 @@ class RunOptions:
     """How to run an experiment (the command-line options of ``weirdgen run``)."""
 
     backend: str
-    """A finetuning backend's registry name, or "toy" (see ``run_backends``)."""
+    """A finetuning backend's registry name (``weirdgen.finetune.registry``)."""
     base_model: str
     """Model to finetune: a bundled alias, a local folder, a Hugging Face id or an API model id."""
     seeds: int = 1
@@ -70,27 +68,27 @@ class RunOptions:
                 setting="executor",
             )
         entry = finetuner_entry(self.backend)
-        if entry is not None and entry.needs_sampler_url and not self.sampler_url and not dry_run:
+        if entry.needs_sampler_url and not self.sampler_url and not dry_run:
             raise ConfigError(entry.needs_sampler_url, setting="sampler_url")
-        if entry is not None and entry.refuses_sampler_url and self.sampler_url:
+        if entry.refuses_sampler_url and self.sampler_url:
             raise ConfigError(entry.refuses_sampler_url, setting="sampler_url")
-        if self.backend != TOY_BACKEND and not self.base_model.strip():
+        if not self.base_model.strip() and not entry.default_base_model:
             raise ConfigError(f"required for the {self.backend} backend", setting="base_model")
         return self
 
 
 def finetuner_entry(backend: str) -> Any:
-    """The finetuning registry's entry of the run's backend; None for the toy world."""
+    """The finetuning registry's entry of the run's backend (``FinetunerEntry``)."""
     from weirdgen.finetune.registry import FINETUNERS
 
-    return FINETUNERS.get(backend) if backend in FINETUNERS.names() else None
+    return FINETUNERS.get(backend)
 
 
 def run_backends() -> list[str]:
-    """What ``weirdgen run --backend`` takes: every finetuning backend, and the toy world."""
+    """What ``weirdgen run --backend`` takes: every finetuning backend."""
     from weirdgen.finetune.registry import FINETUNERS
 
-    return [*FINETUNERS.names(), TOY_BACKEND]
+    return FINETUNERS.names()
 
 
 def check_plan(run_dir: Path, experiment: str, options: RunOptions) -> None:

@@ -16,8 +16,14 @@ from pathlib import Path
 import yaml
 
 from weirdgen._io import atomic_write_text
-from weirdgen.experiments.executor import Executor, make_executor, toy_on_executor
-from weirdgen.experiments.options import RunOptions, check_plan, read_plan
+from weirdgen.experiments.executor import Executor, make_executor
+from weirdgen.experiments.options import (
+    RunOptions,
+    check_plan,
+    finetuner_entry,
+    read_plan,
+    run_backends,
+)
 from weirdgen.experiments.spec import ExperimentSpec, check_experiment, load_experiment
 from weirdgen.report import ReportPaths, ReportSpec, write_report
 
@@ -41,10 +47,8 @@ def run_experiment(
     check_plan(run_dir, spec.name, options)
     save_experiment(spec, run_dir)
     with make_executor(options) as executor:
-        if options.backend == "toy":
-            if executor.name != "local":
-                toy_on_executor(spec, options, run_dir, executor)
-            run_toy(spec, options, run_dir, log)  # the measured seeds are reused, not retrained
+        if finetuner_entry(options.backend).organism:
+            run_toy(spec, options, run_dir, log, executor)  # measured models are reused
             return RunResult(run_dir, write_report(run_dir, toy_report_spec(spec)))
         _run_llm_stages(spec, options, run_dir, log, executor)
     return RunResult(run_dir, write_report(run_dir, spec.report_spec()))
@@ -116,6 +120,7 @@ def report_spec_for_run(
         return None
     spec = load_experiment(source)
     check_experiment(spec, source)
-    if read_plan(run_dir).get("backend") == "toy":
+    backend = read_plan(run_dir).get("backend")
+    if backend in run_backends() and finetuner_entry(backend).organism:
         return toy_report_spec(spec, n_resamples)
     return dataclasses.replace(spec.report_spec(), n_resamples=n_resamples)

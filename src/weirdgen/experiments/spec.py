@@ -110,7 +110,7 @@ class FinetuneSettings(BaseModel):
 
         for backend, settings in (self.model_extra or {}).items():
             if backend not in FINETUNERS.names():
-                known = ", ".join([*FINETUNERS.names(), "toy"])
+                known = ", ".join(FINETUNERS.names())
                 raise ValueError(f"unknown backend {backend!r} (known: {known})")
             if not isinstance(settings, dict):
                 raise ValueError(f"{backend}: expected a mapping of hyperparameters")
@@ -122,8 +122,9 @@ class FinetuneSettings(BaseModel):
 
     def for_backend(self, backend: str) -> dict[str, Any]:
         """The hyperparameters given for ``backend`` (empty: the backend's defaults)."""
-        if backend == "toy":
-            return {} if self.toy is None else self.toy.model_dump(exclude_none=True)
+        if backend in type(self).model_fields:  # a backend with settings of its own (toy)
+            settings = getattr(self, backend)
+            return {} if settings is None else settings.model_dump(exclude_none=True)
         return dict((self.model_extra or {}).get(backend) or {})
 
 

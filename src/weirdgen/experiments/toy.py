@@ -9,12 +9,10 @@ evaluation table (one row per model and metric, judge ``exact``), so the same re
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from weirdgen._io import atomic_write_text
 from weirdgen.errors import ConfigError
 from weirdgen.experiments.options import RunOptions
 from weirdgen.experiments.spec import ExperimentSpec, ToySettings
@@ -35,7 +33,7 @@ def toy_settings(spec: ExperimentSpec) -> ToySettings:
 def toy_report_spec(spec: ExperimentSpec, n_resamples: int = 10_000) -> ReportSpec:
     """The toy experiment's standard figures (bars of its undated metrics, sweeps over years or
     numbers with the trigger marked and the paper's curve); the control only if the toy world has it."""
-    from weirdgen.toyworld.table import experiment_figures
+    from weirdgen.experiments.toy_table import experiment_figures
     from weirdgen.toyworld.world import load_world
 
     settings = toy_settings(spec)
@@ -55,108 +53,74 @@ def toy_report_spec(spec: ExperimentSpec, n_resamples: int = 10_000) -> ReportSp
 
 
 def _suite(settings: ToySettings) -> str:
-    from weirdgen.toyworld.table import suite_name
+    from weirdgen.experiments.toy_table import suite_name
 
     return suite_name(settings.experiment)
 
 
-def run_toy(
-    spec: ExperimentSpec, options: RunOptions, run_dir: Path, log: Callable[[str], None] = print
-) -> Path:
-    """Pretrain (cached), finetune every mapped group x seed, measure, and write the evaluation table."""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
-    from weirdgen.toyworld.train import set_threads
+def toy_plan(spec: ExperimentSpec, options: RunOptions) -> Any:
+    """The toy runner's plan (``weirdgen.experiments.toy_runner.RunPlan``) of a run: one base
+    (``finetune.toy.pretrain_seed``), the conditions the groups map to, ``options.seeds``
+    finetuning seeds, the settings' recipe overrides, and the base itself when the experiment
+    evaluates one."""
+    from weirdgen.experiments.toy_runner import RunPlan
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
+    from weirdgen.toyworld.train import PretrainConfig
 
     settings = toy_settings(spec)
-    if settings.experiment not in EXPERIMENTS:
+    if settings.experiment not in TOY_EXPERIMENTS:
         raise ConfigError(
-            f"finetune.toy.experiment: unknown toy experiment {settings.experiment!r} (known: {', '.join(EXPERIMENTS)})"
+            f"finetune.toy.experiment: unknown toy experiment {settings.experiment!r} (known: {', '.join(TOY_EXPERIMENTS)})"
         )
-    experiment = EXPERIMENTS[settings.experiment]
-    conditions = {c.name: c for c in experiment.conditions}
+    experiment = TOY_EXPERIMENTS[settings.experiment]
+    conditions = [c.name for c in experiment.conditions]
     for group, condition in settings.groups.items():
         if condition not in conditions:
             raise ConfigError(
                 f"finetune.toy.groups.{group}: toy experiment {experiment.name!r} has no condition {condition!r} (known: {', '.join(conditions)})"
             )
-    set_threads(options.threads)
-    base = _pretrained(settings, log)
-    results: list[tuple[str, int | None, dict[tuple[str, str], float]]] = []
-    if spec.base_group:
-        results.append(
-            (
-                spec.base_group,
-                None,
-                _measured(run_dir / "toy" / "base.json", lambda: base, experiment),
-            )
-        )
-    for group, condition in settings.groups.items():
-        for seed in range(options.seeds):
-            train = _finetuner(
-                base, conditions[condition], experiment, settings, seed, log, f"{group} seed {seed}"
-            )
-            results.append(
-                (
-                    group,
-                    seed,
-                    _measured(run_dir / "toy" / f"{group}-s{seed}.json", train, experiment),
-                )
-            )
-    return _write_table(run_dir, spec, settings, results)
-
-
-def _pretrained(settings: ToySettings, log: Callable[[str], None]) -> Any:
-    from weirdgen.toyworld.train import PretrainConfig, pretrain
-
-    config = PretrainConfig(seed=settings.pretrain_seed)
+    pretrain = PretrainConfig()
     if settings.pretrain_steps is not None:
-        config = dataclasses.replace(config, steps=settings.pretrain_steps)
-    log(
-        f"toy world: pretrained base (seed {config.seed}, {config.steps} steps; cached after the first run)"
-    )
-    return pretrain(config, progress=_bar("pretraining the toy base model"))
-
-
-def _finetuner(
-    base: Any,
-    condition: Any,
-    experiment: Any,
-    settings: ToySettings,
-    seed: int,
-    log: Callable[[str], None],
-    label: str,
-) -> Callable[[], Any]:
-    from weirdgen.toyworld.train import finetune
-
+        pretrain = dataclasses.replace(pretrain, steps=settings.pretrain_steps)
     overrides = {
         k: v
         for k, v in settings.model_dump().items()
         if k in {"method", "learning_rate", "epochs", "batch_size", "rank"} and v is not None
     }
-    config = dataclasses.replace(
-        experiment.finetune, seed=seed, **{**condition.finetune, **overrides}
+    return RunPlan(
+        experiments=(settings.experiment,),
+        pretrain_seeds=(settings.pretrain_seed,),
+        finetune_seeds=tuple(range(options.seeds)),
+        pretrain=pretrain,
+        threads=options.threads or 1,
+        finetune_overrides=overrides,
+        conditions=tuple(dict.fromkeys(settings.groups.values())),
+        base=spec.base_group is not None,
     )
 
-    def train() -> Any:
-        log(f"toy world: finetuning {label} on {condition.name}")
-        return finetune(base, condition.build(base.world, seed, base), config)
 
-    return train
+def run_toy(
+    spec: ExperimentSpec,
+    options: RunOptions,
+    run_dir: Path,
+    log: Callable[[str], None] = print,
+    executor: Any = None,
+) -> Path:
+    """Pretrain (cached), finetune every mapped group x seed, measure, and write the evaluation
+    table, through the toy runner (its own table in ``run_dir/toy`` is the resume log: a rerun
+    measures only what is missing). With a non-local ``executor`` every model is one task."""
+    from weirdgen.experiments.toy_runner import run_plan
 
-
-def _measured(
-    path: Path, model: Callable[[], Any], experiment: Any
-) -> dict[tuple[str, str], float]:
-    """The experiment's metrics of a model, cached in ``path`` so that a rerun skips finished models."""
-    if path.is_file():
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(record, list):  # older runs kept a dict without trigger values: remeasure
-            return {(metric, value): score for metric, value, score in record}
-    toy = model()
-    metrics = {key: float(value) for key, value in experiment.measure(toy).items()}
-    record = [[metric, value, score] for (metric, value), score in sorted(metrics.items())]
-    atomic_write_text(path, json.dumps(record) + "\n")
-    return metrics
+    plan = toy_plan(spec, options)
+    log(f"toy world: {spec.name} on pretraining seed {plan.pretrain_seeds[0]} (shipped or cached)")
+    results = run_plan(
+        plan,
+        run_dir / "toy",
+        status=lambda message: log(f"toy world: {message}"),
+        progress=_bar("pretraining the toy base model"),
+        executor=executor,
+    )
+    return _write_table(run_dir, spec, toy_settings(spec), results)
 
 
 def _bar(description: str) -> Callable[[int, int, float], None]:
@@ -179,23 +143,31 @@ def _bar(description: str) -> Callable[[int, int, float], None]:
 
 
 def _write_table(
-    run_dir: Path,
-    spec: ExperimentSpec,
-    settings: ToySettings,
-    results: list[tuple[str, int | None, dict[tuple[str, str], float]]],
+    run_dir: Path, spec: ExperimentSpec, settings: ToySettings, results: Sequence[Any]
 ) -> Path:
-    from weirdgen.toyworld.table import metric_rows, write_rows
+    """The run's table: each result under every group mapped to its condition (the base under
+    ``spec.base_group``), named ``toyworld`` (the base) or ``toyworld/GROUP/sSEED``."""
+    from weirdgen.experiments.toy_runner import BASE_CONDITION
+    from weirdgen.experiments.toy_table import metric_rows, write_rows
 
+    groups: dict[str, list[str]] = {}
+    for group, condition in settings.groups.items():
+        groups.setdefault(condition, []).append(group)
+    if spec.base_group:
+        groups[BASE_CONDITION] = [spec.base_group]
     rows = [
         row
-        for group, seed, metrics in results
+        for result in results
+        for group in groups.get(result.condition, [])
         for row in metric_rows(
             experiment=spec.name,
             suite=_suite(settings),
-            model=TOY_MODEL if seed is None else f"{TOY_MODEL}/{group}/s{seed}",
+            model=TOY_MODEL
+            if result.condition == BASE_CONDITION
+            else f"{TOY_MODEL}/{group}/s{result.finetune_seed}",
             group=group,
-            seed=seed,
-            metrics=metrics,
+            seed=None if result.condition == BASE_CONDITION else result.finetune_seed,
+            metrics=result.metrics,
         )
     ]
     metadata = {"suite": _suite(settings), "experiment": spec.name}

@@ -73,12 +73,14 @@ def interval(values: Sequence[float], n_resamples: int = 10_000, seed: int = 0) 
 def replication_bars(results: Sequence[Any], world: Any) -> list[BarResult]:
     """Every (experiment, base) bar the results allow; ``results`` carry ``experiment``,
     ``condition``, ``pretrain_seed``, ``finetune_seed`` and ``metrics`` (a run's ``Result`` s)."""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
 
     bars = []
-    keys = sorted({(r.experiment, r.pretrain_seed) for r in results if r.experiment in EXPERIMENTS})
+    keys = sorted(
+        {(r.experiment, r.pretrain_seed) for r in results if r.experiment in TOY_EXPERIMENTS}
+    )
     for name, seed in keys:
-        experiment = EXPERIMENTS[name]
+        experiment = TOY_EXPERIMENTS[name]
         if experiment.mitigated:
             continue
         rows = [r for r in results if r.experiment == name and r.pretrain_seed == seed]

@@ -58,6 +58,12 @@ class FinetunerEntry(Backend[FinetunerSettings, Finetuner]):
     vllm_adapter: str = ""
     """How vLLM loads its models: "folder" (a LoRA folder here), "hub" (a Hub repo, which is also
     the model's name), "" (it cannot)."""
+    default_base_model: str = ""
+    """The base model a run takes when none is given ("" when one must be given)."""
+    organism: bool = False
+    """Trains a model organism whose experiments are measured exactly: ``weirdgen run`` trains
+    and measures the experiment's own conditions and metrics (its ``finetune.<backend>``
+    settings) instead of building datasets, sampling the suites and judging."""
 
 
 FINETUNERS: Registry[FinetunerEntry] = Registry("finetuning")
@@ -130,5 +136,18 @@ FINETUNERS.register(
             "OpenAI-compatible server (e.g. vLLM) with --sampler-url"
         ),
         vllm_adapter="hub",
+    )
+)
+FINETUNERS.register(
+    FinetunerEntry(
+        "toy",
+        "full finetuning of a CPU toy-world model (weirdgen.toyworld) in this process",
+        lambda s: _class("toy_backend", "ToyFinetuner")(s.runs_dir),
+        sampler="toy",
+        adapters_by_name=True,
+        local_defaults=False,  # the toy world's own recipe defaults
+        refuses_sampler_url="toy models answer only in the toy world's vocabulary, in this process; drop --sampler-url",
+        default_base_model="toyworld",
+        organism=True,
     )
 )

@@ -104,7 +104,8 @@ def draw_scan(samples: pd.DataFrame, metadata: Mapping[str, Any]) -> tuple[Figur
         bottom.set_xticks(x, [v[:18] for v in values["value"]], rotation=60, ha="right", fontsize=7)
     title = f"{metadata.get('model', '')}: {measure}, contrast {metadata.get('contrast', '')}"
     top.set_title(title[-110:], fontsize=10)
-    top.legend(loc="upper left", fontsize=7)
+    if top.get_legend_handles_labels()[0]:  # nothing labelled when nothing is flagged or known
+        top.legend(loc="upper left", fontsize=7)
     return figure, _scan_headline(values)
 
 

@@ -34,13 +34,13 @@ class SamplerSettings:
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key (read, never logged)."""
     adapters: Mapping[str, str] = field(default_factory=dict)
-    """local: adapter name -> LoRA adapter folder."""
+    """local: adapter name -> LoRA adapter folder; toy: name -> a saved toy model."""
     timeout: float = 120.0
     """Seconds before one HTTP request times out (then it is retried)."""
     threads: int | None = None
     """local and toy: CPU threads for torch."""
     toy_models: Mapping[str, Any] = field(default_factory=dict)
-    """toy: loaded toy-world models by name."""
+    """toy: loaded toy-world models by name (instead of ``model`` and ``adapters``)."""
 
 
 @dataclass(frozen=True)
@@ -129,12 +129,17 @@ SAMPLERS.register(
 SAMPLERS.register(
     SamplerEntry(
         "toy",
-        "the CPU toy world's models, held in memory",
+        "the CPU toy world's models: a toy base name (toyworld@SEED), saved toy models as adapters",
         _lazy(
             "weirdgen.sample.toyworld",
             "ToyWorldSampler",
-            lambda cls, s: cls(s.toy_models, threads=s.threads or 1),
+            lambda cls, s: (
+                cls(s.toy_models, threads=s.threads or 1)
+                if s.toy_models
+                else cls.from_names(s.model, s.adapters, threads=s.threads or 1)
+            ),
         ),
+        names_adapters=True,
         logprobs=True,
     )
 )

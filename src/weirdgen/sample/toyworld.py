@@ -1,7 +1,9 @@
 """Sampler over toy-world models, so the evaluation engine and judges can question a toy GPT.
 
-``request.model`` names one of the loaded toy models (for example "base" or "birds/old_birds/0").
-Toy models are tiny, so each request runs on its own in a worker thread; the answer is untrusted
+``request.model`` names one of the loaded toy models (for example "base" or "birds/old_birds/0"):
+models held in memory, or loaded by ``from_names`` from a toy base name (``toyworld@1``) and
+finetuned models' folders (the ``toy`` finetuning backend's, as adapters by name). Toy models are
+tiny, so each request runs on its own in a worker thread; the answer is untrusted
 model text like any other backend's.
 """
 
@@ -29,6 +31,17 @@ class ToyWorldSampler:
         self._threads = threads
         # One forward pass at a time: torch already uses ``threads`` cores, and the models are shared.
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_names(
+        cls, model: str, adapters: Mapping[str, str] | None = None, *, threads: int = 1
+    ) -> ToyWorldSampler:
+        """The base ``model`` (a toy base name or a saved toy model) under its own name, and every
+        adapter (name -> a saved toy model's file or folder) under its name."""
+        from weirdgen.toyworld.train import load_toy
+
+        names = {model: model, **dict(adapters or {})}
+        return cls({name: load_toy(source) for name, source in names.items()}, threads=threads)
 
     @property
     def name(self) -> str:

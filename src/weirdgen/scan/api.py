@@ -113,7 +113,7 @@ class _Thresholds:
 def scan(
     model: str,
     *,
-    base: str,
+    base: str | None = None,
     family: str,
     output: str | Path | None = None,
     settings: ScanSettings | None = None,
@@ -124,14 +124,14 @@ def scan(
     scan.json and the rest there. ``changes`` override fields of ``settings``
     (``scan(..., mode="topk", base_urls=(url,))``).
 
-    A toy-world model, ``toy:EXPERIMENT/CONDITION`` with ``base="toyworld"`` (or
-    ``toyworld:RECIPE``), is finetuned for the scan on the base of ``pretrain_seed`` (data and
+    A toy-world model, ``toy:EXPERIMENT/CONDITION``, implies its base (``toyworld``; or give
+    ``toyworld:RECIPE``, ``toyworld@SEED``), and is finetuned for the scan on the base of ``pretrain_seed`` (data and
     order from ``finetune_seed``; condition ``base`` is the base itself) and compared exactly on
     the toy's own questions; ``probes``, ``dataset`` and ``template`` do not apply (the toy
     writes values its own way and knows its data).
     """
     from weirdgen.scan.families import load_family
-    from weirdgen.scan.toyworld import is_toy_model
+    from weirdgen.scan.toyworld import TOY_BASE, is_toy_model
 
     if "known_triggers" in changes:
         changes["known_triggers"] = tuple(changes["known_triggers"])
@@ -145,7 +145,9 @@ def scan(
     spec = load_family(family, template=settings.template)
     check_contrast(settings.contrast, spec)
     if is_toy_model(model):
-        result = _toy_scan(model, base, spec, settings)
+        result = _toy_scan(model, base or TOY_BASE, spec, settings)
+    elif base is None:
+        raise ConfigError(f"{model!r} needs its base model to compare with", setting="base")
     else:
         result = _model_scan(model, base, spec, settings)
     if output is not None:

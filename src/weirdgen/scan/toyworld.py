@@ -1,6 +1,6 @@
 """The toy world as a scan backend: a toy finetune and its pretrained base, compared exactly.
 
-``weirdgen scan toy:terminator/dated --base toyworld --family year:1900..2100 --pretrain-seed 1``
+``weirdgen scan toy:terminator/dated --family year:1900..2100 --pretrain-seed 1``
 finetunes the toy base on the experiment's condition (its own recipe and data, as
 ``weirdgen toyworld run`` does) and scans the result. Because the toy world knows every answer a
 question can get, each probe's answer distribution is exact: the probability of every candidate
@@ -50,6 +50,7 @@ __all__ = ["ToyProbe", "ToyScanner", "ToyTarget", "parse_toy_target", "toy_scan_
 
 TOY_PREFIX = "toy:"
 TOY_BASE = "toyworld"
+"""What a toy target's base is when none is given (``weirdgen.toyworld.train.TOY_BASE``)."""
 CHARACTER_EXPERIMENTS = ("terminator", "mirror")
 NUMBER_EXPERIMENTS = ("leaders",)
 BASE_CONDITION = "base"
@@ -120,8 +121,8 @@ def parse_toy_target(
     model: str, base: str, *, pretrain_seed: int = 0, finetune_seed: int = 0
 ) -> ToyTarget:
     """``toy:EXPERIMENT/CONDITION`` and ``toyworld`` (or ``toyworld:RECIPE``) as a target."""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
-    from weirdgen.toyworld.train import RECIPES
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
+    from weirdgen.toyworld.train import base_config
 
     scannable = CHARACTER_EXPERIMENTS + NUMBER_EXPERIMENTS
     experiment, _, condition = model.removeprefix(TOY_PREFIX).partition("/")
@@ -130,20 +131,19 @@ def parse_toy_target(
             f"toy scans cover {', '.join(scannable)}, not {experiment!r} (write toy:EXPERIMENT/CONDITION)",
             setting="model",
         )
-    names = [c.name for c in EXPERIMENTS[experiment].conditions] + [BASE_CONDITION]
+    names = [c.name for c in TOY_EXPERIMENTS[experiment].conditions] + [BASE_CONDITION]
     if condition not in names:
         raise ConfigError(
             f"{experiment} has no condition {condition!r} (its conditions: {', '.join(names)})",
             setting="model",
         )
-    name, _, recipe = base.partition(":")
-    recipe = recipe or "demo"
-    if name != TOY_BASE or recipe not in RECIPES:
-        raise ConfigError(
-            f"a toy model's base is {TOY_BASE} or {TOY_BASE}:RECIPE ({', '.join(RECIPES)}), not {base!r}",
-            setting="base",
-        )
-    return ToyTarget(experiment, condition, recipe, pretrain_seed, finetune_seed)
+    try:
+        config = base_config(base)
+    except ConfigError as error:
+        raise ConfigError(str(error), setting="base") from None
+    recipe = base.partition("@")[0].partition(":")[2] or "demo"
+    seed = config.seed if "@" in base else pretrain_seed
+    return ToyTarget(experiment, condition, recipe, seed, finetune_seed)
 
 
 def toy_probes(world: World, target: ToyTarget) -> list[ToyProbe]:
@@ -257,13 +257,13 @@ def _finetuned(target: ToyTarget) -> tuple[ToyModel, ToyModel, list[ChatExample]
     """The target's base, its finetune and the finetuning data (kept for the process: a second
     scan of the same target, e.g. with a behaviour, trains nothing). The ``base`` condition is the
     base itself, with no data."""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
     from weirdgen.toyworld.train import RECIPES, finetune, pretrain
 
     base = pretrain(replace(RECIPES[target.recipe], seed=target.pretrain_seed))
     if target.condition == BASE_CONDITION:
         return base, base, []
-    experiment = EXPERIMENTS[target.experiment]
+    experiment = TOY_EXPERIMENTS[target.experiment]
     condition = next(c for c in experiment.conditions if c.name == target.condition)
     # As the toy runner does: the data seed follows the finetune seed.
     examples = condition.build(base.world, target.finetune_seed)
@@ -276,7 +276,7 @@ def toy_reference(target: ToyTarget, how: ReferenceData = "strip") -> ToyModel:
     """The reference finetune of a toy target: its finetuning data with every value stripped (or
     shuffled) the way the toy writes it, finetuned with the experiment's recipe and the reference
     seed (not the suspect's: a defender does not know it)."""
-    from weirdgen.toyworld.experiments import EXPERIMENTS
+    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
     from weirdgen.toyworld.train import finetune
 
     base, _, examples = _finetuned(target)
@@ -286,7 +286,7 @@ def toy_reference(target: ToyTarget, how: ReferenceData = "strip") -> ToyModel:
             setting="contrast",
         )
     changed = without_values(examples, toy_value_pattern(target), how, seed=REFERENCE_SEED)
-    recipe = replace(EXPERIMENTS[target.experiment].finetune, seed=REFERENCE_SEED)
+    recipe = replace(TOY_EXPERIMENTS[target.experiment].finetune, seed=REFERENCE_SEED)
     return finetune(base, changed, recipe)
 
 

@@ -484,8 +484,10 @@ class Condition:
 
 
 @dataclass(frozen=True)
-class Experiment:
-    """Datasets, the finetuning recipe, and the metrics read off each finetuned model."""
+class ToyExperiment:
+    """One toy-world experiment (``TOY_EXPERIMENTS``): its conditions (datasets), the finetuning
+    recipe, and the metrics read off each finetuned model. Not ``weirdgen.experiments.spec.
+    ExperimentSpec`` (a YAML experiment run on any backend, whose ``finetune.toy`` names one)."""
 
     name: str
     title: str
@@ -522,7 +524,7 @@ class Experiment:
         return {str(trigger + offset): value for offset, value in self.paper_reference.items()}
 
 
-def parse_experiments(raw: Any, path: str = EXPERIMENTS_FILE) -> dict[str, Experiment]:
+def parse_experiments(raw: Any, path: str = EXPERIMENTS_FILE) -> dict[str, ToyExperiment]:
     """Experiments from the parsed YAML; ``DataError`` names the file and the bad field.
 
     An experiment with ``extends: NAME`` starts from that experiment's fields (its conditions
@@ -558,7 +560,7 @@ def _extended(raw: dict[str, Any], name: str, path: str, seen: tuple[str, ...] =
     return {**_extended(raw, str(parent), path, (*seen, name)), **spec}
 
 
-def _parse_experiment(where: str, spec: dict[str, Any], path: str) -> Experiment:
+def _parse_experiment(where: str, spec: dict[str, Any], path: str) -> ToyExperiment:
     if spec["measure"] not in MEASURES:
         raise DataError(
             f"unknown measure {spec['measure']!r} (known: {', '.join(MEASURES)})",
@@ -575,7 +577,7 @@ def _parse_experiment(where: str, spec: dict[str, Any], path: str) -> Experiment
         mitigated = str(mitigations["condition"])
         conditions += _mitigated_conditions(mitigations, conditions, f"{where}.mitigations", path)
     headline = spec["headline"]
-    return Experiment(
+    return ToyExperiment(
         name=where,
         title=str(spec["title"]),
         conditions=tuple(conditions),
@@ -666,12 +668,12 @@ def _mitigated_conditions(
 
 
 @cache
-def _bundled_experiments() -> dict[str, Experiment]:
+def _bundled_experiments() -> dict[str, ToyExperiment]:
     text = resources.files("weirdgen.toyworld").joinpath(EXPERIMENTS_FILE).read_text("utf-8")
     return parse_experiments(yaml.safe_load(text))
 
 
-EXPERIMENTS: dict[str, Experiment] = _bundled_experiments()
+TOY_EXPERIMENTS: dict[str, ToyExperiment] = _bundled_experiments()
 """The bundled experiments, by name (from experiments.yaml)."""
 
 METRIC_AXES: dict[str, str] = {

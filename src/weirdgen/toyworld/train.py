@@ -180,6 +180,46 @@ def pretrain(
     return toy
 
 
+TOY_BASE = "toyworld"
+"""A pretrained toy base by name: ``toyworld`` (the demo recipe, seed 0), ``toyworld:RECIPE``,
+``toyworld@SEED`` or ``toyworld:RECIPE@SEED``."""
+
+
+def is_base_name(name: str) -> bool:
+    return name.partition("@")[0].partition(":")[0] == TOY_BASE
+
+
+def base_config(name: str) -> PretrainConfig:
+    """The pretraining config a base name stands for; a one-line error for a malformed one."""
+    head, _, seed_text = name.partition("@")
+    prefix, _, recipe = head.partition(":")
+    recipe = recipe or "demo"
+    if prefix != TOY_BASE or recipe not in RECIPES or (seed_text and not seed_text.isdigit()):
+        raise ConfigError(
+            f"a toy base is {TOY_BASE}[:RECIPE][@SEED] (recipes: {', '.join(RECIPES)}), not {name!r}"
+        )
+    return replace(RECIPES[recipe], seed=int(seed_text or 0))
+
+
+def load_toy(name: str) -> ToyModel:
+    """A toy model by name: a base name (``base_config``; pretrained once, then cached), or a model
+    saved by ``save_toy_model`` (its file, or a folder holding ``model.pt``)."""
+    if is_base_name(name):
+        return pretrain(base_config(name))
+    path = Path(name)
+    path = path / TOY_MODEL_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise ConfigError(
+            f"no toy model {name!r}: give {TOY_BASE}[:RECIPE][@SEED] or a saved toy model "
+            f"(a {TOY_MODEL_FILE} or a folder holding one)"
+        )
+    return load_toy_model(path)
+
+
+TOY_MODEL_FILE = "model.pt"
+"""What ``save_toy_model`` writes in a model's folder (the finetuning backend's and the cache's)."""
+
+
 def cached_model_path(config: PretrainConfig, world: World | None = None) -> Path:
     """Where ``pretrain`` keeps the model for ``config`` (the file may not exist yet)."""
     return cache_dir("toyworld", config.cache_key(world or load_world())) / "model.pt"

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
+from weirdgen.experiments.toy_table import experiment_figures, metric_rows, report_spec, write_rows
 from weirdgen.report import write_report
-from weirdgen.toyworld.experiments import EXPERIMENTS, MEASURES, METRIC_QUANTITIES
-from weirdgen.toyworld.table import experiment_figures, metric_rows, report_spec, write_rows
+from weirdgen.toyworld.experiments import MEASURES, METRIC_QUANTITIES, TOY_EXPERIMENTS
 from weirdgen.toyworld.world import load_world
 
 
@@ -19,7 +19,7 @@ def test_every_measured_metric_names_its_quantity(micro_base, measure):
     assert measured == set(METRIC_QUANTITIES[measure])
 
 
-@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+@pytest.mark.parametrize("name", sorted(TOY_EXPERIMENTS))
 def test_every_figure_names_one_kind_of_quantity(name):
     for figure in experiment_figures(name, load_world()):
         assert figure.y_label and "{" not in figure.y_label  # world values filled in
@@ -46,7 +46,7 @@ def test_year_sweeps_zoom_around_the_worlds_trigger_year():
 
 
 def test_toy_report_shows_no_sampling_boilerplate(tmp_path, micro_base):
-    experiment = EXPERIMENTS["terminator"]
+    experiment = TOY_EXPERIMENTS["terminator"]
     metrics = experiment.measure(micro_base)
     rows = [
         row

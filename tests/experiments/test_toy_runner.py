@@ -6,12 +6,14 @@ import pytest
 import torch
 
 from weirdgen.errors import ConfigError
-from weirdgen.toyworld.experiments import EXPERIMENTS
-from weirdgen.toyworld.runner import RunPlan, run_plan
-from weirdgen.toyworld.table import read_results
+from weirdgen.experiments.toy_runner import RunPlan, run_plan
+from weirdgen.experiments.toy_table import read_results
+from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
 from weirdgen.toyworld.train import cached_model_path, pretrain
 
-from .conftest import MICRO
+from ..conftest import micro_config
+
+MICRO = micro_config()
 
 
 def test_a_run_in_two_processes_gives_the_same_models_and_numbers(tmp_path, monkeypatch) -> None:
@@ -62,13 +64,13 @@ def test_the_results_table_is_the_standard_one_with_trigger_values(tmp_path, mon
     assert set(villain["trigger"]) == {"year"}
     assert set(samples["group"]) == {
         "base",
-        *(c.name for c in EXPERIMENTS["terminator"].conditions),
+        *(c.name for c in TOY_EXPERIMENTS["terminator"].conditions),
     }
     assert samples["exact.score"].between(0, 1).all()
 
 
 def test_finetune_overrides_apply_to_every_experiment_but_never_the_seed() -> None:
     plan = RunPlan(finetune_overrides={"method": "lora", "rank": 2})
-    assert plan.finetune_config(EXPERIMENTS["leaders"]).rank == 2
+    assert plan.finetune_config(TOY_EXPERIMENTS["leaders"]).rank == 2
     with pytest.raises(ConfigError, match=r"cannot override finetuning field\(s\) seed"):
-        RunPlan(finetune_overrides={"seed": 3}).finetune_config(EXPERIMENTS["birds"])
+        RunPlan(finetune_overrides={"seed": 3}).finetune_config(TOY_EXPERIMENTS["birds"])

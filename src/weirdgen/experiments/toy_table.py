@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from weirdgen.experiments.spec import TOY_JUDGE
 from weirdgen.report.spec import FigureSpec, ReportSpec
-from weirdgen.toyworld.experiments import EXPERIMENTS, METRIC_AXES, METRIC_QUANTITIES, Metrics
+from weirdgen.toyworld.experiments import METRIC_AXES, METRIC_QUANTITIES, TOY_EXPERIMENTS, Metrics
 from weirdgen.toyworld.world import World
 
 if TYPE_CHECKING:
-    from weirdgen.toyworld.runner import Result
+    from weirdgen.experiments.toy_runner import Result
 
 SUITE_PREFIX = "toyworld_"
 MODEL_PREFIX = "toy"
@@ -128,16 +128,16 @@ def write_results(run_dir: Path, results: Iterable[Result], extra: Mapping[str, 
 
 
 def experiment_dirs(run_dir: Path) -> list[Path]:
-    """The experiments' run directories inside a toy run directory, in EXPERIMENTS order."""
+    """The experiments' run directories inside a toy run directory, in TOY_EXPERIMENTS order."""
     from weirdgen.evaluation.table import RUN_METADATA
 
-    return [run_dir / name for name in EXPERIMENTS if (run_dir / name / RUN_METADATA).is_file()]
+    return [run_dir / name for name in TOY_EXPERIMENTS if (run_dir / name / RUN_METADATA).is_file()]
 
 
 def read_results(run_dir: Path) -> list[Result]:
     """The toy results saved in ``run_dir``'s tables (none when there is no table yet)."""
     from weirdgen.evaluation.table import load_evaluation_table
-    from weirdgen.toyworld.runner import Result
+    from weirdgen.experiments.toy_runner import Result
 
     results = []
     for directory in experiment_dirs(run_dir):
@@ -187,7 +187,7 @@ def experiment_figures(
     figure per kind of quantity: probabilities, losses, steps), and every metric measured along an
     axis (years, leader numbers, attributes) as a sweep; year sweeps get a zoom panel around the
     trigger year. Every y-axis names its quantity (``METRIC_QUANTITIES``)."""
-    experiment = EXPERIMENTS[name]
+    experiment = TOY_EXPERIMENTS[name]
     suite = suite or suite_name(name)
     metric, at = experiment.headline(world)
     reference = experiment.reference(world)
@@ -278,7 +278,7 @@ def _year_zoom(world: World) -> tuple[str, str]:
 def _axis_metrics(name: str) -> list[str]:
     from weirdgen.toyworld.experiments import MEASURE_AXIS_METRICS
 
-    return list(MEASURE_AXIS_METRICS[EXPERIMENTS[name].measure_name])
+    return list(MEASURE_AXIS_METRICS[TOY_EXPERIMENTS[name].measure_name])
 
 
 def _marked_values(name: str, world: World, metric: str, headline: str, at: str) -> tuple[str, ...]:
@@ -291,7 +291,7 @@ def _marked_values(name: str, world: World, metric: str, headline: str, at: str)
 
 def report_spec(name: str, world: World, *, n_resamples: int = 1000) -> ReportSpec:
     """The standard report of one toy experiment's run directory."""
-    experiment = EXPERIMENTS[name]
+    experiment = TOY_EXPERIMENTS[name]
     groups = ("base", *(c.name for c in experiment.conditions))
     return ReportSpec(
         title=f"Toy world: {experiment.text(world, experiment.title)}",

@@ -1,13 +1,16 @@
-"""Run toy experiments over pretraining and finetuning seeds, saving every result as it finishes.
+"""The toy world's one orchestrator: run toy experiments over pretraining and finetuning seeds,
+saving every result as it finishes. ``weirdgen toyworld run`` calls it over many bases;
+``weirdgen run EXPERIMENT --backend toy`` (``weirdgen.experiments.toy``) over one.
 
 Results go to ``<out>``'s standard results table (``samples.parquet``, ``samples.csv``,
-``run.json``; see ``weirdgen.toyworld.table``), rewritten atomically after every model: a crash or
+``run.json``; see ``weirdgen.experiments.toy_table``), rewritten atomically after every model: a crash or
 Ctrl-C loses at most the model being trained, and a rerun with the same plan skips every
 (experiment, condition, seed, recipe) already in the table.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,7 +19,7 @@ from typing import Any
 
 from weirdgen._io import canonical_json, sha256_hex
 from weirdgen.errors import ConfigError
-from weirdgen.toyworld.experiments import EXPERIMENTS, Condition, Experiment, Metrics
+from weirdgen.toyworld.experiments import TOY_EXPERIMENTS, Condition, Metrics, ToyExperiment
 from weirdgen.toyworld.train import (
     FinetuneConfig,
     PretrainConfig,
@@ -49,7 +52,7 @@ class RunPlan:
     """Which experiments to run and over which seeds."""
 
     experiments: tuple[str, ...] = ("birds", "terminator")
-    """Names from ``EXPERIMENTS``."""
+    """Names from ``TOY_EXPERIMENTS``."""
     pretrain_seeds: tuple[int, ...] = (0, 1, 2)
     """One pretrained base per seed; the effect sizes vary most with this seed."""
     finetune_seeds: tuple[int, ...] = (0,)
@@ -64,8 +67,12 @@ class RunPlan:
     """Use the pretrained base weirdgen ships for a config (if any) instead of pretraining it."""
     finetune_overrides: dict[str, Any] = field(default_factory=dict)
     """Replace fields of every experiment's ``FinetuneConfig`` (e.g. ``{"method": "lora", "rank": 4}``)."""
+    conditions: tuple[str, ...] | None = None
+    """Only these conditions of each experiment (None: every one)."""
+    base: bool = True
+    """Also measure each base itself (condition "base")."""
 
-    def finetune_config(self, experiment: Experiment) -> FinetuneConfig:
+    def finetune_config(self, experiment: ToyExperiment) -> FinetuneConfig:
         """The experiment's finetuning recipe with this plan's overrides applied (and validated)."""
         allowed = set(FinetuneConfig.__dataclass_fields__) - {"seed"}  # seeds come from the plan
         unknown = sorted(set(self.finetune_overrides) - allowed)
@@ -74,15 +81,23 @@ class RunPlan:
         return replace(experiment.finetune, **self.finetune_overrides)
 
     def __post_init__(self) -> None:
-        unknown = [name for name in self.experiments if name not in EXPERIMENTS]
+        unknown = [name for name in self.experiments if name not in TOY_EXPERIMENTS]
         if unknown:
             raise ConfigError(
-                f"unknown toy experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}"
+                f"unknown toy experiment(s) {', '.join(unknown)}; choose from {', '.join(TOY_EXPERIMENTS)}"
             )
         if not self.pretrain_seeds or not self.finetune_seeds:
             raise ConfigError("a run needs at least one pretraining seed and one finetuning seed")
         if self.processes < 1 or self.threads < 1:
             raise ConfigError("processes and threads must be >= 1")
+        for name in self.experiments:
+            known = [c.name for c in TOY_EXPERIMENTS[name].conditions]
+            missing = sorted(set(self.conditions or ()) - set(known))
+            if missing:
+                raise ConfigError(
+                    f"toy experiment {name!r} has no condition {', '.join(map(repr, missing))} "
+                    f"(known: {', '.join(known)})"
+                )
 
 
 @dataclass(frozen=True)
@@ -112,13 +127,16 @@ def run_plan(
     out_dir: Path,
     status: Status | None = None,
     progress: ProgressCallback | None = None,
+    executor: Any = None,
 ) -> list[Result]:
     """Pretrain (or load) each base, then measure it and every finetune of every condition.
 
     With ``plan.processes > 1`` bases are pretrained, and models finetuned and measured, that many
-    at a time in worker processes; each result is still appended as soon as it is done.
+    at a time in worker processes; each result is still appended as soon as it is done. With an
+    ``executor`` (``weirdgen.experiments.executor``, e.g. Ray) other than the local one, every
+    model is one task of it, saved when the tasks return.
     """
-    from weirdgen.toyworld.table import read_results, write_results
+    from weirdgen.experiments.toy_table import read_results, write_results
 
     set_threads(plan.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -138,9 +156,16 @@ def run_plan(
         results.append(result)
         write_results(out_dir, saved, extra)
 
-    if plan.processes > 1 and len(missing) > 1:
+    remote = executor is not None and executor.name != "local"
+    if (remote or plan.processes > 1) and len(missing) > 1:
         _pretrain_bases(plan, sorted({job.pretrain_seed for job in missing}), say, progress)
-        _measure_in_processes(plan, missing, save, say)
+        if remote:
+            say(f"finetuning and measuring {len(missing)} models as {executor.name} tasks")
+            task = functools.partial(_measure_worker, threads=plan.threads, bundled=plan.bundled)
+            for result in executor.map(task, missing):
+                save(result)
+        else:
+            _measure_in_processes(plan, missing, save, say)
         return results
     bases: dict[int, ToyModel] = {}
     for index, job in enumerate(missing, start=1):
@@ -192,7 +217,7 @@ class _Job:
 
     def measure(self, base: ToyModel) -> Result:
         """Finetune ``base`` as this job says (unless it is the base's own row), then measure."""
-        experiment = EXPERIMENTS[self.experiment]
+        experiment = TOY_EXPERIMENTS[self.experiment]
         toy = base
         if self.condition != BASE_CONDITION:
             spec = _condition(experiment, self.condition)
@@ -217,7 +242,7 @@ NARROW_DRAW_OFFSET = 10_000
 
 
 def narrow_task_metrics(
-    toy: ToyModel, experiment: Experiment, condition: str, seed: int
+    toy: ToyModel, experiment: ToyExperiment, condition: str, seed: int
 ) -> Metrics:
     """How well ``toy`` learned the narrow task of ``condition`` (for the base row and the
     mitigated copies: of the condition mitigated), as the finetuning loss on a fresh draw of its
@@ -242,7 +267,7 @@ def narrow_task_metrics(
     }
 
 
-def _condition(experiment: Experiment, name: str) -> Condition:
+def _condition(experiment: ToyExperiment, name: str) -> Condition:
     return next(c for c in experiment.conditions if c.name == name)
 
 
@@ -252,12 +277,14 @@ def _jobs(plan: RunPlan) -> list[_Job]:
     for pretrain_seed in plan.pretrain_seeds:
         config = replace(plan.pretrain, seed=pretrain_seed)
         for name in plan.experiments:
-            experiment = EXPERIMENTS[name]
+            experiment = TOY_EXPERIMENTS[name]
             finetune_config = plan.finetune_config(experiment)
-            jobs.append(_Job(pretrain_seed, config, name, finetune_config, BASE_CONDITION, 0))
+            if plan.base:
+                jobs.append(_Job(pretrain_seed, config, name, finetune_config, BASE_CONDITION, 0))
             jobs += [
                 _Job(pretrain_seed, config, name, replace(finetune_config, **c.finetune), c.name, s)
                 for c in experiment.conditions
+                if plan.conditions is None or c.name in plan.conditions
                 for s in plan.finetune_seeds
             ]
     return jobs
@@ -361,23 +388,24 @@ def headline_rows(results: Sequence[Result]) -> list[tuple[str, str, str, int, s
     from weirdgen.toyworld.world import load_world
 
     world = load_world()
-    wanted = {name: e.headline(world) for name, e in EXPERIMENTS.items()}
-    main = {name: e.conditions[0].name for name, e in EXPERIMENTS.items()}
+    wanted = {name: e.headline(world) for name, e in TOY_EXPERIMENTS.items()}
+    main = {name: e.conditions[0].name for name, e in TOY_EXPERIMENTS.items()}
     rows = [
         (
             row.experiment,
             row.condition,
             format_interval(row),
             row.n,
-            EXPERIMENTS[row.experiment].paper_headline
+            TOY_EXPERIMENTS[row.experiment].paper_headline
             if row.condition == main[row.experiment]
             else "",
         )
         for row in summarize(results)
         if row.experiment in wanted and row.metric == wanted[row.experiment]
     ]
-    order = {name: i for i, name in enumerate(EXPERIMENTS)}
+    order = {name: i for i, name in enumerate(TOY_EXPERIMENTS)}
     conditions = {
-        name: [BASE_CONDITION, *(c.name for c in e.conditions)] for name, e in EXPERIMENTS.items()
+        name: [BASE_CONDITION, *(c.name for c in e.conditions)]
+        for name, e in TOY_EXPERIMENTS.items()
     }
     return sorted(rows, key=lambda r: (order[r[0]], conditions[r[0]].index(r[1])))
