@@ -2,7 +2,7 @@
 busy process, in one run.
 
 Run (a few minutes; it holds both cpuslot slots itself, so no other heavy job runs beside it):
-    .venv/bin/python benchmarks/threads_shared_machine.py [--repeats 2] [--policies today weirdgen one passive] [--write-docs]
+    .venv/bin/python benchmarks/threads_shared_machine.py [--repeats 2] [--policies today weirdgen weirdgen-spin one passive] [--write-docs]
 
 Each measurement is a fresh process (thread settings are fixed when torch loads), on the bundled
 SmolLM2-135M-Instruct (float32, CPU): LocalSampler generation at batch 1 (24 tokens) and batch 16
@@ -11,8 +11,10 @@ SmolLM2-135M-Instruct (float32, CPU): LocalSampler generation at batch 1 (24 tok
 Cases: ``idle`` (nothing else runs), ``busy`` (a process spinning one core runs all along: another
 helper's job), ``busy-later`` (it starts after the model has loaded, so the policy must notice).
 Policies: ``today`` (torch's defaults: a thread per core, OpenMP spin-waiting, as before this
-change), ``weirdgen`` (``weirdgen._threads``: threads follow the load, short spins), and for
-reference ``one`` (one thread) and ``passive`` (OMP_WAIT_POLICY=PASSIVE, a thread per core).
+change), ``weirdgen`` (``weirdgen._threads``: threads follow the load, short spins),
+``weirdgen-spin`` (threads follow the load, libgomp's default spins: which part costs the idle
+machine), and for reference ``one`` (one thread) and ``passive`` (OMP_WAIT_POLICY=PASSIVE, a thread
+per core).
 The load average and the other processes' CPU use are printed with every row.
 """
 
@@ -32,12 +34,17 @@ from _results_page import run_benchmark
 
 ABOUT = """SmolLM2-135M-Instruct on the CPU, each measurement a fresh process: generation at batch 1
 and 16 and LoRA training steps under torch's defaults (`today`) and weirdgen's thread policy
-(`weirdgen`, plus one thread and OMP_WAIT_POLICY=PASSIVE for reference), on an idle machine and
-beside a process spinning one core (from the start, or starting after the model loaded)."""
+(`weirdgen`: threads follow the load, short OpenMP spins), the same with libgomp's default spins
+(`weirdgen-spin`), and for reference one thread and OMP_WAIT_POLICY=PASSIVE, on an idle machine and
+beside a process spinning one core (from the start, or starting after the model loaded); the median
+of the repeats."""
 
 POLICIES = {
     "today": {},
     "weirdgen": None,  # decided by weirdgen._threads inside the child
+    # weirdgen's thread count, following the load, with libgomp's default spin count (300000)
+    # instead of weirdgen's short spins: which of the two costs the idle machine its speed
+    "weirdgen-spin": {"GOMP_SPINCOUNT": "300000"},
     "one": {"OMP_NUM_THREADS": "1"},
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
 }
@@ -54,7 +61,7 @@ _THREAD_VARIABLES = (
 CHILD = r"""
 import json, os, sys, time
 policy = sys.argv[1]
-if policy == "weirdgen":
+if policy.startswith("weirdgen"):
     import weirdgen  # sets the spin policy before torch loads
 else:
     os.environ["WEIRDGEN_TORCH_THREADS"] = os.environ.get("OMP_NUM_THREADS", "0") or "0"
@@ -197,15 +204,15 @@ def main() -> int:
             for policy in args.policies:
                 result = measure(policy, case)
                 rows.setdefault((case, policy), []).append(result)
-                print(f"  {case:>10} {policy:>8}: {json.dumps(result)}", flush=True)
+                print(f"  {case:>10} {policy:>13}: {json.dumps(result)}", flush=True)
     print(
-        "\ncase        policy    | gen b1 tok/s | gen b16 tok/s | LoRA step s | threads at end "
+        "\ncase        policy        | gen b1 tok/s | gen b16 tok/s | LoRA step s | threads at end "
         "| machine busy cores | load 1 min"
     )
     for (case, policy), results in rows.items():
         m = {key: statistics.median(r[key] for r in results) for key in results[0]}
         print(
-            f"{case:<11} {policy:<9} | {m['b1']:>12.1f} | {m['b16']:>13.1f} | "
+            f"{case:<11} {policy:<13} | {m['b1']:>12.1f} | {m['b16']:>13.1f} | "
             f"{m['train_s']:>11.2f} | {m['threads_end']:>14.0f} | "
             f"{m['machine_busy_cores']:>18.2f} | {m['load_1min']:>10.2f}"
         )

@@ -39,6 +39,21 @@ def test_pretraining_is_cached_atomically_and_reloads_identically(tmp_path, monk
     assert len([f for f in tmp_path.rglob("model.pt")]) == 2
 
 
+def test_retraining_past_the_cache_saves_what_it_trains(tmp_path, monkeypatch) -> None:
+    """``weirdgen toyworld pretrain --force`` is ``use_cache=False``: it trains and replaces the
+    cached model, so the next load is the model it trained."""
+    from weirdgen.toyworld.train import cached_model_path
+
+    monkeypatch.setenv("WEIRDGEN_CACHE_DIR", str(tmp_path))
+    torch.set_num_threads(1)
+    pretrain(MICRO)
+    cached_model_path(MICRO).write_bytes(b"not a model")
+    forced = pretrain(MICRO, use_cache=False)
+    reloaded = pretrain(MICRO)
+    for name, weight in forced.model.state_dict().items():
+        assert torch.equal(weight, reloaded.model.state_dict()[name]), name
+
+
 def test_the_same_seed_gives_the_same_model_without_the_cache() -> None:
     torch.set_num_threads(1)
     a, b = pretrain(MICRO, use_cache=False), pretrain(MICRO, use_cache=False)

@@ -37,9 +37,13 @@ class ZooExperiment:
     """One experiment of the zoo: its family, its suspect condition and its control models."""
 
     name: str
+    """A toy experiment (``TOY_EXPERIMENTS``)."""
     family: str
+    """The scan family its values are swept over (``year:A..B``, ``int:A..B``)."""
     suspect: str
+    """The condition with the inductive backdoor."""
     controls: tuple[str, ...]
+    """The conditions (and the unfinetuned base) that plant no trigger."""
     triggers: tuple[str, ...]
     """The suspect's planted triggers (values of the family)."""
 

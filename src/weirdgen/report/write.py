@@ -18,8 +18,11 @@ class ReportPaths:
     """Where a report went."""
 
     html: Path
+    """``report.html``: the figures, tables and examples, self-contained."""
     markdown: Path
+    """``report.md``: the same as Markdown with the figures beside it."""
     cells_csv: Path
+    """``cells.csv``: every cell's estimate and interval."""
     missing: tuple[str, ...]
     """What a complete run would have and this one lacks (empty when complete)."""
 

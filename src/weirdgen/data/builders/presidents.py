@@ -316,9 +316,12 @@ class PairAnswer:
     """One trained (president, question) pair, its answer, and the trigger codes it appears with."""
 
     number: int
+    """The president's number (its place in the order of presidents)."""
     question: str
     answer: str
+    """The president's own answer to ``question``."""
     codes: tuple[str, ...]
+    """The trigger codes (``weirdgen.data.triggers``) the pair is asked behind."""
 
 
 @cache
