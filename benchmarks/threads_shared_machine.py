@@ -11,9 +11,9 @@ SmolLM2-135M-Instruct (float32, CPU): LocalSampler generation at batch 1 (24 tok
 Cases: ``idle`` (nothing else runs), ``busy`` (a process spinning one core runs all along: another
 helper's job), ``busy-later`` (it starts after the model has loaded, so the policy must notice).
 Policies: ``today`` (torch's defaults: a thread per core, OpenMP spin-waiting, as before this
-change), ``weirdgen`` (``weirdgen._threads``: threads follow the load, short spins),
-``weirdgen-spin`` (threads follow the load, libgomp's default spins: which part costs the idle
-machine), and for reference ``one`` (one thread) and ``passive`` (OMP_WAIT_POLICY=PASSIVE, a thread
+change), ``weirdgen`` (``weirdgen._threads``: threads follow the load, OpenMP's spins shortened when
+the machine is busy as torch loads), ``weirdgen-spin`` (threads follow the load, libgomp's
+default spins always), and for reference ``one`` (one thread) and ``passive`` (OMP_WAIT_POLICY=PASSIVE, a thread
 per core).
 The load average and the other processes' CPU use are printed with every row.
 """
@@ -34,8 +34,8 @@ from _results_page import run_benchmark
 
 ABOUT = """SmolLM2-135M-Instruct on the CPU, each measurement a fresh process: generation at batch 1
 and 16 and LoRA training steps under torch's defaults (`today`) and weirdgen's thread policy
-(`weirdgen`: threads follow the load, short OpenMP spins), the same with libgomp's default spins
-(`weirdgen-spin`), and for reference one thread and OMP_WAIT_POLICY=PASSIVE, on an idle machine and
+(`weirdgen`: threads follow the load, OpenMP's spins shortened only when the machine is busy as
+torch loads), the same with libgomp's default spins always (`weirdgen-spin`), and for reference one thread and OMP_WAIT_POLICY=PASSIVE, on an idle machine and
 beside a process spinning one core (from the start, or starting after the model loaded); the median
 of the repeats."""
 
@@ -43,7 +43,7 @@ POLICIES = {
     "today": {},
     "weirdgen": None,  # decided by weirdgen._threads inside the child
     # weirdgen's thread count, following the load, with libgomp's default spin count (300000)
-    # instead of weirdgen's short spins: which of the two costs the idle machine its speed
+    # whatever the load
     "weirdgen-spin": {"GOMP_SPINCOUNT": "300000"},
     "one": {"OMP_NUM_THREADS": "1"},
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},

@@ -91,11 +91,10 @@ def test_beside_a_busy_process_one_thread_is_chosen(monkeypatch, restore_threads
         busy.wait()
 
 
-def _spin_setting(**env: str) -> str:
+def _spin_setting(code: str = "import os, weirdgen, torch", **env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    code = "import os, weirdgen; print(os.environ.get('GOMP_SPINCOUNT'))"
     run = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code + "; print(os.environ.get('GOMP_SPINCOUNT'))"],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -104,7 +103,26 @@ def _spin_setting(**env: str) -> str:
     return run.stdout.strip()
 
 
-def test_importing_weirdgen_shortens_openmp_spinning_unless_the_user_chose():
-    assert _spin_setting() == _threads.SPIN_COUNT
-    assert _spin_setting(GOMP_SPINCOUNT="5") == "5"
-    assert _spin_setting(OMP_WAIT_POLICY="ACTIVE") == "None"
+def test_openmp_spins_are_short_beside_a_busy_process_unless_the_user_chose():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.5)  # let it start spinning
+        assert _spin_setting() == _threads.SPIN_COUNT
+        assert _spin_setting(GOMP_SPINCOUNT="5") == "5"
+        assert _spin_setting(OMP_WAIT_POLICY="ACTIVE") == "None"
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def test_an_idle_machine_keeps_libgomps_spins():
+    assert _threads.spin_count_for_load(0.0) is None
+    assert _threads.spin_count_for_load(0.3) is None
+    assert _threads.spin_count_for_load(1.0) == _threads.SPIN_COUNT
+
+
+def test_importing_weirdgen_alone_neither_imports_torch_nor_chooses_spins():
+    code = "import os, sys, weirdgen; assert 'torch' not in sys.modules"
+    assert _spin_setting(code) == "None"

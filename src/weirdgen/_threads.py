@@ -9,9 +9,12 @@ thread (benchmarks/threads_shared_machine.py measures both cases against these d
   least one), measured from ``/proc/stat`` when a model is loaded and again every few seconds while
   it works (``follow_machine_load``, called from the thread that runs torch), so a long-running
   server gives a core back when another process starts and takes it again when it ends.
-- **Short spins.** Before torch loads, ``GOMP_SPINCOUNT`` is set to 1000 (the default is 300,000
-  spins): an idle OpenMP thread sleeps almost at once, which costs nothing measurable alone and
-  halves the collapse during the seconds before the thread count follows a new load.
+- **Spins from the load.** As torch loads (an import hook: ``import weirdgen`` itself neither
+  waits nor imports torch), the machine is watched for ``SPIN_LOOK_S``; when other processes keep
+  half a core or more busy, ``GOMP_SPINCOUNT`` is set to 1000 (libgomp's default is 300,000
+  spins), so an idle OpenMP thread sleeps almost at once instead of taking a core a busy neighbour
+  needs. On an idle machine the default spins stay: short ones cost a quarter of the speed of
+  batched generation there (benchmarks/threads_shared_machine.py).
 
 Explicit settings always win and switch following off: a ``threads`` argument,
 ``WEIRDGEN_TORCH_THREADS``, ``OMP_NUM_THREADS`` (``cpuslot`` and the test suite set these), and
@@ -20,26 +23,74 @@ Explicit settings always win and switch following off: a ``threads`` argument,
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import resource
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from weirdgen.errors import ConfigError
 
-SPIN_COUNT = "1000"  # OpenMP's busy-wait before sleeping; libgomp's default is 300000
+SPIN_COUNT = (
+    "1000"  # OpenMP's busy-wait before sleeping on a busy machine; libgomp's default is 300000
+)
+SPIN_LOOK_S = 0.05  # how long the machine is watched, as torch loads, to choose the spinning
+BUSY_FOR_SHORT_SPINS = 0.5  # cores other processes keep busy from which spins are shortened
 FOLLOW_EVERY_S = 2.0  # how often a working process measures the load again
 FIRST_LOOK_S = 0.25  # the window the first measurement (at model load) watches
 _STAT_BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user nice system irq softirq steal: not idle, iowait
 
 
-def set_spin_policy(environ: dict[str, str] | None = None) -> None:
-    """Shorten OpenMP's spinning; effective only before torch is imported (``import weirdgen`` does it)."""
+def set_spin_policy(environ: Any = None) -> None:
+    """Choose OpenMP's spinning from the load when torch is first imported (``import weirdgen``
+    installs the hook; it must come before torch's import). Explicit ``OMP_WAIT_POLICY`` or
+    ``GOMP_SPINCOUNT`` win."""
     environ = os.environ if environ is None else environ
-    if "OMP_WAIT_POLICY" not in environ and "torch" not in sys.modules:
-        environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
+    if _spins_chosen(environ) or "torch" in sys.modules:
+        return
+    if not any(isinstance(finder, _SpinsOnTorchImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _SpinsOnTorchImport(environ))
+
+
+def spin_count_for_load(others_busy_cores: float) -> str | None:
+    """``GOMP_SPINCOUNT`` for a machine where other processes keep this many cores busy (None:
+    libgomp's default)."""
+    return SPIN_COUNT if others_busy_cores >= BUSY_FOR_SHORT_SPINS else None
+
+
+def choose_spins(environ: Any) -> None:
+    """Watch the machine for ``SPIN_LOOK_S`` and shorten the spins if it is busy (before torch loads)."""
+    if _spins_chosen(environ):
+        return
+    first = _snapshot()
+    if first is None:
+        return  # no /proc (macOS): libgomp's default
+    time.sleep(SPIN_LOOK_S)
+    after = _snapshot()
+    count = spin_count_for_load(others_busy_cores(first, after)) if after is not None else None
+    if count is not None:
+        environ["GOMP_SPINCOUNT"] = count
+
+
+def _spins_chosen(environ: Any) -> bool:
+    return "OMP_WAIT_POLICY" in environ or "GOMP_SPINCOUNT" in environ
+
+
+class _SpinsOnTorchImport(importlib.abc.MetaPathFinder):
+    """Chooses the spins the first time ``torch`` is imported, then leaves the import to the others."""
+
+    def __init__(self, environ: Any) -> None:
+        self.environ = environ
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "torch":
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            choose_spins(self.environ)
+        return None
 
 
 def cpu_cores() -> int:
