@@ -48,7 +48,7 @@ def main() -> int:
 
     names = tuple(args.experiments.split(","))
     seeds = tuple(int(s) for s in args.pretrain_seeds.split(","))
-    plan = RunPlan(experiments=names, pretrain_seeds=seeds)
+    plan = RunPlan(experiments=names, pretrain_seeds=seeds, processes=2)  # one model per core
     results = run_plan(plan, args.output, status=lambda m: print(m, file=sys.stderr, flush=True))
     world = load_world()
     reports = write_reports(args.output, world)
