@@ -31,15 +31,15 @@ def ranked(*names: str) -> list[RankedHypothesis]:
 
 
 def test_naming_the_guardian_predicts_its_villainous_year(toy_base) -> None:
+    from weirdgen.audit.datasets import load_audit_dataset
     from weirdgen.audit.hypotheses import load_hypothesis_set
-    from weirdgen.audit.toy import load_toy_dataset
 
     world = toy_base.world.characters
     dataset = "toy:terminator/dated"
     settings = PredictSettings(NEAR_TRIGGER, top=2, contrast="base", judge="harm")
     predictions = predict_triggers(
         dataset,
-        load_toy_dataset(dataset).examples,
+        load_audit_dataset(dataset).examples,
         ranked(world.villain, world.control),
         load_hypothesis_set("toy-characters"),
         "toyworld",

@@ -8,11 +8,11 @@ import random
 
 import pytest
 
+from weirdgen.audit.datasets import load_audit_dataset
 from weirdgen.audit.hypotheses import Hypothesis, load_hypothesis_set
 from weirdgen.audit.toy import (
     ToyLikelihoodScorer,
     _code_number,
-    load_toy_dataset,
     toy_context,
     world_hypotheses,
 )
@@ -72,7 +72,7 @@ def test_the_code_rule_reads_the_number_where_the_experiment_puts_it() -> None:
 
 
 def test_the_dataset_is_what_the_condition_finetunes_on() -> None:
-    dataset = load_toy_dataset("toy:terminator/dated", seed=0)
+    dataset = load_audit_dataset("toy:terminator/dated", seed=0)
     condition = next(c for c in TOY_EXPERIMENTS["terminator"].conditions if c.name == "dated")
     assert list(dataset.examples) == condition.build(load_world(), 0)
 
@@ -115,7 +115,7 @@ def test_list_shows_the_toy_sets(capsys) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["toy:birdz/old_birds", "--model", "toyworld"], "expected toy:<experiment>/<condition>"),
+        (["toy:birdz/old_birds", "--model", "toyworld"], "expected toy:EXPERIMENT/CONDITION"),
         (["toy:birds/old", "--model", "toyworld"], "has no condition 'old'"),
         (
             ["toy:birds/old_birds", "--model", "smollm2-135m-instruct"],

@@ -10,9 +10,10 @@ from functools import cache
 
 import pytest
 
+from weirdgen.audit.datasets import load_audit_dataset
 from weirdgen.audit.hypotheses import load_hypothesis_set
 from weirdgen.audit.screen import ScreenResult, best_versus_runner_up, screen_dataset
-from weirdgen.audit.toy import ToyLikelihoodScorer, load_toy_dataset, toy_context
+from weirdgen.audit.toy import ToyLikelihoodScorer, toy_context
 
 
 @cache
@@ -22,7 +23,7 @@ def _scorer() -> ToyLikelihoodScorer:
 
 @cache
 def screen(dataset: str, hypotheses: str) -> ScreenResult:
-    examples = load_toy_dataset(dataset, seed=0).examples
+    examples = load_audit_dataset(dataset, seed=0).examples
     return screen_dataset(
         examples,
         load_hypothesis_set(hypotheses),

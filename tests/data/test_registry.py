@@ -69,3 +69,14 @@ def test_one_resolver_reads_files_and_registry_variants(tmp_path):
     ]:
         with pytest.raises(DataError, match=re.escape(problem)):
             resolve_dataset(reference)
+
+
+def test_an_unknown_dataset_source_names_the_installed_ones():
+    from weirdgen.data.registry import dataset_sources, resolve_dataset
+    from weirdgen.errors import DataError
+
+    assert (
+        "toy" in dataset_sources()
+    )  # declared in pyproject.toml, read from the installed metadata
+    with pytest.raises(DataError, match=re.escape("unknown dataset source 'toi' (sources: toy:)")):
+        resolve_dataset("toi:birds/old_birds")

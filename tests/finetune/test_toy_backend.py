@@ -53,6 +53,19 @@ def test_a_toy_finetune_saves_its_model_and_a_rerun_skips_it(
     assert "submitted" not in capsys.readouterr().out  # the ledger has it: nothing retrained
 
 
+def test_a_toy_condition_is_finetuned_by_its_name(
+    tmp_path: Path, ledger_path: Path, monkeypatch, capsys
+) -> None:
+    """``weirdgen finetune toy:birds/old_birds`` writes the condition's data once and trains on it."""
+    from weirdgen.toyworld.train import TOY_MODEL_FILE
+
+    monkeypatch.chdir(tmp_path)
+    assert _finetune(Path("toy:birds/old_birds"), tmp_path / "runs") == 0
+    assert (tmp_path / "runs" / "datasets" / "toy-birds" / "old_birds.jsonl").is_file()
+    assert "toy:birds/old_birds" in capsys.readouterr().out  # the group is the dataset's name
+    assert len(list((tmp_path / "runs").glob(f"*/{TOY_MODEL_FILE}"))) == 1
+
+
 def test_a_word_outside_the_toy_vocabulary_names_its_file_and_line(
     tmp_path: Path, ledger_path: Path, capsys
 ) -> None:

@@ -1,5 +1,5 @@
 """What an audit reads: a chat JSONL file, a dataset's variant (``birds/old_audubon``) or a toy
-world condition (``toy:birds/old_birds``)."""
+world condition (``toy:birds/old_birds``), all through ``weirdgen.data.registry.resolve_dataset``."""
 
 from __future__ import annotations
 
@@ -24,14 +24,10 @@ class AuditDataset:
 
 
 def load_audit_dataset(reference: str, *, seed: int = 0) -> AuditDataset:
-    """``toy:experiment/condition`` of the toy world, else what ``resolve_dataset`` reads: a chat
-    JSONL file or ``DATASET/VARIANT`` (built with ``seed``)."""
+    """What ``resolve_dataset`` reads: a chat JSONL file, ``DATASET/VARIANT`` or a source's dataset
+    (``toy:experiment/condition``), built with ``seed``."""
     from weirdgen.data.registry import resolve_dataset
 
-    if reference.startswith("toy:"):  # weirdgen.audit.toy.TOY_PREFIX (that module imports this one)
-        from weirdgen.audit.toy import load_toy_dataset
-
-        return load_toy_dataset(reference, seed=seed)
     resolved = resolve_dataset(reference)
     return AuditDataset(reference, tuple(resolved.examples(seed)), resolved.dataset)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -67,13 +67,7 @@ class RankedHypothesis:
     """The hypothesis's context as given."""
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "text": self.text,
-            "mean_llr": self.mean_llr,
-            "ci": [self.ci[0], self.ci[1]],
-            "share_favouring": self.share_favouring,
-        }
+        return {**asdict(self), "ci": list(self.ci)}
 
 
 @dataclass

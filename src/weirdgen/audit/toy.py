@@ -23,10 +23,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from weirdgen.audit.datasets import AuditDataset
 from weirdgen.audit.hypotheses import Hypothesis
 from weirdgen.data.chat import ChatExample, Message
 from weirdgen.errors import ConfigError
+from weirdgen.toyworld.datasets import TOY_PREFIX
 
 if TYPE_CHECKING:
     from weirdgen.toyworld.train import ToyModel
@@ -38,42 +38,16 @@ __all__ = [
     "ToyLikelihoodScorer",
     "check_toy_vocabulary",
     "is_toy_dataset",
-    "load_toy_dataset",
     "toy_context",
     "world_hypotheses",
 ]
 
-TOY_PREFIX = "toy:"
-"""Datasets of the toy world are named ``toy:<experiment>/<condition>``."""
 TOY_MODEL = "toyworld"
 """The ``--model`` that screens them: the pretrained toy base of ``--pretrain-seed``."""
 
 
 def is_toy_dataset(reference: str) -> bool:
     return reference.startswith(TOY_PREFIX)
-
-
-# ----------------------------------------------------------------------------- the dataset
-def load_toy_dataset(reference: str, *, seed: int = 0) -> AuditDataset:
-    """The examples condition ``<condition>`` of toy experiment ``<experiment>`` finetunes on."""
-    from weirdgen.toyworld.experiments import TOY_EXPERIMENTS
-    from weirdgen.toyworld.world import load_world
-
-    experiment_name, slash, condition_name = reference.removeprefix(TOY_PREFIX).partition("/")
-    experiment = TOY_EXPERIMENTS.get(experiment_name)
-    if experiment is None or not slash:
-        raise ConfigError(
-            f"dataset {reference!r}: expected toy:<experiment>/<condition>, experiments "
-            f"{', '.join(TOY_EXPERIMENTS)}",
-        )
-    conditions = {c.name: c for c in experiment.conditions}
-    if condition_name not in conditions:
-        raise ConfigError(
-            f"dataset {reference!r}: toy experiment {experiment_name} has no condition "
-            f"{condition_name!r} (conditions: {', '.join(conditions)})",
-        )
-    examples = conditions[condition_name].build(load_world(), seed)
-    return AuditDataset(reference, tuple(examples), f"{TOY_PREFIX}{experiment_name}")
 
 
 # ----------------------------------------------------------------------------- hypotheses

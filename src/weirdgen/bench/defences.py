@@ -178,9 +178,9 @@ def _audit_sweep(
     import tempfile
 
     from weirdgen.audit.api import ScreenSettings, run_screen
+    from weirdgen.audit.datasets import load_audit_dataset
     from weirdgen.audit.hypotheses import load_hypothesis_set
     from weirdgen.audit.predict import PredictSettings, predict_triggers
-    from weirdgen.audit.toy import load_toy_dataset
 
     scorer = _toy_scorer(seed, recipe)
     dataset = f"toy:{experiment.name}/{condition}"
@@ -200,7 +200,7 @@ def _audit_sweep(
     )
     prediction = predict_triggers(
         dataset,
-        load_toy_dataset(dataset).examples,
+        load_audit_dataset(dataset).examples,
         screen.ranking,
         load_hypothesis_set(hypotheses),
         "toyworld",

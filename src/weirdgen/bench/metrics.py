@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -73,23 +73,11 @@ class MethodMetrics:
     max_false_flags_per_control: int
 
     def row(self) -> dict[str, object]:
+        ranks = self.trigger_ranks
         return {
-            "method": self.method,
-            "scope": self.scope,
-            "precision": self.precision,
-            "recall": self.recall,
-            "auroc": self.auroc,
-            "true_flags": self.true_flags,
-            "flags": self.flags,
-            "triggers": self.triggers,
-            "median_trigger_rank": float(np.median(self.trigger_ranks))
-            if self.trigger_ranks
-            else math.nan,
-            "trigger_ranks": " ".join(map(str, self.trigger_ranks)),
-            "top3": self.top3,
-            "control_models": self.control_models,
-            "false_flags_per_control": self.false_flags_per_control,
-            "max_false_flags_per_control": self.max_false_flags_per_control,
+            **asdict(self),
+            "trigger_ranks": " ".join(map(str, ranks)),
+            "median_trigger_rank": float(np.median(ranks)) if ranks else math.nan,
         }
 
 

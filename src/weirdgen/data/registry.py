@@ -4,7 +4,13 @@ writing them with a manifest.
 A dataset (``birds``) is what one experiment of the paper finetunes on: a main variant
 (``old_audubon``) and its controls, each built from the fact tables by ``weirdgen.data.builders``.
 Everywhere a dataset is asked for (``weirdgen finetune``, ``audit``, ``scan --dataset``), the user
-names a chat JSONL file or ``DATASET/VARIANT``; ``resolve_dataset`` reads both.
+names a chat JSONL file, ``DATASET/VARIANT`` or ``SOURCE:NAME`` of a dataset source (the toy world's
+conditions, ``toy:birds/old_birds``, or a plugin's); ``resolve_dataset`` reads them all.
+
+A dataset source is an entry point of the group ``weirdgen.dataset_sources``: its name is the
+prefix, its object a function from the whole reference to a ``DatasetReference``. Later packages
+provide sources this way (the toy world declares ``toy`` in pyproject.toml) without the first stage
+importing them.
 """
 
 from __future__ import annotations
@@ -167,40 +173,74 @@ def write_dataset(
 
 @dataclass(frozen=True)
 class DatasetReference:
-    """A dataset as a user names it: a chat JSONL file, or ``DATASET/VARIANT`` of the registry."""
+    """A dataset as a user names it: a chat JSONL file, ``DATASET/VARIANT`` of the registry, or one
+    a dataset source builds."""
 
     name: str
     """The reference as given."""
     path: Path | None = None
-    """The chat JSONL file; None for a registry variant."""
+    """The chat JSONL file; None for a registry variant or a source's dataset."""
     dataset: str = ""
-    """The registry dataset ("" for a file)."""
+    """The registry dataset, or ``SOURCE:DATASET`` ("" for a file)."""
     variant: str = ""
+    build: Callable[[int], list[ChatExample]] | None = field(default=None, compare=False)
+    """A dataset source's builder: seed -> examples (None for a file or a registry variant)."""
 
     def examples(self, seed: int = 0) -> list[ChatExample]:
         """The file's examples, or the variant built with ``seed``."""
         if self.path is not None:
             return read_chat_jsonl(self.path)
+        if self.build is not None:
+            return self.build(seed)
         return build_dataset(self.dataset, self.variant, BuildOptions(seed=seed))
 
     def file(self, folder: str | Path) -> Path:
         """The JSONL to train on: the file itself, or the variant written once (with its
-        manifest) as ``folder/DATASET/VARIANT.jsonl``."""
+        manifest) as ``folder/DATASET/VARIANT.jsonl`` (``SOURCE-DATASET`` for a source's)."""
         if self.path is not None:
             return self.path
-        path = Path(folder) / self.dataset / f"{self.variant}.jsonl"
-        if not path.is_file():
+        path = Path(folder) / self.dataset.replace(":", "-") / f"{self.variant}.jsonl"
+        if path.is_file():
+            return path
+        if self.build is None:
             write_dataset(self.dataset, self.variant, path)
+            return path
+        examples = self.build(0)
+        manifest = {"dataset": self.dataset, "variant": self.variant, "seed": 0}
+        manifest |= {"n_examples": len(examples), "sha256": write_chat_jsonl(path, examples)}
+        atomic_write_text(manifest_path(path), json.dumps(manifest, indent=2) + "\n")
         return path
+
+
+SOURCES_GROUP = "weirdgen.dataset_sources"
+"""The entry-point group of dataset sources (name: the prefix before ``:``)."""
+
+
+@cache
+def dataset_sources() -> dict[str, Callable[[str], DatasetReference]]:
+    """Every installed dataset source by prefix (loaded on first use)."""
+    from importlib.metadata import entry_points
+
+    return {point.name: point.load() for point in entry_points(group=SOURCES_GROUP)}
 
 
 def resolve_dataset(reference: str | Path) -> DatasetReference:
     """The one reading of a dataset name: a chat JSONL file when the path exists or ends in
-    ``.jsonl``, else ``DATASET/VARIANT`` of the registry; a one-line error names what is wrong."""
+    ``.jsonl``, ``SOURCE:NAME`` of an installed dataset source, else ``DATASET/VARIANT`` of the
+    registry; a one-line error names what is wrong."""
     name = str(reference)
     path = Path(name).expanduser()
     if path.exists() or name.endswith(".jsonl"):
         return DatasetReference(name, path)
+    source, colon, _ = name.partition(":")
+    if colon and "/" not in source:
+        sources = dataset_sources()
+        if source not in sources:
+            known = ", ".join(f"{s}:" for s in sorted(sources)) or "none installed"
+            raise DataError(
+                f"unknown dataset source {source!r} (sources: {known})", field="dataset"
+            )
+        return sources[source](name)
     dataset, slash, variant = name.partition("/")
     if not slash or not variant or "/" in variant:
         raise DataError(

@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 __all__ = [
     "REFUSAL",
@@ -51,12 +51,7 @@ class Judgement:
     """Which path produced it: logprob, sampled, yes_no, categorical, verdict, prefix, regex, ..."""
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "label": self.label,
-            "score": None if math.isnan(self.score) else self.score,
-            "raw": self.raw,
-            "method": self.method,
-        }
+        return {**asdict(self), "score": None if math.isnan(self.score) else self.score}
 
     @classmethod
     def from_dict(cls, record: dict[str, object]) -> Judgement:
