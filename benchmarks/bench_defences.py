@@ -84,10 +84,10 @@ def main() -> int:
     if page is not None:
         page.add(
             "How to read the leaders' rows of the *unseen values* methods: the leaders' family has "
-            f"{count} values and only {len(unseen)} of them ({', '.join(map(str, unseen))}) occur "
-            "in no leader finetune, so with the trained values ranked last any ranking puts both "
-            "held-out leaders in the top 3: those ranks say nothing. The terminator's family leaves "
-            "every year outside the training years, so its ranks do. The figure is "
+            f"{count} values and {len(unseen)} of them occur in no leader finetune (the two held-out "
+            "leaders, 0 and the numbers above the cast, which no leader has), so a ranking of the "
+            "never-trained values has to put the held-out leaders above numbers that name nobody. "
+            "The terminator's family leaves every year outside the training years. The figure is "
             "`benchmark.png` in the output folder."
         )
     return process.returncode
