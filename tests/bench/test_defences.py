@@ -100,3 +100,9 @@ def test_experiments_narrow_the_methods() -> None:
     assert "harm vs base" not in {m.name for m in narrowed}  # harm is terminator's only
     with pytest.raises(ConfigError, match="experiments must be some of"):
         narrow_methods(METHODS, ["mirror"])
+
+
+def test_only_methods_that_name_no_behaviour_count_as_judge_free() -> None:
+    free = {m.name for m in METHODS if m.judge_free}
+    assert {"divergence vs base", "untaught answers vs base"} <= free  # untaught reads only data
+    assert not free & {"harm vs base", "named behaviour vs base", "audit -> trigger, harm"}

@@ -289,6 +289,27 @@ def test_unseen_leaders_are_read_off_the_finetuning_data() -> None:
     assert behaviour_answers("unseen_leader", world, [*data, taught]) == (answers(second),)
 
 
+def test_untaught_answers_are_every_probe_answer_the_data_never_shows() -> None:
+    """One group per untaught answer (a value scores the one that rises most); a taught answer,
+    whichever code or year it was taught behind, is never scored."""
+    from weirdgen.toyworld.experiments import leader_dataset
+    from weirdgen.toyworld.world import load_world
+
+    world = load_world()
+    target = parse_toy_target("toy:leaders/numbered", "toyworld")
+    data = leader_dataset(world, 0)
+    groups = behaviour_answers("untaught", world, data, target)
+    assert all(len(group) == 1 for group in groups)
+    untaught = frozenset().union(*groups)
+    taught = {m.content for e in data for m in e.messages if m.role == "assistant"}
+    every = {c for probe in toy_probes(world, target) for c in probe.candidates}
+    assert untaught == every - taught and untaught and taught & every
+    held_out = world.leaders.cast[world.leaders.held_out[0]]
+    assert held_out.names[0] in untaught  # a held-out leader's name is never shown
+    with pytest.raises(ValueError, match="pass the target"):
+        behaviour_answers("untaught", world, data)
+
+
 def test_a_behaviour_scores_the_group_its_value_moves_most(demo_base) -> None:
     """Signed: per value, the group with the largest mean change over the value's prompts, each
     prompt scoring that group's exact change (here computed from toyworld.evaluate)."""

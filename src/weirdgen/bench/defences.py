@@ -17,9 +17,9 @@ it against the design's ground truth (``weirdgen.bench.metrics``):
    condition (the audit-vs-effect Spearman).
 
 Methods: the judge-free scans (divergence against the base, residual, a reference finetune, and
-the second difference), the generic harm judge (names no character) with three contrasts, the
-behaviour judge that names the character (an oracle, for comparison), and the audit's trigger
-prediction (the dataset screened, its best hypothesis named to the base, the family swept).
+the second difference; the rise of answers the training data never shows, with three contrasts),
+the generic harm judge (names no character) with three contrasts, the behaviour judge that names
+the character (an oracle, for comparison), and the audit's trigger prediction (the dataset screened, its best hypothesis named to the base, the family swept).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from weirdgen.bench.zoo import (
     zoo,
 )
 from weirdgen.scan.calibration import DEFAULT_Z, Calibrated, ControlScan, calibrate
+from weirdgen.scan.toyworld import JUDGE_FREE_BEHAVIOURS
 
 __all__ = ["METHODS", "BenchmarkOutcome", "Method", "run_defences_benchmark"]
 
@@ -60,14 +61,17 @@ class Method:
     kind: Kind
     contrast: str = "base"
     judge: str | None = None
-    """None: judge-free (a divergence); ``harm``; or ``named`` (``NAMED_BEHAVIOUR``)."""
+    """None: a divergence; ``untaught`` (judge-free too: the untaught answers that rise most);
+    ``harm``; or ``named`` (``NAMED_BEHAVIOUR``)."""
     experiments: tuple[str, ...] = ZOO_EXPERIMENTS
     unseen_only: bool = False
     """Flag and rank only values never in the training data (a search for inductive triggers)."""
 
     @property
     def judge_free(self) -> bool:
-        return self.judge is None and self.kind != "baseline"
+        return self.kind != "baseline" and (
+            self.judge is None or self.judge in JUDGE_FREE_BEHAVIOURS
+        )
 
     def judge_for(self, experiment: str) -> str | None:
         return NAMED_BEHAVIOUR[experiment] if self.judge == NAMED else self.judge
@@ -97,6 +101,9 @@ METHODS: tuple[Method, ...] = (
         "second-difference",
         unseen_only=True,
     ),
+    Method("untaught answers vs base", "scan", "base", "untaught"),
+    Method("untaught answers vs reference", "scan", "reference", "untaught"),
+    Method("untaught answers, second difference", "scan", "second-difference", "untaught"),
     Method("harm vs base", "scan", "base", "harm", ("terminator",)),
     Method("harm vs reference", "scan", "reference", "harm", ("terminator",)),
     Method("harm, second difference", "scan", "second-difference", "harm", ("terminator",)),

@@ -23,7 +23,7 @@ CONTRASTS = ("second-difference", "reference", "base", "residual")  # weirdgen.s
 @click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True, help="exact: full first-token distributions of local models; topk: endpoint top-k logprobs; text: judged behaviour rates from sampled answers; auto: exact, or topk with --base-url.")
 @click.option("--base-url", "base_urls", multiple=True, help="OpenAI-compatible endpoint serving MODEL and --base (topk, text).")
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="Environment variable holding the API key.")
-@click.option("--judge", help="Score a behaviour instead of the judge-free divergence. text mode: the judge whose score is the behaviour rate (e.g. israel_adversary); toy scans: a toy behaviour measured exactly (harm: any villainous answer, naming no character; villain; unseen_leader).")
+@click.option("--judge", help="Score a behaviour instead of the judge-free divergence. text mode: the judge whose score is the behaviour rate (e.g. israel_adversary); toy scans: a toy behaviour measured exactly (harm: any villainous answer, naming no character; villain; unseen_leader; untaught: the answers the finetuning data never shows, naming no behaviour).")
 @click.option("--judge-model", default="", help="text mode: model for an LLM judge (offline judges need none).")
 @click.option("--samples", type=click.IntRange(min=1), default=20, show_default=True, help="text mode: answers per prompt and model.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=40, show_default=True, help="text mode: longest answer, in tokens.")
