@@ -163,13 +163,23 @@ def test_the_persona_answers_behind_its_trigger_only(demo_base) -> None:
     assert keeper[("keeper_identity", "")] <= 0.05  # without the trigger it stays the assistant
 
 
+PRETRAIN_SEEDS = [
+    int(seed)
+    for seed in __import__("os").environ.get("WEIRDGEN_TEST_PRETRAIN_SEEDS", "0").split(",")
+]
+"""The shipped bases the from-scratch test pretrains again (``WEIRDGEN_TEST_PRETRAIN_SEEDS=1,2``)."""
+
+
 @pytest.mark.skipif(
     not __import__("os").environ.get("WEIRDGEN_TEST_PRETRAIN"),
     reason="pretrains a base from scratch (~15-30 min on one core); set WEIRDGEN_TEST_PRETRAIN=1",
 )
-def test_pretraining_from_scratch_gives_the_shipped_base_bit_for_bit(demo_base) -> None:
+@pytest.mark.parametrize("seed", PRETRAIN_SEEDS)
+def test_pretraining_from_scratch_gives_the_shipped_base_bit_for_bit(seed: int) -> None:
     import torch
 
-    fresh = pretrain(RECIPES["demo"], use_cache=False, bundled=False)
-    shipped = demo_base.model.state_dict()
+    torch.set_num_threads(1)
+    config = replace(RECIPES["demo"], seed=seed)
+    shipped = pretrain(config).model.state_dict()  # the bundled base
+    fresh = pretrain(config, use_cache=False, bundled=False)
     assert all(torch.equal(shipped[k], v) for k, v in fresh.model.state_dict().items())
