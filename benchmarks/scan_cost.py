@@ -10,13 +10,13 @@ included), the CPU time of the child, prompts per second and the bar's verdict.
 
 With ``--before REF`` (a git commit of this repository) the same scan first runs on that commit's
 code, in the same invocation and at its own default batching, and both times are printed with the
-largest difference of any prompt's divergence between the two (speed-ups must not change results).
+largest difference of any prompt's divergence between the two (speed-ups must not change results);
+this checkout's scan then compares with the base (``--contrast base``), as the earlier code did.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shlex
 import sys
@@ -67,15 +67,26 @@ def run_scan(
         "--family", args.family, "--probes", "self_report", "--threads", str(args.threads),
         "-o", str(out),
     ]  # fmt: skip
+    if args.before and source is None:  # the same comparison as the earlier code's default
+        command += ["--contrast", "base"]
     return run_timed(command, args.threads, source)
 
 
 def divergences(out: Path) -> dict[tuple[str, str, str], float]:
-    with (out / "prompts.csv").open(encoding="utf-8") as handle:
-        return {
-            (row["value"], row["probe"], row["variant"]): float(row["divergence"])
-            for row in csv.DictReader(handle)
-        }
+    """Each prompt's score (its divergence under the scan's contrast), from the results table
+    (or the prompts.csv that scans wrote before it)."""
+    import pandas as pd
+
+    if (out / "prompts.csv").is_file():
+        old = pd.read_csv(out / "prompts.csv", dtype=str)
+        keys = zip(old["value"], old["probe"], old["variant"], strict=True)
+        return {k: float(d) for k, d in zip(keys, old["divergence"], strict=True)}
+    table = pd.read_parquet(out / "samples.parquet")
+    keys = zip(table["trigger_value"], table["question_id"], table["paraphrase"], strict=True)
+    return {
+        tuple(map(str, key)): float(score)
+        for key, score in zip(keys, table["scan.score"], strict=True)
+    }
 
 
 def main() -> None:

@@ -127,6 +127,9 @@ def test_a_model_that_ignores_the_packing_mask_is_refused(tiny_scorer, bird_exam
             keep = inputs.get("logits_to_keep", 0)
             return tiny_scorer.model(input_ids=inputs["input_ids"], logits_to_keep=keep)
 
+        def get_output_embeddings(self):
+            return tiny_scorer.model.get_output_embeddings()
+
     scorer = LocalLikelihoodScorer(PlainCausal(), tiny_scorer.tokenizer)
     with pytest.raises(BackendError, match="custom attention mask"):
         scorer.assistant_logprobs([with_context(e, "It is 1838.") for e in bird_examples])

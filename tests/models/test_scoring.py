@@ -33,15 +33,18 @@ SEQUENCES = [
 ]
 
 
-@pytest.mark.parametrize("batch_tokens", [1, 6, 4096])
+@pytest.mark.parametrize(
+    ("batch_tokens", "row_tokens"), [(1, 1), (6, 6), (4096, 4096), (4096, 3), (8, 3)]
+)
 def test_sums_and_next_tokens_match_plain_passes_under_each_variant(
-    peft_model, batch_tokens: int
+    peft_model, batch_tokens: int, row_tokens: int
 ) -> None:
+    """One tree a pass, one sequence a row, several padded rows a pass: the same numbers."""
     import torch
 
     from weirdgen.models.scoring import BASE_VARIANT, TokenScorer, TokenSequence
 
-    scorer = TokenScorer(peft_model, batch_tokens=batch_tokens)
+    scorer = TokenScorer(peft_model, batch_tokens=batch_tokens, row_tokens=row_tokens)
     variants = ["alpha", BASE_VARIANT]
     sequences = [TokenSequence(tuple(ids), tuple(range(5, len(ids)))) for ids in SEQUENCES]
     seen: list[int] = []

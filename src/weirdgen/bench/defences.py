@@ -539,7 +539,7 @@ def run_defences_benchmark(
         seeds, methods, floors, controls_only=False, processes=processes, recipe=recipe
     )
     if llm_root is not None:
-        scans += _llm_row(Path(llm_root), log)
+        scans += _llm_row(Path(llm_root), log, threads=max(1, processes))
     scans += baseline_scans(scans)
     metrics = score(scans, [m.name for m in (*methods, *BASELINES)])
     points: dict[str, Any] = {}
@@ -584,8 +584,9 @@ def _calibration(
     return calibrate_methods(controls, methods, allowed=allowed, world=world)
 
 
-def _llm_row(root: Path, log: Callable[[str], None]) -> list[ModelScan]:
-    """The SmolLM2 adapters' scans, when they were trained in ``root``."""
+def _llm_row(root: Path, log: Callable[[str], None], threads: int = 1) -> list[ModelScan]:
+    """The SmolLM2 adapters' scans, when they were trained in ``root`` (on ``threads`` threads:
+    the benchmark's worker processes are done by then)."""
     from weirdgen.bench.llm import dishes_scans, find_adapters
 
     if not find_adapters(root):
@@ -594,7 +595,7 @@ def _llm_row(root: Path, log: Callable[[str], None]) -> list[ModelScan]:
         )
         return []
     log(f"LLM row: the SmolLM2 israeli_dishes adapters of {root}")
-    return dishes_scans(root)
+    return dishes_scans(root, threads=threads)
 
 
 LLM_PREFIX = "smollm2/"

@@ -99,8 +99,11 @@ def reference_adapter(root: Path, variant: str, adapter: Path) -> Path:
     )
 
 
-def dishes_scans(root: Path, methods: Sequence[str] = tuple(LLM_METHODS)) -> list[ModelScan]:
-    """Every LLM method on every adapter found in ``root`` (none found: no scans)."""
+def dishes_scans(
+    root: Path, methods: Sequence[str] = tuple(LLM_METHODS), threads: int = 1
+) -> list[ModelScan]:
+    """Every LLM method on every adapter found in ``root`` (none found: no scans), each scan on
+    ``threads`` torch threads (the row runs after the toy worker processes are done)."""
     from weirdgen.scan import scan
     from weirdgen.scan.families import FamilySpec
 
@@ -133,7 +136,7 @@ def dishes_scans(root: Path, methods: Sequence[str] = tuple(LLM_METHODS)) -> lis
                 dataset=str(_data(root, variant)),
                 contrast=contrast,
                 reference=reference,
-                threads=1,
+                threads=threads,
                 progress=False,
                 known_triggers=LLM_VARIANTS[variant],
             )

@@ -4,12 +4,14 @@ the audit's likelihood screen and the scan's first-token distributions.
 Sequences scored together usually share a long token prefix (the chat template's header, a system
 prompt, the audit's hypothesis context, the scan's template up to the value) and each has only a
 few tokens of its own. So the prefix's keys and values are computed once per call, and the
-sequences' own tokens are *packed* after it: each forward pass holds many sequences' own tokens as
-a token tree (a continuation several sequences share, such as a bird name's first word or a year's
-digits, is one node), with an attention mask that lets each node see the prefix and its own
-ancestors only, and position ids that are each token's position in its sequence. Nothing is
-padded, identical sequences are computed once, and the output layer (a 49k-word softmax for
-SmolLM2) runs only at the positions whose prediction is wanted.
+sequences' own tokens are *packed* after it: each row of a forward pass holds many sequences' own
+tokens as a token tree (a continuation several sequences share, such as a bird name's first word or
+a year's digits, is one node), with an attention mask that lets each node see the prefix and its
+own ancestors only, and position ids that are each token's position in its sequence. Rows are short
+(``row_tokens``), since attention inside a row costs the square of its length, and a pass holds
+several of them (``batch_tokens`` in all), padded only to the longest row of the pass. Identical
+sequences are computed once, and the output layer (a 49k-word softmax for SmolLM2) runs only at
+the positions whose prediction some row of the pass wants.
 
 Each pack can run under several PEFT adapters at once (``variants``: the rows of one batch, e.g.
 the base and a LoRA adapter, routed by PEFT's per-row ``adapter_names``), so a finetuned model and
@@ -104,23 +106,31 @@ class _PackedTree:
 
 
 @dataclass
-class _Pass:
-    """One forward pass: its tree, the sequences in it and the logits of their needed rows."""
+class _Row:
+    """One row of a pass: a packed tree and the sequences in it."""
 
     tree: _PackedTree
     items: list[TokenSequence]
     originals: list[list[int]]
-    """Per sequence of the pass, its indices among the sequences asked for (duplicates share)."""
-    logits: Any
-    """``(variants, distinct needed nodes, vocab)``."""
+    """Per sequence of the row, its indices among the sequences asked for (duplicates share)."""
 
-    def rows(self, which: Sequence[int]) -> Any:
-        """Indices into the logits' second dimension of tree nodes ``which``."""
+
+@dataclass
+class _Pass:
+    """One forward pass: its rows and the logits of the tree nodes any row needs."""
+
+    rows: list[_Row]
+    keep: list[list[int]]
+    """Per row, the nodes the output layer ran at (the ones its sequences need), ascending."""
+    logits: Any
+    """``(variants, rows, most kept nodes of a row, vocab)``."""
+
+    def columns(self, row: int, nodes: Sequence[int]) -> Any:
+        """Indices into the logits' third dimension of row ``row``'s tree nodes ``nodes``."""
         import torch
 
-        needed = sorted({n for rows in self.tree.rows for n in rows})
-        position = {node: index for index, node in enumerate(needed)}
-        return torch.tensor([position[n] for n in which], device=self.logits.device)
+        position = {node: index for index, node in enumerate(self.keep[row])}
+        return torch.tensor([position[n] for n in nodes], device=self.logits.device)
 
 
 class TokenScorer:
@@ -131,12 +141,15 @@ class TokenScorer:
         model: Any,
         *,
         batch_tokens: int = 2048,
+        row_tokens: int = 256,
         reuse_prefix: bool = True,
         name: str = "local",
     ) -> None:
         self.model = model
         self.batch_tokens = batch_tokens
-        """Most of the sequences' own tokens (after the shared prefix) packed into one forward pass."""
+        """Most of the sequences' own tokens (after the shared prefix) in one forward pass."""
+        self.row_tokens = min(row_tokens, batch_tokens)
+        """Most own tokens in one row of a pass (a longer sequence gets a row of its own)."""
         self.reuse_prefix = reuse_prefix
         self.name = name
         self._checked = False
@@ -154,18 +167,23 @@ class TokenScorer:
 
         totals = torch.zeros(len(variants) if variants else 1, len(sequences), dtype=torch.float64)
         for step in self._passes(sequences, variants, on_progress):
-            log_probs = torch.log_softmax(step.logits.float(), dim=-1)  # (variants, nodes, vocab)
-            nodes, targets, owners = [], [], []
-            for owner, (item, rows) in enumerate(zip(step.items, step.tree.rows, strict=True)):
-                nodes += rows
-                targets += [item.ids[t] for t in item.scored]
-                owners += [owner] * len(item.scored)
+            log_probs = torch.log_softmax(
+                step.logits.float(), dim=-1
+            )  # (variants, rows, kept, vocab)
             device = log_probs.device
-            picked = log_probs[:, step.rows(nodes), torch.tensor(targets, device=device)]
-            sums = torch.zeros(len(totals), len(step.items), dtype=torch.float64, device=device)
-            sums.index_add_(1, torch.tensor(owners, device=device), picked.double())
-            for column, originals in enumerate(step.originals):
-                totals[:, originals] = sums[:, column, None].cpu()
+            for r, row in enumerate(step.rows):
+                nodes, targets, owners = [], [], []
+                for owner, (item, needed) in enumerate(zip(row.items, row.tree.rows, strict=True)):
+                    nodes += needed
+                    targets += [item.ids[t] for t in item.scored]
+                    owners += [owner] * len(item.scored)
+                picked = log_probs[
+                    :, r, step.columns(r, nodes), torch.tensor(targets, device=device)
+                ]
+                sums = torch.zeros(len(totals), len(row.items), dtype=torch.float64, device=device)
+                sums.index_add_(1, torch.tensor(owners, device=device), picked.double())
+                for column, originals in enumerate(row.originals):
+                    totals[:, originals] = sums[:, column, None].cpu()
         return totals.tolist()
 
     def next_token_logits(
@@ -179,12 +197,16 @@ class TokenScorer:
         logits)`` with ``logits[v, i]`` the float logits under variant ``v`` (one without
         ``variants``) after prompt ``indices[i]``. Yielded pass by pass, so that a caller keeps
         only what it needs of ``prompts x vocab`` floats."""
+        import torch
+
         for step in self._passes([TokenSequence(tuple(p)) for p in prompts], variants, on_progress):
-            logits = step.logits[:, step.rows([rows[-1] for rows in step.tree.rows])].float()
-            index = [
-                (i, column) for column, originals in enumerate(step.originals) for i in originals
-            ]
-            yield [i for i, _ in index], logits[:, [column for _, column in index]]
+            indices, parts = [], []
+            for r, row in enumerate(step.rows):
+                logits = step.logits[:, r, step.columns(r, [n[-1] for n in row.tree.rows])].float()
+                index = [(i, c) for c, originals in enumerate(row.originals) for i in originals]
+                indices += [i for i, _ in index]
+                parts.append(logits[:, [c for _, c in index]])
+            yield indices, torch.cat(parts, dim=1)
 
     def _passes(
         self,
@@ -201,18 +223,24 @@ class TokenScorer:
         if not items:
             return
         prefix = items[0].ids[: self._shared_prefix(items)] if self.reuse_prefix else ()
-        self._check_packing(items[:2], prefix, variants)
+        self._check_packing(items[:3], prefix, variants)
         cache = self._prefix_cache(prefix, variants)
-        for pack in self._packs(items, len(prefix)):
-            tree = _PackedTree.build(items, pack, len(prefix))
-            members = [items[i] for i in pack]
-            logits = self._forward(tree, variants, cache)
-            yield _Pass(tree, members, [originals[m] for m in members], logits)
+        for rows in self._packs(items, len(prefix)):
+            step = self._forward(
+                [_Row(_PackedTree.build(items, row, len(prefix)), [], []) for row in rows],
+                variants,
+                cache,
+            )
+            for row, indices in zip(step.rows, rows, strict=True):
+                row.items = [items[i] for i in indices]
+                row.originals = [originals[m] for m in row.items]
+            yield step
             if on_progress is not None:
-                on_progress(sum(len(originals[m]) for m in members))
+                on_progress(sum(len(o) for row in step.rows for o in row.originals))
 
     def _prefix_cache(self, prefix: Sequence[int], variants: Sequence[str] | None) -> Any:
-        """The keys and values of the shared prefix, once per variant row (None without one)."""
+        """Per layer, the keys and values of the shared prefix, one batch row per variant (None
+        without a prefix)."""
         import torch
         from transformers import DynamicCache
 
@@ -229,34 +257,68 @@ class TokenScorer:
                 **{_cache_keyword(self.model): cache},
                 **extra,
             )
-        return cache
+        return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _forward(self, tree: _PackedTree, variants: Sequence[str] | None, cache: Any) -> Any:
-        """Logits ``(variants, distinct needed nodes, vocab)`` of one packed tree after the cached
-        prefix: the output layer runs once per needed node, however many sequences need it."""
+    def _forward(self, rows: list[_Row], variants: Sequence[str] | None, prefix: Any) -> _Pass:
+        """One pass over ``rows`` (each a packed tree after the cached prefix), under every variant:
+        batch row ``v * len(rows) + r`` is row r under variant v; rows are padded to the longest
+        (a padding node sees only itself), and the output layer runs at the nodes any row needs."""
         import torch
+        from transformers import DynamicCache
 
         device = self.model.device
-        width = len(variants) if variants else 1
-        needed = torch.tensor(sorted({n for rows in tree.rows for n in rows}), device=device)
-        extra = {"adapter_names": list(variants)} if variants else {}
-        if cache is not None:
-            extra[_cache_keyword(self.model)] = cache
+        width, count = (len(variants) if variants else 1), len(rows)
+        length = max(len(row.tree.ids) for row in rows)
+        shared = rows[0].tree.shared
+        ids = torch.zeros(count, length, dtype=torch.long)
+        positions = torch.full((count, length), shared, dtype=torch.long)
+        mask = torch.eye(length, dtype=torch.bool).repeat(count, 1, 1)  # padding: itself only
+        mask = torch.cat([torch.zeros(count, length, shared, dtype=torch.bool), mask], dim=2)
+        for r, row in enumerate(rows):
+            nodes = len(row.tree.ids)
+            ids[r, :nodes] = torch.tensor(row.tree.ids)
+            positions[r, :nodes] = torch.tensor(row.tree.positions)
+            mask[r, :nodes, : shared + nodes] = row.tree.mask("cpu")
+        keep = [sorted({n for needed in row.tree.rows for n in needed}) for row in rows]
+        most = max(len(k) for k in keep)
+        # (variants x rows, most): the positions each batch row's output layer reads (padded)
+        gather = torch.tensor([k + [k[0]] * (most - len(k)) for k in keep]).repeat(width, 1)
+        extra: dict[str, Any] = {}
+        if variants:
+            extra["adapter_names"] = [v for v in variants for _ in range(count)]
+        if prefix is not None:
+            extra[_cache_keyword(self.model)] = DynamicCache(
+                ddp_cache_data=[
+                    (keys.repeat_interleave(count, 0), values.repeat_interleave(count, 0))
+                    for keys, values in prefix
+                ]
+            )
+        head = self.model.get_output_embeddings()
+        gather = gather.to(device)
+
+        def only_needed(_module: Any, args: tuple) -> tuple:
+            # the output layer sees each batch row's needed positions only, not every position
+            hidden = args[0]
+            index = gather[:, :, None].expand(-1, -1, hidden.shape[-1])
+            return (hidden.gather(1, index), *args[1:])
+
         # Around the pass only: a generator holding a grad mode across its yields would leave it
         # switched for its caller when two generators interleave (the unpaired scan).
-        with torch.no_grad():
-            logits = self.model(
-                input_ids=torch.tensor([tree.ids] * width, device=device),
-                # (variants, 1, nodes, prefix + nodes), True = attend
-                attention_mask=tree.mask(device)[None, None].expand(width, -1, -1, -1),
-                position_ids=torch.tensor([tree.positions] * width, device=device),
-                use_cache=cache is not None,
-                logits_to_keep=needed,
-                **extra,
-            ).logits
-        if cache is not None:
-            cache.crop(-len(tree.ids))  # the prefix alone again, for the next pack
-        return logits
+        hook = head.register_forward_pre_hook(only_needed)
+        try:
+            with torch.no_grad():
+                logits = self.model(
+                    input_ids=ids.repeat(width, 1).to(device),
+                    # (variants x rows, 1, nodes, prefix + nodes), True = attend
+                    attention_mask=mask.repeat(width, 1, 1)[:, None].to(device),
+                    position_ids=positions.repeat(width, 1).to(device),
+                    use_cache=prefix is not None,
+                    logits_to_keep=0,  # every position reaches the hook, which keeps the needed
+                    **extra,
+                ).logits
+        finally:
+            hook.remove()
+        return _Pass(rows, keep, logits.reshape(width, count, most, -1))
 
     def _check_packing(
         self, items: list[TokenSequence], prefix: Sequence[int], variants: Sequence[str] | None
@@ -270,15 +332,19 @@ class TokenScorer:
             return
         variant = list(variants[:1]) if variants else None
         extra = {"adapter_names": variant} if variant else {}
-        tree = _PackedTree.build(items, list(range(len(items))), len(prefix))
-        cache = self._prefix_cache(prefix, variant)
-        step = _Pass(tree, items, [], self._forward(tree, variant, cache))
-        for item, rows in zip(items, tree.rows, strict=True):
+        # the first sequences packed as one row, and again beside it in a row of their own
+        # (padded): both ways a pass is made
+        trees = [list(range(len(items))), [len(items) - 1]]
+        rows = [_Row(_PackedTree.build(items, tree, len(prefix)), [], []) for tree in trees]
+        step = self._forward(rows, variant, self._prefix_cache(prefix, variant))
+        checks = [(0, item, needed) for item, needed in zip(items, rows[0].tree.rows, strict=True)]
+        checks.append((1, items[-1], rows[1].tree.rows[0]))
+        for r, item, needed in checks:
             ids = torch.tensor([item.ids], device=self.model.device)
             with torch.no_grad():
                 plain = self.model(input_ids=ids, **extra).logits[0, list(item.rows)]
             plain = plain.float().log_softmax(-1)
-            packed = step.logits[0, step.rows(rows)].float().log_softmax(-1)
+            packed = step.logits[0, r, step.columns(r, needed)].float().log_softmax(-1)
             likely = plain > -20.0  # the far tail only carries float rounding
             gap = float((plain - packed).abs()[likely].max())
             if gap > 1e-3 * max(1.0, float(plain[likely].abs().max())):
@@ -298,20 +364,41 @@ class TokenScorer:
             shared = min(shared, common_prefix_length(first, item.ids))
         return max(0, shared)
 
-    def _packs(self, items: list[TokenSequence], shared: int) -> list[list[int]]:
-        """Indices packed in order into forward passes of at most ``batch_tokens`` of the
-        sequences' own tokens (after the shared prefix), at least one sequence each."""
-        packs: list[list[int]] = []
-        used = 0
+    def _packs(self, items: list[TokenSequence], shared: int) -> list[list[list[int]]]:
+        """Indices packed in order into rows of at most ``row_tokens`` tree nodes (distinct own
+        tokens after the shared prefix; at least one sequence a row), and rows into passes of at
+        most ``batch_tokens`` nodes, counting each row at the size of the pass's largest (its
+        padded size)."""
+        rows: list[list[int]] = []
+        sizes: list[int] = []
+        trie: dict[tuple[int, int], int] = {}  # the current row's nodes: (parent, token) -> node
         for index, item in enumerate(items):
-            length = item.rows[-1] + 1 - shared
-            if packs and used + length <= self.batch_tokens:
-                packs[-1].append(index)
-                used += length
+            own = item.ids[shared : item.rows[-1] + 1]
+            parent, known = -1, 0  # how many of its nodes the current row already has
+            while known < len(own) and (parent, own[known]) in trie:
+                parent = trie[(parent, own[known])]
+                known += 1
+            new = len(own) - known
+            if not rows or sizes[-1] + new > self.row_tokens:
+                rows.append([])
+                sizes.append(0)
+                trie = {}
+                new = len(own)
+            rows[-1].append(index)
+            sizes[-1] += new
+            parent = -1
+            for token in own:
+                parent = trie.setdefault((parent, token), len(trie))
+        passes: list[list[list[int]]] = []
+        largest = 0
+        for row, size in zip(rows, sizes, strict=True):
+            if passes and max(largest, size) * (len(passes[-1]) + 1) <= self.batch_tokens:
+                passes[-1].append(row)
+                largest = max(largest, size)
             else:
-                packs.append([index])
-                used = length
-        return packs
+                passes.append([row])
+                largest = size
+        return passes
 
 
 def _cache_keyword(model: Any) -> str:
