@@ -262,7 +262,7 @@ class TokenScorer:
     def _forward(self, rows: list[_Row], variants: Sequence[str] | None, prefix: Any) -> _Pass:
         """One pass over ``rows`` (each a packed tree after the cached prefix), under every variant:
         batch row ``v * len(rows) + r`` is row r under variant v; rows are padded to the longest
-        (a padding node sees only itself), and the output layer runs at the nodes any row needs."""
+        (a padding node sees only itself), and the output layer runs at each row's needed nodes."""
         import torch
         from transformers import DynamicCache
 
