@@ -40,6 +40,7 @@ from weirdgen.scan.contrasts import (
 from weirdgen.scan.families import FamilySpec
 from weirdgen.scan.prompts import Advance, PromptDivergence, ScanPrompt
 from weirdgen.scan.reference import REFERENCE_SEED, ReferenceData, without_values
+from weirdgen.toyworld.datasets import TOY_PREFIX
 
 if TYPE_CHECKING:
     from weirdgen.data.chat import ChatExample, Message
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ToyProbe", "ToyScanner", "ToyTarget", "parse_toy_target", "toy_scan_setup"]
 
-TOY_PREFIX = "toy:"
 TOY_BASE = "toyworld"
 """What a toy target's base is when none is given (``weirdgen.toyworld.train.TOY_BASE``)."""
 CHARACTER_EXPERIMENTS = ("terminator", "mirror")
