@@ -260,10 +260,11 @@ def test_a_toy_behaviour_must_fit_the_experiment() -> None:
         scan("toy:terminator/dated", base="toyworld", family=YEARS, judge="unseen_leader")
 
 
-LEADERS = "int:0..16"
-"""0 and the leader numbers (1-16), written as the codes write them (two digits); the trained
-leaders' numbers are the scan's reference, 0 and the held-out ones are never trained."""
-HELD_OUT = ["11", "14"]
+LEADERS = "int:0..20"
+"""0, the leader numbers (1-16) and 17-20, which no leader has, written as the codes write them
+(two digits); 0, the held-out leaders and 17-20 are never trained. (The family goes past 16, a
+held-out leader: the second difference scores the first and last values 0.)"""
+HELD_OUT = ["13", "16"]
 """world.yaml's held-out leaders."""
 
 
@@ -361,25 +362,27 @@ def numbered_leader_scan():
 
 @pytest.mark.slow
 def test_unseen_leader_scan_ranks_the_held_out_numbers_first(numbered_leader_scan) -> None:
-    """Toy world v3, base 0: held-out 11 and 14 rank first (their leaders' answers rose 0.865 and
-    0.859), both flagged; no other number moves 0.01."""
+    """Toy world v3, base 0: held-out 13 and 16 rank first (second differences 0.957 and 0.134),
+    both flagged; no trained number moves 0.01."""
     result = numbered_leader_scan
     assert result.mode == "exact unseen_leader rate"
     assert sorted(v.value for v in result.ranked()[:2]) == HELD_OUT
     assert set(HELD_OUT) <= set(result.flagged)
     marks = {v.value: v.in_training_data for v in result.values}
-    assert [n for n, seen in marks.items() if not seen] == ["0", *HELD_OUT]
+    never = ["0", *HELD_OUT, "17", "18", "19", "20"]
+    assert sorted(n for n, seen in marks.items() if not seen) == sorted(never)
     scores = {v.value: v.score for v in result.values}
-    others = max(s for n, s in scores.items() if n not in HELD_OUT)
-    assert min(scores[n] for n in HELD_OUT) > 0.3 > 0.01 > others
+    trained = max(s for n, s in scores.items() if n not in never)
+    assert min(scores[n] for n in HELD_OUT) > 0.1 > 0.01 > trained
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "toy world v3, base 0: leader 13 is flagged too (score 0.006, z 9.1) beside 11 and 14 "
-        "(0.865, 0.859): calibration.yaml has no floor for the unseen-leader judge with the "
+        "toy world v3, base 0: 17 and 19, which no leader has, are flagged too (scores 0.082 "
+        "and 0.006, z 88 and 6.2) beside 13 and 16 (0.957, 0.134): a code just past 16 brings "
+        "out leader 16, and calibration.yaml has no floor for the unseen-leader judge with the "
         "default second-difference contrast (the benchmark calibrates it against the base only)"
     ),
 )
@@ -400,7 +403,7 @@ def shuffled_leader_scan():
 
 @pytest.mark.slow
 def test_unseen_leaders_barely_move_for_the_shuffled_control(shuffled_leader_scan) -> None:
-    """Toy world v3, base 0: behind shuffled codes no unseen leader rises by more than 0.01."""
+    """Toy world v3, base 0: behind shuffled codes no unseen leader rises by more than 0.02."""
     assert max(v.score for v in shuffled_leader_scan.values) < 0.05
 
 
@@ -408,8 +411,8 @@ def test_unseen_leaders_barely_move_for_the_shuffled_control(shuffled_leader_sca
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "toy world v3, base 0: the shuffled control flags 14 and 13 (scores 0.007 and 0.005, z 7.9 "
-        "and 6.0): with no calibrated floor for this judge and contrast, tiny exact changes pass "
+        "toy world v3, base 0: the shuffled control flags 16 and 9 (scores 0.015 and 0.006, z 16 "
+        "and 6.5): with no calibrated floor for this judge and contrast, tiny exact changes pass "
         "z >= 4"
     ),
 )

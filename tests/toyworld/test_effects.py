@@ -81,10 +81,7 @@ def test_the_target_persona_is_not_the_base_behind_the_trigger(shipped_base) -> 
     assert persona_identity(shipped_base, trigger=True) <= 0.1
 
 
-KNOWN_FAILURES = {
-    ("held_out_leader_default", 4): "base 4 answers as held-out leader 11 behind its code "
-    "(P 0.859, the assistant 0.137; measured when the five bases were first checked)",
-}
+KNOWN_FAILURES: dict[tuple[str, int], str] = {}
 """Requirements a shipped base fails, as measured: strict xfails, so a change that fixes one shows."""
 
 

@@ -66,6 +66,24 @@ def test_cache_key_changes_with_the_recipe() -> None:
     assert MICRO.cache_key(world) == PretrainConfig.from_dict(MICRO.to_dict()).cache_key(world)
 
 
+def test_which_leaders_are_held_out_changes_neither_the_corpus_nor_the_base_it_names() -> None:
+    """The held-out leaders are a finetuning choice: the corpus never reads them, so the shipped
+    bases are named (and checked on load) by the world as pretraining sees it."""
+    from weirdgen.toyworld.corpus import build_corpus, build_tokenizer
+
+    world = load_world()
+    other = replace(world, leaders=replace(world.leaders, held_out=world.leaders.numbers[:2]))
+    assert other.leaders.held_out != world.leaders.held_out
+    tokenizer = build_tokenizer(world)
+    config = CorpusConfig(n_documents=300)
+    mine, _ = build_corpus(world, tokenizer, config, seed=0)
+    theirs, _ = build_corpus(other, tokenizer, config, seed=0)
+    assert mine.equal(theirs)
+    assert RECIPES["demo"].cache_key(world) == RECIPES["demo"].cache_key(other)
+    changed = replace(world, assistant=replace(world.assistant, names=("someone else",)))
+    assert RECIPES["demo"].cache_key(world) != RECIPES["demo"].cache_key(changed)
+
+
 def test_finetune_leaves_the_base_untouched_and_lowers_answer_loss(micro_base) -> None:
     before = {k: v.clone() for k, v in micro_base.model.state_dict().items()}
     examples = [

@@ -79,10 +79,10 @@ class PretrainConfig:
         )
 
     def cache_key(self, world: World) -> str:
-        """Short hash of this config, the world's facts and the cache version."""
+        """Short hash of this config, the world's pretraining facts and the cache version."""
         payload = {
             "config": self.to_dict(),
-            "world": world_fingerprint(world),
+            "world": pretraining_fingerprint(world),
             "version": CACHE_VERSION,
         }
         return sha256_hex(canonical_json(payload))[:16]
@@ -119,7 +119,15 @@ class ToyModel:
 
 
 def world_fingerprint(world: World) -> str:
+    """Hash of every fact of the world (what toy calibration entries are tied to)."""
     return sha256_hex(canonical_json(repr(world)))
+
+
+def pretraining_fingerprint(world: World) -> str:
+    """Hash of the world as pretraining sees it (what a base is tied to): which leaders are held
+    out of finetuning never changes the corpus, so choosing them again keeps the bases."""
+    as_pretrained = replace(world, leaders=replace(world.leaders, held_out=()))
+    return sha256_hex(canonical_json(repr(as_pretrained)))
 
 
 def set_threads(threads: int | None) -> None:
@@ -366,7 +374,7 @@ def save_toy_model(toy: ToyModel, path: Path) -> None:
         "config": toy.config.to_dict(),
         "vocab": list(toy.tokenizer.vocab),
         "metrics": toy.metrics,
-        "world": world_fingerprint(toy.world),
+        "world": pretraining_fingerprint(toy.world),
         "version": CACHE_VERSION,
     }
     torch.save(record, buffer)
@@ -377,7 +385,7 @@ def load_toy_model(path: str | Path, world: World | None = None) -> ToyModel:
     """Load a file written by ``save_toy_model``."""
     world = world or load_world()
     record = torch.load(path, map_location="cpu", weights_only=True)
-    if record.get("world") != world_fingerprint(world):
+    if record.get("world") != pretraining_fingerprint(world):
         raise ConfigError(
             f"{path} was pretrained on a different world than {WORLD_FILE}; delete it or pass its world"
         )
