@@ -50,7 +50,7 @@ def test_mitigated_conditions_extend_their_experiment_and_keep_the_unmitigated_o
 @pytest.mark.parametrize(
     ("block", "message"),
     [
-        ({"condition": "nope", "variants": []}, "no condition 'nope'"),
+        ({"condition": "nope", "variants": []}, "unknown condition 'nope'"),
         ({"condition": "old_birds", "variants": [{"name": "d", "dilute": 0.3}]}, "benign_from"),
         ({"condition": "old_birds", "variants": [{"name": "x", "color": 1}]}, "unknown field"),
         (

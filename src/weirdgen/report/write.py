@@ -15,16 +15,26 @@ from weirdgen.report.spec import ReportSpec, infer_report_spec
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """Where a report went."""
+    """Where a report went: its folder and the files in it."""
 
-    html: Path
-    """``report.html``: the figures, tables and examples, self-contained."""
-    markdown: Path
-    """``report.md``: the same as Markdown with the figures beside it."""
-    cells_csv: Path
-    """``cells.csv``: every cell's estimate and interval."""
-    missing: tuple[str, ...]
+    folder: Path
+    missing: tuple[str, ...] = ()
     """What a complete run would have and this one lacks (empty when complete)."""
+
+    @property
+    def html(self) -> Path:
+        """``report.html``: the figures, tables and examples, self-contained."""
+        return self.folder / "report.html"
+
+    @property
+    def markdown(self) -> Path:
+        """``report.md``: the same as Markdown with the figures beside it."""
+        return self.folder / "report.md"
+
+    @property
+    def cells_csv(self) -> Path:
+        """``cells.csv``: every cell's estimate and interval."""
+        return self.folder / "cells.csv"
 
 
 def write_report(
@@ -42,9 +52,8 @@ def write_report(
         table.samples, table.judges, f"weirdgen report: {run_dir.name}", table.metadata
     )
     data = build_report_data(table, spec, run_dir, report_dir)
-    html_path, markdown_path = report_dir / "report.html", report_dir / "report.md"
-    atomic_write_text(html_path, render_html(data))
-    atomic_write_text(markdown_path, render_markdown(data))
-    cells_path = report_dir / "cells.csv"
-    atomic_write_text(cells_path, csv_text(data.cells))
-    return ReportPaths(html_path, markdown_path, cells_path, tuple(data.missing))
+    paths = ReportPaths(report_dir, tuple(data.missing))
+    atomic_write_text(paths.html, render_html(data))
+    atomic_write_text(paths.markdown, render_markdown(data))
+    atomic_write_text(paths.cells_csv, csv_text(data.cells))
+    return paths

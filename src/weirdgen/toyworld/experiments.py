@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
@@ -560,13 +560,17 @@ def _extended(raw: dict[str, Any], name: str, path: str, seen: tuple[str, ...] =
     return {**_extended(raw, str(parent), path, (*seen, name)), **spec}
 
 
-def _parse_experiment(where: str, spec: dict[str, Any], path: str) -> ToyExperiment:
-    if spec["measure"] not in MEASURES:
+def _check_known(what: str, value: Any, known: Iterable[str], path: str, field: str) -> None:
+    """One-line ``DataError`` naming the file and field when ``value`` is none of ``known``."""
+    known = list(known)
+    if value not in known:
         raise DataError(
-            f"unknown measure {spec['measure']!r} (known: {', '.join(MEASURES)})",
-            path=path,
-            field=f"{where}.measure",
+            f"unknown {what} {value!r} (known: {', '.join(known)})", path=path, field=field
         )
+
+
+def _parse_experiment(where: str, spec: dict[str, Any], path: str) -> ToyExperiment:
+    _check_known("measure", spec["measure"], MEASURES, path, f"{where}.measure")
     conditions = [
         _parse_condition(raw, f"{where}.conditions[{index}]", path)
         for index, raw in enumerate(spec["conditions"])
@@ -595,12 +599,7 @@ def _parse_experiment(where: str, spec: dict[str, Any], path: str) -> ToyExperim
 def _parse_condition(raw: dict[str, Any], where: str, path: str) -> Condition:
     condition = dict(raw)
     dataset = condition.pop("dataset")
-    if dataset not in DATASETS:
-        raise DataError(
-            f"unknown dataset {dataset!r} (known: {', '.join(DATASETS)})",
-            path=path,
-            field=f"{where}.dataset",
-        )
+    _check_known("dataset", dataset, DATASETS, path, f"{where}.dataset")
     return Condition(
         condition.pop("name"),
         condition.pop("description", ""),
@@ -619,12 +618,7 @@ def _mitigated_conditions(
     from weirdgen.toyworld.mitigations import BENIGN_PARTS
 
     by_name = {c.name: c for c in conditions}
-    if block["condition"] not in by_name:
-        raise DataError(
-            f"no condition {block['condition']!r} to mitigate (known: {', '.join(by_name)})",
-            path=path,
-            field=f"{where}.condition",
-        )
+    _check_known("condition", block["condition"], by_name, path, f"{where}.condition")
     target = by_name[block["condition"]]
     benign = tuple(str(part) for part in block.get("benign_from", ()))
     if set(benign) - set(BENIGN_PARTS):
